@@ -1,0 +1,57 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+
+/** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
+export type HttpRequest = IncomingMessage | Http2ServerRequest;
+/** Response objects the handler accepts. */
+export type HttpResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * Maps event names to the type of their `data`. Declare one to make `publish()` check `data`
+ * per event name; the default accepts any name and any data.
+ */
+export type EventMap = Record<string, unknown>;
+
+/** Fields every event may carry besides its name and data. */
+export interface EventFields {
+  /**
+   * The SSE `id:` line. Must not contain CR, LF or NUL. An empty string resets the client's
+   * last event id.
+   */
+  id?: string;
+  /** The SSE `retry:` line: the client's reconnection delay in ms (a non-negative integer). */
+  retry?: number;
+  /**
+   * When true, `data` must be a string and is written verbatim (split into `data:` lines on
+   * CR, LF and CRLF) instead of being JSON-encoded.
+   */
+  raw?: boolean;
+}
+
+/** An event as passed to `publish()`: `{ event?, data?, id?, retry?, raw? }`. */
+export type EventInput<M extends EventMap = EventMap> =
+  | { [K in keyof M & string]: EventFields & { event: K; data?: M[K] } }[keyof M & string]
+  | ('message' extends keyof M ? EventFields & { event?: undefined; data?: M['message'] } : never);
+
+/** One published event after validation and encoding; encoded exactly once. */
+export interface EncodedEvent {
+  /** The channel it was published on (without any GRIP prefix). */
+  readonly channel: string;
+  /** The SSE id written on the wire, if any. */
+  readonly id: string | undefined;
+  /** The event name, if any (`message` when absent). */
+  readonly event: string | undefined;
+  /** The complete SSE text of the event, ending in a blank line. */
+  readonly text: string;
+  /** `text` as UTF-8 bytes: the same buffer is written to every subscriber. */
+  readonly bytes: Buffer;
+}
+
+/**
+ * Somewhere published events go besides the local connections: a GRIP proxy, a store.
+ * `publish()` of the Events object settles once every sink has settled for the event's batch.
+ */
+export interface EventSink {
+  publish(batch: readonly EncodedEvent[]): Promise<void>;
+  close?(): Promise<void> | void;
+}
