@@ -35,6 +35,8 @@ export function ensureSystemDependencies(deps = SYSTEM_DEPENDENCIES) {
   execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
   const still = deps.filter((d) => !hasCommand(d.command));
   if (still.length > 0) {
-    throw new Error(`apt-get did not provide: ${still.map((d) => `${d.command} (package ${d.pkg})`).join(', ')}`);
+    throw new Error(
+      `apt-get did not provide: ${still.map((d) => `${d.command} (package ${d.pkg})`).join(', ')}`,
+    );
   }
 }

@@ -1,0 +1,83 @@
+import { Writable } from 'node:stream';
+import type { Events } from './events.js';
+import type { EventInput, EventMap } from './types.js';
+
+export interface ChannelEvents {
+  /** A written event was rejected (invalid, or a proxy refused it). The channel stays usable. */
+  publishError: [error: Error, event: unknown];
+}
+
+/** Events of one channel object that may wait for proxies before writes slow down. */
+const MAX_IN_FLIGHT = 1000;
+
+/**
+ * An object-mode Writable bound to one channel: `readable.pipe(events.channel('clock'))`.
+ *
+ * Backpressure: a write completes once its event has reached local subscribers; when more than
+ * 1,000 of this object's events still wait for a proxy (GRIP), further writes wait too, so a slow
+ * proxy throttles a fast producer without ever delaying local delivery. A rejected event is
+ * reported with `publishError` and never errors the stream: one bad event or a proxy outage
+ * cannot break the pipe for later events.
+ */
+export class Channel<M extends EventMap = EventMap> extends Writable {
+  readonly name: string;
+  readonly #events: Events<M>;
+  #inFlight = 0;
+  #waiting: (() => void) | undefined;
+
+  constructor(events: Events<M>, name: string) {
+    super({ objectMode: true, highWaterMark: 64 });
+    this.#events = events;
+    this.name = name;
+  }
+
+  /** Publish one event on this channel; same as `events.publish(channel.name, event)`. */
+  publish(event: EventInput<M>): Promise<void> {
+    return this.#events.publish(this.name, event);
+  }
+
+  override _write(
+    event: EventInput<M>,
+    _encoding: BufferEncoding,
+    done: (error?: Error | null) => void,
+  ): void {
+    this.#send(event);
+    this.#afterLocalDelivery(done);
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: EventInput<M>; encoding: BufferEncoding }>,
+    done: (error?: Error | null) => void,
+  ): void {
+    for (const { chunk } of chunks) this.#send(chunk);
+    this.#afterLocalDelivery(done);
+  }
+
+  #send(event: EventInput<M>): void {
+    this.#inFlight++;
+    this.publish(event).then(
+      () => this.#settled(),
+      (err: Error) => {
+        this.#settled();
+        this.emit('publishError', err, event);
+      },
+    );
+  }
+
+  // Events flush to local subscribers on the next tick (queued before this callback).
+  #afterLocalDelivery(done: () => void): void {
+    process.nextTick(() => {
+      if (this.#inFlight <= MAX_IN_FLIGHT) done();
+      else this.#waiting = done;
+    });
+  }
+
+  #settled(): void {
+    this.#inFlight--;
+    const waiting = this.#waiting;
+    if (waiting !== undefined && this.#inFlight <= MAX_IN_FLIGHT) {
+      this.#waiting = undefined;
+      waiting();
+    }
+  }
+}

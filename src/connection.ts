@@ -1,0 +1,146 @@
+// One subscribed client. Kept small: it is the only per-connection state the library holds.
+import { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { HttpResponse } from './types.js';
+
+/**
+ * Bytes to send to a set of connections, framed at most once. `payload` is the SSE text;
+ * `framed()` wraps it as one HTTP/1.1 chunk for connections that write straight to their socket.
+ */
+export class Outgoing {
+  readonly payload: Buffer;
+  /** How many events the payload holds (for delivery counts). */
+  readonly events: number;
+  #framed: Buffer | undefined;
+
+  constructor(payload: Buffer, events: number) {
+    this.payload = payload;
+    this.events = events;
+  }
+
+  framed(): Buffer {
+    if (this.#framed === undefined) {
+      const head = `${this.payload.length.toString(16)}\r\n`;
+      const out = Buffer.allocUnsafe(head.length + this.payload.length + 2);
+      out.write(head, 0, 'latin1');
+      this.payload.copy(out, head.length);
+      out.write('\r\n', head.length + this.payload.length, 'latin1');
+      this.#framed = out;
+    }
+    return this.#framed;
+  }
+}
+
+export type DisconnectReason = 'client' | 'slow' | 'server';
+
+export interface ConnectionOwner {
+  /** Called exactly once when the connection is gone, whatever the cause. */
+  released(conn: Connection, reason: DisconnectReason): void;
+  /** Delivery accounting. */
+  delivered(events: number, bytes: number): void;
+}
+
+/**
+ * The socket fast path: for a plain `node:http` response whose `write` nobody wrapped (no
+ * compression middleware) and whose headers already reached the socket, writing one pre-framed
+ * chunk straight to the socket costs a fraction of `res.write()` and yields identical bytes.
+ */
+function fastSocket(res: HttpResponse): Socket | undefined {
+  if (!(res instanceof ServerResponse)) return undefined; // HTTP/2 compat: always res.write
+  if (res.write !== ServerResponse.prototype.write) return undefined; // wrapped, e.g. compression()
+  const socket = res.socket;
+  if (!socket?.writable || !res.headersSent) return undefined;
+  return socket;
+}
+
+export class Connection {
+  readonly channels: readonly string[];
+  /** Identifies the channel set; connections with equal keys receive identical bytes. */
+  readonly key: string;
+  /** Last write time (ms), for keep-alive. */
+  lastWriteAt = 0;
+  /** Scratch mark used by the hub while coalescing a batch. */
+  mark = 0;
+  #res: HttpResponse;
+  #socket: Socket | undefined;
+  #chunked: boolean;
+  #maxBufferBytes: number;
+  #owner: ConnectionOwner;
+  #open = true;
+
+  constructor(
+    res: HttpResponse,
+    channels: readonly string[],
+    owner: ConnectionOwner,
+    maxBufferBytes: number,
+  ) {
+    this.channels = channels;
+    this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
+    this.#res = res;
+    this.#owner = owner;
+    this.#maxBufferBytes = maxBufferBytes;
+    this.#socket = fastSocket(res);
+    this.#chunked = res instanceof ServerResponse && res.chunkedEncoding;
+    this.#socket?.setNoDelay(true);
+    res.once('close', this.#onClose);
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** Whether events go straight to the socket (false: through `res.write`). */
+  get usesSocketFastPath(): boolean {
+    return this.#socket !== undefined;
+  }
+
+  send(out: Outgoing, now: number): void {
+    if (!this.#open) return;
+    if (this.#socket !== undefined) {
+      this.#socket.write(this.#chunked ? out.framed() : out.payload);
+    } else {
+      const res = this.#res as ServerResponse;
+      res.write(out.payload);
+      // compression() exposes flush(); harmless when it is not compressing (no-transform).
+      (res as ServerResponse & { flush?: () => void }).flush?.();
+    }
+    this.lastWriteAt = now;
+    this.#owner.delivered(out.events, out.payload.length);
+    if (this.bufferedBytes() > this.#maxBufferBytes) this.#drop();
+  }
+
+  /** Bytes accepted but not yet handed to the kernel: the outbound buffer that the bound limits. */
+  bufferedBytes(): number {
+    if (this.#socket !== undefined) return this.#socket.writableLength;
+    const res = this.#res;
+    if (res instanceof ServerResponse) return res.writableLength;
+    return res.stream.writableLength;
+  }
+
+  /** End the response cleanly (server shutdown). */
+  end(): void {
+    if (!this.#open) return;
+    this.#release('server');
+    this.#res.end();
+  }
+
+  // A client that cannot keep up is cut off rather than allowed to hold unbounded memory or
+  // slow the others; it reconnects and (with history) resumes from its last id.
+  #drop(): void {
+    this.#release('slow');
+    if (this.#socket !== undefined) this.#socket.destroy();
+    else if (this.#res instanceof ServerResponse) this.#res.destroy();
+    else this.#res.stream.close();
+  }
+
+  #onClose = (): void => {
+    this.#release('client');
+  };
+
+  #release(reason: DisconnectReason): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#res.removeListener('close', this.#onClose);
+    this.#owner.released(this, reason);
+  }
+}

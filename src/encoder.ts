@@ -1,0 +1,103 @@
+// Wire encoding of one event, per the WHATWG "event stream" rules. Everything that reaches a
+// socket passes through here, so this is where injection is made impossible: a value that could
+// end a line is either split into several `data:` lines or rejected, never written.
+import { DataSerializationError, InvalidEventError } from './errors.js';
+
+/** A field-ready event: `data` already turned into text. */
+export interface WireEvent {
+  event?: string | undefined;
+  id?: string | undefined;
+  retry?: number | undefined;
+  /** Text to send as `data:` lines; undefined sends one empty `data:` line so the event still dispatches. */
+  data?: string | undefined;
+}
+
+// CR and LF end a line anywhere in the stream (a lone CR too).
+const LINE_BREAK = /[\r\n]/;
+const ID_FORBIDDEN = /[\r\n\0]/;
+const DATA_LINES = /\r\n|\r|\n/;
+
+export function assertEventName(name: unknown): asserts name is string | undefined {
+  if (name === undefined) return;
+  if (typeof name !== 'string')
+    throw new InvalidEventError('event', `event name must be a string, got ${typeof name}`);
+  if (name.length === 0)
+    throw new InvalidEventError('event', 'event name must not be empty (omit it for "message")');
+  if (LINE_BREAK.test(name)) throw new InvalidEventError('event', 'event name must not contain CR or LF');
+}
+
+export function assertEventId(id: unknown): asserts id is string | undefined {
+  if (id === undefined) return;
+  if (typeof id !== 'string') throw new InvalidEventError('id', `id must be a string, got ${typeof id}`);
+  if (ID_FORBIDDEN.test(id)) throw new InvalidEventError('id', 'id must not contain CR, LF or NUL');
+}
+
+export function assertRetry(retry: unknown): asserts retry is number | undefined {
+  if (retry === undefined) return;
+  if (typeof retry !== 'number' || !Number.isSafeInteger(retry) || retry < 0) {
+    throw new InvalidEventError('retry', `retry must be a non-negative integer (ms), got ${String(retry)}`);
+  }
+}
+
+/**
+ * Turn `data` into the text of its `data:` lines: JSON unless `raw`, in which case it must be a
+ * string. `undefined` stays undefined (an empty data line).
+ */
+export function dataToText(data: unknown, raw: boolean): string | undefined {
+  if (raw) {
+    if (data === undefined) return undefined;
+    if (typeof data !== 'string')
+      throw new InvalidEventError('data', `raw data must be a string, got ${typeof data}`);
+    return data;
+  }
+  if (data === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new DataSerializationError(`data cannot be JSON-encoded: ${reason}`, cause);
+  }
+  if (json === undefined) {
+    throw new DataSerializationError(`data of type ${typeof data} has no JSON form`, undefined);
+  }
+  return json;
+}
+
+/** Encode an already validated event. Field order: event, id, retry, data. */
+export function encodeFields(ev: WireEvent): string {
+  let out = '';
+  if (ev.event !== undefined) out += `event: ${ev.event}\n`;
+  if (ev.id !== undefined) out += ev.id === '' ? 'id:\n' : `id: ${ev.id}\n`;
+  if (ev.retry !== undefined) out += `retry: ${ev.retry}\n`;
+  if (ev.data === undefined || ev.data === '') {
+    out += 'data:\n';
+  } else if (!LINE_BREAK.test(ev.data)) {
+    out += `data: ${ev.data}\n`;
+  } else {
+    for (const line of ev.data.split(DATA_LINES)) out += line === '' ? 'data:\n' : `data: ${line}\n`;
+  }
+  return `${out}\n`;
+}
+
+/** Validate and encode one event; throws `InvalidEventError` / `DataSerializationError`. */
+export function encodeEvent(ev: WireEvent): string {
+  assertEventName(ev.event);
+  assertEventId(ev.id);
+  assertRetry(ev.retry);
+  if (ev.data !== undefined && typeof ev.data !== 'string') {
+    throw new InvalidEventError('data', 'data text must be a string');
+  }
+  return encodeFields(ev);
+}
+
+/**
+ * A comment line (ignored by clients). Line breaks inside are turned into separate comment
+ * lines so a comment can never smuggle in a field.
+ */
+export function encodeComment(text: string): string {
+  return `${text
+    .split(DATA_LINES)
+    .map((line) => `:${line}`)
+    .join('\n')}\n\n`;
+}

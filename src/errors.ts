@@ -1,0 +1,58 @@
+/**
+ * Every error this library throws or rejects with is an `EventStreamError` with a stable `code`.
+ * Match on `code` rather than on messages, which may improve over time.
+ */
+export class EventStreamError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An event field is invalid: CR/LF in `event` or `id`, NUL in `id`, a bad `retry`, non-string raw data. */
+export class InvalidEventError extends EventStreamError {
+  /** The offending field (`event`, `id`, `retry`, `data`, or `event` itself for a non-object). */
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('ERR_SSE_INVALID_EVENT', message);
+    this.field = field;
+  }
+}
+
+/** `data` cannot be JSON-encoded (a circular structure, a BigInt, a throwing `toJSON`). */
+export class DataSerializationError extends EventStreamError {
+  constructor(message: string, cause: unknown) {
+    super('ERR_SSE_DATA_NOT_SERIALIZABLE', message, { cause });
+  }
+}
+
+/** A channel name is empty, too long, or contains a control character, `,` or `;`. */
+export class InvalidChannelError extends EventStreamError {
+  readonly channel: unknown;
+
+  constructor(channel: unknown, message: string) {
+    super('ERR_SSE_INVALID_CHANNEL', message);
+    this.channel = channel;
+  }
+}
+
+/** An option passed to `events()`, `express()` or `createHandler()` is invalid. */
+export class InvalidOptionError extends EventStreamError {
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super('ERR_SSE_INVALID_OPTION', message);
+    this.option = option;
+  }
+}
+
+/** `publish()` was called after `events.close()`. */
+export class EventsClosedError extends EventStreamError {
+  constructor() {
+    super('ERR_SSE_CLOSED', 'This Events object has been closed; it no longer publishes.');
+  }
+}

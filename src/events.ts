@@ -1,0 +1,336 @@
+// The Events namespace: validates and encodes each published event once, then hands each tick's
+// batch to the local hub and to every sink (GRIP proxies, stores). This is the one place
+// published events pass through.
+import { EventEmitter } from 'node:events';
+import { ServerResponse } from 'node:http';
+import { Channel } from './channel.js';
+import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from './channel-name.js';
+import { Connection, type ConnectionOwner, type DisconnectReason, Outgoing } from './connection.js';
+import {
+  assertEventId,
+  assertEventName,
+  assertRetry,
+  dataToText,
+  encodeComment,
+  encodeFields,
+} from './encoder.js';
+import { EventsClosedError, InvalidEventError, InvalidOptionError } from './errors.js';
+import {
+  createGripSink,
+  type GripOption,
+  type GripRetryOptions,
+  type GripSettings,
+  resolveGrip,
+} from './grip/index.js';
+import { Hub } from './hub.js';
+import type { EncodedEvent, EventInput, EventMap, EventSink, HttpResponse } from './types.js';
+
+export interface EventsOptions {
+  /** Prefix of GRIP channel names (`events-clock` for channel `clock`). Default `'events-'`. */
+  prefix?: string;
+  /** GRIP proxies to publish to: a GRIP_URL, an array of them, or objects. Default: none. */
+  grip?: GripOption | undefined | null;
+  /** Retry policy for publishing to GRIP proxies. */
+  gripRetry?: GripRetryOptions;
+  /** Silence in ms after which a keep-alive is sent; `false` disables. Default 20 000. */
+  keepAlive?: number | false;
+  /** `'event'` (default): `event: keep-alive` with empty data, visible to EventSource listeners. `'comment'`: a `:` line. */
+  keepAliveFormat?: 'event' | 'comment';
+  /** Bound of each connection's outbound buffer in bytes; a client beyond it is disconnected. Default 1 MiB. */
+  maxBufferBytes?: number;
+  /** Most channels one request may subscribe to. Default 20 (Pushpin's own limit). */
+  maxChannelsPerRequest?: number;
+  /** Longest channel name. Default 128. */
+  maxChannelNameLength?: number;
+}
+
+/** Counters and gauges from `events.stats()`. */
+export interface EventsStats {
+  /** Open direct connections. */
+  connections: number;
+  /** Open direct connections per channel. */
+  subscribers: Record<string, number>;
+  /** Connections opened since creation. */
+  connectionsOpened: number;
+  /** Events accepted by `publish()`. */
+  eventsPublished: number;
+  /** Event deliveries to direct connections (one event to three clients counts three). */
+  eventsDelivered: number;
+  /** Bytes written to direct connections, keep-alives included. */
+  bytesDelivered: number;
+  /** Connections cut off because their outbound buffer passed `maxBufferBytes`. */
+  slowClientsDropped: number;
+  /** `publish()` calls that rejected (invalid events, sink failures). */
+  publishErrors: number;
+}
+
+/** Passed to `connect` and `disconnect` listeners. */
+export interface ConnectionInfo {
+  channels: readonly string[];
+}
+
+export interface DisconnectInfo extends ConnectionInfo {
+  /** `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`). */
+  reason: DisconnectReason;
+}
+
+/** Context passed to `error` listeners. */
+export interface ErrorContext {
+  channel?: string;
+  event?: unknown;
+}
+
+export interface EventsEvents {
+  connect: [info: ConnectionInfo];
+  disconnect: [info: DisconnectInfo];
+  error: [error: Error, context: ErrorContext];
+}
+
+/** Resolved, validated options. */
+interface Settings {
+  prefix: string;
+  keepAliveMs: number | false;
+  keepAliveText: string;
+  maxBufferBytes: number;
+  maxChannelsPerRequest: number;
+  maxChannelNameLength: number;
+}
+
+interface Batch {
+  events: EncodedEvent[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
+const DEFAULT_KEEP_ALIVE_MS = 20_000;
+
+function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallback: number): number {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(key, `${key} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveSettings(options: EventsOptions): Settings {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', 'events() options must be an object');
+  }
+  const prefix = options.prefix ?? 'events-';
+  if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'prefix must be a string');
+  // The prefix ends up in Grip-Channel next to validated names: same character rules (empty allowed).
+  if (prefix !== '') assertChannelName(prefix, 64);
+  const keepAliveMs =
+    options.keepAlive === false ? false : positiveInteger(options, 'keepAlive', DEFAULT_KEEP_ALIVE_MS);
+  const format = options.keepAliveFormat ?? 'event';
+  if (format !== 'event' && format !== 'comment') {
+    throw new InvalidOptionError('keepAliveFormat', "keepAliveFormat must be 'event' or 'comment'");
+  }
+  const maxChannelsPerRequest = positiveInteger(options, 'maxChannelsPerRequest', 20);
+  return {
+    prefix,
+    keepAliveMs,
+    keepAliveText: format === 'event' ? encodeFields({ event: 'keep-alive' }) : encodeComment(''),
+    maxBufferBytes: positiveInteger(options, 'maxBufferBytes', 1024 * 1024),
+    maxChannelsPerRequest,
+    maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),
+  };
+}
+
+/**
+ * A namespace of channels. Create one with `events()`, publish with `publish()` or
+ * `channel(name)`, and serve it with `express({ events })` or `createHandler({ events })`.
+ */
+export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEvents> {
+  /** GRIP channel prefix. */
+  readonly prefix: string;
+  /** @internal */
+  readonly settings: Settings;
+  /** @internal Parsed GRIP configuration, reused by the HTTP handler to verify `Grip-Sig`. */
+  readonly grip: GripSettings | undefined;
+  #hub: Hub;
+  #sinks: EventSink[] = [];
+  #pending: Batch | undefined;
+  #closed = false;
+  #stats = {
+    connectionsOpened: 0,
+    eventsPublished: 0,
+    eventsDelivered: 0,
+    bytesDelivered: 0,
+    slowClientsDropped: 0,
+    publishErrors: 0,
+  };
+
+  constructor(options: EventsOptions = {}) {
+    super();
+    this.settings = resolveSettings(options);
+    this.prefix = this.settings.prefix;
+    const { keepAliveMs, keepAliveText } = this.settings;
+    this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0);
+    this.grip = resolveGrip(options.grip);
+    if (this.grip !== undefined) {
+      this.#sinks.push(
+        createGripSink(this.grip, {
+          prefix: this.prefix,
+          ...(options.gripRetry !== undefined && { retry: options.gripRetry }),
+        }),
+      );
+    }
+  }
+
+  /**
+   * An object-mode Writable publishing each written `{ event, data, id?, retry? }` on `name`.
+   * A new object each call, so one piped stream ending never affects other writers.
+   */
+  channel(name: string): Channel<M> {
+    assertChannelName(name, this.settings.maxChannelNameLength);
+    return new Channel<M>(this, name);
+  }
+
+  /**
+   * Publish one event on `channel`. Resolves once the event has been written to local
+   * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
+   */
+  publish(channel: string, event: EventInput<M>): Promise<void> {
+    let encoded: EncodedEvent;
+    try {
+      if (this.#closed) throw new EventsClosedError();
+      assertChannelName(channel, this.settings.maxChannelNameLength);
+      encoded = encode(channel, event);
+    } catch (err) {
+      this.#stats.publishErrors++;
+      this.report(err as Error, { channel, event });
+      return Promise.reject(err);
+    }
+    this.#stats.eventsPublished++;
+    return this.#enqueue(encoded);
+  }
+
+  /** Add a destination for every published batch (used by GRIP and stores). */
+  addSink(sink: EventSink): void {
+    this.#sinks.push(sink);
+  }
+
+  stats(): EventsStats {
+    return {
+      connections: this.#hub.size,
+      subscribers: this.#hub.subscriberCounts(),
+      ...this.#stats,
+    };
+  }
+
+  /** Stop publishing, end every open stream, and release timers and sinks. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#pending !== undefined) this.#flush();
+    for (const conn of this.#hub.connections()) conn.end();
+    await Promise.all(this.#sinks.map((s) => s.close?.()));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * @internal Attach an already-validated response as a subscriber: headers, initial bytes, then
+   * live events. Used by the HTTP handler.
+   */
+  openStream(
+    res: HttpResponse,
+    channels: readonly string[],
+    headers: Record<string, string>,
+    initial: Buffer,
+  ): void {
+    res.writeHead(200, headers);
+    // HTTP/2 compat sends its headers with the first write, which follows immediately.
+    if (res instanceof ServerResponse) res.flushHeaders();
+    const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
+    if (this.#closed) {
+      conn.end();
+      return;
+    }
+    this.#stats.connectionsOpened++;
+    this.#hub.add(conn);
+    // The initial bytes are not an event delivery.
+    conn.send(new Outgoing(initial, 0), Date.now());
+    if (conn.open) this.emit('connect', { channels });
+  }
+
+  #owner: ConnectionOwner = {
+    released: (conn, reason) => {
+      this.#hub.remove(conn);
+      if (reason === 'slow') this.#stats.slowClientsDropped++;
+      this.emit('disconnect', { channels: conn.channels, reason });
+    },
+    delivered: (events, bytes) => {
+      this.#stats.eventsDelivered += events;
+      this.#stats.bytesDelivered += bytes;
+    },
+  };
+
+  #enqueue(encoded: EncodedEvent): Promise<void> {
+    let batch = this.#pending;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = { events: [], promise, resolve, reject };
+      this.#pending = batch;
+      // Everything published in this tick goes out together: one write per connection and one
+      // request per proxy.
+      process.nextTick(this.#flush);
+    }
+    batch.events.push(encoded);
+    return batch.promise;
+  }
+
+  #flush = (): void => {
+    const batch = this.#pending;
+    if (batch === undefined) return;
+    this.#pending = undefined;
+    this.#hub.deliver(batch.events);
+    if (this.#sinks.length === 0) {
+      batch.resolve();
+      return;
+    }
+    Promise.all(this.#sinks.map((sink) => sink.publish(batch.events))).then(batch.resolve, (err: Error) => {
+      this.#stats.publishErrors += batch.events.length;
+      for (const ev of batch.events) this.report(err, { channel: ev.channel, event: ev.event });
+      batch.reject(err);
+    });
+  };
+
+  // 'error' is only emitted to listeners: an unobserved failure must never crash the process.
+  /** @internal */
+  report(error: Error, context: ErrorContext): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, context);
+  }
+}
+
+/** Validate an event object and encode it once. */
+export function encode(channel: string, input: unknown): EncodedEvent {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
+  }
+  const ev = input as Record<string, unknown>;
+  for (const key in ev) {
+    if (!EVENT_KEYS.has(key)) {
+      throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);
+    }
+  }
+  const { event, id, retry, raw } = ev;
+  assertEventName(event);
+  assertEventId(id);
+  assertRetry(retry);
+  if (raw !== undefined && typeof raw !== 'boolean')
+    throw new InvalidEventError('raw', 'raw must be a boolean');
+  const text = encodeFields({ event, id, retry, data: dataToText(ev.data, raw === true) });
+  return { channel, id, event, text, bytes: Buffer.from(text) };
+}

@@ -1,0 +1,36 @@
+// Express adapter: the framework-free handler as middleware, mountable on any path.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createHandler, type HandlerOptions } from './handler.js';
+import type { EventMap } from './types.js';
+
+/** The parts of an Express request the options' callbacks commonly use. */
+export type ExpressRequest = IncomingMessage & {
+  params?: Record<string, string>;
+  query?: unknown;
+  originalUrl?: string;
+};
+
+export type ExpressOptions<
+  M extends EventMap = EventMap,
+  Req extends ExpressRequest = ExpressRequest,
+> = HandlerOptions<M, Req>;
+
+/** Express middleware `(req, res, next)`. It answers every request it receives and never calls `next`. */
+export type EventStreamMiddleware<Req extends ExpressRequest = ExpressRequest> = (
+  req: Req,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
+
+/**
+ * Middleware serving `options.events` as an SSE endpoint:
+ * `app.get('/events/', express({ events }))`. Works with Express 4 and 5.
+ */
+export function express<M extends EventMap = EventMap, Req extends ExpressRequest = ExpressRequest>(
+  options: ExpressOptions<M, Req>,
+): EventStreamMiddleware<Req> {
+  const handle = createHandler<M, Req>(options);
+  return function eventStreamMiddleware(req: Req, res: ServerResponse): void {
+    handle(req, res);
+  };
+}

@@ -1,0 +1,192 @@
+// The framework-free HTTP handler: decides what a request gets (a stream, a GRIP hold, a
+// stream-error, or a plain status) and hands accepted streams to the Events object.
+import { ServerResponse } from 'node:http';
+import { encodeComment, encodeFields } from './encoder.js';
+import { InvalidOptionError } from './errors.js';
+import { Events } from './events.js';
+import {
+  checkGripRequest,
+  type GripOption,
+  type GripSettings,
+  holdHeaders,
+  resolveGrip,
+} from './grip/index.js';
+import { channelsFromQuery, checkChannels, classifyAccept, headerValue, lastEventIdOf } from './request.js';
+import type { EventMap, HttpRequest, HttpResponse } from './types.js';
+
+export interface HandlerOptions<M extends EventMap = EventMap, Req extends HttpRequest = HttpRequest> {
+  /** The Events object whose channels this endpoint serves. */
+  events: Events<M>;
+  /**
+   * GRIP configuration used to recognise and verify requests coming through a proxy. Defaults to
+   * the Events object's `grip`; pass `null` to serve every request directly.
+   */
+  grip?: GripOption | null;
+  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
+  channels?: (req: Req) => readonly string[] | Promise<readonly string[]>;
+  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
+  authorize?: (req: Req, channels: readonly string[]) => boolean | Promise<boolean>;
+  /** Reconnection delay (ms) sent to clients in the first bytes of every stream. */
+  retry?: number;
+  /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
+  padding?: boolean;
+}
+
+/** A `(req, res)` listener for `http.createServer()` or `http2.createSecureServer({ allowHTTP1: true })`. */
+export type EventStreamHandler<Req extends HttpRequest = HttpRequest> = (req: Req, res: HttpResponse) => void;
+
+/** Headers of every event-stream response. No Connection/Transfer-Encoding: illegal on HTTP/2. */
+export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+});
+
+/** Conditions of `stream-error` events. */
+export type StreamErrorCondition = 'bad-request' | 'forbidden';
+
+const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
+const ALLOW = 'GET, HEAD, OPTIONS';
+
+function assertFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(name, `${name} must be a function`);
+  }
+}
+
+export function createHandler<M extends EventMap = EventMap, Req extends HttpRequest = HttpRequest>(
+  options: HandlerOptions<M, Req>,
+): EventStreamHandler<Req> {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', 'options must be an object like { events }');
+  }
+  const { events } = options;
+  if (!(events instanceof Events)) {
+    throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
+  }
+  assertFunction(options.channels, 'channels');
+  assertFunction(options.authorize, 'authorize');
+  if (options.retry !== undefined && (!Number.isSafeInteger(options.retry) || options.retry < 0)) {
+    throw new InvalidOptionError('retry', 'retry must be a non-negative integer (ms)');
+  }
+  const grip: GripSettings | undefined = options.grip === undefined ? events.grip : resolveGrip(options.grip);
+  const { maxChannelsPerRequest, maxChannelNameLength, keepAliveMs, keepAliveText } = events.settings;
+
+  let initialText = '';
+  if (options.padding === true) initialText += encodeComment(' '.repeat(2048));
+  if (options.retry !== undefined) initialText += `retry: ${options.retry}\n\n`;
+  initialText += encodeFields({ event: 'stream-open' });
+  const initial = Buffer.from(initialText);
+  const keepAlive = keepAliveMs === false ? undefined : { text: keepAliveText, intervalMs: keepAliveMs };
+
+  async function handle(req: Req, res: HttpResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') {
+      res.writeHead(204, { Allow: ALLOW });
+      res.end();
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      plain(res, 405, `Method Not Allowed: ${method}; this endpoint serves GET`, { Allow: ALLOW });
+      return;
+    }
+    const accept = classifyAccept(headerValue(req, 'accept'));
+    if (accept === 'refused') {
+      plain(res, 406, 'Not Acceptable: this endpoint only produces text/event-stream');
+      return;
+    }
+    // A client that got a stream-error reconnects with this id: refusing it stops EventSource.
+    if (lastEventIdOf(req) === 'error') {
+      res.writeHead(204, { 'Cache-Control': 'no-store' });
+      res.end();
+      return;
+    }
+    let proxied = false;
+    if (grip !== undefined) {
+      const check = await checkGripRequest(req, grip);
+      if (check.kind === 'invalid') {
+        plain(res, 403, `Forbidden: ${check.reason}`);
+        return;
+      }
+      proxied = check.kind === 'proxied';
+    }
+    const requested = options.channels ? await options.channels(req) : channelsFromQuery(req);
+    const checked = checkChannels(requested, maxChannelsPerRequest, maxChannelNameLength);
+    if (!checked.ok) {
+      refuse(res, accept, 'bad-request', `Bad Request: ${checked.text}`);
+      return;
+    }
+    const { channels } = checked;
+    if (options.authorize && (await options.authorize(req, channels)) !== true) {
+      refuse(res, accept, 'forbidden', 'Forbidden: not allowed to subscribe to the requested channels');
+      return;
+    }
+    if (isGone(res)) return;
+    if (method === 'HEAD') {
+      res.writeHead(200, EVENT_STREAM_HEADERS);
+      res.end();
+      return;
+    }
+    if (proxied) {
+      // The proxy only starts holding once this response ends: send the instructions and the
+      // initial body, with an explicit length, and end at once.
+      res.writeHead(200, {
+        ...EVENT_STREAM_HEADERS,
+        ...holdHeaders({ channels, prefix: events.prefix, keepAlive }),
+        'Content-Length': String(initial.length),
+      });
+      res.end(initial);
+      return;
+    }
+    events.openStream(res, channels, EVENT_STREAM_HEADERS, initial);
+  }
+
+  return function eventStreamHandler(req: Req, res: HttpResponse): void {
+    handle(req, res).catch((err: unknown) => {
+      const error = err instanceof Error ? err : new Error(String(err));
+      events.report(error, {});
+      if (!res.headersSent) plain(res, 500, 'Internal Server Error');
+      else res.end();
+    });
+  };
+}
+
+function isGone(res: HttpResponse): boolean {
+  if (res instanceof ServerResponse) return res.destroyed || res.socket?.destroyed === true;
+  return res.stream.destroyed;
+}
+
+function plain(res: HttpResponse, status: number, text: string, extra?: Record<string, string>): void {
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-store',
+    ...extra,
+  });
+  res.end(body);
+}
+
+/**
+ * Refuse a subscription. EventSource clients get a `stream-error` event (status 200, so the
+ * browser reads it) with `id: error`; the stream then ends, and the reconnect that carries
+ * `Last-Event-ID: error` is answered 204, which makes EventSource stop for good.
+ */
+function refuse(
+  res: HttpResponse,
+  accept: 'event-stream' | 'allowed',
+  condition: StreamErrorCondition,
+  text: string,
+): void {
+  if (accept !== 'event-stream') {
+    plain(res, STATUS_FOR[condition], text);
+    return;
+  }
+  const body = encodeFields({
+    event: 'stream-error',
+    id: 'error',
+    data: JSON.stringify({ condition, text }),
+  });
+  res.writeHead(200, { ...EVENT_STREAM_HEADERS, 'Content-Length': String(Buffer.byteLength(body)) });
+  res.end(body);
+}
