@@ -1,0 +1,55 @@
+import { InvalidChannelError } from '../errors.js';
+
+/**
+ * Encodes keep-alive bytes for `Grip-Keep-Alive`. cstring (`\\`, `\r`, `\n` escaped) when every
+ * other character survives Pushpin's header-parameter parsing as-is; base64 otherwise: for `;`
+ * and `,` (parameter/value separators), `=` and `"` (which would make the value a parameter or a
+ * quoted string), leading/trailing blanks (trimmed), and anything outside printable ASCII.
+ */
+export function encodeKeepAlive(text: string): { value: string; format: 'cstring' | 'base64' } {
+  const escaped = text.replace(/\\/g, '\\\\').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+  const plain = /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(escaped) && !/[;,="]/.test(escaped);
+  if (plain) return { value: escaped, format: 'cstring' };
+  return { value: Buffer.from(text, 'utf8').toString('base64'), format: 'base64' };
+}
+
+/** Keep-alive interval in whole seconds for Pushpin: rounded up, at least 1. */
+export function keepAliveSeconds(intervalMs: number): number {
+  if (!Number.isFinite(intervalMs) || intervalMs <= 0) return 1;
+  return Math.max(1, Math.ceil(intervalMs / 1000));
+}
+
+// Grip-Channel separates channels with ',' and parameters with ';'.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is rejected
+const BAD_CHANNEL = /[\u0000-\u001f\u007f-\u009f,;]/;
+
+/**
+ * Response headers that make the proxy hold the stream open on `prefix + channel` for each channel,
+ * and send the same keep-alive bytes direct clients get after the same silence (Pushpin's default
+ * `mode=idle` restarts the timer after each published item, like the direct keep-alive does).
+ */
+export function holdHeaders(input: {
+  channels: readonly string[];
+  prefix: string;
+  keepAlive: { text: string; intervalMs: number } | undefined;
+}): Record<string, string> {
+  const names = input.channels.map((c) => `${input.prefix}${c}`);
+  for (const name of names) {
+    if (name.length === 0 || BAD_CHANNEL.test(name) || name.trim() !== name) {
+      throw new InvalidChannelError(
+        name,
+        `GRIP channel ${JSON.stringify(name)} cannot be put in a Grip-Channel header`,
+      );
+    }
+  }
+  const headers: Record<string, string> = {
+    'Grip-Hold': 'stream',
+    'Grip-Channel': names.join(', '),
+  };
+  const ka = input.keepAlive;
+  if (ka !== undefined && ka.text.length > 0) {
+    const { value, format } = encodeKeepAlive(ka.text);
+    headers['Grip-Keep-Alive'] = `${value}; format=${format}; timeout=${keepAliveSeconds(ka.intervalMs)}`;
+  }
+  return headers;
+}

@@ -1,0 +1,316 @@
+import type { EncodedEvent, EventSink } from '../types.js';
+import { GripConfigError, GripPublishError } from './errors.js';
+import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
+import { loadJose } from './jose.js';
+import type { GripRetryOptions, GripSettings } from './types.js';
+
+const DEFAULT_RETRY: Required<GripRetryOptions> = {
+  retries: 3,
+  minDelayMs: 250,
+  maxDelayMs: 5000,
+  timeoutMs: 10_000,
+};
+/** Pushpin refuses publish bodies over 1,000,000 bytes; larger batches go out in several requests. */
+const MAX_BODY_BYTES = 900_000;
+const JWT_LIFETIME_SEC = 600;
+const BODY_EXCERPT = 1024;
+
+export interface GripSinkOptions {
+  /** Prepended to every channel name (the same prefix `holdHeaders` uses). */
+  prefix: string;
+  retry?: GripRetryOptions;
+}
+
+/** Shared state of one sink: closing wakes sleepers and aborts requests so no timer outlives it. */
+interface SinkState {
+  closed: boolean;
+  readonly retry: Required<GripRetryOptions>;
+  readonly sleepers: Set<() => void>;
+  readonly requests: Set<AbortController>;
+}
+
+type Attempt =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly retryable: boolean;
+      readonly detail: string;
+      readonly status?: number;
+      readonly body?: string;
+      readonly cause?: unknown;
+      readonly retryAfterMs?: number;
+    };
+
+/**
+ * Publishes each batch to every configured proxy: one `POST …/publish/` per proxy per batch (split
+ * only past ~900 kB), all proxies concurrently. Batches are serialized per proxy, so a batch being
+ * retried holds back later ones and per-channel order survives retries. `publish()` resolves when
+ * every proxy answered 2xx and rejects with a `GripPublishError` otherwise; it never throws
+ * synchronously. `close()` stops retries, aborts requests in flight and leaves no timers behind.
+ */
+export function createGripSink(settings: GripSettings, options: GripSinkOptions): EventSink {
+  if (typeof options.prefix !== 'string') throw new GripConfigError('GRIP prefix must be a string');
+  const state: SinkState = {
+    closed: false,
+    retry: validateRetry(options.retry),
+    sleepers: new Set(),
+    requests: new Set(),
+  };
+  const publishers = resolvedProxies(settings).map((proxy) => new ProxyPublisher(proxy, state));
+  const prefix = options.prefix;
+
+  return {
+    async publish(batch: readonly EncodedEvent[]): Promise<void> {
+      if (state.closed) {
+        throw new GripPublishError({
+          url: publishers[0]?.url ?? '',
+          message: 'GRIP sink is closed',
+          attempts: 0,
+        });
+      }
+      if (batch.length === 0) return;
+      const bodies = encodeBodies(batch, prefix);
+      // Enqueue on every proxy before the first await, so concurrent publish() calls keep their order.
+      const runs = publishers.map((p) => p.enqueue(bodies));
+      const results = await Promise.allSettled(runs);
+      const failures: GripPublishError[] = [];
+      for (const r of results) {
+        if (r.status === 'rejected') failures.push(asPublishError(r.reason));
+      }
+      const first = failures[0];
+      if (first !== undefined) {
+        first.failures = failures;
+        throw first;
+      }
+    },
+    async close(): Promise<void> {
+      state.closed = true;
+      for (const wake of [...state.sleepers]) wake();
+      for (const ac of [...state.requests]) ac.abort(new Error('GRIP sink closed'));
+      await Promise.all(publishers.map((p) => p.drained()));
+    },
+  };
+}
+
+function validateRetry(retry: GripRetryOptions | undefined): Required<GripRetryOptions> {
+  const out = { ...DEFAULT_RETRY };
+  if (retry === undefined) return out;
+  if (retry === null || typeof retry !== 'object')
+    throw new GripConfigError('GRIP retry options must be an object');
+  const check = (name: keyof GripRetryOptions, min: number, max: number, integer: boolean): void => {
+    const v = retry[name];
+    if (v === undefined) return;
+    if (
+      typeof v !== 'number' ||
+      !Number.isFinite(v) ||
+      v < min ||
+      v > max ||
+      (integer && !Number.isInteger(v))
+    ) {
+      throw new GripConfigError(
+        `GRIP retry.${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`,
+      );
+    }
+    out[name] = v;
+  };
+  check('retries', 0, 100, true);
+  check('minDelayMs', 0, 600_000, false);
+  check('maxDelayMs', 0, 600_000, false);
+  check('timeoutMs', 1, 600_000, false);
+  if (out.minDelayMs > out.maxDelayMs)
+    throw new GripConfigError('GRIP retry.minDelayMs must not exceed retry.maxDelayMs');
+  return out;
+}
+
+/** `{"items":[…]}` bodies for a batch, in publish order. */
+function encodeBodies(batch: readonly EncodedEvent[], prefix: string): string[] {
+  const bodies: string[] = [];
+  let items: string[] = [];
+  let size = 0;
+  const flush = (): void => {
+    if (items.length > 0) bodies.push(`{"items":[${items.join(',')}]}`);
+    items = [];
+    size = 0;
+  };
+  for (const ev of batch) {
+    const item: { channel: string; id?: string; formats: { 'http-stream': { content: string } } } = {
+      channel: `${prefix}${ev.channel}`,
+      formats: { 'http-stream': { content: ev.text } },
+    };
+    // Pushpin drops an item whose id it saw on the channel in the last minute; an empty id is no id.
+    if (ev.id !== undefined && ev.id !== '') item.id = ev.id;
+    const json = JSON.stringify(item);
+    const bytes = Buffer.byteLength(json) + 1;
+    if (items.length > 0 && size + bytes > MAX_BODY_BYTES) flush();
+    items.push(json);
+    size += bytes;
+  }
+  flush();
+  return bodies;
+}
+
+function asPublishError(reason: unknown): GripPublishError {
+  if (reason instanceof GripPublishError) return reason;
+  return new GripPublishError({
+    url: '',
+    message: `GRIP publish failed: ${String(reason)}`,
+    attempts: 0,
+    cause: reason,
+  });
+}
+
+class ProxyPublisher {
+  readonly url: string;
+  private tail: Promise<void> = Promise.resolve();
+  private jwt: { token: string; renewAt: number } | undefined;
+
+  constructor(
+    private readonly proxy: ResolvedProxy,
+    private readonly state: SinkState,
+  ) {
+    this.url = proxy.publishUrl;
+  }
+
+  enqueue(bodies: readonly string[]): Promise<void> {
+    const run = this.tail.then(() => this.sendAll(bodies));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  drained(): Promise<void> {
+    return this.tail;
+  }
+
+  private async sendAll(bodies: readonly string[]): Promise<void> {
+    for (const body of bodies) await this.sendWithRetry(body);
+  }
+
+  private async sendWithRetry(body: string): Promise<void> {
+    const { retries } = this.state.retry;
+    let attempts = 0;
+    for (;;) {
+      if (this.state.closed) throw this.failure(attempts, undefined, 'the GRIP sink was closed');
+      attempts += 1;
+      const outcome = await this.attempt(body);
+      if (outcome.ok) return;
+      if (!outcome.retryable || attempts > retries || this.state.closed) {
+        throw this.failure(attempts, outcome, this.state.closed ? 'the GRIP sink was closed' : undefined);
+      }
+      await this.sleep(this.delay(attempts, outcome.retryAfterMs));
+    }
+  }
+
+  private failure(
+    attempts: number,
+    last: Extract<Attempt, { ok: false }> | undefined,
+    note?: string,
+  ): GripPublishError {
+    const parts = [
+      `GRIP publish to ${this.url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+    ];
+    if (last !== undefined) parts.push(last.detail);
+    if (note !== undefined) parts.push(note);
+    return new GripPublishError({
+      url: this.url,
+      message: parts.join(': '),
+      status: last?.status,
+      body: last?.body,
+      attempts,
+      cause: last?.cause,
+    });
+  }
+
+  /** Exponential backoff with "equal jitter": half fixed, half random; Retry-After is honoured up to the cap. */
+  private delay(attempts: number, retryAfterMs: number | undefined): number {
+    const { minDelayMs, maxDelayMs } = this.state.retry;
+    const base = Math.min(maxDelayMs, minDelayMs * 2 ** (attempts - 1));
+    const jittered = base / 2 + Math.random() * (base / 2);
+    return retryAfterMs === undefined ? jittered : Math.max(jittered, Math.min(retryAfterMs, maxDelayMs));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.state.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.state.sleepers.add(wake);
+    });
+  }
+
+  private async attempt(body: string): Promise<Attempt> {
+    const ac = new AbortController();
+    this.state.requests.add(ac);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new Error('timeout'));
+    }, this.state.retry.timeoutMs);
+    try {
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+      };
+      const authorization = await this.authorization();
+      if (authorization !== undefined) headers.Authorization = authorization;
+      const res = await fetch(this.url, { method: 'POST', headers, body, signal: ac.signal });
+      const text = await res.text();
+      if (res.ok) return { ok: true };
+      const status = res.status;
+      const excerpt = text.length > BODY_EXCERPT ? `${text.slice(0, BODY_EXCERPT)}…` : text;
+      const retryAfter = Number(res.headers.get('retry-after'));
+      return {
+        ok: false,
+        retryable: status >= 500 || status === 408 || status === 429,
+        detail: `HTTP ${status}${excerpt.trim() ? ` ${excerpt.trim()}` : ''}`,
+        status,
+        body: excerpt,
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+      };
+    } catch (err) {
+      const detail = timedOut
+        ? `no answer within ${this.state.retry.timeoutMs} ms`
+        : this.state.closed
+          ? 'aborted'
+          : networkDetail(err);
+      return { ok: false, retryable: true, detail, cause: err };
+    } finally {
+      clearTimeout(timer);
+      this.state.requests.delete(ac);
+    }
+  }
+
+  private async authorization(): Promise<string | undefined> {
+    const auth = this.proxy.auth;
+    switch (auth.kind) {
+      case 'none':
+        return undefined;
+      case 'bearer':
+        return `Bearer ${auth.token}`;
+      case 'basic':
+        return auth.header;
+      case 'jwt': {
+        const now = Date.now();
+        if (this.jwt !== undefined && now < this.jwt.renewAt) return `Bearer ${this.jwt.token}`;
+        const jose = await loadJose();
+        const exp = Math.floor(now / 1000) + JWT_LIFETIME_SEC;
+        const token = await new jose.SignJWT({ iss: auth.iss, exp })
+          .setProtectedHeader({ alg: 'HS256' })
+          .sign(auth.secret);
+        // Renew a minute before expiry so a token never arrives stale.
+        this.jwt = { token, renewAt: now + (JWT_LIFETIME_SEC - 60) * 1000 };
+        return `Bearer ${token}`;
+      }
+    }
+  }
+}
+
+function networkDetail(err: unknown): string {
+  // undici reports "fetch failed" and keeps the useful part (ECONNREFUSED, …) in `cause`.
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const inner = cause instanceof Error ? cause.message : undefined;
+  const outer = err instanceof Error ? err.message : String(err);
+  return inner ? `${outer} (${inner})` : outer;
+}
