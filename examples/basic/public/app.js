@@ -1,0 +1,243 @@
+// The demo's web UI: one EventSource, its status, a connection log and an event log.
+// Every piece of text from the network or the URL is inserted with textContent, never as HTML.
+
+const KNOWN_CHANNELS = ['clock', 'messages'];
+const EVENT_TYPES = ['stream-open', 'time', 'message', 'stream-error', 'keep-alive', 'stream-reset'];
+const MAX_LOG_ENTRIES = 200;
+
+const $ = (id) => document.getElementById(id);
+const statusEl = $('status');
+const urlEl = $('events-url');
+const lastIdEl = $('last-event-id');
+const streamErrorEl = $('stream-error');
+const connectionLog = $('connection-log');
+const eventLog = $('event-log');
+const otherChannels = $('other-channels');
+const toggleButton = $('toggle-connection');
+const channelBoxes = [...document.querySelectorAll('#channels-form input[type=checkbox][name=channel]')];
+
+/** The current EventSource and what we know about it. */
+let source;
+let lastEventId = '';
+
+/** A <time> element for now: HH:MM:SS.mmm shown, the full ISO time in its datetime attribute. */
+function timeElement() {
+  const now = new Date().toISOString();
+  const time = document.createElement('time');
+  time.dateTime = now;
+  time.textContent = now.slice(11, 23);
+  return time;
+}
+
+function append(list, item) {
+  list.prepend(item);
+  while (list.children.length > MAX_LOG_ENTRIES) list.lastElementChild.remove();
+}
+
+/** Adds a line to the connection log; `kind` becomes a CSS class and a data attribute for tests. */
+function logConnection(kind, text) {
+  const li = document.createElement('li');
+  li.dataset.kind = kind;
+  li.append(timeElement(), ` ${kind}: ${text}`);
+  append(connectionLog, li);
+}
+
+function setStatus(state) {
+  statusEl.textContent = state;
+  statusEl.dataset.state = state;
+  toggleButton.textContent = state === 'closed' ? 'Connect' : 'Disconnect';
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A short human-readable form of an event's data. */
+function summary(type, data) {
+  const parsed = parseJson(data);
+  if (type === 'time' && typeof parsed?.value === 'string') return parsed.value;
+  if (type === 'message' && typeof parsed?.text === 'string') return parsed.text;
+  if (type === 'stream-error' && typeof parsed?.text === 'string') return parsed.text;
+  return data;
+}
+
+function logEvent(event) {
+  const li = document.createElement('li');
+  li.dataset.type = event.type;
+  li.className = `event event-${event.type}`;
+
+  const time = timeElement();
+  const type = document.createElement('span');
+  type.className = 'type';
+  type.textContent = event.type;
+  li.append(time, ' ', type);
+
+  if (event.lastEventId) {
+    const id = document.createElement('span');
+    id.className = 'id';
+    id.textContent = `#${event.lastEventId}`;
+    li.append(' ', id);
+  }
+  const text = summary(event.type, event.data);
+  if (text) {
+    const data = document.createElement('span');
+    data.className = 'data';
+    data.textContent = text;
+    li.append(' ', data);
+  }
+  append(eventLog, li);
+}
+
+/** The channels chosen in the form, in order, without duplicates. */
+function selectedChannels() {
+  const names = channelBoxes.filter((box) => box.checked).map((box) => box.value);
+  for (const name of otherChannels.value.split(/[ \t]+/)) {
+    if (name !== '' && !names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+function eventsUrl(channels) {
+  const params = new URLSearchParams();
+  for (const name of channels) params.append('channel', name);
+  return `events/?${params}`;
+}
+
+/** Mirrors the channel choice into the page's own URL so a reload keeps it. */
+function rememberChannels(channels) {
+  const params = new URLSearchParams(location.search);
+  params.delete('channel');
+  for (const name of channels) params.append('channel', name);
+  history.replaceState(null, '', `${location.pathname}?${params}`);
+}
+
+function disconnect(reason) {
+  if (!source) return;
+  source.close();
+  source = undefined;
+  setStatus('closed');
+  logConnection('closed', reason);
+}
+
+function connect() {
+  disconnect('switching channels');
+  streamErrorEl.hidden = true;
+  streamErrorEl.textContent = '';
+
+  const channels = selectedChannels();
+  rememberChannels(channels);
+  if (channels.length === 0) {
+    urlEl.textContent = '';
+    setStatus('closed');
+    logConnection('closed', 'no channel selected; choose at least one');
+    return;
+  }
+
+  const url = eventsUrl(channels);
+  urlEl.textContent = url;
+  const es = new EventSource(url);
+  source = es;
+  lastEventId = '';
+  lastIdEl.textContent = '(none)';
+  let opened = false;
+  let failures = 0;
+  setStatus('connecting');
+  logConnection('connecting', url);
+
+  es.addEventListener('open', () => {
+    if (source !== es) return;
+    setStatus('open');
+    if (!opened) logConnection('open', 'connected');
+    else if (lastEventId) logConnection('reconnected', `resumed from id ${lastEventId}`);
+    else logConnection('reconnected', 'no event id to resume from');
+    opened = true;
+    failures = 0;
+  });
+
+  es.addEventListener('error', () => {
+    if (source !== es) return;
+    if (es.readyState === EventSource.CLOSED) {
+      // A non-200 answer or a wrong Content-Type: the browser gives up for good.
+      source = undefined;
+      setStatus('closed');
+      logConnection('error', 'the server refused the stream; the browser will not reconnect');
+      return;
+    }
+    failures += 1;
+    setStatus('reconnecting');
+    logConnection(
+      'error',
+      failures === 1 ? 'connection lost; reconnecting' : `reconnect attempt ${failures} failed`,
+    );
+  });
+
+  for (const type of EVENT_TYPES) {
+    es.addEventListener(type, (event) => {
+      if (source !== es) return;
+      if (event.lastEventId && event.lastEventId !== lastEventId) {
+        lastEventId = event.lastEventId;
+        lastIdEl.textContent = lastEventId;
+      }
+      logEvent(event);
+    });
+  }
+
+  es.addEventListener('stream-error', (event) => {
+    if (source !== es) return;
+    const parsed = parseJson(event.data);
+    const text = typeof parsed?.text === 'string' ? parsed.text : event.data;
+    const condition = typeof parsed?.condition === 'string' ? `${parsed.condition}: ` : '';
+    streamErrorEl.textContent = `${condition}${text}`;
+    streamErrorEl.hidden = false;
+    // The server will not serve this request; do not let the browser retry it.
+    disconnect('stream-error; will not reconnect');
+  });
+}
+
+/** Applies `?channel=` from the page's URL, if any, to the form. */
+function channelsFromPageUrl() {
+  const wanted = new URLSearchParams(location.search).getAll('channel');
+  if (wanted.length === 0) return;
+  for (const box of channelBoxes) box.checked = wanted.includes(box.value);
+  otherChannels.value = wanted.filter((name) => !KNOWN_CHANNELS.includes(name)).join(' ');
+}
+
+$('channels-form').addEventListener('change', () => connect());
+$('channels-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  connect();
+});
+toggleButton.addEventListener('click', () => {
+  if (source) disconnect('closed by you');
+  else connect();
+});
+
+$('message-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const input = $('message-text');
+  const result = $('message-result');
+  result.textContent = 'sending…';
+  result.dataset.state = 'pending';
+  try {
+    const res = await fetch('messages/', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text: input.value }),
+    });
+    const text = (await res.text()).trim();
+    result.textContent = res.ok ? 'sent' : `not sent (${res.status}): ${text}`;
+    result.dataset.state = res.ok ? 'sent' : 'failed';
+    if (res.ok) form.reset();
+  } catch (err) {
+    result.textContent = `not sent: ${err.message}`;
+    result.dataset.state = 'failed';
+  }
+});
+
+channelsFromPageUrl();
+connect();

@@ -1,0 +1,208 @@
+// End-to-end: the basic demo (examples/basic/server.mjs, run as `npm start` runs it) in real
+// headless Chromium. Every wait is on a condition with a bound; no fixed sleeps except where a
+// test must prove that something does NOT happen for a while.
+import { copyFile, mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type BrowserSession, launchBrowser, saveScreenshot } from '../helpers/browser.js';
+import { type DemoProcess, startDemo } from './demo-process.js';
+
+/** Chromium's reconnection delay when the server sends no `retry:` field. */
+const BROWSER_DEFAULT_RETRY_MS = 3_000;
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url));
+
+let browser: BrowserSession;
+let demo: DemoProcess;
+
+beforeAll(async () => {
+  [browser, demo] = await Promise.all([launchBrowser(), startDemo()]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([browser?.close(), demo?.stop()]);
+});
+
+async function openDemo(query = ''): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(new URL(query, demo.url).href);
+  return page;
+}
+
+async function waitForStatus(page: Page, state: string, timeout = 10_000): Promise<void> {
+  await page.locator(`#status[data-state="${state}"]`).waitFor({ timeout });
+}
+
+/** Browser arrival times (ms since epoch) of the event-log entries of `type`, oldest first. */
+async function arrivalTimes(page: Page, type: string): Promise<number[]> {
+  const times = await page.locator(`#event-log li[data-type="${type}"] > time`).all();
+  const values = await Promise.all(times.map((t) => t.getAttribute('datetime')));
+  return values.map((v) => Date.parse(v ?? '')).reverse();
+}
+
+async function sendMessage(page: Page, text: string): Promise<void> {
+  await page.locator('#message-text').fill(text);
+  await page.locator('#message-form button[type="submit"]').click();
+  await page.locator('#message-result[data-state="sent"]').waitFor({ timeout: 5_000 });
+}
+
+/** The event-log texts of `message` events. */
+function messageTexts(page: Page): Promise<string[]> {
+  return page.locator('#event-log li[data-type="message"] .data').allTextContents();
+}
+
+describe('basic demo in headless Chromium', () => {
+  test('the page opens, the status turns open, and a time event arrives every second', async () => {
+    const page = await openDemo();
+    await waitForStatus(page, 'open');
+    await expect(page.locator('#events-url')).toBeDefined();
+    expect(await page.locator('#events-url').textContent()).toBe('events/?channel=clock&channel=messages');
+    expect(await page.locator('#event-log li[data-type="stream-open"]').count()).toBe(1);
+
+    await expect
+      .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 6_000 })
+      .toBeGreaterThanOrEqual(3);
+    const arrivals = await arrivalTimes(page, 'time');
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThan(600);
+      expect(gap).toBeLessThan(1_400);
+    }
+    const values = await page.locator('#event-log li[data-type="time"] .data').allTextContents();
+    for (const value of values) expect(new Date(value).toISOString()).toBe(value);
+
+    expect(await page.locator('#connection-log li[data-kind="open"]').count()).toBe(1);
+    await saveScreenshot(page, 'demo-clock');
+    await page.close();
+    expect(browser.problems).toEqual([]);
+  });
+
+  test('a message sent from the form appears in every open tab', async () => {
+    const [first, second] = await Promise.all([openDemo(), openDemo()]);
+    await Promise.all([waitForStatus(first, 'open'), waitForStatus(second, 'open')]);
+
+    const text = `hello from tab one ${Date.now()}`;
+    await sendMessage(first, text);
+    await Promise.all(
+      [first, second].map((page) =>
+        expect.poll(() => messageTexts(page), { timeout: 5_000 }).toContain(text),
+      ),
+    );
+    expect(await first.locator('#message-text').inputValue()).toBe('');
+
+    // Bad input gets a clear reason and publishes nothing.
+    const tooLong = await first.request.post(new URL('messages/', demo.url).href, {
+      data: 'x'.repeat(501),
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    expect(tooLong.status()).toBe(400);
+    expect(await tooLong.text()).toMatch(/at most 500 characters/);
+    const empty = await first.request.post(new URL('messages/', demo.url).href, { data: { text: '  ' } });
+    expect(empty.status()).toBe(400);
+    expect(await empty.text()).toMatch(/must not be empty/);
+
+    // Wait for a time event after the message so the screenshot shows both kinds of event.
+    const times = await first.locator('#event-log li[data-type="time"]').count();
+    await expect
+      .poll(() => first.locator('#event-log li[data-type="time"]').count(), { timeout: 3_000 })
+      .toBeGreaterThan(times);
+    const shot = await saveScreenshot(first, 'demo');
+    if (process.env.UPDATE_DEMO_SCREENSHOT === '1') {
+      await mkdir(fileURLToPath(new URL('.', `file://${DOCS_SCREENSHOT}`)), { recursive: true });
+      await copyFile(shot, DOCS_SCREENSHOT);
+    }
+    expect(await messageTexts(first)).toEqual([text]);
+    await Promise.all([first.close(), second.close()]);
+    expect(browser.problems).toEqual([]);
+  });
+
+  test('a message with HTML in it is shown as text and never runs', async () => {
+    const page = await openDemo('?channel=messages');
+    await waitForStatus(page, 'open');
+    const requested: string[] = [];
+    page.on('request', (req) => requested.push(req.url()));
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+
+    const payload = `<img src=x onerror="window.__xss = 1; alert('xss')"><script>window.__xss = 2</script><b>bold</b>`;
+    await sendMessage(page, payload);
+    await expect.poll(() => messageTexts(page), { timeout: 5_000 }).toContain(payload);
+
+    const entry = page.locator('#event-log li[data-type="message"]').first();
+    expect(await entry.locator('img, script, b').count()).toBe(0);
+    expect(await page.locator('#event-log img, #connection-log img').count()).toBe(0);
+    expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
+    expect(dialogs).toEqual([]);
+    expect(requested.filter((url) => new URL(url).pathname.endsWith('/x'))).toEqual([]);
+    await page.close();
+  });
+
+  test('a bad channel shows the stream-error text and the browser stops reconnecting', async () => {
+    // The UI: a `,` is not allowed in a channel name.
+    const page = await openDemo('?channel=a%2Cb');
+    const uiRequests: string[] = [];
+    const rawRequests: string[] = [];
+    page.on('request', (req: Request) => {
+      const url = new URL(req.url());
+      if (url.pathname !== '/events/') return;
+      (url.searchParams.get('channel') === 'a,b' ? uiRequests : rawRequests).push(req.url());
+    });
+    const streamError = page.locator('#stream-error');
+    await streamError.waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await streamError.textContent()).toMatch(/^bad-request: .*channel/i);
+    await waitForStatus(page, 'closed');
+    expect(await page.locator('#event-log li[data-type="stream-error"]').count()).toBe(1);
+
+    // A plain EventSource that does NOT close itself on stream-error (a control character in
+    // the channel name): the server ends the stream, the browser's one reconnect carries
+    // Last-Event-ID: error and is refused, and the browser gives up for good.
+    await page.evaluate(`(() => {
+      const es = new EventSource('events/?channel=x%01y');
+      window.__raw = { es, events: [], errors: 0 };
+      es.addEventListener('stream-error', (e) => window.__raw.events.push(e.data));
+      es.addEventListener('error', () => { window.__raw.errors += 1; });
+    })()`);
+    await expect
+      .poll(() => page.evaluate('window.__raw.es.readyState'), { timeout: BROWSER_DEFAULT_RETRY_MS * 3 })
+      .toBe(2); // EventSource.CLOSED
+    const rawEvents = (await page.evaluate('window.__raw.events')) as string[];
+    expect(rawEvents).toHaveLength(1);
+    expect(JSON.parse(rawEvents[0]!)).toMatchObject({ condition: 'bad-request' });
+    expect(rawRequests).toHaveLength(2);
+
+    // Nothing more for well over a retry period.
+    const serverSide = demo.requests().filter((target) => target.startsWith('/events/?')).length;
+    await page.waitForTimeout(BROWSER_DEFAULT_RETRY_MS + 1_000);
+    expect(uiRequests).toHaveLength(1);
+    expect(rawRequests).toHaveLength(2);
+    expect(demo.requests().filter((target) => target.startsWith('/events/?')).length).toBe(serverSide);
+    expect(await streamError.isVisible()).toBe(true);
+    await saveScreenshot(page, 'demo-stream-error');
+    await page.close();
+  });
+
+  test('the server restarts: the page shows reconnecting, then open again', async () => {
+    const page = await openDemo('?channel=clock');
+    await waitForStatus(page, 'open');
+    await expect
+      .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 3_000 })
+      .toBeGreaterThanOrEqual(1);
+
+    const { port } = demo;
+    await demo.stop('SIGKILL');
+    await waitForStatus(page, 'reconnecting', 5_000);
+    demo = await startDemo({ port });
+    await waitForStatus(page, 'open', BROWSER_DEFAULT_RETRY_MS * 3);
+    expect(await page.locator('#connection-log li[data-kind="reconnected"]').count()).toBe(1);
+
+    const before = await page.locator('#event-log li[data-type="time"]').count();
+    await expect
+      .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 3_000 })
+      .toBeGreaterThan(before);
+    await saveScreenshot(page, 'demo-reconnected');
+    await page.close();
+  });
+});
