@@ -1,0 +1,254 @@
+// Runs a private, loopback-only Pushpin (Debian package `pushpin`, 1.36) for tests and demos:
+// a generated config in a fresh temp dir, free ports, readiness probing, log watching, and
+// stop by PID. Used by test/helpers/pushpin.ts and examples/basic/pushpin.mjs.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const HOST = '127.0.0.1';
+
+/** Free TCP ports on 127.0.0.1 (all held open together, so they are distinct). */
+export async function freePorts(count) {
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, HOST, resolve);
+      });
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(() => resolve()))));
+  }
+}
+
+/**
+ * The pushpin.conf text. Debian's internal.conf points the proxy at a system zurl under
+ * /var/run/zurl and its pushpin.conf leaves zurl out of `services`: without both fixes below every
+ * proxied request hangs for 60 s, then fails with 502. rundir/logdir must be absolute (they
+ * resolve against the working directory, not the config file).
+ */
+export function pushpinConfigText({ runDir, logDir, httpPort, publishPort, sigKey, sigIss }) {
+  return `[global]
+include={libdir}/internal.conf
+rundir=${runDir}
+ipc_prefix=pushpin-
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=${HOST}:${httpPort}
+logdir=${logDir}
+
+[proxy]
+routesfile=routes
+zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in
+zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream
+zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out
+sig_iss=${sigIss}
+sig_key=${sigKey}
+debug=true
+updates_check=off
+
+[handler]
+push_in_http_addr=${HOST}
+push_in_http_port=${publishPort}
+stats_spec=ipc://{rundir}/{ipc_prefix}stats
+`;
+}
+
+/** One routes line sending every request to the given origin ports (several = load-balanced). */
+export function routesText(originPorts, { aco = false } = {}) {
+  const ports = Array.isArray(originPorts) ? originPorts : [originPorts];
+  return `*${aco ? ',aco' : ''} ${ports.map((p) => `${HOST}:${p}`).join(' ')}\n`;
+}
+
+function probe(port, path, timeoutMs) {
+  return new Promise((resolve) => {
+    const req = request({ host: HOST, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      const status = res.statusCode ?? 0;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        body += c;
+      });
+      // A held stream never ends: the status is all we need.
+      req.destroy();
+      res.destroy();
+      resolve({ status, body });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.end();
+  });
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts Pushpin and resolves once it serves: the publish API answers, and a GET through the proxy
+ * to `readyPath` (best: an events URL, so the origin answers with hold instructions) returns a
+ * status below 500. A fresh Pushpin can accept connections before the proxy can serve them, so
+ * each probe gets a short timeout and is retried.
+ *
+ * Options: originPorts (number | number[]), routes (full routes file text, overrides originPorts),
+ * aco, sigKey ('changeme'), sigIss ('pushpin'), httpPort/publishPort (default: free ports),
+ * readyPath ('/'), readyTimeoutMs (20000).
+ */
+export async function startPushpin(options) {
+  const sigKey = options.sigKey ?? 'changeme';
+  const sigIss = options.sigIss ?? 'pushpin';
+  const routes = options.routes ?? routesText(options.originPorts, { aco: options.aco === true });
+  let [httpPort, publishPort] = [options.httpPort, options.publishPort];
+  if (httpPort === undefined || publishPort === undefined) {
+    const [a, b] = await freePorts(2);
+    httpPort ??= a;
+    publishPort ??= b;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ee-pushpin-'));
+  const configPath = join(dir, 'pushpin.conf');
+  await writeFile(join(dir, 'routes'), routes);
+
+  let child;
+  let generation = 0;
+  let logDir = '';
+  let exited;
+
+  async function launch() {
+    generation += 1;
+    // A fresh rundir/logdir per launch: leftover ipc files from the last run are never reused.
+    const runDir = join(dir, `run-${generation}`);
+    logDir = join(dir, `log-${generation}`);
+    await mkdir(runDir, { recursive: true });
+    await mkdir(logDir, { recursive: true });
+    await writeFile(configPath, pushpinConfigText({ runDir, logDir, httpPort, publishPort, sigKey, sigIss }));
+    const out = openSync(join(logDir, 'runner.out'), 'a');
+    try {
+      child = spawn('pushpin', ['--config', configPath], { cwd: dir, stdio: ['ignore', out, out] });
+    } finally {
+      closeSync(out);
+    }
+    const proc = child;
+    exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => resolve({ code, signal }));
+      proc.once('error', (err) => resolve({ code: null, signal: null, error: err }));
+    });
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    let publishOk = false;
+    let proxyOk = false;
+    for (let i = 0; Date.now() < deadline; i++) {
+      if (proc.exitCode !== null || proc.signalCode !== null) break;
+      if (!publishOk) publishOk = (await probe(publishPort, '/', 300)).status === 200;
+      if (publishOk && !proxyOk) {
+        const { status } = await probe(httpPort, options.readyPath ?? '/', 300);
+        proxyOk = status > 0 && status < 500;
+      }
+      if (publishOk && proxyOk) return;
+      await pause(Math.min(25 * (i + 1), 150));
+    }
+    const status = proc.exitCode !== null ? `exited with code ${proc.exitCode}` : 'not ready in time';
+    await stopProcess();
+    throw new Error(`pushpin ${status} (http ${httpPort}, publish ${publishPort}); logs:\n${tailLogs()}`);
+  }
+
+  async function stopProcess() {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function readLog(name) {
+    const file = join(logDir, name);
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+
+  function tailLogs() {
+    return ['runner.out', 'pushpin-proxy.log', 'pushpin-handler.log', 'condure.log', 'zurl.log']
+      .map((n) => `--- ${n}\n${readLog(n).split('\n').slice(-15).join('\n')}`)
+      .join('\n');
+  }
+
+  /** Resolves once `pattern` has matched at least `count` lines of a log file (default: the handler's). */
+  async function waitForLog(pattern, { count = 1, timeoutMs = 10_000, file = 'pushpin-handler.log' } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    const global = new RegExp(
+      pattern.source,
+      pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`,
+    );
+    for (;;) {
+      const n = readLog(file).match(global)?.length ?? 0;
+      if (n >= count) return n;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `timed out waiting for ${count}× ${pattern} in ${file} (saw ${n}); logs:\n${tailLogs()}`,
+        );
+      }
+      await pause(20);
+    }
+  }
+
+  const killOnExit = () => child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  await launch().catch(async (err) => {
+    process.removeListener('exit', killOnExit);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+
+  let stopped = false;
+  return {
+    httpPort,
+    publishPort,
+    dir,
+    /** GRIP_URL for this instance; its `key` is also the Grip-Sig verify key for this library. */
+    gripUrl: `http://${HOST}:${publishPort}?key=${encodeURIComponent(sigKey)}`,
+    baseUrl: `http://${HOST}:${httpPort}`,
+    get pid() {
+      return child?.pid;
+    },
+    get running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    readLog,
+    tailLogs,
+    waitForLog,
+    /**
+     * Resolves once the handler has logged at least `count` subscriptions to `channel` (the full,
+     * prefixed GRIP channel name). A client's first bytes can arrive before its subscription is
+     * active, so tests wait for this before publishing.
+     */
+    waitForSubscription(channel, count = 1, timeoutMs = 10_000) {
+      const escaped = channel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      return waitForLog(new RegExp(`subscribe \\S+ channel=${escaped}$`, 'm'), { count, timeoutMs });
+    },
+    /** Stops the process (SIGTERM, by PID) but keeps the directory and ports for `start()`. */
+    pause: stopProcess,
+    /** Starts again on the same ports after `pause()`. */
+    async start() {
+      if (stopped) throw new Error('this Pushpin was stopped for good');
+      await stopProcess();
+      await launch();
+    },
+    /** SIGTERM, wait for exit, delete the directory. */
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopProcess();
+      process.removeListener('exit', killOnExit);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
