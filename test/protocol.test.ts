@@ -1,0 +1,270 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHandler, type Events, events, type HandlerOptions } from '../src/index.js';
+import { startServer, type TestServer } from './helpers/server.js';
+import { connect, request, type SseClient } from './helpers/sse-client.js';
+
+const SSE = { accept: 'text/event-stream' };
+let server: TestServer | undefined;
+let ev: Events | undefined;
+const clients: SseClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await ev?.close();
+  await server?.close();
+  server = undefined;
+  ev = undefined;
+});
+
+async function serve(options: Partial<HandlerOptions> & { keepAlive?: number | false } = {}) {
+  const { keepAlive, ...handlerOptions } = options;
+  ev = events(keepAlive === undefined ? {} : { keepAlive });
+  server = await startServer(createHandler({ events: ev, ...handlerOptions }));
+  return { ev, server };
+}
+
+async function open(path: string, headers: Record<string, string> = SSE): Promise<SseClient> {
+  const client = await connect(server!.url(path), headers);
+  clients.push(client);
+  return client;
+}
+
+describe('a successful subscription', () => {
+  it('answers 200 with the event-stream headers, flushed at once, and stream-open first', async () => {
+    await serve();
+    const c = await open('/?channel=clock');
+    expect(c.status).toBe(200);
+    expect(c.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(c.headers['cache-control']).toBe('no-cache, no-transform');
+    expect(c.headers['x-accel-buffering']).toBe('no');
+    // Set by Node for HTTP/1.1 only; never by the library (they are illegal on HTTP/2).
+    expect(c.headers['content-length']).toBeUndefined();
+    await c.waitFor((x) => x.events.length >= 1, 2000, 'stream-open');
+    expect(c.events[0]).toEqual({ event: 'stream-open', data: '', id: undefined });
+  });
+
+  it('delivers JSON data, ids and named events of the requested channels only', async () => {
+    const { ev } = await serve();
+    const c = await open('/?channel=a&channel=b');
+    await c.waitFor((x) => x.events.length >= 1);
+    await ev.publish('a', { event: 'time', data: { value: 'T1' }, id: '1' });
+    await ev.publish('z', { event: 'other', data: 1 });
+    await ev.publish('b', { data: 'plain "string"' });
+    await c.waitFor((x) => x.events.length >= 3);
+    expect(c.events.slice(1)).toEqual([
+      { event: 'time', data: '{"value":"T1"}', id: '1' },
+      { event: 'message', data: '"plain \\"string\\""', id: undefined },
+    ]);
+  });
+
+  it('sends raw string data verbatim when asked', async () => {
+    const { ev } = await serve();
+    const c = await open('/?channel=logs');
+    await c.waitFor((x) => x.events.length >= 1);
+    await ev.publish('logs', { event: 'line', data: 'one\r\ntwo', raw: true });
+    await c.waitFor((x) => x.named('line').length === 1);
+    expect(c.named('line')[0]!.data).toBe('one\ntwo');
+    expect(c.body).toContain('data: one\ndata: two\n\n');
+  });
+
+  it('treats a repeated channel as one subscription', async () => {
+    const { ev } = await serve();
+    const c = await open('/?channel=a&channel=a');
+    await c.waitFor((x) => x.events.length >= 1);
+    expect(ev.stats().subscribers).toEqual({ a: 1 });
+    await ev.publish('a', { event: 'x' });
+    await c.waitFor((x) => x.named('x').length >= 1);
+    await ev.publish('a', { event: 'y' });
+    await c.waitFor((x) => x.named('y').length >= 1);
+    expect(c.named('x')).toHaveLength(1);
+  });
+
+  it('sends a retry line first when configured, and padding when asked', async () => {
+    await serve({ retry: 2500, padding: true });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.events.length >= 1);
+    expect(c.retries).toEqual([2500]);
+    expect(c.body.startsWith(`:${' '.repeat(2048)}\n\n`)).toBe(true);
+  });
+
+  it('serves clients that send no Accept header or a wildcard', async () => {
+    await serve();
+    const none = await open('/?channel=a', {});
+    const star = await open('/?channel=a', { accept: 'text/html, */*;q=0.1' });
+    await none.waitFor((x) => x.events.length >= 1);
+    await star.waitFor((x) => x.events.length >= 1);
+    expect(none.status).toBe(200);
+    expect(star.status).toBe(200);
+  });
+});
+
+describe('keep-alive', () => {
+  it('sends a keep-alive event after the configured silence, not while events flow', async () => {
+    const { ev } = await serve({ keepAlive: 200 });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.named('keep-alive').length >= 2, 3000, 'two keep-alives');
+    expect(c.body).toContain('event: keep-alive\ndata:\n\n');
+    const before = c.named('keep-alive').length;
+    // Publishing every 50 ms keeps the connection busy: no keep-alive during that time.
+    for (let i = 0; i < 6; i++) {
+      await ev.publish('a', { event: 'tick', data: i });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(c.named('keep-alive').length).toBeLessThanOrEqual(before + 1);
+  });
+
+  it('can be a comment, and can be turned off', async () => {
+    ev = events({ keepAlive: 100, keepAliveFormat: 'comment' });
+    server = await startServer(createHandler({ events: ev }));
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.body.includes(':\n\n'), 2000, 'comment keep-alive');
+    expect(c.named('keep-alive')).toHaveLength(0);
+  });
+});
+
+describe('refused subscriptions', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['no channel', '/', /one or more channels/],
+    ['an empty channel', '/?channel=', /must not be empty/],
+    ['a comma list', '/?channel=a,b', /must not contain ','.*repeat the parameter/],
+    ['a semicolon', '/?channel=a;b', /must not contain ';'/],
+    ['a control character', '/?channel=a%0Ab', /control character U\+000a/],
+    ['a NUL', '/?channel=a%00', /control character U\+0000/],
+    ['a name that is too long', `/?channel=${'x'.repeat(129)}`, /longer than 128/],
+    ['surrounding whitespace', '/?channel=%20a', /whitespace/],
+    [
+      'too many channels',
+      `/?${Array.from({ length: 21 }, (_, i) => `channel=c${i}`).join('&')}`,
+      /Too many channels: 21/,
+    ],
+  ];
+
+  it.each(cases)(
+    '%s: EventSource clients get a stream-error, then the stream ends',
+    async (_n, path, text) => {
+      const { ev } = await serve();
+      const c = await open(path);
+      await c.waitFor((x) => x.ended, 2000, 'end of stream');
+      expect(c.status).toBe(200);
+      expect(c.events).toHaveLength(1);
+      const [error] = c.events;
+      expect(error!.event).toBe('stream-error');
+      expect(error!.id).toBe('error');
+      const data = JSON.parse(error!.data) as { condition: string; text: string };
+      expect(data.condition).toBe('bad-request');
+      expect(data.text).toMatch(text);
+      expect(ev.stats().connections).toBe(0);
+    },
+  );
+
+  it.each(cases)('%s: other clients get 400 with a plain-text reason', async (_n, path, text) => {
+    await serve();
+    const res = await request(server!.url(path));
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(res.body).toMatch(text);
+  });
+
+  it('answers the reconnect that follows a stream-error with 204, which stops EventSource', async () => {
+    await serve();
+    const res = await request(server!.url('/'), { headers: { ...SSE, 'last-event-id': 'error' } });
+    expect(res.status).toBe(204);
+    expect(res.body).toBe('');
+  });
+
+  it('answers 406 when Accept excludes text/event-stream', async () => {
+    await serve();
+    for (const accept of ['application/json', 'text/html', 'text/event-stream;q=0, */*']) {
+      const res = await request(server!.url('/?channel=a'), { headers: { accept } });
+      expect(res.status, accept).toBe(406);
+      expect(res.body).toMatch(/Not Acceptable/);
+    }
+  });
+
+  it('never opens a stream for HEAD or OPTIONS, and refuses other methods', async () => {
+    const { ev } = await serve();
+    const head = await request(server!.url('/?channel=a'), { method: 'HEAD', headers: SSE });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(head.body).toBe('');
+    const options = await request(server!.url('/?channel=a'), { method: 'OPTIONS' });
+    expect(options.status).toBe(204);
+    expect(options.headers.allow).toBe('GET, HEAD, OPTIONS');
+    const post = await request(server!.url('/?channel=a'), { method: 'POST', headers: SSE });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD, OPTIONS');
+    expect(ev.stats().connectionsOpened).toBe(0);
+  });
+});
+
+describe('channels and authorize options', () => {
+  it('derives channels from the request with a function', async () => {
+    const { ev } = await serve({
+      channels: (req) => [`user-${new URL(req.url ?? '/', 'http://x').pathname.slice(1)}`],
+    });
+    const c = await open('/alice');
+    await c.waitFor((x) => x.events.length >= 1);
+    expect(ev.stats().subscribers).toEqual({ 'user-alice': 1 });
+  });
+
+  it('validates channels returned by the function too', async () => {
+    await serve({ channels: () => ['ok', 'bad;name'] });
+    const res = await request(server!.url('/'));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatch(/must not contain ';'/);
+  });
+
+  it('denies with stream-error forbidden (sync hook) and 403 for other clients (async hook)', async () => {
+    const seen: string[][] = [];
+    await serve({
+      authorize: async (_req, channels) => {
+        seen.push([...channels]);
+        return !channels.includes('secret');
+      },
+    });
+    const c = await open('/?channel=public&channel=secret');
+    await c.waitFor((x) => x.ended);
+    expect(c.events[0]!.event).toBe('stream-error');
+    expect(JSON.parse(c.events[0]!.data)).toMatchObject({ condition: 'forbidden' });
+    const res = await request(server!.url('/?channel=secret'));
+    expect(res.status).toBe(403);
+    expect(res.body).toMatch(/Forbidden/);
+    const ok = await open('/?channel=public');
+    await ok.waitFor((x) => x.events.length >= 1);
+    expect(ok.events[0]!.event).toBe('stream-open');
+    expect(seen).toEqual([['public', 'secret'], ['secret'], ['public']]);
+  });
+
+  it('answers 500 (and reports an error) when a hook throws, without crashing', async () => {
+    const { ev } = await serve({
+      authorize: () => {
+        throw new Error('database down');
+      },
+    });
+    const errors: Error[] = [];
+    ev.on('error', (err) => errors.push(err));
+    const res = await request(server!.url('/?channel=a'), { headers: SSE });
+    expect(res.status).toBe(500);
+    expect(res.body).not.toMatch(/database/);
+    expect(errors.map((e) => e.message)).toEqual(['database down']);
+  });
+});
+
+describe('invalid options are typed errors', () => {
+  it('rejects bad events() and createHandler() options with ERR_SSE_INVALID_OPTION', () => {
+    const bad: Array<() => unknown> = [
+      () => events({ keepAlive: -5 }),
+      () => events({ maxBufferBytes: 0 }),
+      () => events({ prefix: 'a;b' }),
+      () => events({ keepAliveFormat: 'loud' as 'event' }),
+      () => createHandler({ events: {} as Events }),
+      () => createHandler({ events: events(), authorize: 'yes' as unknown as () => boolean }),
+      () => createHandler({ events: events(), retry: -1 }),
+    ];
+    for (const fn of bad) {
+      expect(fn).toThrowError(
+        expect.objectContaining({ code: expect.stringMatching(/^ERR_SSE_INVALID_(OPTION|CHANNEL)$/) }),
+      );
+    }
+  });
+});
