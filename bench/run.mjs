@@ -1,0 +1,188 @@
+// `npm run bench` — runs the standard benchmark set and writes BENCHMARKS.md.
+//
+//   node bench/run.mjs [--quick] [--subjects a,b] [--n 1000,5000] [--rounds 3]
+//                      [--repeats 15] [--deliveries 400000] [--profile <subject>]
+//                      [--out BENCHMARKS.md] [--no-report] [--grip] [--list]
+//
+// Each run = one fresh server process (pinned to core 0) + one load-generator process
+// (pinned to core 1). Rounds are interleaved: round r runs every N, and for each N every
+// subject, in an order rotated by r. Ratios are taken against `raw` from the same round
+// and N. Raw per-run results go to bench/results/ (git-ignored).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { spawnNode, stop, TASKSET, watch } from './lib/proc.mjs';
+import { aggregate, collectEnvironment, writeReport } from './report.mjs';
+import { STANDARD, SUBJECTS } from './subjects.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(here);
+
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    subjects: { type: 'string' },
+    n: { type: 'string' },
+    rounds: { type: 'string' },
+    repeats: { type: 'string' },
+    deliveries: { type: 'string' },
+    profile: { type: 'string' },
+    out: { type: 'string' },
+    'no-report': { type: 'boolean', default: false },
+    'no-pin': { type: 'boolean', default: false },
+    grip: { type: 'boolean', default: false },
+    'grip-only': { type: 'boolean', default: false },
+    list: { type: 'boolean', default: false },
+  },
+});
+
+const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
+const ALL = { ...SUBJECTS, ...LIB_SUBJECTS };
+
+if (a.list) {
+  for (const [k, v] of Object.entries(ALL)) console.log(`${k.padEnd(14)} ${v.label} (${v.framework})`);
+  process.exit(0);
+}
+
+const quick = a.quick;
+const subjects = (a.subjects ? a.subjects.split(',') : STANDARD).map((s) => s.trim()).filter(Boolean);
+for (const s of subjects) {
+  if (!ALL[s]) {
+    console.error(`unknown subject "${s}"; try --list`);
+    process.exit(2);
+  }
+}
+if (!subjects.includes('raw')) subjects.unshift('raw'); // ratios need the baseline
+const Ns = (a.n ? a.n.split(',') : quick ? ['500'] : ['1000', '5000', '10000']).map(Number);
+const rounds = Number(a.rounds ?? (quick ? 1 : 3));
+const repeats = Number(a.repeats ?? (quick ? 8 : 15));
+const deliveries = Number(a.deliveries ?? (quick ? 100_000 : 400_000));
+const pin = !a['no-pin'] && TASKSET !== null && os.cpus().length >= 2;
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const resultsDir = path.join(here, 'results');
+mkdirSync(resultsDir, { recursive: true });
+const rawFile = path.join(resultsDir, `run-${stamp}.json`);
+
+const env = collectEnvironment(
+  root,
+  Object.keys(ALL)
+    .filter((k) => subjects.includes(k))
+    .map((k) => ALL[k]),
+);
+env.pinned = pin;
+env.loadBefore = os.loadavg();
+const config = { subjects, Ns, rounds, repeats, deliveries, quick, pin };
+
+const burstFor = (n) => Math.max(10, Math.min(1000, Math.round(deliveries / n)));
+
+/** @type {object[]} */
+const runs = [];
+const save = () => writeFileSync(rawFile, JSON.stringify({ env, config, runs }, null, 1));
+
+async function runOne(subject, n, round) {
+  const serverArgs = ['--expose-gc'];
+  if (a.profile === subject) {
+    const dir = path.join(resultsDir, 'prof');
+    mkdirSync(dir, { recursive: true });
+    serverArgs.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${dir}`,
+      `--cpu-prof-name=${subject}-${n}-r${round}.cpuprofile`,
+    );
+  }
+  serverArgs.push(path.join(here, 'server.mjs'), '--subject', subject);
+  const server = spawnNode(serverArgs, { cpu: pin ? 0 : null });
+  const sw = watch(server);
+  const run = { subject, n, round, burst: burstFor(n), ok: false };
+  try {
+    const ready = JSON.parse((await sw.waitLine('READY ', 30_000)).slice(6));
+    const gen = spawnNode(
+      [
+        path.join(here, 'loadgen.mjs'),
+        '--port',
+        String(ready.port),
+        '--ctl',
+        String(ready.ctl),
+        '--n',
+        String(n),
+        '--burst',
+        String(run.burst),
+        '--repeats',
+        String(repeats),
+      ],
+      { cpu: pin ? 1 : null },
+    );
+    const gw = watch(gen);
+    const t = setTimeout(() => gen.kill('SIGKILL'), 300_000);
+    await gw.exited;
+    clearTimeout(t);
+    const last = gw.lines.filter((l) => l.startsWith('{')).pop();
+    if (!last) throw new Error(`load generator printed no result: ${gw.stderr.slice(-1000)}`);
+    Object.assign(run, JSON.parse(last));
+    if (gw.stderr.trim()) run.genStderr = gw.stderr.slice(-1000);
+  } catch (err) {
+    run.ok = false;
+    run.error = String(err?.message ?? err);
+  } finally {
+    await stop(server, sw.exited);
+    if (sw.stderr.trim()) run.serverStderr = sw.stderr.slice(-1000);
+  }
+  return run;
+}
+
+function short(run) {
+  if (!run.ok) return `FAILED: ${run.error}`;
+  const b = run.burst;
+  const v = run.verify;
+  const heap = ((run.mem1.heapUsed - run.mem0.heapUsed) / run.n / 1024).toFixed(1);
+  const bad =
+    v.lost || v.reordered || v.protocolErrors || b.missing ? ` LOST=${v.lost} REORD=${v.reordered}` : '';
+  return `${Math.round(b.deliveriesPerSec / 1000)}k/s lat ${run.latency.median.toFixed(1)}ms cpu ${b.cpuMsPer1000.toFixed(3)}ms/1k heap ${heap}KB conn ${Math.round(run.connectMs)}ms gen ${(b.genCpuShare * 100).toFixed(0)}%${bad}`;
+}
+
+async function main() {
+  const t0 = Date.now();
+  if (!a['grip-only']) {
+    console.log(
+      `bench: subjects=${subjects.join(',')} N=${Ns.join(',')} rounds=${rounds} repeats=${repeats} pin=${pin} → ${path.relative(root, rawFile)}`,
+    );
+    for (let r = 0; r < rounds; r++) {
+      for (const n of Ns) {
+        const order = subjects.map((_, i) => subjects[(i + r) % subjects.length]);
+        for (const s of order) {
+          const run = await runOne(s, n, r);
+          runs.push(run);
+          save();
+          console.log(`  r${r} N=${n} ${s.padEnd(13)} ${short(run)}`);
+          await new Promise((res) => setTimeout(res, 300));
+        }
+      }
+    }
+  }
+  env.loadAfter = os.loadavg();
+  env.durationSec = Math.round((Date.now() - t0) / 1000);
+  let grip = null;
+  if (a.grip || a['grip-only'] || (!quick && !a.subjects && !a.n)) {
+    try {
+      const { runGrip } = await import('./grip.mjs');
+      grip = await runGrip({ quick, pin, resultsDir });
+    } catch (err) {
+      grip = { ok: false, error: String(err?.message ?? err) };
+    }
+    console.log(`GRIP: ${JSON.stringify(grip).slice(0, 400)}`);
+  }
+  save();
+  writeFileSync(rawFile, JSON.stringify({ env, config, runs, grip }, null, 1));
+  if (!a['no-report']) {
+    const agg = aggregate(runs, subjects, Ns);
+    const out = path.resolve(root, a.out ?? 'BENCHMARKS.md');
+    writeReport(out, { env, config, agg, grip, subjectDefs: ALL, rawFile: path.relative(root, rawFile) });
+    console.log(`wrote ${path.relative(root, out)} (${env.durationSec}s)`);
+  }
+}
+
+await main();

@@ -1,0 +1,153 @@
+// Server under test: `node --expose-gc bench/server.mjs --subject <name>`.
+//
+// Serves the subject's SSE endpoint on one 127.0.0.1 port and a control API on another:
+//   GET  /mem                      process.memoryUsage() after forced GCs
+//   GET  /stats                    { subscribers } (library count, else requests whose response is open)
+//   POST /publish?from=S&count=K&cpu=1
+//                                  publishes events seq S..S+K-1 synchronously; with cpu=1 it first
+//                                  marks process.cpuUsage() for GET /cpu
+//   GET  /cpu                      CPU (user+system µs) and wall time since the last mark
+//   POST /exit                     exits (also on SIGTERM / SIGINT / stdin close)
+// Prints `READY {"port":…,"ctl":…}` on stdout once both listen. Exits by itself after
+// --max-seconds (default 600) so no run can outlive its orchestrator.
+
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { SUBJECTS } from './subjects.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    subject: { type: 'string' },
+    'max-seconds': { type: 'string', default: '600' },
+    pad: { type: 'string', default: '40' },
+  },
+});
+
+const name = args.subject ?? '';
+const def = SUBJECTS[name] ?? (await import('./lib-subjects.mjs')).LIB_SUBJECTS[name];
+if (!def) {
+  console.error(`unknown subject ${name}`);
+  process.exit(2);
+}
+
+const gc = globalThis.gc;
+if (typeof gc !== 'function') {
+  console.error('run with --expose-gc');
+  process.exit(2);
+}
+
+const PAD = 'x'.repeat(Number(args.pad));
+const subject = await def.build();
+
+let openResponses = 0;
+const listener = subject.listener;
+const server = http.createServer((req, res) => {
+  openResponses++;
+  res.once('close', () => openResponses--);
+  listener(req, res);
+});
+server.keepAliveTimeout = 0;
+server.headersTimeout = 0;
+server.requestTimeout = 0;
+server.timeout = 0;
+server.maxConnections = 1e6;
+
+let publishErrors = 0;
+let lastError = '';
+const noteError = (err) => {
+  publishErrors++;
+  lastError = String(err?.stack ?? err).slice(0, 500);
+};
+
+let cpuMark = process.cpuUsage();
+let wallMark = process.hrtime.bigint();
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+async function measureMemory() {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await settle();
+  }
+  const m = process.memoryUsage();
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  };
+}
+
+function send(res, obj) {
+  const body = JSON.stringify(obj);
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const ctl = http.createServer(async (req, res) => {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  try {
+    if (url.pathname === '/publish') {
+      const from = Number(url.searchParams.get('from'));
+      const count = Number(url.searchParams.get('count') ?? '1');
+      if (url.searchParams.get('cpu') === '1') {
+        cpuMark = process.cpuUsage();
+        wallMark = process.hrtime.bigint();
+      }
+      for (let seq = from; seq < from + count; seq++) {
+        try {
+          const r = subject.publish({ seq, pad: PAD });
+          if (r && typeof r.then === 'function') r.then(undefined, noteError);
+        } catch (err) {
+          noteError(err);
+        }
+      }
+      send(res, { ok: true });
+    } else if (url.pathname === '/cpu') {
+      const c = process.cpuUsage(cpuMark);
+      const wallUs = Number(process.hrtime.bigint() - wallMark) / 1000;
+      send(res, { user: c.user, system: c.system, wallUs });
+    } else if (url.pathname === '/mem') {
+      send(res, await measureMemory());
+    } else if (url.pathname === '/stats') {
+      const subs = subject.subscribers ? subject.subscribers() : openResponses;
+      send(res, { subscribers: subs, openResponses, publishErrors, lastError });
+    } else if (url.pathname === '/exit') {
+      send(res, { ok: true });
+      setTimeout(() => shutdown(0), 10);
+    } else {
+      res.writeHead(404).end();
+    }
+  } catch (err) {
+    res.writeHead(500).end(String(err));
+  }
+});
+ctl.keepAliveTimeout = 60_000;
+
+let exiting = false;
+function shutdown(code) {
+  if (exiting) return;
+  exiting = true;
+  // process.exit() still writes a --cpu-prof profile
+  process.exit(code);
+}
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+process.stdin.on('end', () => shutdown(0));
+process.stdin.on('error', () => shutdown(0));
+process.stdin.resume();
+setTimeout(() => shutdown(3), Number(args['max-seconds']) * 1000).unref();
+
+const listen = (srv) =>
+  new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+      const addr = srv.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : 0);
+    });
+  });
+
+const port = await listen(server);
+const ctlPort = await listen(ctl);
+process.stdout.write(`READY ${JSON.stringify({ port, ctl: ctlPort, pid: process.pid })}\n`);

@@ -1,0 +1,212 @@
+// Subjects under test. Each entry builds, inside the server process, an HTTP request
+// listener that serves the SSE endpoint (GET /events?channel=bench) and a `publish(data)`
+// function that sends one event named `tick` with the given data to every subscriber of
+// channel `bench`. Keep-alives/heartbeats are switched off where a library allows it.
+//
+// `subscribers()` reports how many clients the library has registered; subjects that have
+// no such API use a count kept by the wrapper around the handler (see server.mjs).
+
+import http from 'node:http';
+
+export const CHANNEL = 'bench';
+
+const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' };
+
+/** @typedef {{ listener: http.RequestListener, publish: (data: object) => unknown, subscribers?: () => number, close?: () => Promise<void> | void }} Built */
+
+/** @type {Record<string, { label: string, pkg?: string, framework: string, note?: string, library?: boolean, build: () => Promise<Built> }>} */
+export const SUBJECTS = {
+  raw: {
+    label: 'raw `res.write` baseline',
+    framework: 'node:http',
+    note: 'encodes each event once; `res.write(buf)` per subscriber',
+    build: async () => {
+      /** @type {Set<http.ServerResponse>} */
+      const clients = new Set();
+      return {
+        listener(_req, res) {
+          res.writeHead(200, SSE_HEADERS);
+          res.write(':ok\n\n');
+          clients.add(res);
+          res.on('close', () => clients.delete(res));
+        },
+        publish(data) {
+          const buf = Buffer.from(`event: tick\ndata: ${JSON.stringify(data)}\n\n`);
+          for (const res of clients) res.write(buf);
+        },
+        subscribers: () => clients.size,
+      };
+    },
+  },
+
+  'raw-socket': {
+    label: 'raw pre-framed chunk → `res.socket` (corked per tick)',
+    framework: 'node:http',
+    note: 'each event framed once as an HTTP chunk; written to the socket, which is corked until the next tick',
+    build: async () => {
+      /** @type {Set<import('node:net').Socket>} */
+      const sockets = new Set();
+      /** @type {import('node:net').Socket[]} */
+      let corked = [];
+      let scheduled = false;
+      const uncorkAll = () => {
+        scheduled = false;
+        const list = corked;
+        corked = [];
+        for (const s of list) s.uncork();
+      };
+      return {
+        listener(_req, res) {
+          res.writeHead(200, SSE_HEADERS);
+          res.write(':ok\n\n'); // sends the head; the body is chunked from here on
+          const socket = res.socket;
+          if (!socket || !res.chunkedEncoding) {
+            res.end(); // the bench client always speaks HTTP/1.1; nothing else is needed here
+            return;
+          }
+          socket.setNoDelay(true);
+          sockets.add(socket);
+          res.on('close', () => sockets.delete(socket));
+        },
+        publish(data) {
+          const body = Buffer.from(`event: tick\ndata: ${JSON.stringify(data)}\n\n`);
+          const frame = Buffer.concat([
+            Buffer.from(`${body.length.toString(16)}\r\n`),
+            body,
+            Buffer.from('\r\n'),
+          ]);
+          if (!scheduled) {
+            scheduled = true;
+            for (const s of sockets) {
+              s.cork();
+              corked.push(s);
+            }
+            process.nextTick(uncorkAll);
+          }
+          for (const s of sockets) s.write(frame);
+        },
+        subscribers: () => sockets.size,
+      };
+    },
+  },
+
+  'sse-channel': {
+    label: 'sse-channel',
+    pkg: 'sse-channel',
+    framework: 'node:http',
+    build: async () => {
+      const { default: SseChannel } = await import('sse-channel');
+      const channel = new SseChannel({ jsonEncode: true, pingInterval: 3_600_000 });
+      return {
+        listener(req, res) {
+          channel.addClient(req, res);
+        },
+        publish(data) {
+          channel.send({ event: 'tick', data });
+        },
+        subscribers: () => channel.getConnectionCount(),
+        close: () => channel.close(),
+      };
+    },
+  },
+
+  'better-sse': {
+    label: 'better-sse',
+    pkg: 'better-sse',
+    framework: 'node:http',
+    build: async () => {
+      const { createChannel, createSession } = await import('better-sse');
+      const channel = createChannel();
+      return {
+        listener(req, res) {
+          createSession(req, res, { keepAlive: null, retry: null }).then(
+            (session) => channel.register(session),
+            () => res.destroy(),
+          );
+        },
+        publish(data) {
+          channel.broadcast(data, 'tick');
+        },
+        subscribers: () => channel.sessionCount,
+      };
+    },
+  },
+
+  'express-sse': {
+    label: 'express-sse',
+    pkg: 'express-sse',
+    framework: 'Express 5',
+    note: '`isSerialized: false`: with the default options every new connection re-broadcasts the (empty) initial set to all open connections, which makes connecting N clients O(N²) (10,000 did not connect within 60 s)',
+    build: async () => {
+      const { default: SSE } = await import('express-sse');
+      const { default: express } = await import('express');
+      const sse = new SSE([], { isSerialized: false });
+      const app = express();
+      app.get('/events', sse.init);
+      return {
+        listener: app,
+        publish(data) {
+          sse.send(data, 'tick');
+        },
+        subscribers: () => sse.listenerCount('data'),
+      };
+    },
+  },
+
+  original: {
+    label: 'express-eventstream 2.0.2 (original)',
+    pkg: 'express-eventstream-original',
+    framework: 'Express 5',
+    note: 'keep-alive timer per connection cannot be switched off (20 s)',
+    build: async () => {
+      const { default: orig } = await import('express-eventstream-original');
+      const { default: express } = await import('express');
+      const events = orig.events();
+      const channel = events.channel(CHANNEL);
+      const app = express();
+      app.get('/events', orig.express({ events }), () => {
+        /* the handler calls next() after starting the stream; end the chain here */
+      });
+      return {
+        listener: app,
+        publish(data) {
+          channel.write({ event: 'tick', data });
+        },
+      };
+    },
+  },
+
+  fanout: {
+    label: '@fanoutio/eventstream',
+    pkg: '@fanoutio/eventstream',
+    framework: 'Express 5',
+    note: 'keep-alive timer per connection cannot be switched off (20 s)',
+    build: async () => {
+      const { EventStream } = await import('@fanoutio/eventstream');
+      const { default: express } = await import('express');
+      const es = new EventStream();
+      const app = express();
+      app.get('/events', es(CHANNEL));
+      return {
+        listener: app,
+        publish(data) {
+          es.publishEvent(CHANNEL, { event: 'tick', data });
+        },
+      };
+    },
+  },
+};
+
+export const LIBRARY_SUBJECTS = ['lib-express', 'lib-http', 'lib-fallback'];
+
+/** The order of the standard set: raw baseline first (ratios are taken against it). */
+export const STANDARD = [
+  'raw',
+  'raw-socket',
+  'sse-channel',
+  'better-sse',
+  'express-sse',
+  'original',
+  'fanout',
+  ...LIBRARY_SUBJECTS,
+];
