@@ -248,11 +248,12 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     res.writeHead(200, headers);
     // HTTP/2 compat sends its headers with the first write, which follows immediately.
     if (res instanceof ServerResponse) res.flushHeaders();
-    const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
     if (this.#closed) {
-      conn.end();
+      // Never a subscriber: end it without a Connection, so no 'disconnect' without 'connect'.
+      res.end();
       return;
     }
+    const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
     this.#stats.connectionsOpened++;
     this.#hub.add(conn);
     // The initial bytes are not an event delivery.
