@@ -1,7 +1,7 @@
 // One subscribed client. Kept small: it is the only per-connection state the library holds.
 import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { HttpResponse } from './types.js';
+import type { EncodedEvent, HttpResponse } from './types.js';
 
 /**
  * Bytes to send to a set of connections, framed at most once. `payload` is the SSE text;
@@ -67,6 +67,9 @@ export class Connection {
   #maxBufferBytes: number;
   #owner: ConnectionOwner;
   #open = true;
+  /** While resuming: live events that arrived before the replay was written. */
+  #held: EncodedEvent[] | undefined;
+  #heldBytes = 0;
 
   constructor(
     res: HttpResponse,
@@ -89,6 +92,64 @@ export class Connection {
     return this.#open;
   }
 
+  /** True until `release()`: live events are held back while the replay is read and written. */
+  get holding(): boolean {
+    return this.#held !== undefined;
+  }
+
+  hold(): void {
+    this.#held = [];
+  }
+
+  /** Keep a live event for after the replay; a client whose backlog passes the bound is dropped. */
+  holdEvent(ev: EncodedEvent): void {
+    if (!this.#open || this.#held === undefined) return;
+    this.#held.push(ev);
+    this.#heldBytes += ev.bytes.length;
+    if (this.#heldBytes > this.#maxBufferBytes) this.#drop('slow');
+  }
+
+  /**
+   * Write the replay, then the held live events not covered by it (seq above `coveredUpTo`),
+   * and switch to live delivery. A large replay is written in pieces that wait for `drain`, so
+   * it never trips the slow-client bound by itself.
+   */
+  async release(replay: string, coveredUpTo: number): Promise<void> {
+    const piece = 64 * 1024;
+    let at = 0;
+    while (this.#open && at < replay.length) {
+      const text = replay.slice(at, at + piece);
+      at += piece;
+      this.#write(Buffer.from(text), 0);
+      if (this.bufferedBytes() > this.#maxBufferBytes / 2) await this.#drained();
+    }
+    while (this.#open && this.#held !== undefined) {
+      const held = this.#held;
+      this.#held = undefined;
+      const parts: Buffer[] = [];
+      for (const ev of held) if (ev.seq === undefined || ev.seq > coveredUpTo) parts.push(ev.bytes);
+      this.#heldBytes = 0;
+      if (parts.length > 0) this.#write(Buffer.concat(parts), parts.length);
+    }
+  }
+
+  #drained(): Promise<void> {
+    const emitter = this.#socket ?? this.#res;
+    return new Promise((resolve) => {
+      const done = () => {
+        emitter.removeListener('drain', done);
+        this.#res.removeListener('close', done);
+        resolve();
+      };
+      emitter.once('drain', done);
+      this.#res.once('close', done);
+    });
+  }
+
+  #write(payload: Buffer, events: number): void {
+    this.send(new Outgoing(payload, events), Date.now());
+  }
+
   /** Whether events go straight to the socket (false: through `res.write`). */
   get usesSocketFastPath(): boolean {
     return this.#socket !== undefined;
@@ -106,7 +167,7 @@ export class Connection {
     }
     this.lastWriteAt = now;
     this.#owner.delivered(out.events, out.payload.length);
-    if (this.bufferedBytes() > this.#maxBufferBytes) this.#drop();
+    if (this.bufferedBytes() > this.#maxBufferBytes) this.#drop('slow');
   }
 
   /** Bytes accepted but not yet handed to the kernel: the outbound buffer that the bound limits. */
@@ -124,10 +185,15 @@ export class Connection {
     this.#res.end();
   }
 
+  /** Cut the connection off at once (the client reconnects). */
+  abort(): void {
+    this.#drop('server');
+  }
+
   // A client that cannot keep up is cut off rather than allowed to hold unbounded memory or
   // slow the others; it reconnects and (with history) resumes from its last id.
-  #drop(): void {
-    this.#release('slow');
+  #drop(reason: DisconnectReason = 'slow'): void {
+    this.#release(reason);
     if (this.#socket !== undefined) this.#socket.destroy();
     else if (this.#res instanceof ServerResponse) this.#res.destroy();
     else this.#res.stream.close();

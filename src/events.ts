@@ -14,7 +14,7 @@ import {
   encodeComment,
   encodeFields,
 } from './encoder.js';
-import { EventsClosedError, InvalidEventError, InvalidOptionError } from './errors.js';
+import { EventStreamError, EventsClosedError, InvalidEventError, InvalidOptionError } from './errors.js';
 import {
   createGripSink,
   type GripOption,
@@ -22,7 +22,10 @@ import {
   type GripSettings,
   resolveGrip,
 } from './grip/index.js';
+import { formatId, planResume } from './history.js';
 import { Hub } from './hub.js';
+import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
+import type { EventStore } from './store/types.js';
 import type { EncodedEvent, EventInput, EventMap, EventSink, HttpResponse } from './types.js';
 
 export interface EventsOptions {
@@ -42,6 +45,11 @@ export interface EventsOptions {
   maxChannelsPerRequest?: number;
   /** Longest channel name. Default 128. */
   maxChannelNameLength?: number;
+  /**
+   * Event history, for lossless reconnection: an `EventStore`, options of the default in-memory
+   * store, or `false` to turn ids and replay off. Default: in-memory, 1,000 events per channel.
+   */
+  history?: EventStore | MemoryStoreOptions | false;
 }
 
 /** Counters and gauges from `events.stats()`. */
@@ -62,6 +70,10 @@ export interface EventsStats {
   slowClientsDropped: number;
   /** `publish()` calls that rejected (invalid events, sink failures). */
   publishErrors: number;
+  /** Stored events sent to resuming clients. */
+  eventsReplayed: number;
+  /** `stream-reset` events sent. */
+  streamResets: number;
 }
 
 /** Passed to `connect` and `disconnect` listeners. */
@@ -96,14 +108,24 @@ interface Settings {
   maxChannelNameLength: number;
 }
 
+/** A validated event waiting for its id: everything but the `id:` line is encoded. */
+interface PendingEvent {
+  channel: string;
+  event: string | undefined;
+  /** A caller-supplied id (history off only). */
+  id: string | undefined;
+  body: string;
+}
+
 interface Batch {
-  events: EncodedEvent[];
+  events: PendingEvent[];
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
 const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
+const STREAM_OPEN = encodeFields({ event: 'stream-open' });
 const DEFAULT_KEEP_ALIVE_MS = 20_000;
 
 function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallback: number): number {
@@ -162,7 +184,13 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     bytesDelivered: 0,
     slowClientsDropped: 0,
     publishErrors: 0,
+    eventsReplayed: 0,
+    streamResets: 0,
   };
+  /** The history, or undefined when ids and replay are off. */
+  readonly #store: EventStore | undefined;
+  /** Serialises store appends so batches reach clients in publish order. */
+  #appending: Promise<void> = Promise.resolve();
 
   constructor(options: EventsOptions = {}) {
     super();
@@ -170,6 +198,7 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     this.prefix = this.settings.prefix;
     const { keepAliveMs, keepAliveText } = this.settings;
     this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0);
+    this.#store = resolveStore(options.history);
     this.grip = resolveGrip(options.grip);
     if (this.grip !== undefined) {
       this.#sinks.push(
@@ -195,18 +224,24 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
    * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
    */
   publish(channel: string, event: EventInput<M>): Promise<void> {
-    let encoded: EncodedEvent;
+    let pending: PendingEvent;
     try {
       if (this.#closed) throw new EventsClosedError();
       assertChannelName(channel, this.settings.maxChannelNameLength);
-      encoded = encode(channel, event);
+      pending = prepare(channel, event);
+      if (pending.id !== undefined && this.#store !== undefined) {
+        throw new InvalidEventError(
+          'id',
+          'ids are assigned by the event history; pass history: false to events() to set your own',
+        );
+      }
     } catch (err) {
       this.#stats.publishErrors++;
       this.report(err as Error, { channel, event });
       return Promise.reject(err);
     }
     this.#stats.eventsPublished++;
-    return this.#enqueue(encoded);
+    return this.#enqueue(pending);
   }
 
   /** Add a destination for every published batch (used by GRIP and stores). */
@@ -236,14 +271,15 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
   }
 
   /**
-   * @internal Attach an already-validated response as a subscriber: headers, initial bytes, then
-   * live events. Used by the HTTP handler.
+   * @internal Attach an already-validated response as a subscriber: headers, `preamble`
+   * (padding, retry), `stream-open`, any replay after `lastEventId`, then live events.
    */
   openStream(
     res: HttpResponse,
     channels: readonly string[],
     headers: Record<string, string>,
-    initial: Buffer,
+    preamble: string,
+    lastEventId: string | undefined,
   ): void {
     res.writeHead(200, headers);
     // HTTP/2 compat sends its headers with the first write, which follows immediately.
@@ -255,10 +291,54 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     }
     const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
     this.#stats.connectionsOpened++;
+    const store = this.#store;
+    if (store === undefined) {
+      this.#hub.add(conn);
+      // The initial bytes are not an event delivery.
+      conn.send(new Outgoing(Buffer.from(preamble + STREAM_OPEN), 0), Date.now());
+      if (conn.open) this.emit('connect', { channels });
+      return;
+    }
+    // Subscribe first and hold live events, then read the history: whatever is published
+    // meanwhile is either in the replay or held, and the seq check drops the overlap.
+    conn.hold();
     this.#hub.add(conn);
-    // The initial bytes are not an event delivery.
-    conn.send(new Outgoing(initial, 0), Date.now());
-    if (conn.open) this.emit('connect', { channels });
+    this.emit('connect', { channels });
+    planResume(store, channels, lastEventId).then(
+      (plan) => {
+        if (!conn.open) return;
+        this.#countPlan(plan);
+        return conn.release(preamble + plan.text, plan.coveredUpTo);
+      },
+      (cause: unknown) => {
+        this.report(
+          new EventStreamError('ERR_SSE_STORE', `the event store failed: ${String(cause)}`, { cause }),
+          {},
+        );
+        // Without a position the client cannot be served safely; it reconnects and retries.
+        conn.abort();
+      },
+    );
+  }
+
+  /**
+   * @internal The body a GRIP proxy sends before holding: `preamble`, `stream-open` and any
+   * replay after `lastEventId`.
+   */
+  async initialText(
+    channels: readonly string[],
+    preamble: string,
+    lastEventId: string | undefined,
+  ): Promise<string> {
+    if (this.#store === undefined) return preamble + STREAM_OPEN;
+    const plan = await planResume(this.#store, channels, lastEventId);
+    this.#countPlan(plan);
+    return preamble + plan.text;
+  }
+
+  #countPlan(plan: { replayed: number; reset: unknown }): void {
+    this.#stats.eventsReplayed += plan.replayed;
+    if (plan.reset !== undefined) this.#stats.streamResets++;
   }
 
   #owner: ConnectionOwner = {
@@ -273,7 +353,7 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     },
   };
 
-  #enqueue(encoded: EncodedEvent): Promise<void> {
+  #enqueue(encoded: PendingEvent): Promise<void> {
     let batch = this.#pending;
     if (batch === undefined) {
       let resolve!: () => void;
@@ -296,17 +376,51 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     const batch = this.#pending;
     if (batch === undefined) return;
     this.#pending = undefined;
-    this.#hub.deliver(batch.events);
+    const store = this.#store;
+    if (store === undefined) {
+      this.#dispatch(
+        batch,
+        batch.events.map((p) => finish(p, p.id, undefined)),
+      );
+      return;
+    }
+    // The store assigns ids. Appending before delivering means a client that resumes reads
+    // every event it could have missed from the store; the chain keeps batches in order.
+    this.#appending = this.#appending.then(async () => {
+      let encoded: EncodedEvent[];
+      try {
+        const [epoch, seqs] = await Promise.all([
+          store.epoch(),
+          store.append(batch.events.map(({ channel, body }) => ({ channel, body }))),
+        ]);
+        encoded = batch.events.map((p, i) => finish(p, formatId(epoch, seqs[i]!), seqs[i]));
+      } catch (cause) {
+        const err = new EventStreamError('ERR_SSE_STORE', `the event store failed: ${String(cause)}`, {
+          cause,
+        });
+        this.#fail(batch, err);
+        return;
+      }
+      this.#dispatch(batch, encoded);
+    });
+  };
+
+  #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
+    this.#hub.deliver(encoded);
     if (this.#sinks.length === 0) {
       batch.resolve();
       return;
     }
-    Promise.all(this.#sinks.map((sink) => sink.publish(batch.events))).then(batch.resolve, (err: Error) => {
-      this.#stats.publishErrors += batch.events.length;
-      for (const ev of batch.events) this.report(err, { channel: ev.channel, event: ev.event });
-      batch.reject(err);
-    });
-  };
+    Promise.all(this.#sinks.map((sink) => sink.publish(encoded))).then(batch.resolve, (err: Error) =>
+      this.#fail(batch, err),
+    );
+  }
+
+  #fail(batch: Batch, err: Error): void {
+    this.#stats.publishErrors += batch.events.length;
+    for (const ev of batch.events) this.report(err, { channel: ev.channel, event: ev.event });
+    batch.reject(err);
+  }
 
   // 'error' is only emitted to listeners: an unobserved failure must never crash the process.
   /** @internal */
@@ -315,8 +429,8 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
   }
 }
 
-/** Validate an event object and encode it once. */
-export function encode(channel: string, input: unknown): EncodedEvent {
+/** Validate an event object and encode everything but its id, once. */
+export function prepare(channel: string, input: unknown): PendingEvent {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new InvalidEventError('event', 'an event must be an object like { event, data }');
   }
@@ -332,6 +446,35 @@ export function encode(channel: string, input: unknown): EncodedEvent {
   assertRetry(retry);
   if (raw !== undefined && typeof raw !== 'boolean')
     throw new InvalidEventError('raw', 'raw must be a boolean');
-  const text = encodeFields({ event, id, retry, data: dataToText(ev.data, raw === true) });
-  return { channel, id, event, text, bytes: Buffer.from(text) };
+  const body = encodeFields({ event, retry, data: dataToText(ev.data, raw === true) });
+  return { channel, event, id, body };
+}
+
+function finish(p: PendingEvent, id: string | undefined, seq: number | undefined): EncodedEvent {
+  const text = id === undefined ? p.body : `${id === '' ? 'id:' : `id: ${id}`}\n${p.body}`;
+  return { channel: p.channel, id, seq, event: p.event, text, bytes: Buffer.from(text) };
+}
+
+/** Validate and encode one event (no history): what a subscriber receives for it. */
+export function encode(channel: string, input: unknown): EncodedEvent {
+  const p = prepare(channel, input);
+  return finish(p, p.id, undefined);
+}
+
+function resolveStore(history: EventsOptions['history']): EventStore | undefined {
+  if (history === false) return undefined;
+  if (history === undefined) return new MemoryStore();
+  if (history === null || typeof history !== 'object') {
+    throw new InvalidOptionError('history', 'history must be an EventStore, store options, or false');
+  }
+  const candidate = history as Partial<EventStore>;
+  if (typeof candidate.append === 'function') {
+    for (const method of ['epoch', 'head', 'readAfter'] as const) {
+      if (typeof candidate[method] !== 'function') {
+        throw new InvalidOptionError('history', `history store is missing ${method}()`);
+      }
+    }
+    return history as EventStore;
+  }
+  return new MemoryStore(history as MemoryStoreOptions);
 }

@@ -72,11 +72,10 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
   const grip: GripSettings | undefined = options.grip === undefined ? events.grip : resolveGrip(options.grip);
   const { maxChannelsPerRequest, maxChannelNameLength, keepAliveMs, keepAliveText } = events.settings;
 
-  let initialText = '';
-  if (options.padding === true) initialText += encodeComment(' '.repeat(2048));
-  if (options.retry !== undefined) initialText += `retry: ${options.retry}\n\n`;
-  initialText += encodeFields({ event: 'stream-open' });
-  const initial = Buffer.from(initialText);
+  // Sent before stream-open on every stream.
+  let preamble = '';
+  if (options.padding === true) preamble += encodeComment(' '.repeat(2048));
+  if (options.retry !== undefined) preamble += `retry: ${options.retry}\n\n`;
   const keepAlive = keepAliveMs === false ? undefined : { text: keepAliveText, intervalMs: keepAliveMs };
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {
@@ -127,9 +126,12 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
       res.end();
       return;
     }
+    const lastEventId = lastEventIdOf(req);
     if (proxied) {
       // The proxy only starts holding once this response ends: send the instructions and the
-      // initial body, with an explicit length, and end at once.
+      // initial body (with any replay), with an explicit length, and end at once.
+      const initial = Buffer.from(await events.initialText(channels, preamble, lastEventId));
+      if (isGone(res)) return;
       res.writeHead(200, {
         ...EVENT_STREAM_HEADERS,
         ...holdHeaders({ channels, prefix: events.prefix, keepAlive }),
@@ -138,7 +140,7 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
       res.end(initial);
       return;
     }
-    events.openStream(res, channels, EVENT_STREAM_HEADERS, initial);
+    events.openStream(res, channels, EVENT_STREAM_HEADERS, preamble, lastEventId);
   }
 
   return function eventStreamHandler(req: Req, res: HttpResponse): void {

@@ -64,7 +64,10 @@ export class Hub {
       const set = this.#byChannel.get(ev.channel);
       if (set === undefined) return;
       const out = new Outgoing(ev.bytes, 1);
-      for (const conn of set) conn.send(out, now);
+      for (const conn of set) {
+        if (conn.holding) conn.holdEvent(ev);
+        else conn.send(out, now);
+      }
       return;
     }
     const mark = ++this.#flushMark;
@@ -81,6 +84,10 @@ export class Hub {
     }
     const byKey = new Map<string, Outgoing>();
     for (const conn of touched) {
+      if (conn.holding) {
+        for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.holdEvent(ev);
+        continue;
+      }
       let out = byKey.get(conn.key);
       if (out === undefined) {
         out = bytesFor(batch, conn.channels);
@@ -105,7 +112,7 @@ export class Hub {
     if (keepAlive === undefined) return;
     const now = Date.now();
     const due = now - this.#keepAliveMs;
-    for (const conn of this.#all) if (conn.lastWriteAt <= due) conn.send(keepAlive, now);
+    for (const conn of this.#all) if (conn.lastWriteAt <= due && !conn.holding) conn.send(keepAlive, now);
   };
 }
 

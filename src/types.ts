@@ -39,6 +39,8 @@ export interface EncodedEvent {
   readonly channel: string;
   /** The SSE id written on the wire, if any. */
   readonly id: string | undefined;
+  /** Position in the event history (undefined when history is off). */
+  readonly seq?: number | undefined;
   /** The event name, if any (`message` when absent). */
   readonly event: string | undefined;
   /** The complete SSE text of the event, ending in a blank line. */

@@ -16,9 +16,14 @@ afterEach(async () => {
   ev = undefined;
 });
 
-async function serve(options: Partial<HandlerOptions> & { keepAlive?: number | false } = {}) {
-  const { keepAlive, ...handlerOptions } = options;
-  ev = events(keepAlive === undefined ? {} : { keepAlive });
+async function serve(
+  options: Partial<HandlerOptions> & { keepAlive?: number | false; history?: false } = {},
+) {
+  const { keepAlive, history, ...handlerOptions } = options;
+  ev = events({
+    ...(keepAlive !== undefined && { keepAlive }),
+    ...(history !== undefined && { history }),
+  });
   server = await startServer(createHandler({ events: ev, ...handlerOptions }));
   return { ev, server };
 }
@@ -40,21 +45,45 @@ describe('a successful subscription', () => {
     // Set by Node for HTTP/1.1 only; never by the library (they are illegal on HTTP/2).
     expect(c.headers['content-length']).toBeUndefined();
     await c.waitFor((x) => x.events.length >= 1, 2000, 'stream-open');
+    expect(c.events[0]).toMatchObject({ event: 'stream-open', data: '' });
+    // With history on (the default), stream-open marks the client's position in the history.
+    expect(c.events[0]!.id).toMatch(/^[0-9a-z]+-0$/);
+  });
+
+  it('sends stream-open without an id when history is off', async () => {
+    await serve({ history: false });
+    const c = await open('/?channel=clock');
+    await c.waitFor((x) => x.events.length >= 1);
     expect(c.events[0]).toEqual({ event: 'stream-open', data: '', id: undefined });
   });
 
-  it('delivers JSON data, ids and named events of the requested channels only', async () => {
+  it('delivers JSON data and named events of the requested channels only, with history ids', async () => {
     const { ev } = await serve();
     const c = await open('/?channel=a&channel=b');
     await c.waitFor((x) => x.events.length >= 1);
-    await ev.publish('a', { event: 'time', data: { value: 'T1' }, id: '1' });
+    const epoch = c.events[0]!.id!.split('-')[0];
+    await ev.publish('a', { event: 'time', data: { value: 'T1' } });
     await ev.publish('z', { event: 'other', data: 1 });
     await ev.publish('b', { data: 'plain "string"' });
     await c.waitFor((x) => x.events.length >= 3);
+    // One sequence for the whole namespace: the event on z took id 2.
     expect(c.events.slice(1)).toEqual([
-      { event: 'time', data: '{"value":"T1"}', id: '1' },
-      { event: 'message', data: '"plain \\"string\\""', id: undefined },
+      { event: 'time', data: '{"value":"T1"}', id: `${epoch}-1` },
+      { event: 'message', data: '"plain \\"string\\""', id: `${epoch}-3` },
     ]);
+  });
+
+  it('writes caller-supplied ids when history is off, and rejects them when it is on', async () => {
+    const { ev } = await serve({ history: false });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.events.length >= 1);
+    await ev.publish('a', { event: 'x', id: 'order-17' });
+    await c.waitFor((x) => x.named('x').length === 1);
+    expect(c.named('x')[0]!.id).toBe('order-17');
+    await expect(events().publish('a', { event: 'x', id: '1' })).rejects.toMatchObject({
+      code: 'ERR_SSE_INVALID_EVENT',
+      field: 'id',
+    });
   });
 
   it('sends raw string data verbatim when asked', async () => {

@@ -1,0 +1,116 @@
+// The default history: per-channel buffers in this process, bounded by count and optionally age.
+import { randomBytes } from 'node:crypto';
+import { InvalidOptionError } from '../errors.js';
+import type { EventStore, ReadResult, StoredRecord } from './types.js';
+
+export interface MemoryStoreOptions {
+  /** Events kept per channel. Default 1000. */
+  maxEventsPerChannel?: number;
+  /** Events older than this (ms) are dropped. Default: no age limit. */
+  maxAgeMs?: number;
+}
+
+interface TimedRecord extends StoredRecord {
+  readonly at: number;
+}
+
+/** One channel's retained events (oldest first, from `start`) and the newest seq it evicted. */
+interface ChannelBuffer {
+  records: TimedRecord[];
+  start: number;
+  evictedUpTo: number;
+}
+
+export class MemoryStore implements EventStore {
+  readonly #epoch = randomBytes(6).readUIntBE(0, 6).toString(36);
+  readonly #maxEvents: number;
+  readonly #maxAgeMs: number | undefined;
+  readonly #channels = new Map<string, ChannelBuffer>();
+  #seq = 0;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const { maxEventsPerChannel = 1000, maxAgeMs } = options;
+    if (!Number.isSafeInteger(maxEventsPerChannel) || maxEventsPerChannel < 1) {
+      throw new InvalidOptionError('maxEventsPerChannel', 'maxEventsPerChannel must be a positive integer');
+    }
+    if (maxAgeMs !== undefined && (!Number.isSafeInteger(maxAgeMs) || maxAgeMs < 1)) {
+      throw new InvalidOptionError('maxAgeMs', 'maxAgeMs must be a positive integer (ms)');
+    }
+    this.#maxEvents = maxEventsPerChannel;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  async epoch(): Promise<string> {
+    return this.#epoch;
+  }
+
+  async head(): Promise<number> {
+    return this.#seq;
+  }
+
+  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly number[]> {
+    const now = Date.now();
+    const seqs: number[] = [];
+    for (const { channel, body } of items) {
+      const seq = ++this.#seq;
+      let buffer = this.#channels.get(channel);
+      if (buffer === undefined) {
+        buffer = { records: [], start: 0, evictedUpTo: 0 };
+        this.#channels.set(channel, buffer);
+      }
+      buffer.records.push({ seq, channel, body, at: now });
+      this.#expire(buffer);
+      if (buffer.records.length - buffer.start > this.#maxEvents) this.#evict(buffer, buffer.start + 1);
+      seqs.push(seq);
+    }
+    return seqs;
+  }
+
+  async readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult> {
+    const gaps: string[] = [];
+    const records: StoredRecord[] = [];
+    for (const channel of channels) {
+      const buffer = this.#channels.get(channel);
+      if (buffer === undefined) continue;
+      this.#expire(buffer);
+      if (buffer.evictedUpTo > afterSeq) {
+        gaps.push(channel);
+        continue;
+      }
+      for (let i = firstAfter(buffer, afterSeq); i < buffer.records.length; i++)
+        records.push(buffer.records[i]!);
+    }
+    if (channels.length > 1) records.sort((a, b) => a.seq - b.seq);
+    return { records, gaps, head: this.#seq };
+  }
+
+  #expire(buffer: ChannelBuffer): void {
+    if (this.#maxAgeMs === undefined) return;
+    const oldest = Date.now() - this.#maxAgeMs;
+    let end = buffer.start;
+    while (end < buffer.records.length && buffer.records[end]!.at < oldest) end++;
+    if (end > buffer.start) this.#evict(buffer, end);
+  }
+
+  /** Drop records before index `end`; compact the array once half of it is dead. */
+  #evict(buffer: ChannelBuffer, end: number): void {
+    buffer.evictedUpTo = buffer.records[end - 1]!.seq;
+    buffer.start = end;
+    if (buffer.start > 64 && buffer.start * 2 > buffer.records.length) {
+      buffer.records = buffer.records.slice(buffer.start);
+      buffer.start = 0;
+    }
+  }
+}
+
+/** Index of the first retained record with seq > afterSeq (records are in seq order). */
+function firstAfter(buffer: ChannelBuffer, afterSeq: number): number {
+  let lo = buffer.start;
+  let hi = buffer.records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (buffer.records[mid]!.seq <= afterSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
