@@ -64,7 +64,8 @@ function tapSocket(req: IncomingMessage, taps: Map<string, Tap>): void {
 }
 
 async function setup(options: EventsOptions = {}): Promise<Fixture> {
-  const ev = createEvents({ keepAlive: false, ...options });
+  // History off: these tests set their own ids and look at exact bytes.
+  const ev = createEvents({ keepAlive: false, history: false, ...options });
   const handler = createHandler({ events: ev });
   const taps = new Map<string, Tap>();
   const server = await startServer((req, res) => {
@@ -85,7 +86,7 @@ async function setup(options: EventsOptions = {}): Promise<Fixture> {
       const c = await connect(server.url(`/?${query}&tag=${tag}`));
       clients.push(c);
       expect(c.status).toBe(200);
-      await c.waitFor((x) => x.body.startsWith(STREAM_OPEN), 5000, `stream-open on ${tag}`);
+      await c.waitFor((x) => x.events[0]?.event === 'stream-open', 5000, `stream-open on ${tag}`);
       return c;
     },
   };
@@ -97,9 +98,9 @@ function tap(fx: Fixture, tag: string): Tap {
   return t;
 }
 
-/** Wire bytes of a named JSON event, as the encoder must produce them. */
+/** Wire bytes of a named JSON event (history off), as the encoder must produce them. */
 function wire(event: string, data: unknown, id?: string): string {
-  return `event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
+  return `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 /** A raw HTTP/1.1 subscription on a plain TCP socket. */
@@ -215,6 +216,30 @@ describe('per-tick coalescing and multi-channel order', () => {
     // Nothing leaked to the others.
     expect(ac.events.length).toBe(8);
     expect(a.events.length).toBe(5);
+  });
+});
+
+describe('with the default history', () => {
+  it('assigns increasing ids and still writes one identical chunk per connection for a tick', async () => {
+    const fx = await setup({ history: undefined });
+    const x = await fx.client('channel=h', 'x');
+    const y = await fx.client('channel=h', 'y');
+    const before = [tap(fx, 'x').writes.length, tap(fx, 'y').writes.length];
+    await Promise.all([1, 2, 3].map((n) => fx.ev.publish('h', { event: 'n', data: n })));
+    for (const c of [x, y]) await c.waitFor((v) => v.named('n').length === 3, 5000, 'three events');
+    expect(tap(fx, 'x').writes.length - before[0]!).toBe(1);
+    expect(tap(fx, 'y').writes.length - before[1]!).toBe(1);
+    expect(tap(fx, 'y').writes.at(-1)).toBe(tap(fx, 'x').writes.at(-1));
+    const ids = x.named('n').map((e) => e.id ?? '');
+    expect(y.named('n').map((e) => e.id)).toEqual(ids);
+    const seqs = ids.map((id) => Number(id.split('-')[1]));
+    expect(seqs[1]).toBe(seqs[0]! + 1);
+    expect(seqs[2]).toBe(seqs[0]! + 2);
+    expect(x.named('n').map((e) => e.data)).toEqual(['1', '2', '3']);
+    // A caller-supplied id is refused while the history assigns them.
+    await expect(fx.ev.publish('h', { event: 'n', id: 'mine', data: 4 })).rejects.toBeInstanceOf(
+      InvalidEventError,
+    );
   });
 });
 
@@ -424,7 +449,7 @@ describe('stats and lifecycle', () => {
     const log: string[] = [];
     fx.ev.on('connect', (i) => log.push(`connect ${i.channels.join('+')}`));
     fx.ev.on('disconnect', (i) => log.push(`disconnect ${i.channels.join('+')} ${i.reason}`));
-    expect(fx.ev.stats()).toEqual({
+    expect(fx.ev.stats()).toMatchObject({
       connections: 0,
       subscribers: {},
       connectionsOpened: 0,
