@@ -1,0 +1,162 @@
+// `npm run demo:pushpin`: the basic demo scaled out behind a private Pushpin.
+//
+//   browser ──> Pushpin :7999 ──> origin 1 (serves pages, /events/ and /messages/; no clock)
+//                          └────> origin 2 (failover target; runs the clock)
+//
+// The clock ticks are published by origin 2, yet a browser served by origin 1 receives them:
+// every origin publishes to Pushpin, and Pushpin holds every client. Posting a message through
+// either origin reaches everyone. Stop origin 1 (its PID is printed) and new requests fail over
+// to origin 2 while open streams carry on.
+//
+//   PUSHPIN_PORT          Pushpin's HTTP port (default 7999; 0 picks a free one)
+//   PUSHPIN_PUBLISH_PORT  Pushpin's publish API port (default 5561; 0 picks a free one)
+//
+// Needs the `pushpin` Debian package (installed with apt-get when running as root).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+// Child mode: one origin without the clock (only its start-up tick), so the demo has one clock.
+if (process.argv[2] === '--origin-without-clock') {
+  const { createDemoServer } = await import('./app.mjs');
+  const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
+  const demo = await createDemoServer({
+    port: 0,
+    grip: process.env.GRIP_URL,
+    clockIntervalMs: 2 ** 31 - 1,
+    log,
+  });
+  console.log(`express-eventstream basic demo listening on ${demo.url}`);
+  const stop = () => demo.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} else {
+  await main();
+}
+
+function portFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return port;
+}
+
+/** Spawns one origin and resolves with its port once it prints its "listening on" line. */
+function startOrigin(label, args, env) {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (chunk) =>
+    chunk
+      .toString()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => `[${label}] ${l}\n`)
+      .join('');
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${label} did not start within 10 s:\n${seen}`)), 10_000);
+    const onData = (chunk) => {
+      process.stdout.write(prefix(chunk));
+      seen += chunk.toString();
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), label });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited with code ${code}:\n${seen}`));
+    });
+  });
+}
+
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function main() {
+  const { ensureSystemDependencies } = await import('../../scripts/system-deps.mjs');
+  const { freePorts, startPushpin } = await import('../../scripts/pushpin.mjs');
+  try {
+    ensureSystemDependencies([{ command: 'pushpin', pkg: 'pushpin' }]);
+  } catch (err) {
+    console.error(err.message);
+    process.exit(1);
+  }
+
+  let httpPort = portFromEnv('PUSHPIN_PORT', 7999);
+  let publishPort = portFromEnv('PUSHPIN_PUBLISH_PORT', 5561);
+  if (httpPort === 0 || publishPort === 0) {
+    const [a, b] = await freePorts(2);
+    if (httpPort === 0) httpPort = a;
+    if (publishPort === 0) publishPort = b;
+  }
+  // Pushpin's default sig_key is "changeme": the same key verifies its Grip-Sig in the origins.
+  const gripUrl = `http://127.0.0.1:${publishPort}?key=changeme`;
+  const serverScript = fileURLToPath(new URL('./server.mjs', import.meta.url));
+  const selfScript = fileURLToPath(import.meta.url);
+
+  const origins = [];
+  let pushpin;
+  let stopping = false;
+  async function shutdown(code) {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all(origins.map((o) => stopChild(o.child)));
+    await pushpin?.stop();
+    process.exit(code);
+  }
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+
+  try {
+    origins.push(
+      await startOrigin('origin-1', [selfScript, '--origin-without-clock'], { GRIP_URL: gripUrl }),
+    );
+    origins.push(await startOrigin('origin-2', [serverScript], { GRIP_URL: gripUrl, PORT: '0' }));
+    pushpin = await startPushpin({
+      originPorts: origins.map((o) => o.port),
+      httpPort,
+      publishPort,
+      readyPath: '/events/?channel=clock',
+    });
+  } catch (err) {
+    console.error(`could not start the demo: ${err.message}`);
+    console.error(`(busy port? try PUSHPIN_PORT=0 PUSHPIN_PUBLISH_PORT=0 npm run demo:pushpin)`);
+    await shutdown(1);
+    return;
+  }
+  for (const o of origins) {
+    o.child.once('exit', (code, signal) => {
+      if (!stopping)
+        console.log(`[${o.label}] exited (${signal ?? code}); Pushpin fails over to the other origin`);
+    });
+  }
+  console.log('');
+  console.log(`Pushpin (pid ${pushpin.pid}) on http://127.0.0.1:${httpPort}/ — open this URL.`);
+  console.log(`  publish API  http://127.0.0.1:${publishPort}/publish/   (GRIP_URL=${gripUrl})`);
+  console.log(
+    `  origin-1     http://127.0.0.1:${origins[0].port}/  pid ${origins[0].child.pid}  (first route target)`,
+  );
+  console.log(
+    `  origin-2     http://127.0.0.1:${origins[1].port}/  pid ${origins[1].child.pid}  (runs the clock)`,
+  );
+  console.log(`  Pushpin logs ${pushpin.dir}`);
+  console.log('Ctrl-C stops everything.');
+}
