@@ -112,12 +112,18 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
     const requested = options.channels ? await options.channels(req) : channelsFromQuery(req);
     const checked = checkChannels(requested, maxChannelsPerRequest, maxChannelNameLength);
     if (!checked.ok) {
-      refuse(res, accept, 'bad-request', `Bad Request: ${checked.text}`);
+      refuse(res, accept, 'bad-request', `Bad Request: ${checked.text}`, options.retry);
       return;
     }
     const { channels } = checked;
     if (options.authorize && (await options.authorize(req, channels)) !== true) {
-      refuse(res, accept, 'forbidden', 'Forbidden: not allowed to subscribe to the requested channels');
+      refuse(
+        res,
+        accept,
+        'forbidden',
+        'Forbidden: not allowed to subscribe to the requested channels',
+        options.retry,
+      );
       return;
     }
     if (isGone(res)) return;
@@ -179,6 +185,7 @@ function refuse(
   accept: 'event-stream' | 'allowed',
   condition: StreamErrorCondition,
   text: string,
+  retry: number | undefined,
 ): void {
   if (accept !== 'event-stream') {
     plain(res, STATUS_FOR[condition], text);
@@ -187,6 +194,8 @@ function refuse(
   const body = encodeFields({
     event: 'stream-error',
     id: 'error',
+    // The configured retry applies here too: the reconnect that gets the 204 comes quickly.
+    retry,
     data: JSON.stringify({ condition, text }),
   });
   res.writeHead(200, { ...EVENT_STREAM_HEADERS, 'Content-Length': String(Buffer.byteLength(body)) });
