@@ -93,4 +93,24 @@ export const LIB_SUBJECTS = {
       };
     },
   },
+
+  'grip-lib': {
+    label: 'express-eventstream (this) via Pushpin',
+    framework: 'Express 5',
+    note: 'events published in one tick go out in one publish request',
+    library: true,
+    pkg: 'express-eventstream',
+    build: async () => {
+      const { events, express: sse } = await import('express-eventstream');
+      const { default: express } = await import('express');
+      const ev = events({ ...options, grip: process.env.GRIP_URL });
+      const app = express();
+      app.get('/events', sse({ events: ev }));
+      return {
+        listener: app,
+        publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
+        close: () => ev.close(),
+      };
+    },
+  },
 };

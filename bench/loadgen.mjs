@@ -30,6 +30,15 @@ const { values: a } = parseArgs({
     path: { type: 'string', default: '/events?channel=bench' },
     'max-seconds': { type: 'string', default: '240' },
     'phase-timeout': { type: 'string', default: '60' },
+    // --mode grip: clients connect through Pushpin; waits for "GO" on stdin after connecting,
+    // then measures latency and the highest sustained publish rate (see mainGrip)
+    mode: { type: 'string', default: 'direct' },
+    'rate-ms': { type: 'string', default: '3000' },
+    'max-lag': { type: 'string', default: '500' },
+    rates: {
+      type: 'string',
+      default: '50,100,175,250,500,1000,1500,2000,3000,4000,6000,8000,12000,16000,24000,32000',
+    },
   },
 });
 
@@ -324,7 +333,113 @@ async function main() {
   result.ok = true;
 }
 
-main()
+function waitForGo(ms) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('no GO from the orchestrator')), ms);
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (d) => {
+      buf += d;
+      if (buf.includes('GO')) {
+        clearTimeout(timer);
+        process.stdin.pause();
+        resolve(undefined);
+      }
+    });
+  });
+}
+
+function lossSoFar() {
+  let lost = 0;
+  let reordered = 0;
+  for (const c of clients) {
+    lost += c.lost;
+    reordered += c.reordered;
+  }
+  return { lost, reordered };
+}
+
+/** Publishes `count` events paced over `ms` from the server; resolves with the lag after the last one. */
+async function rateStep(from, rate, ms, maxLag) {
+  const count = Math.max(1, Math.round((rate * ms) / 1000));
+  target = from + count - 1;
+  reached = 0;
+  let resolveAll;
+  const all = new Promise((r) => {
+    resolveAll = r;
+  });
+  onAllReached = () => resolveAll(now());
+  const before = lossSoFar();
+  const t0 = now();
+  await ctl('POST', `/publish-rate?from=${from}&rate=${rate}&ms=${ms}`);
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const timeout = new Promise((r) => {
+    timer = setTimeout(() => r(-1), ms + Math.max(3000, 4 * maxLag));
+  });
+  const t1 = await Promise.race([all, timeout]);
+  clearTimeout(timer);
+  onAllReached = null;
+  const after = lossSoFar();
+  const lag = t1 < 0 ? Number.POSITIVE_INFINITY : t1 - (t0 + ms);
+  const lost = after.lost - before.lost;
+  const reordered = after.reordered - before.reordered;
+  const missing = t1 < 0 ? N - reached : 0;
+  const ok = lost === 0 && reordered === 0 && missing === 0 && lag <= maxLag;
+  return { rate, count, lagMs: Number.isFinite(lag) ? lag : null, lost, reordered, missing, ok };
+}
+
+async function mainGrip() {
+  result.connectMs = await connectAll();
+  process.stdout.write('CONNECTED\n');
+  await waitForGo(30_000);
+  let seq = 1;
+  for (let i = 0; i < WARMUP; i++) {
+    const r = await publishAndWait(seq, 1, { timeoutMs: 5000 });
+    seq += 1;
+    if (r.ms < 0) throw new Error(`warm-up event ${seq - 1}: ${r.missing} clients never received it`);
+    await sleep(20);
+  }
+  const lat = [];
+  for (let i = 0; i < R; i++) {
+    const r = await publishAndWait(seq, 1, { timeoutMs: 5000 });
+    seq += 1;
+    if (r.ms < 0) {
+      result.latencyMissing = r.missing;
+      break;
+    }
+    lat.push(r.ms);
+    await sleep(30);
+  }
+  const sorted = [...lat].sort((x, y) => x - y);
+  result.latency = { samples: lat, median: percentile(sorted, 50), p99: percentile(sorted, 99) };
+
+  const ms = Number(a['rate-ms']);
+  const maxLag = Number(a['max-lag']);
+  const steps = [];
+  for (const rate of a.rates.split(',').map(Number)) {
+    await sleep(300);
+    const step = await rateStep(seq, rate, ms, maxLag);
+    seq += step.count;
+    steps.push(step);
+    if (!step.ok) break;
+  }
+  result.rateSteps = steps;
+  result.maxSustainedRate = steps.filter((s) => s.ok).reduce((m, s) => Math.max(m, s.rate), 0);
+  await sleep(200);
+  /** @type {{ publishErrors: number, lastError: string }} */
+  let st = { publishErrors: 0, lastError: '' };
+  try {
+    st = /** @type {typeof st} */ (await ctl('GET', '/stats'));
+  } catch (err) {
+    result.originGone = String(err?.message ?? err); // e.g. the origin process crashed during the last step
+  }
+  result.verify = { ...verification(0), publishErrors: st.publishErrors, lastPublishError: st.lastError };
+  result.lastSeq = seq - 1;
+  result.ok = true;
+}
+
+(a.mode === 'grip' ? mainGrip() : main())
   .catch((err) => {
     result.ok = false;
     result.error = String(err?.message ?? err);

@@ -39,6 +39,13 @@ export function collectEnvironment(root, defs) {
   try {
     gitSha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
   } catch {}
+  let dirty = '';
+  try {
+    dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+  } catch {}
   let fdLimit = '?';
   try {
     fdLimit = execFileSync(
@@ -54,7 +61,7 @@ export function collectEnvironment(root, defs) {
     if (d.pkg && !versions[d.pkg]) {
       versions[d.pkg] =
         d.pkg === 'express-eventstream'
-          ? `${JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version} (git ${gitSha}, dist/)`
+          ? `${JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version} (git ${gitSha}${dirty ? ' + uncommitted changes in src/' : ''}, built dist/)`
           : pkgVersion(root, d.pkg);
     }
   }
@@ -150,6 +157,8 @@ export function aggregate(runs, subjects, Ns) {
 
 const fmtK = (x) =>
   !Number.isFinite(x) ? '—' : x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${Math.round(x / 1000)}k`;
+const fmt3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : '—');
+const fmt0 = (x) => (Number.isFinite(x) ? String(Math.round(x)) : '—');
 const fmtR = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 const fmtMs = (x) => (!Number.isFinite(x) ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const fmtKB = (x) => (Number.isFinite(x) ? (x / 1024).toFixed(1) : '—');
@@ -178,7 +187,7 @@ export function renderTables(agg, subjects, Ns, defs) {
             ? `**NO** (${a.problems.length} issue(s), see below)`
             : `yes (${a.ok}/${a.runs})`;
       const gen = m.genShare > 0.9 ? ' ⚠gen' : '';
-      md += `| ${subjectName(s, defs)} | ${defs[s]?.framework ?? ''} | ${fmtK(m.dps)} (${fmtR(r.dps)})${gen} | ${fmtMs(m.lat)} (${fmtR(r.lat)}) | ${fmtMs(m.p99)} | ${m.cpu.toFixed(3)} (${fmtR(r.cpu)}) | ${fmtKB(m.heap)} (${fmtR(r.heap)}) | ${fmtKB(m.rss)} | ${Math.round(m.connect)} | ${correct} |\n`;
+      md += `| ${subjectName(s, defs)} | ${defs[s]?.framework ?? ''} | ${fmtK(m.dps)} (${fmtR(r.dps)})${gen} | ${fmtMs(m.lat)} (${fmtR(r.lat)}) | ${fmtMs(m.p99)} | ${fmt3(m.cpu)} (${fmtR(r.cpu)}) | ${fmtKB(m.heap)} (${fmtR(r.heap)}) | ${fmtKB(m.rss)} | ${fmt0(m.connect)} | ${correct} |\n`;
     }
     const issues = subjects.flatMap((s) => (agg[n]?.[s]?.problems ?? []).map((p) => `- ${s}, N=${n}, ${p}`));
     if (issues.length) md += `\nIssues at N = ${n}:\n\n${issues.join('\n')}\n`;

@@ -13,7 +13,7 @@
 
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { SUBJECTS } from './subjects.mjs';
+import { GRIP_SUBJECTS, SUBJECTS } from './subjects.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
 });
 
 const name = args.subject ?? '';
-const def = SUBJECTS[name] ?? (await import('./lib-subjects.mjs')).LIB_SUBJECTS[name];
+const def = SUBJECTS[name] ?? GRIP_SUBJECTS[name] ?? (await import('./lib-subjects.mjs')).LIB_SUBJECTS[name];
 if (!def) {
   console.error(`unknown subject ${name}`);
   process.exit(2);
@@ -104,6 +104,29 @@ const ctl = http.createServer(async (req, res) => {
         }
       }
       send(res, { ok: true });
+    } else if (url.pathname === '/publish-rate') {
+      // publish seq from.. at `rate` events/s for `ms` ms, paced by a 5 ms timer
+      const from = Number(url.searchParams.get('from'));
+      const rate = Number(url.searchParams.get('rate'));
+      const ms = Number(url.searchParams.get('ms'));
+      const total = Math.max(1, Math.round((rate * ms) / 1000));
+      const t0 = performance.now();
+      let sent = 0;
+      const publishOne = (seq) => {
+        try {
+          const r = subject.publish({ seq, pad: PAD });
+          if (r && typeof r.then === 'function') r.then(undefined, noteError);
+        } catch (err) {
+          noteError(err);
+        }
+      };
+      const timer = setInterval(() => {
+        const elapsed = performance.now() - t0;
+        const due = elapsed >= ms ? total : Math.min(total, Math.floor((elapsed / ms) * total));
+        while (sent < due) publishOne(from + sent++);
+        if (sent >= total || elapsed > ms + 10_000) clearInterval(timer);
+      }, 5);
+      send(res, { count: total });
     } else if (url.pathname === '/cpu') {
       const c = process.cpuUsage(cpuMark);
       const wallUs = Number(process.hrtime.bigint() - wallMark) / 1000;

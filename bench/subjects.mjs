@@ -90,6 +90,19 @@ export const SUBJECTS = {
     },
   },
 
+  'raw-express': {
+    label: 'raw `res.write` in an Express route',
+    framework: 'Express 5',
+    note: 'the `raw` subject mounted as an Express 5 route: shows what Express itself costs per connection',
+    build: async () => {
+      const { default: express } = await import('express');
+      const raw = await SUBJECTS.raw.build();
+      const app = express();
+      app.get('/events', (req, res) => raw.listener(req, res));
+      return { ...raw, listener: app };
+    },
+  },
+
   'sse-channel': {
     label: 'sse-channel',
     pkg: 'sse-channel',
@@ -136,13 +149,16 @@ export const SUBJECTS = {
     label: 'express-sse',
     pkg: 'express-sse',
     framework: 'Express 5',
-    note: '`isSerialized: false`: with the default options every new connection re-broadcasts the (empty) initial set to all open connections, which makes connecting N clients O(N²) (10,000 did not connect within 60 s)',
+    note: '`new SSE([], { isSerialized: false })` + `res.flushHeaders()` in the route: with initial data (the default) every connect re-sends it to all open connections (O(N²): 10,000 clients did not connect within 60 s); without it nothing, not even the head, is sent before the first event',
     build: async () => {
       const { default: SSE } = await import('express-sse');
       const { default: express } = await import('express');
       const sse = new SSE([], { isSerialized: false });
       const app = express();
-      app.get('/events', sse.init);
+      app.get('/events', (req, res) => {
+        sse.init(req, res);
+        res.flushHeaders();
+      });
       return {
         listener: app,
         publish(data) {
@@ -197,12 +213,39 @@ export const SUBJECTS = {
   },
 };
 
+// GRIP origins (bench/grip.mjs): the SSE endpoint answers Pushpin with hold instructions and
+// publish() goes to Pushpin's publish API at GRIP_URL.
+export const GRIP_SUBJECTS = {
+  'grip-original': {
+    label: 'express-eventstream 2.0.2 (original) via Pushpin',
+    pkg: 'express-eventstream-original',
+    framework: 'Express 5',
+    note: 'one publish request per event, sent one after another',
+    build: async () => {
+      const { default: orig } = await import('express-eventstream-original');
+      const { default: express } = await import('express');
+      const grip = process.env.GRIP_URL;
+      const events = orig.events({ grip });
+      const channel = events.channel(CHANNEL);
+      const app = express();
+      app.get('/events', orig.express({ events, grip }), () => {});
+      return {
+        listener: app,
+        publish(data) {
+          channel.write({ event: 'tick', data });
+        },
+      };
+    },
+  },
+};
+
 export const LIBRARY_SUBJECTS = ['lib-express', 'lib-http', 'lib-fallback'];
 
 /** The order of the standard set: raw baseline first (ratios are taken against it). */
 export const STANDARD = [
   'raw',
   'raw-socket',
+  'raw-express',
   'sse-channel',
   'better-sse',
   'express-sse',
