@@ -22,7 +22,8 @@ import {
   type GripSettings,
   resolveGrip,
 } from './grip/index.js';
-import { formatId, planResume } from './history.js';
+import { randomRecoverySecret } from './grip/recovery.js';
+import { formatId, planRecovery, planResume } from './history.js';
 import { Hub } from './hub.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 import type { EventStore } from './store/types.js';
@@ -50,6 +51,19 @@ export interface EventsOptions {
    * store, or `false` to turn ids and replay off. Default: in-memory, 1,000 events per channel.
    */
   history?: EventStore | MemoryStoreOptions | false;
+  /**
+   * GRIP reliable mode (needs history): holds carry each channel's `prev-id` and a signed
+   * `Grip-Link` recovery URL, and published items carry `prev-id`, so the proxy notices a missed
+   * item and fetches it from this endpoint. `secret` signs the recovery link; give every origin
+   * process behind one proxy the same secret (default: random per process).
+   */
+  reliable?: boolean | { secret?: string | Uint8Array; linkTimeoutSec?: number };
+}
+
+/** Resolved reliable-mode settings. */
+export interface ReliableSettings {
+  secret: string | Uint8Array;
+  linkTimeoutSec: number;
 }
 
 /** Counters and gauges from `events.stats()`. */
@@ -106,6 +120,7 @@ interface Settings {
   maxBufferBytes: number;
   maxChannelsPerRequest: number;
   maxChannelNameLength: number;
+  reliable: ReliableSettings | undefined;
 }
 
 /** A validated event waiting for its id: everything but the `id:` line is encoded. */
@@ -152,7 +167,32 @@ function resolveSettings(options: EventsOptions): Settings {
     throw new InvalidOptionError('keepAliveFormat', "keepAliveFormat must be 'event' or 'comment'");
   }
   const maxChannelsPerRequest = positiveInteger(options, 'maxChannelsPerRequest', 20);
+  let reliable: ReliableSettings | undefined;
+  if (options.reliable !== undefined && options.reliable !== false) {
+    if (options.history === false) {
+      throw new InvalidOptionError(
+        'reliable',
+        'reliable mode needs the event history: do not pass history: false',
+      );
+    }
+    const given = options.reliable === true ? {} : options.reliable;
+    if (given === null || typeof given !== 'object') {
+      throw new InvalidOptionError('reliable', 'reliable must be true or { secret?, linkTimeoutSec? }');
+    }
+    const secret = given.secret ?? randomRecoverySecret();
+    if (
+      typeof secret === 'string' ? secret.length < 16 : !(secret instanceof Uint8Array) || secret.length < 16
+    ) {
+      throw new InvalidOptionError('reliable', 'reliable.secret must be a string or bytes of at least 16');
+    }
+    const linkTimeoutSec = given.linkTimeoutSec ?? 120;
+    if (!Number.isSafeInteger(linkTimeoutSec) || linkTimeoutSec < 1) {
+      throw new InvalidOptionError('reliable', 'reliable.linkTimeoutSec must be a positive integer');
+    }
+    reliable = { secret, linkTimeoutSec };
+  }
   return {
+    reliable,
     prefix,
     keepAliveMs,
     keepAliveText: format === 'event' ? encodeFields({ event: 'keep-alive' }) : encodeComment(''),
@@ -205,6 +245,7 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
         createGripSink(this.grip, {
           prefix: this.prefix,
           ...(options.gripRetry !== undefined && { retry: options.gripRetry }),
+          reliable: this.settings.reliable !== undefined,
         }),
       );
     }
@@ -329,11 +370,23 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     channels: readonly string[],
     preamble: string,
     lastEventId: string | undefined,
-  ): Promise<string> {
-    if (this.#store === undefined) return preamble + STREAM_OPEN;
+  ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
+    if (this.#store === undefined) return { text: preamble + STREAM_OPEN, lastIds: undefined };
     const plan = await planResume(this.#store, channels, lastEventId);
     this.#countPlan(plan);
-    return preamble + plan.text;
+    const lastIds: Record<string, string> = {};
+    for (const channel of channels) lastIds[channel] = formatId(plan.epoch, plan.lastSeq[channel] ?? 0);
+    return { text: preamble + plan.text, lastIds };
+  }
+
+  /** @internal GRIP reliable mode: what follows each channel's last id, for a recovery request. */
+  async recoveryText(
+    channels: readonly string[],
+    lastIds: Readonly<Record<string, string>>,
+  ): Promise<{ text: string; lastIds: Record<string, string> }> {
+    if (this.#store === undefined)
+      throw new EventStreamError('ERR_SSE_NO_HISTORY', 'recovery needs the history');
+    return planRecovery(this.#store, channels, lastIds);
   }
 
   #countPlan(plan: { replayed: number; reset: unknown }): void {
@@ -389,11 +442,14 @@ export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEv
     this.#appending = this.#appending.then(async () => {
       let encoded: EncodedEvent[];
       try {
-        const [epoch, seqs] = await Promise.all([
+        const [epoch, appended] = await Promise.all([
           store.epoch(),
           store.append(batch.events.map(({ channel, body }) => ({ channel, body }))),
         ]);
-        encoded = batch.events.map((p, i) => finish(p, formatId(epoch, seqs[i]!), seqs[i]));
+        encoded = batch.events.map((p, i) => {
+          const { seq, prevSeq } = appended[i]!;
+          return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
+        });
       } catch (cause) {
         const err = new EventStreamError('ERR_SSE_STORE', `the event store failed: ${String(cause)}`, {
           cause,
@@ -450,9 +506,14 @@ export function prepare(channel: string, input: unknown): PendingEvent {
   return { channel, event, id, body };
 }
 
-function finish(p: PendingEvent, id: string | undefined, seq: number | undefined): EncodedEvent {
+function finish(
+  p: PendingEvent,
+  id: string | undefined,
+  seq: number | undefined,
+  prevId?: string,
+): EncodedEvent {
   const text = id === undefined ? p.body : `${id === '' ? 'id:' : `id: ${id}`}\n${p.body}`;
-  return { channel: p.channel, id, seq, event: p.event, text, bytes: Buffer.from(text) };
+  return { channel: p.channel, id, seq, prevId, event: p.event, text, bytes: Buffer.from(text) };
 }
 
 /** Validate and encode one event (no history): what a subscriber receives for it. */

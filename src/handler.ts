@@ -11,7 +11,21 @@ import {
   holdHeaders,
   resolveGrip,
 } from './grip/index.js';
-import { channelsFromQuery, checkChannels, classifyAccept, headerValue, lastEventIdOf } from './request.js';
+import {
+  parseGripLast,
+  RECOVER_PARAM,
+  recoveryLink,
+  signRecoveryToken,
+  verifyRecoveryToken,
+} from './grip/recovery.js';
+import {
+  channelsFromQuery,
+  checkChannels,
+  classifyAccept,
+  headerValue,
+  lastEventIdOf,
+  queryOf,
+} from './request.js';
 import type { EventMap, HttpRequest, HttpResponse } from './types.js';
 
 export interface HandlerOptions<M extends EventMap = EventMap, Req extends HttpRequest = HttpRequest> {
@@ -47,6 +61,8 @@ export type StreamErrorCondition = 'bad-request' | 'forbidden';
 
 const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
 const ALLOW = 'GET, HEAD, OPTIONS';
+/** Recovery links are re-issued on every recovery response; this only bounds a leaked one. */
+const LINK_LIFETIME_SEC = 24 * 3600;
 
 function assertFunction(value: unknown, name: string): void {
   if (value !== undefined && typeof value !== 'function') {
@@ -109,6 +125,20 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
       }
       proxied = check.kind === 'proxied';
     }
+    const reliable = events.settings.reliable;
+    const recoverToken = proxied && reliable !== undefined ? queryOf(req).get(RECOVER_PARAM) : null;
+    if (recoverToken !== null && reliable !== undefined && method === 'GET') {
+      // The proxy asks for what a held session missed; the channels come from the signed link.
+      const signed = verifyRecoveryToken(recoverToken, reliable.secret);
+      if (signed === undefined) {
+        plain(res, 403, 'Forbidden: invalid or expired recovery link');
+        return;
+      }
+      const plan = await events.recoveryText(signed, parseGripLast(req, events.prefix));
+      if (isGone(res)) return;
+      hold(res, signed, Buffer.from(plan.text), plan.lastIds, req);
+      return;
+    }
     const requested = options.channels ? await options.channels(req) : channelsFromQuery(req);
     const checked = checkChannels(requested, maxChannelsPerRequest, maxChannelNameLength);
     if (!checked.ok) {
@@ -136,17 +166,41 @@ export function createHandler<M extends EventMap = EventMap, Req extends HttpReq
     if (proxied) {
       // The proxy only starts holding once this response ends: send the instructions and the
       // initial body (with any replay), with an explicit length, and end at once.
-      const initial = Buffer.from(await events.initialText(channels, preamble, lastEventId));
+      const initial = await events.initialText(channels, preamble, lastEventId);
       if (isGone(res)) return;
-      res.writeHead(200, {
-        ...EVENT_STREAM_HEADERS,
-        ...holdHeaders({ channels, prefix: events.prefix, keepAlive }),
-        'Content-Length': String(initial.length),
-      });
-      res.end(initial);
+      hold(res, channels, Buffer.from(initial.text), initial.lastIds, req);
       return;
     }
     events.openStream(res, channels, EVENT_STREAM_HEADERS, preamble, lastEventId);
+  }
+
+  /** Answer a proxied GET with hold instructions and `body`, and end at once. */
+  function hold(
+    res: HttpResponse,
+    channels: readonly string[],
+    body: Buffer,
+    lastIds: Record<string, string> | undefined,
+    req: Req,
+  ): void {
+    const reliable = events.settings.reliable;
+    const link =
+      reliable === undefined
+        ? undefined
+        : {
+            uri: recoveryLink(req, signRecoveryToken(channels, reliable.secret, LINK_LIFETIME_SEC)),
+            timeoutSec: reliable.linkTimeoutSec,
+          };
+    res.writeHead(200, {
+      ...EVENT_STREAM_HEADERS,
+      ...holdHeaders({
+        channels,
+        prefix: events.prefix,
+        keepAlive,
+        ...(link !== undefined && lastIds !== undefined && { link, prevIds: lastIds }),
+      }),
+      'Content-Length': String(body.length),
+    });
+    res.end(body);
   }
 
   return function eventStreamHandler(req: Req, res: HttpResponse): void {

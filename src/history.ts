@@ -22,6 +22,10 @@ export function recordText(epoch: string, record: StoredRecord): string {
 export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
 
 export interface ResumePlan {
+  /** The store's epoch (ids are `<epoch>-<seq>`). */
+  epoch: string;
+  /** Per channel, the seq of the newest event the client has once `text` is written. */
+  lastSeq: Readonly<Record<string, number>>;
   /** SSE text to send after `stream-open` and before live events. */
   text: string;
   /** Live events with `seq` up to this are already covered by `text` (or by the client). */
@@ -44,18 +48,29 @@ export async function planResume(
 ): Promise<ResumePlan> {
   const epoch = await store.epoch();
   const open = (id: string | undefined) => encodeFields({ event: 'stream-open', id });
-  if (lastEventId === undefined || lastEventId === '') {
-    const head = await store.head();
-    return { text: open(formatId(epoch, head)), coveredUpTo: head, replayed: 0, reset: undefined };
+  const seq = parseSeq(lastEventId, epoch);
+  if (typeof seq !== 'number') {
+    // Fresh, or a position this history cannot place: start at "now".
+    const now = await store.readAfter(channels, Number.MAX_SAFE_INTEGER);
+    const base = { epoch, lastSeq: now.lastSeq, coveredUpTo: now.head, replayed: 0 };
+    if (seq === 'fresh') return { ...base, text: open(formatId(epoch, now.head)), reset: undefined };
+    return {
+      ...base,
+      text: open(undefined) + resetText(epoch, now.head, channels, seq),
+      reset: { channels: [...channels], reason: seq },
+    };
   }
-  const match = ID_FORMAT.exec(lastEventId);
-  const seq = match ? Number(match[2]) : Number.NaN;
-  if (!match || !Number.isSafeInteger(seq)) {
-    return resetAll(store, epoch, open(undefined), channels, 'malformed-id');
+  const { records, gaps, head, lastSeq } = await store.readAfter(channels, seq);
+  if (seq > head) {
+    return {
+      epoch,
+      lastSeq,
+      coveredUpTo: head,
+      replayed: 0,
+      text: open(undefined) + resetText(epoch, head, channels, 'unknown-id'),
+      reset: { channels: [...channels], reason: 'unknown-id' },
+    };
   }
-  if (match[1] !== epoch) return resetAll(store, epoch, open(undefined), channels, 'unknown-id');
-  const { records, gaps, head } = await store.readAfter(channels, seq);
-  if (seq > head) return resetAll(store, epoch, open(undefined), channels, 'unknown-id', head);
   let text = open(undefined);
   for (const record of records) text += recordText(epoch, record);
   let reset: ResumePlan['reset'];
@@ -63,24 +78,65 @@ export async function planResume(
     reset = { channels: [...gaps], reason: 'expired' };
     text += resetText(epoch, head, reset.channels, reset.reason);
   }
-  return { text, coveredUpTo: head, replayed: records.length, reset };
+  return { epoch, lastSeq, text, coveredUpTo: head, replayed: records.length, reset };
 }
 
-async function resetAll(
-  store: EventStore,
+/** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */
+export function parseSeq(
+  id: string | undefined,
   epoch: string,
-  prefix: string,
+): number | 'fresh' | 'malformed-id' | 'unknown-id' {
+  if (id === undefined || id === '') return 'fresh';
+  const match = ID_FORMAT.exec(id);
+  const seq = match ? Number(match[2]) : Number.NaN;
+  if (!match || !Number.isSafeInteger(seq)) return 'malformed-id';
+  return match[1] === epoch ? seq : 'unknown-id';
+}
+
+export interface RecoveryPlan {
+  text: string;
+  /** Per channel, the id of the newest event the proxy session has once `text` is delivered. */
+  lastIds: Record<string, string>;
+}
+
+/**
+ * GRIP reliable mode: the proxy asks for what follows each channel's last id (`Grip-Last`).
+ * Events of all channels come in seq order; a channel whose position is lost gets a
+ * `stream-reset` and continues from "now".
+ */
+export async function planRecovery(
+  store: EventStore,
   channels: readonly string[],
-  reason: ResetReason,
-  knownHead?: number,
-): Promise<ResumePlan> {
-  const head = knownHead ?? (await store.head());
-  return {
-    text: prefix + resetText(epoch, head, channels, reason),
-    coveredUpTo: head,
-    replayed: 0,
-    reset: { channels: [...channels], reason },
-  };
+  lastIds: Readonly<Record<string, string>>,
+): Promise<RecoveryPlan> {
+  const epoch = await store.epoch();
+  const now = await store.readAfter(channels, Number.MAX_SAFE_INTEGER);
+  const records: StoredRecord[] = [];
+  const lost: string[] = [];
+  const lastSeq: Record<string, number> = {};
+  for (const channel of channels) {
+    const seq = parseSeq(lastIds[channel], epoch);
+    if (typeof seq !== 'number' || seq > now.head) {
+      lost.push(channel);
+      lastSeq[channel] = now.lastSeq[channel] ?? 0;
+      continue;
+    }
+    const read = await store.readAfter([channel], seq);
+    if (read.gaps.length > 0) {
+      lost.push(channel);
+      lastSeq[channel] = read.lastSeq[channel] ?? 0;
+      continue;
+    }
+    records.push(...read.records);
+    lastSeq[channel] = read.records.at(-1)?.seq ?? seq;
+  }
+  records.sort((a, b) => a.seq - b.seq);
+  let text = '';
+  for (const record of records) text += recordText(epoch, record);
+  if (lost.length > 0) text += resetText(epoch, now.head, lost, 'expired');
+  const lastIds2: Record<string, string> = {};
+  for (const channel of channels) lastIds2[channel] = formatId(epoch, lastSeq[channel] ?? 0);
+  return { text, lastIds: lastIds2 };
 }
 
 /** `stream-reset`: data `{"channels":[…],"reason":…}`, id at the current head. */

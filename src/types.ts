@@ -41,6 +41,8 @@ export interface EncodedEvent {
   readonly id: string | undefined;
   /** Position in the event history (undefined when history is off). */
   readonly seq?: number | undefined;
+  /** Id of the previous event on the same channel (history on), for GRIP `prev-id`. */
+  readonly prevId?: string | undefined;
   /** The event name, if any (`message` when absent). */
   readonly event: string | undefined;
   /** The complete SSE text of the event, ending in a blank line. */

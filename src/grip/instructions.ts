@@ -32,8 +32,14 @@ export function holdHeaders(input: {
   channels: readonly string[];
   prefix: string;
   keepAlive: { text: string; intervalMs: number } | undefined;
+  /** Reliable mode: each channel's last delivered id (`prev-id`), set only together with `link`. */
+  prevIds?: Readonly<Record<string, string>>;
+  /** Reliable mode: where the proxy fetches missed events (`Grip-Link … rel=next`). */
+  link?: { uri: string; timeoutSec: number };
 }): Record<string, string> {
   const names = input.channels.map((c) => `${input.prefix}${c}`);
+  // A prev-id without a next link would stall the stream on the first gap: both or neither.
+  const prevIds = input.link === undefined ? undefined : input.prevIds;
   for (const name of names) {
     if (name.length === 0 || BAD_CHANNEL.test(name) || name.trim() !== name) {
       throw new InvalidChannelError(
@@ -44,8 +50,17 @@ export function holdHeaders(input: {
   }
   const headers: Record<string, string> = {
     'Grip-Hold': 'stream',
-    'Grip-Channel': names.join(', '),
+    'Grip-Channel': names
+      .map((name, i) => {
+        const prev = prevIds?.[input.channels[i]!];
+        return prev === undefined ? name : `${name}; prev-id=${prev}`;
+      })
+      .join(', '),
   };
+  if (input.link !== undefined) {
+    headers['Grip-Link'] =
+      `<${input.link.uri}>; rel=next; timeout=${Math.max(1, Math.round(input.link.timeoutSec))}`;
+  }
   const ka = input.keepAlive;
   if (ka !== undefined && ka.text.length > 0) {
     const { value, format } = encodeKeepAlive(ka.text);

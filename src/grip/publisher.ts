@@ -19,6 +19,8 @@ export interface GripSinkOptions {
   /** Prepended to every channel name (the same prefix `holdHeaders` uses). */
   prefix: string;
   retry?: GripRetryOptions;
+  /** Reliable mode: send each item's `prev-id` (the previous event on its channel). */
+  reliable?: boolean;
 }
 
 /** Shared state of one sink: closing wakes sleepers and aborts requests so no timer outlives it. */
@@ -69,7 +71,7 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
         });
       }
       if (batch.length === 0) return;
-      const bodies = encodeBodies(batch, prefix);
+      const bodies = encodeBodies(batch, prefix, options.reliable === true);
       // Enqueue on every proxy before the first await, so concurrent publish() calls keep their order.
       const runs = publishers.map((p) => p.enqueue(bodies));
       const results = await Promise.allSettled(runs);
@@ -123,7 +125,7 @@ function validateRetry(retry: GripRetryOptions | undefined): Required<GripRetryO
 }
 
 /** `{"items":[…]}` bodies for a batch, in publish order. */
-function encodeBodies(batch: readonly EncodedEvent[], prefix: string): string[] {
+function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: boolean): string[] {
   const bodies: string[] = [];
   let items: string[] = [];
   let size = 0;
@@ -133,12 +135,18 @@ function encodeBodies(batch: readonly EncodedEvent[], prefix: string): string[] 
     size = 0;
   };
   for (const ev of batch) {
-    const item: { channel: string; id?: string; formats: { 'http-stream': { content: string } } } = {
+    const item: {
+      channel: string;
+      id?: string;
+      'prev-id'?: string;
+      formats: { 'http-stream': { content: string } };
+    } = {
       channel: `${prefix}${ev.channel}`,
       formats: { 'http-stream': { content: ev.text } },
     };
     // Pushpin drops an item whose id it saw on the channel in the last minute; an empty id is no id.
     if (ev.id !== undefined && ev.id !== '') item.id = ev.id;
+    if (reliable && ev.prevId !== undefined) item['prev-id'] = ev.prevId;
     const json = JSON.stringify(item);
     const bytes = Buffer.byteLength(json) + 1;
     if (items.length > 0 && size + bytes > MAX_BODY_BYTES) flush();

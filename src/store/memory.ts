@@ -1,7 +1,7 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
-import type { EventStore, ReadResult, StoredRecord } from './types.js';
+import type { AppendResult, EventStore, ReadResult, StoredRecord } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */
@@ -19,6 +19,7 @@ interface ChannelBuffer {
   records: TimedRecord[];
   start: number;
   evictedUpTo: number;
+  lastSeq: number;
 }
 
 export class MemoryStore implements EventStore {
@@ -48,29 +49,32 @@ export class MemoryStore implements EventStore {
     return this.#seq;
   }
 
-  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly number[]> {
+  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly AppendResult[]> {
     const now = Date.now();
-    const seqs: number[] = [];
+    const results: AppendResult[] = [];
     for (const { channel, body } of items) {
       const seq = ++this.#seq;
       let buffer = this.#channels.get(channel);
       if (buffer === undefined) {
-        buffer = { records: [], start: 0, evictedUpTo: 0 };
+        buffer = { records: [], start: 0, evictedUpTo: 0, lastSeq: 0 };
         this.#channels.set(channel, buffer);
       }
       buffer.records.push({ seq, channel, body, at: now });
       this.#expire(buffer);
       if (buffer.records.length - buffer.start > this.#maxEvents) this.#evict(buffer, buffer.start + 1);
-      seqs.push(seq);
+      results.push({ seq, prevSeq: buffer.lastSeq });
+      buffer.lastSeq = seq;
     }
-    return seqs;
+    return results;
   }
 
   async readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult> {
     const gaps: string[] = [];
     const records: StoredRecord[] = [];
+    const lastSeq: Record<string, number> = {};
     for (const channel of channels) {
       const buffer = this.#channels.get(channel);
+      lastSeq[channel] = buffer?.lastSeq ?? 0;
       if (buffer === undefined) continue;
       this.#expire(buffer);
       if (buffer.evictedUpTo > afterSeq) {
@@ -81,7 +85,7 @@ export class MemoryStore implements EventStore {
         records.push(buffer.records[i]!);
     }
     if (channels.length > 1) records.sort((a, b) => a.seq - b.seq);
-    return { records, gaps, head: this.#seq };
+    return { records, gaps, head: this.#seq, lastSeq };
   }
 
   #expire(buffer: ChannelBuffer): void {

@@ -13,6 +13,15 @@ export interface ReadResult {
   readonly gaps: readonly string[];
   /** The highest sequence number assigned so far (the snapshot `records` were read at). */
   readonly head: number;
+  /** For each requested channel, the seq of its newest event at that snapshot (0: none yet). */
+  readonly lastSeq: Readonly<Record<string, number>>;
+}
+
+/** Where an appended event landed: its seq, and the seq of the previous event on its channel. */
+export interface AppendResult {
+  readonly seq: number;
+  /** 0 when it is the channel's first event. Chains a channel's events for GRIP reliable mode. */
+  readonly prevSeq: number;
 }
 
 /**
@@ -26,8 +35,8 @@ export interface EventStore {
    * are unknown to it.
    */
   epoch(): Promise<string>;
-  /** Assign the next sequence numbers, in order, and store the events. Resolves with their numbers. */
-  append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly number[]>;
+  /** Assign the next sequence numbers, in order, and store the events. */
+  append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly AppendResult[]>;
   /** The highest sequence number assigned so far (0 before the first append). */
   head(): Promise<number>;
   /** Stored events on `channels` after `afterSeq`, and which of those channels have a gap. */

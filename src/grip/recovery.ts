@@ -1,0 +1,78 @@
+// GRIP reliable mode: the recovery link Pushpin fetches when it sees a gap (or the stream idles),
+// and the Grip-Last positions it sends. Pushpin's recovery requests carry no client cookies or
+// auth, so the subscription (channels) travels in the link itself, signed so it cannot be forged.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { HttpRequest } from '../types.js';
+
+/** Query parameter carrying the signed recovery state. */
+export const RECOVER_PARAM = 'es-recover';
+
+export function randomRecoverySecret(): Buffer {
+  return randomBytes(32);
+}
+
+function mac(secret: Uint8Array | string, payload: string): Buffer {
+  return createHmac('sha256', secret).update(payload).digest();
+}
+
+/** `<base64url JSON {c, exp}>.<base64url HMAC-SHA256>` */
+export function signRecoveryToken(
+  channels: readonly string[],
+  secret: Uint8Array | string,
+  ttlSec: number,
+): string {
+  const payload = Buffer.from(
+    JSON.stringify({ c: channels, exp: Math.floor(Date.now() / 1000) + ttlSec }),
+  ).toString('base64url');
+  return `${payload}.${mac(secret, payload).toString('base64url')}`;
+}
+
+/** The channels of a valid, unexpired token; undefined otherwise. Never throws. */
+export function verifyRecoveryToken(token: string, secret: Uint8Array | string): string[] | undefined {
+  const dot = token.indexOf('.');
+  if (dot <= 0 || token.length > 8192) return undefined;
+  const payload = token.slice(0, dot);
+  const given = Buffer.from(token.slice(dot + 1), 'base64url');
+  const expected = mac(secret, payload);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  try {
+    const state = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      c?: unknown;
+      exp?: unknown;
+    };
+    if (typeof state.exp !== 'number' || state.exp * 1000 < Date.now()) return undefined;
+    if (!Array.isArray(state.c) || !state.c.every((c) => typeof c === 'string')) return undefined;
+    return state.c as string[];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `Grip-Last: events-a; last-id=X` (one header per channel; Node joins repeats with ", ").
+ * Returns last ids by unprefixed channel name; channels without the prefix are ignored.
+ */
+export function parseGripLast(req: HttpRequest, prefix: string): Record<string, string> {
+  const raw = req.headers['grip-last'];
+  const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  const out: Record<string, string> = {};
+  for (const part of joined.split(',')) {
+    const [name = '', ...params] = part.split(';').map((p) => p.trim());
+    if (!name.startsWith(prefix)) continue;
+    for (const param of params) {
+      const eq = param.indexOf('=');
+      if (eq !== -1 && param.slice(0, eq).trim() === 'last-id') {
+        out[name.slice(prefix.length)] = param.slice(eq + 1).trim();
+      }
+    }
+  }
+  return out;
+}
+
+/** The recovery link for a request: its own path with the signed state as the only query. */
+export function recoveryLink(req: HttpRequest & { originalUrl?: string }, token: string): string {
+  const url = req.originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return `${path}?${RECOVER_PARAM}=${token}`;
+}
