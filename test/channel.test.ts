@@ -162,7 +162,7 @@ describe('piping into a channel', () => {
     // Local subscribers get events while the sink holds them all.
     await c.waitFor((x) => x.named('tick').length >= 1000, 10_000, 'local delivery while the sink stalls');
     // Writes stall once about 1,000 events wait for the sink: the producer does not run ahead.
-    const bound = 1000 + channel.writableHighWaterMark;
+    const bound = 1000 + 2 * channel.writableHighWaterMark;
     await new Promise((r) => setTimeout(r, 300));
     expect(finished).toBe(false);
     expect(sunk).toBeGreaterThan(1000);
