@@ -1,0 +1,194 @@
+// History through a REAL Pushpin: resuming a proxied reconnect, reliable mode recovering an event
+// the proxy never received (gap and idle), and the chaos run through the proxy.
+import http from 'node:http';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createGripSink, resolveGrip } from '../../src/grip/index.js';
+import {
+  createHandler,
+  type EncodedEvent,
+  type EventStreamHandler,
+  type Events,
+  events,
+} from '../../src/index.js';
+import { ensurePushpin, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { connect, type SseClient, until } from '../helpers/sse-client.js';
+
+type Handler = EventStreamHandler;
+const SECRET = 'test-recovery-secret-0123456789';
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+beforeAll(async () => {
+  await ensurePushpin();
+});
+
+interface Setup {
+  ev: Events;
+  pp: PushpinInstance;
+  origin: TestServer;
+  /** Events whose data is in here are not sent to the proxy (but are stored and delivered locally). */
+  withheld: Set<number>;
+}
+
+/**
+ * An origin behind a real Pushpin whose GRIP sink is wrapped so a test can withhold chosen
+ * events from the proxy, as if a publish had been lost.
+ */
+async function setup(options: { reliable: boolean; linkTimeoutSec?: number }): Promise<Setup> {
+  const ev = events({
+    keepAlive: false,
+    history: { maxEventsPerChannel: 10_000 },
+    ...(options.reliable && { reliable: { secret: SECRET, linkTimeoutSec: options.linkTimeoutSec ?? 60 } }),
+  });
+  // Verifying Grip-Sig needs only the key (Pushpin's default), not the publish port.
+  const handler: Handler = createHandler({ events: ev, grip: 'http://127.0.0.1:5561?key=changeme' });
+  const origin = await startServer((req, res) => handler(req, res));
+  const pp = await startPushpin({ originPort: origin.port, readyPath: '/events?channel=ready' });
+  const grip = resolveGrip(pp.gripUrl)!;
+  const sink = createGripSink(grip, { prefix: ev.prefix, reliable: options.reliable });
+  const withheld = new Set<number>();
+  ev.addSink({
+    publish: (batch: readonly EncodedEvent[]) =>
+      sink.publish(batch.filter((e) => !withheld.has(Number(/^data: (.*)$/m.exec(e.text)?.[1])))),
+    close: () => sink.close?.(),
+  });
+  cleanups.push(async () => {
+    await ev.close();
+    await pp.stop();
+    await origin.close();
+  });
+  return { ev, pp, origin, withheld };
+}
+
+async function viaProxy(
+  pp: PushpinInstance,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<SseClient> {
+  const c = await connect(`${pp.baseUrl}${path}`, { accept: 'text/event-stream', ...headers });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+const numbers = (c: SseClient) => c.named('n').map((e) => JSON.parse(e.data) as number);
+
+describe('through a real Pushpin', () => {
+  it('a proxied reconnect with Last-Event-ID gets the missed events in the hold body, then live ones', async () => {
+    const { ev, pp } = await setup({ reliable: false });
+    const first = await viaProxy(pp, '/events?channel=h');
+    await pp.waitForSubscription('events-h');
+    for (let i = 1; i <= 2; i++) await ev.publish('h', { event: 'n', data: i });
+    await first.waitFor((c) => numbers(c).length === 2, 5000, 'two live events');
+    const position = first.named('n')[1]!.id!;
+    first.close();
+    for (let i = 3; i <= 4; i++) await ev.publish('h', { event: 'n', data: i });
+    const second = await viaProxy(pp, '/events?channel=h', { 'last-event-id': position });
+    await second.waitFor((c) => numbers(c).length === 2, 5000, 'replayed events');
+    await pp.waitForSubscription('events-h', 2);
+    await ev.publish('h', { event: 'n', data: 5 });
+    await second.waitFor((c) => numbers(c).length === 3, 5000, 'live event');
+    expect(numbers(second)).toEqual([3, 4, 5]);
+    expect(second.named('n').map((e) => e.id)).toEqual(
+      [3, 4, 5].map((n) => `${position.split('-')[0]}-${n}`),
+    );
+  });
+
+  it('reliable mode: an event the proxy never got is recovered, once and in order (gap)', async () => {
+    const { ev, pp, withheld } = await setup({ reliable: true });
+    const c = await viaProxy(pp, '/events?channel=r');
+    await pp.waitForSubscription('events-r');
+    withheld.add(3);
+    for (let i = 1; i <= 5; i++) await ev.publish('r', { event: 'n', data: i });
+    await c.waitFor((x) => numbers(x).length >= 5, 10_000, 'all five events');
+    await ev.publish('r', { event: 'n', data: 6 });
+    await c.waitFor((x) => numbers(x).includes(6), 10_000, 'a later event');
+    expect(numbers(c)).toEqual([1, 2, 3, 4, 5, 6]);
+    // Pushpin asked the recovery link for what followed event 2.
+    await pp.waitForLog(/es-recover/, { timeoutMs: 1000 }).catch(() => undefined);
+  });
+
+  it('reliable mode: a withheld last event arrives through the idle recovery poll', async () => {
+    const { ev, pp, withheld } = await setup({ reliable: true, linkTimeoutSec: 1 });
+    const c = await viaProxy(pp, '/events?channel=idle');
+    await pp.waitForSubscription('events-idle');
+    withheld.add(2);
+    for (let i = 1; i <= 2; i++) await ev.publish('idle', { event: 'n', data: i });
+    await c.waitFor((x) => numbers(x).length === 2, 10_000, 'the withheld event via idle recovery');
+    expect(numbers(c)).toEqual([1, 2]);
+  });
+
+  it('chaos: clients cut 100+ times each still receive exactly the published sequence', async () => {
+    const { ev, pp } = await setup({ reliable: true, linkTimeoutSec: 1 });
+    const total = 5000;
+    const clientCount = 3;
+    const received: number[][] = Array.from({ length: clientCount }, () => []);
+    const cuts = new Array<number>(clientCount).fill(0);
+    let firstConnected = 0;
+    const run = async (index: number) => {
+      let position: string | undefined;
+      let first = true;
+      while (received[index]!.at(-1) !== total) {
+        const budget = 1 + Math.floor(Math.random() * 80);
+        await new Promise<void>((resolve) => {
+          const headers: Record<string, string> = { accept: 'text/event-stream' };
+          if (position !== undefined) headers['last-event-id'] = position;
+          let seen = 0;
+          let buffer = '';
+          const req = http.get(`${pp.baseUrl}/events?channel=chaos`, { headers, agent: false }, (res) => {
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              buffer += chunk;
+              let end = buffer.indexOf('\n\n');
+              while (end !== -1) {
+                const block = buffer.slice(0, end);
+                buffer = buffer.slice(end + 2);
+                end = buffer.indexOf('\n\n');
+                const id = /^id: (.*)$/m.exec(block)?.[1];
+                if (id !== undefined) position = id;
+                if (first && block.includes('event: stream-open')) {
+                  first = false;
+                  firstConnected++;
+                }
+                const data = /^data: (.*)$/m.exec(block)?.[1];
+                if (block.includes('event: n') && data !== undefined) {
+                  received[index]!.push(Number(data));
+                  seen++;
+                  if (seen >= budget || received[index]!.at(-1) === total) {
+                    cuts[index]!++;
+                    req.destroy();
+                    resolve();
+                    return;
+                  }
+                }
+              }
+            });
+            res.on('end', resolve);
+            res.on('error', () => resolve());
+          });
+          req.on('error', () => resolve());
+        });
+      }
+    };
+    const runs = Array.from({ length: clientCount }, (_, i) => run(i));
+    await until(() => firstConnected === clientCount, 10_000, 'clients connected');
+    await pp.waitForSubscription('events-chaos', clientCount);
+    // Pushpin's default message_rate is 2,500 items/s: publish well below it.
+    for (let i = 1; i <= total; i++) {
+      void ev.publish('chaos', { event: 'n', data: i });
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.race([
+      Promise.all(runs),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`stuck: ${received.map((r) => r.length)}`)), 90_000),
+      ),
+    ]);
+    const expected = Array.from({ length: total }, (_, i) => i + 1);
+    for (let i = 0; i < clientCount; i++) {
+      expect(received[i], `client ${i}`).toEqual(expected);
+      expect(cuts[i], `client ${i} reconnects`).toBeGreaterThanOrEqual(100);
+    }
+  }, 150_000);
+});
