@@ -27,7 +27,14 @@ export {
   type ExpressRequest,
   express,
 } from './express.js';
-export type { GripOption, GripProxyOptions, GripRetryOptions } from './grip/index.js';
+export {
+  FASTLY_FANOUT_PUBLIC_JWK,
+  GripConfigError,
+  type GripOption,
+  type GripProxyOptions,
+  GripPublishError,
+  type GripRetryOptions,
+} from './grip/index.js';
 export {
   createHandler,
   EVENT_STREAM_HEADERS,
