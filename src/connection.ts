@@ -1,5 +1,6 @@
 // One subscribed client. Kept small: it is the only per-connection state the library holds.
 import { ServerResponse } from 'node:http';
+import { constants as http2Constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { EncodedEvent, HttpResponse } from './types.js';
 
@@ -196,7 +197,9 @@ export class Connection {
     this.#release(reason);
     if (this.#socket !== undefined) this.#socket.destroy();
     else if (this.#res instanceof ServerResponse) this.#res.destroy();
-    else this.#res.stream.close();
+    // CANCEL resets the stream at once; a NO_ERROR close would wait for the buffered bytes to
+    // flush to a client that is not reading, keeping the stream and its session alive.
+    else this.#res.stream.close(http2Constants.NGHTTP2_CANCEL);
   }
 
   #onClose = (): void => {
