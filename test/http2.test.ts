@@ -179,6 +179,65 @@ describe('HTTP/2 (compat API)', () => {
     }
   });
 
+  it('drops an HTTP/2 stream that stops reading, while another session keeps receiving', async () => {
+    const small = createEvents({ keepAlive: false, history: false, maxBufferBytes: 64 * 1024 });
+    const handler = createHandler({ events: small });
+    const responses: http2.Http2ServerResponse[] = [];
+    const h2 = http2.createSecureServer({ allowHTTP1: true, key, cert }, (req, res) => {
+      responses.push(res);
+      handler(req, res);
+    });
+    h2.listen(0, '127.0.0.1');
+    await once(h2, 'listening');
+    const url = `https://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+    const reasons: string[] = [];
+    small.on('disconnect', (d) => reasons.push(d.reason));
+    const slowSession = http2.connect(url, { ca: cert });
+    const fastSession = http2.connect(url, { ca: cert });
+    slowSession.on('error', () => {});
+    fastSession.on('error', () => {});
+    try {
+      const slow = slowSession.request({ ':path': '/?channel=flood', accept: 'text/event-stream' });
+      slow.on('error', () => {});
+      await once(slow, 'response');
+      slow.pause(); // stop consuming: flow-control windows stop opening
+      const fast = fastSession.request({ ':path': '/?channel=flood', accept: 'text/event-stream' });
+      await once(fast, 'response');
+      const body = collect(fast);
+      await until(() => small.stats().connections === 2, 5000, 'two subscribers');
+      const payload = 'y'.repeat(4096);
+      let published = 0;
+      while (small.stats().slowClientsDropped === 0) {
+        if (published > 16_384) throw new Error('the paused HTTP/2 stream was never dropped');
+        await Promise.all(
+          [0, 1, 2, 3].map(() =>
+            small.publish('flood', { event: 'f', id: String(published++), data: payload }),
+          ),
+        );
+        const want = published;
+        await until(() => named(body, 'f').length >= want, 5000, `fast stream to get ${want} events`);
+      }
+      expect(reasons).toEqual(['slow']);
+      expect(small.stats().connections).toBe(1);
+      // The dropped stream is torn down on the server with its buffered bytes, not left
+      // waiting for a client that never reads (which would also keep its session alive).
+      const slowStream = responses[0]!.stream;
+      await until(() => slowStream.destroyed, 5000, 'the dropped HTTP/2 stream to be destroyed');
+      expect(slowStream.writableLength).toBe(0);
+      expect(responses[1]!.stream.destroyed).toBe(false);
+      await small.publish('flood', { event: 'f', id: 'last', data: 'last' });
+      await until(() => named(body, 'f').at(-1)?.id === 'last', 5000, 'event after the drop');
+      expect(named(body, 'f')).toHaveLength(published + 1);
+    } finally {
+      slowSession.destroy();
+      fastSession.destroy();
+      await small.close();
+      const closed = new Promise<boolean>((resolve) => h2.close(() => resolve(true)));
+      const bounded = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref());
+      expect(await Promise.race([closed, bounded]), 'server closes once its sessions are gone').toBe(true);
+    }
+  });
+
   it('serves HTTP/1.1 clients of the same TLS server (allowHTTP1)', async () => {
     const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
       const req = https.get(
