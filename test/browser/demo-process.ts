@@ -36,12 +36,7 @@ const LISTENING = /listening on (http:\/\/127\.0\.0\.1:(\d+)\/)/;
 const REQUEST_LINE = /^\S+ ([A-Z]+) (\/\S*)$/;
 
 export async function startDemo(options: StartDemoOptions = {}): Promise<DemoProcess> {
-  const {
-    port = 0,
-    env = {},
-    timeoutMs = 15_000,
-    script = process.env.DEMO_SCRIPT_OVERRIDE ?? DEMO_SCRIPT,
-  } = options;
+  const { port = 0, env = {}, timeoutMs = 15_000, script = DEMO_SCRIPT } = options;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env };
   if (env.GRIP_URL === undefined) delete childEnv.GRIP_URL;
   const child = spawn(process.execPath, [script], {

@@ -23,8 +23,10 @@ afterAll(async () => {
   await Promise.allSettled([browser?.close(), demo?.stop()]);
 });
 
-async function openDemo(query = ''): Promise<Page> {
+/** Opens the demo page; `prepare` runs before navigation (e.g. to attach request listeners). */
+async function openDemo(query = '', prepare?: (page: Page) => void): Promise<Page> {
   const page = await browser.newPage();
+  prepare?.(page);
   await page.goto(new URL(query, demo.url).href);
   return page;
 }
@@ -55,7 +57,6 @@ describe('basic demo in headless Chromium', () => {
   test('the page opens, the status turns open, and a time event arrives every second', async () => {
     const page = await openDemo();
     await waitForStatus(page, 'open');
-    await expect(page.locator('#events-url')).toBeDefined();
     expect(await page.locator('#events-url').textContent()).toBe('events/?channel=clock&channel=messages');
     expect(await page.locator('#event-log li[data-type="stream-open"]').count()).toBe(1);
 
@@ -63,10 +64,14 @@ describe('basic demo in headless Chromium', () => {
       .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 6_000 })
       .toBeGreaterThanOrEqual(3);
     const arrivals = await arrivalTimes(page, 'time');
+    // About one second apart: on average tightly, each gap loosely (a busy machine delays a tick).
     const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    const mean = (arrivals.at(-1)! - arrivals[0]!) / gaps.length;
+    expect(mean).toBeGreaterThan(800);
+    expect(mean).toBeLessThan(1_200);
     for (const gap of gaps) {
-      expect(gap).toBeGreaterThan(600);
-      expect(gap).toBeLessThan(1_400);
+      expect(gap).toBeGreaterThan(300);
+      expect(gap).toBeLessThan(1_700);
     }
     const values = await page.locator('#event-log li[data-type="time"] .data').allTextContents();
     for (const value of values) expect(new Date(value).toISOString()).toBe(value);
@@ -142,19 +147,30 @@ describe('basic demo in headless Chromium', () => {
 
   test('a bad channel shows the stream-error text and the browser stops reconnecting', async () => {
     // The UI: a `,` is not allowed in a channel name.
-    const page = await openDemo('?channel=a%2Cb');
     const uiRequests: string[] = [];
     const rawRequests: string[] = [];
-    page.on('request', (req: Request) => {
-      const url = new URL(req.url());
-      if (url.pathname !== '/events/') return;
-      (url.searchParams.get('channel') === 'a,b' ? uiRequests : rawRequests).push(req.url());
-    });
+    const page = await openDemo('?channel=a%2Cb', (p) =>
+      p.on('request', (req: Request) => {
+        const url = new URL(req.url());
+        if (url.pathname !== '/events/') return;
+        (url.searchParams.get('channel') === 'a,b' ? uiRequests : rawRequests).push(req.url());
+      }),
+    );
     const streamError = page.locator('#stream-error');
     await streamError.waitFor({ state: 'visible', timeout: 10_000 });
     expect(await streamError.textContent()).toMatch(/^bad-request: .*channel/i);
     await waitForStatus(page, 'closed');
     expect(await page.locator('#event-log li[data-type="stream-error"]').count()).toBe(1);
+
+    // Too many channels (the library's default limit is 20 per request).
+    const many = Array.from({ length: 21 }, (_, i) => `channel=c${i}`).join('&');
+    const crowded = await openDemo(`?${many}`);
+    await crowded.locator('#stream-error').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await crowded.locator('#stream-error').textContent()).toMatch(
+      /^bad-request: .*too many channels/i,
+    );
+    await waitForStatus(crowded, 'closed');
+    await crowded.close();
 
     // A plain EventSource that does NOT close itself on stream-error (a control character in
     // the channel name): the server ends the stream, the browser's one reconnect carries
@@ -174,11 +190,17 @@ describe('basic demo in headless Chromium', () => {
     expect(rawRequests).toHaveLength(2);
 
     // Nothing more for well over a retry period.
-    const serverSide = demo.requests().filter((target) => target.startsWith('/events/?')).length;
+    const serverSide = (channel: string): number =>
+      demo.requests().filter((target) => {
+        const url = new URL(target, demo.url);
+        return url.pathname === '/events/' && url.searchParams.get('channel') === channel;
+      }).length;
+    expect(serverSide('x\u0001y')).toBe(2);
     await page.waitForTimeout(BROWSER_DEFAULT_RETRY_MS + 1_000);
     expect(uiRequests).toHaveLength(1);
     expect(rawRequests).toHaveLength(2);
-    expect(demo.requests().filter((target) => target.startsWith('/events/?')).length).toBe(serverSide);
+    expect(serverSide('a,b')).toBe(1);
+    expect(serverSide('x\u0001y')).toBe(2);
     expect(await streamError.isVisible()).toBe(true);
     await saveScreenshot(page, 'demo-stream-error');
     await page.close();
