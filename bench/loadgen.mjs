@@ -287,20 +287,30 @@ async function main() {
     await sleep(5);
   }
 
-  // single-event fan-out latency
+  // single-event fan-out latency (+ the server's CPU for each single-event fan-out)
   const lat = [];
+  const latCpu = [];
   for (let i = 0; i < R; i++) {
-    const r = await publishAndWait(seq, 1);
+    const r = await publishAndWait(seq, 1, { cpu: true });
     seq += 1;
     if (r.ms < 0) {
       result.latencyMissing = r.missing;
       break;
     }
+    const c = /** @type {{ user: number, system: number }} */ (await ctl('GET', '/cpu'));
     lat.push(r.ms);
+    latCpu.push({ user: c.user, system: c.system });
     await sleep(20);
   }
   const sorted = [...lat].sort((x, y) => x - y);
-  result.latency = { samples: lat, median: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  const med = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1] ?? Number.NaN;
+  result.latency = {
+    samples: lat,
+    median: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    serverCpuUserUs: med(latCpu.map((c) => c.user)),
+    serverCpuSystemUs: med(latCpu.map((c) => c.system)),
+  };
 
   // burst
   await sleep(50);
@@ -323,7 +333,10 @@ async function main() {
 
   // settle so anything late (duplicates) still arrives before checking
   await sleep(100);
-  const st = /** @type {{ publishErrors: number, lastError: string }} */ (await ctl('GET', '/stats'));
+  const st = /** @type {{ publishErrors: number, lastError: string, cpuTotalUs: number }} */ (
+    await ctl('GET', '/stats')
+  );
+  result.serverCpuTotalUs = st.cpuTotalUs;
   result.verify = {
     ...verification(seq - 1),
     publishErrors: st.publishErrors,
@@ -449,6 +462,8 @@ async function mainGrip() {
   })
   .finally(() => {
     stopping = true;
+    const own = process.cpuUsage();
+    result.genCpuTotalUs = own.user + own.system;
     process.stdout.write(`${JSON.stringify(result)}\n`);
     for (const s of sockets) s.destroy();
     agent.destroy();

@@ -9,7 +9,7 @@
 // subject, in an order rotated by r. Ratios are taken against `raw` from the same round
 // and N. Raw per-run results go to bench/results/ (git-ignored).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,7 +83,42 @@ const burstFor = (n) => Math.max(10, Math.min(1000, Math.round(deliveries / n)))
 const runs = [];
 const save = () => writeFileSync(rawFile, JSON.stringify({ env, config, runs }, null, 1));
 
+/** Busy CPU time of the whole machine so far, in µs (from /proc/stat). */
+function machineCpu() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
+    const us = 1e6 / 100; // USER_HZ
+    return { busyUs: (total - idle) * us, at: performance.now() };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits (at most maxMs) until the machine is quiet: nothing of ours runs between runs, so any
+ * CPU use now is someone else's. Returns the last measured load (share of all cores).
+ */
+async function waitQuiet(maxMs = 15_000, threshold = 0.2) {
+  const t0 = performance.now();
+  let load = 0;
+  for (;;) {
+    const a0 = machineCpu();
+    await new Promise((r) => setTimeout(r, 500));
+    const a1 = machineCpu();
+    if (!a0 || !a1) return 0;
+    load = (a1.busyUs - a0.busyUs) / ((a1.at - a0.at) * 1000 * os.cpus().length);
+    if (load <= threshold || performance.now() - t0 > maxMs) return load;
+  }
+}
+
 async function runOne(subject, n, round) {
+  const load = await waitQuiet(quick ? 3000 : 15_000);
+  if (load > 0.2)
+    console.log(`  (machine still busy: ${pct(load)} load from other processes; running anyway)`);
+  const m0 = machineCpu();
   const serverArgs = ['--expose-gc'];
   if (a.profile === subject) {
     const dir = path.join(resultsDir, 'prof');
@@ -131,8 +166,19 @@ async function runOne(subject, n, round) {
     await stop(server, sw.exited);
     if (sw.stderr.trim()) run.serverStderr = sw.stderr.slice(-1000);
   }
+  // CPU used on the machine by anything but this run's two processes (other agents, and kernel
+  // work not accounted to them), as a share of all cores over the run
+  const m1 = machineCpu();
+  if (m0 && m1 && run.serverCpuTotalUs !== undefined && run.genCpuTotalUs !== undefined) {
+    const wallUs = (m1.at - m0.at) * 1000;
+    const foreign = m1.busyUs - m0.busyUs - run.serverCpuTotalUs - run.genCpuTotalUs;
+    run.foreignLoad = Math.max(0, foreign / (wallUs * os.cpus().length));
+  }
   return run;
 }
+
+const MAX_FOREIGN = 0.33;
+const pct = (x) => (x === undefined ? '?' : `${Math.round(x * 100)}%`);
 
 function short(run) {
   if (!run.ok) return `FAILED: ${run.error}`;
@@ -154,10 +200,20 @@ async function main() {
       for (const n of Ns) {
         const order = subjects.map((_, i) => subjects[(i + r) % subjects.length]);
         for (const s of order) {
-          const run = await runOne(s, n, r);
+          let run = await runOne(s, n, r);
+          // one retry when something else used more than a third of the machine during the run
+          if ((run.foreignLoad ?? 0) > MAX_FOREIGN) {
+            console.log(
+              `  r${r} N=${n} ${s.padEnd(13)} busy machine (${pct(run.foreignLoad)} other load), retrying`,
+            );
+            await new Promise((res) => setTimeout(res, 2000));
+            const again = await runOne(s, n, r);
+            again.retriedAfterForeignLoad = run.foreignLoad;
+            if ((again.foreignLoad ?? 1) <= (run.foreignLoad ?? 1)) run = again;
+          }
           runs.push(run);
           save();
-          console.log(`  r${r} N=${n} ${s.padEnd(13)} ${short(run)}`);
+          console.log(`  r${r} N=${n} ${s.padEnd(13)} ${short(run)} | other load ${pct(run.foreignLoad)}`);
           await new Promise((res) => setTimeout(res, 300));
         }
       }

@@ -135,7 +135,14 @@ const ctl = http.createServer(async (req, res) => {
       send(res, await measureMemory());
     } else if (url.pathname === '/stats') {
       const subs = subject.subscribers ? subject.subscribers() : openResponses;
-      send(res, { subscribers: subs, openResponses, publishErrors, lastError });
+      const c = process.cpuUsage();
+      send(res, {
+        subscribers: subs,
+        openResponses,
+        publishErrors,
+        lastError,
+        cpuTotalUs: c.user + c.system,
+      });
     } else if (url.pathname === '/exit') {
       send(res, { ok: true });
       setTimeout(() => shutdown(0), 10);
