@@ -19,7 +19,7 @@ const MAX_IN_FLIGHT = 1000;
  * reported with `publishError` and never errors the stream: one bad event or a proxy outage
  * cannot break the pipe for later events.
  */
-export class Channel<M extends EventMap = EventMap> extends Writable {
+export class Channel<M extends object = EventMap> extends Writable {
   readonly name: string;
   readonly #events: Events<M>;
   #inFlight = 0;

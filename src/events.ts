@@ -206,7 +206,7 @@ function resolveSettings(options: EventsOptions): Settings {
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
  * `channel(name)`, and serve it with `express({ events })` or `createHandler({ events })`.
  */
-export class Events<M extends EventMap = EventMap> extends EventEmitter<EventsEvents> {
+export class Events<M extends object = EventMap> extends EventEmitter<EventsEvents> {
   /** GRIP channel prefix. */
   readonly prefix: string;
   /** @internal */

@@ -11,7 +11,7 @@ export type ExpressRequest = IncomingMessage & {
 };
 
 export type ExpressOptions<
-  M extends EventMap = EventMap,
+  M extends object = EventMap,
   Req extends ExpressRequest = ExpressRequest,
 > = HandlerOptions<M, Req>;
 
@@ -26,7 +26,7 @@ export type EventStreamMiddleware<Req extends ExpressRequest = ExpressRequest> =
  * Middleware serving `options.events` as an SSE endpoint:
  * `app.get('/events/', express({ events }))`. Works with Express 4 and 5.
  */
-export function express<M extends EventMap = EventMap, Req extends ExpressRequest = ExpressRequest>(
+export function express<M extends object = EventMap, Req extends ExpressRequest = ExpressRequest>(
   options: ExpressOptions<M, Req>,
 ): EventStreamMiddleware<Req> {
   const handle = createHandler<M, Req>(options);

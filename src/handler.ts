@@ -28,7 +28,7 @@ import {
 } from './request.js';
 import type { EventMap, HttpRequest, HttpResponse } from './types.js';
 
-export interface HandlerOptions<M extends EventMap = EventMap, Req extends HttpRequest = HttpRequest> {
+export interface HandlerOptions<M extends object = EventMap, Req extends HttpRequest = HttpRequest> {
   /** The Events object whose channels this endpoint serves. */
   events: Events<M>;
   /**
@@ -70,7 +70,7 @@ function assertFunction(value: unknown, name: string): void {
   }
 }
 
-export function createHandler<M extends EventMap = EventMap, Req extends HttpRequest = HttpRequest>(
+export function createHandler<M extends object = EventMap, Req extends HttpRequest = HttpRequest>(
   options: HandlerOptions<M, Req>,
 ): EventStreamHandler<Req> {
   if (options === null || typeof options !== 'object') {

@@ -56,6 +56,6 @@ export type {
  * Create an Events namespace. Declare an event map to type-check `data` per event name:
  * `events<{ time: { value: string } }>()`.
  */
-export function events<M extends EventMap = EventMap>(options?: EventsOptions): Events<M> {
+export function events<M extends object = EventMap>(options?: EventsOptions): Events<M> {
   return new Events<M>(options);
 }

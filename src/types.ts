@@ -29,7 +29,7 @@ export interface EventFields {
 }
 
 /** An event as passed to `publish()`: `{ event?, data?, id?, retry?, raw? }`. */
-export type EventInput<M extends EventMap = EventMap> =
+export type EventInput<M extends object = EventMap> =
   | { [K in keyof M & string]: EventFields & { event: K; data?: M[K] } }[keyof M & string]
   | ('message' extends keyof M ? EventFields & { event?: undefined; data?: M['message'] } : never);
 

@@ -15,12 +15,11 @@ import {
   InvalidEventError,
 } from '../src/index.js';
 
-// Event maps are type aliases (an interface has no implicit index signature, so it does not
-// satisfy `EventMap = Record<string, unknown>`).
-type AppEvents = {
+// Event maps may be interfaces or type aliases.
+interface AppEvents {
   time: { value: string };
   message: { text: string };
-};
+}
 
 type NoMessage = {
   tick: number;
