@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler, type Events, type EventsOptions, events } from '../src/index.js';
 import { MemoryStore } from '../src/store/memory.js';
+import { chaosClient } from './helpers/chaos-client.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, type SseEvent, until } from './helpers/sse-client.js';
 
@@ -238,70 +238,23 @@ describe('chaos: random disconnects', () => {
   it('every client receives exactly the published sequence across 100+ reconnects each', async () => {
     // Within the retention window nothing may be lost; keep the whole run inside it.
     const ev = await serve({ history: { maxEventsPerChannel: 5000 } });
-    let resets = 0;
     const total = 5000;
     const clientsCount = 4;
-    const cutsPerClient = 110;
-    // Each client: a loop of connections, each cut after a random number of received events.
-    const received: number[][] = Array.from({ length: clientsCount }, () => []);
-    const cuts = new Array<number>(clientsCount).fill(0);
-    const runClient = async (index: number) => {
-      let position: string | undefined;
-      while (received[index]!.at(-1) !== total) {
-        const budget =
-          cuts[index]! < cutsPerClient ? 1 + Math.floor(Math.random() * 60) : Number.POSITIVE_INFINITY;
-        await new Promise<void>((resolve) => {
-          const headers: Record<string, string> = { accept: 'text/event-stream' };
-          if (position !== undefined) headers['last-event-id'] = position;
-          let seen = 0;
-          let buffer = '';
-          const req = http.get(server!.url('/?channel=chaos'), { headers, agent: false }, (res) => {
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              buffer += chunk;
-              let end = buffer.indexOf('\n\n');
-              while (end !== -1) {
-                const block = buffer.slice(0, end);
-                buffer = buffer.slice(end + 2);
-                end = buffer.indexOf('\n\n');
-                const id = /^id: (.*)$/m.exec(block)?.[1];
-                const data = /^data: (.*)$/m.exec(block)?.[1];
-                if (id !== undefined) position = id;
-                if (block.includes('event: stream-reset')) resets++;
-                if (block.includes('event: n') && data !== undefined) {
-                  received[index]!.push(Number(data));
-                  seen++;
-                  // Cut mid-stream: whatever is buffered after this event is thrown away.
-                  if (seen >= budget || received[index]!.at(-1) === total) {
-                    cuts[index]!++;
-                    req.destroy();
-                    resolve();
-                    return;
-                  }
-                }
-              }
-            });
-            res.on('end', resolve);
-            res.on('error', () => resolve());
-          });
-          req.on('error', () => resolve());
-        });
-      }
-    };
-    const runs = Array.from({ length: clientsCount }, (_, i) => runClient(i));
+    const runs = Array.from({ length: clientsCount }, () =>
+      chaosClient(server!.url('/?channel=chaos'), total, 60),
+    );
     // Fresh clients start at "now": let every client subscribe before the first event.
     await until(() => ev.stats().connections === clientsCount, 5000, 'all clients connected');
     for (let i = 1; i <= total; i++) {
       await ev.publish('chaos', { event: 'n', data: i });
       if (i % 25 === 0) await new Promise((r) => setImmediate(r));
     }
-    await Promise.all(runs);
+    await Promise.all(runs.map((r) => r.done));
     const expected = Array.from({ length: total }, (_, i) => i + 1);
-    expect(resets).toBe(0);
-    for (let i = 0; i < clientsCount; i++) {
-      expect(received[i]!.length, `client ${i}`).toBe(total);
-      expect(received[i], `client ${i}`).toEqual(expected);
-      expect(cuts[i], `client ${i} reconnects`).toBeGreaterThanOrEqual(100);
-    }
+    runs.forEach((run, i) => {
+      expect(run.resets, `client ${i} resets`).toBe(0);
+      expect(run.received, `client ${i}`).toEqual(expected);
+      expect(run.cuts, `client ${i} reconnects`).toBeGreaterThanOrEqual(100);
+    });
   }, 120_000);
 });

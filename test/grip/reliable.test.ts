@@ -1,6 +1,5 @@
 // History through a REAL Pushpin: resuming a proxied reconnect, reliable mode recovering an event
 // the proxy never received (gap and idle), and the chaos run through the proxy.
-import http from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGripSink, resolveGrip } from '../../src/grip/index.js';
 import {
@@ -10,6 +9,7 @@ import {
   type Events,
   events,
 } from '../../src/index.js';
+import { chaosClient } from '../helpers/chaos-client.js';
 import { ensurePushpin, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';
@@ -123,72 +123,21 @@ describe('through a real Pushpin', () => {
     const { ev, pp } = await setup({ reliable: true, linkTimeoutSec: 1 });
     const total = 5000;
     const clientCount = 3;
-    const received: number[][] = Array.from({ length: clientCount }, () => []);
-    const cuts = new Array<number>(clientCount).fill(0);
-    let firstConnected = 0;
-    const run = async (index: number) => {
-      let position: string | undefined;
-      let first = true;
-      while (received[index]!.at(-1) !== total) {
-        const budget = 1 + Math.floor(Math.random() * 80);
-        await new Promise<void>((resolve) => {
-          const headers: Record<string, string> = { accept: 'text/event-stream' };
-          if (position !== undefined) headers['last-event-id'] = position;
-          let seen = 0;
-          let buffer = '';
-          const req = http.get(`${pp.baseUrl}/events?channel=chaos`, { headers, agent: false }, (res) => {
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              buffer += chunk;
-              let end = buffer.indexOf('\n\n');
-              while (end !== -1) {
-                const block = buffer.slice(0, end);
-                buffer = buffer.slice(end + 2);
-                end = buffer.indexOf('\n\n');
-                const id = /^id: (.*)$/m.exec(block)?.[1];
-                if (id !== undefined) position = id;
-                if (first && block.includes('event: stream-open')) {
-                  first = false;
-                  firstConnected++;
-                }
-                const data = /^data: (.*)$/m.exec(block)?.[1];
-                if (block.includes('event: n') && data !== undefined) {
-                  received[index]!.push(Number(data));
-                  seen++;
-                  if (seen >= budget || received[index]!.at(-1) === total) {
-                    cuts[index]!++;
-                    req.destroy();
-                    resolve();
-                    return;
-                  }
-                }
-              }
-            });
-            res.on('end', resolve);
-            res.on('error', () => resolve());
-          });
-          req.on('error', () => resolve());
-        });
-      }
-    };
-    const runs = Array.from({ length: clientCount }, (_, i) => run(i));
-    await until(() => firstConnected === clientCount, 10_000, 'clients connected');
+    const runs = Array.from({ length: clientCount }, () =>
+      chaosClient(`${pp.baseUrl}/events?channel=chaos`, total, 80),
+    );
+    await until(() => runs.every((r) => r.connected), 10_000, 'clients connected');
     await pp.waitForSubscription('events-chaos', clientCount);
     // Pushpin's default message_rate is 2,500 items/s: publish well below it.
     for (let i = 1; i <= total; i++) {
       void ev.publish('chaos', { event: 'n', data: i });
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 10));
     }
-    await Promise.race([
-      Promise.all(runs),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`stuck: ${received.map((r) => r.length)}`)), 90_000),
-      ),
-    ]);
+    await Promise.all(runs.map((r) => r.done));
     const expected = Array.from({ length: total }, (_, i) => i + 1);
-    for (let i = 0; i < clientCount; i++) {
-      expect(received[i], `client ${i}`).toEqual(expected);
-      expect(cuts[i], `client ${i} reconnects`).toBeGreaterThanOrEqual(100);
-    }
+    runs.forEach((run, i) => {
+      expect(run.received, `client ${i}`).toEqual(expected);
+      expect(run.cuts, `client ${i} reconnects`).toBeGreaterThanOrEqual(100);
+    });
   }, 150_000);
 });
