@@ -4,13 +4,8 @@ import { CHANNEL } from './subjects.mjs';
 
 const options = { keepAlive: false, maxBufferBytes: 1 << 20 };
 
-function subscribersOf(ev, fallback) {
-  return () => {
-    const s = ev.stats?.();
-    const n = s?.connections ?? s?.connected ?? s?.subscribers;
-    return typeof n === 'number' ? n : fallback();
-  };
-}
+// The library's own count (no wrapper listeners: they would add to its heap per connection).
+const subscribersOf = (ev) => () => ev.stats().connections;
 
 /** @type {Record<string, { label: string, framework: string, note?: string, library: true, pkg: string, build: () => Promise<import('./subjects.mjs').Built> }>} */
 export const LIB_SUBJECTS = {
@@ -24,17 +19,11 @@ export const LIB_SUBJECTS = {
       const { default: express } = await import('express');
       const ev = events(options);
       const app = express();
-      let open = 0;
-      app.get('/events', (_req, res, next) => {
-        open++;
-        res.once('close', () => open--);
-        next();
-      });
       app.get('/events', sse({ events: ev }));
       return {
         listener: app,
         publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev, () => open),
+        subscribers: subscribersOf(ev),
         close: () => ev.close(),
       };
     },
@@ -49,15 +38,10 @@ export const LIB_SUBJECTS = {
       const { events, createHandler } = await import('express-eventstream');
       const ev = events(options);
       const handler = createHandler({ events: ev });
-      let open = 0;
       return {
-        listener(req, res) {
-          open++;
-          res.once('close', () => open--);
-          handler(req, res);
-        },
+        listener: handler,
         publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev, () => open),
+        subscribers: subscribersOf(ev),
         close: () => ev.close(),
       };
     },
@@ -75,20 +59,12 @@ export const LIB_SUBJECTS = {
       const { default: compression } = await import('compression');
       const ev = events(options);
       const app = express();
-      let open = 0;
       app.use(compression());
-      app.get('/events', (_req, res, next) => {
-        open++;
-        res.once('close', () => open--);
-        // make sure compression() leaves the stream alone even if the library did not say so
-        res.setHeader('Cache-Control', 'no-cache, no-transform');
-        next();
-      });
       app.get('/events', sse({ events: ev }));
       return {
         listener: app,
         publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev, () => open),
+        subscribers: subscribersOf(ev),
         close: () => ev.close(),
       };
     },

@@ -101,8 +101,18 @@ function machineCpu() {
  * Waits (at most maxMs) until the machine is quiet: nothing of ours runs between runs, so any
  * CPU use now is someone else's. Returns the last measured load (share of all cores).
  */
+let quietBudgetMs = quick ? 20_000 : 240_000; // total waiting for a quiet machine, whole run
+let retryBudget = quick ? 2 : 12; // total re-runs of runs disturbed by other load
 async function waitQuiet(maxMs = 15_000, threshold = 0.2) {
+  maxMs = Math.min(maxMs, quietBudgetMs);
   const t0 = performance.now();
+  try {
+    return await waitQuietInner(t0, maxMs, threshold);
+  } finally {
+    quietBudgetMs -= performance.now() - t0;
+  }
+}
+async function waitQuietInner(t0, maxMs, threshold) {
   let load = 0;
   for (;;) {
     const a0 = machineCpu();
@@ -115,7 +125,7 @@ async function waitQuiet(maxMs = 15_000, threshold = 0.2) {
 }
 
 async function runOne(subject, n, round) {
-  const load = await waitQuiet(quick ? 3000 : 15_000);
+  const load = await waitQuiet(quick ? 3000 : 10_000);
   if (load > 0.2)
     console.log(`  (machine still busy: ${pct(load)} load from other processes; running anyway)`);
   const m0 = machineCpu();
@@ -202,7 +212,7 @@ async function main() {
         for (const s of order) {
           let run = await runOne(s, n, r);
           // one retry when something else used more than a third of the machine during the run
-          if ((run.foreignLoad ?? 0) > MAX_FOREIGN) {
+          if ((run.foreignLoad ?? 0) > MAX_FOREIGN && retryBudget-- > 0) {
             console.log(
               `  r${r} N=${n} ${s.padEnd(13)} busy machine (${pct(run.foreignLoad)} other load), retrying`,
             );

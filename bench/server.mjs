@@ -41,11 +41,17 @@ const subject = await def.build();
 
 let openResponses = 0;
 const listener = subject.listener;
-const server = http.createServer((req, res) => {
-  openResponses++;
-  res.once('close', () => openResponses--);
-  listener(req, res);
-});
+// Count open responses only for subjects without a subscriber count of their own: the extra
+// 'close' listener would otherwise add to every subject's heap per connection.
+const server = http.createServer(
+  subject.subscribers
+    ? listener
+    : (req, res) => {
+        openResponses++;
+        res.once('close', () => openResponses--);
+        listener(req, res);
+      },
+);
 server.keepAliveTimeout = 0;
 server.headersTimeout = 0;
 server.requestTimeout = 0;
