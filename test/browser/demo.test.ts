@@ -2,10 +2,12 @@
 // headless Chromium. Every wait is on a condition with a bound; no fixed sleeps except where a
 // test must prove that something does NOT happen for a while.
 import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BrowserSession, launchBrowser, saveScreenshot } from '../helpers/browser.js';
+import { freePorts, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
 import { type DemoProcess, startDemo } from './demo-process.js';
 
 /** Chromium's reconnection delay when the server sends no `retry:` field. */
@@ -113,7 +115,7 @@ describe('basic demo in headless Chromium', () => {
       .toBeGreaterThan(times);
     const shot = await saveScreenshot(first, 'demo');
     if (process.env.UPDATE_DEMO_SCREENSHOT === '1') {
-      await mkdir(fileURLToPath(new URL('.', `file://${DOCS_SCREENSHOT}`)), { recursive: true });
+      await mkdir(dirname(DOCS_SCREENSHOT), { recursive: true });
       await copyFile(shot, DOCS_SCREENSHOT);
     }
     expect(await messageTexts(first)).toEqual([text]);
@@ -142,6 +144,35 @@ describe('basic demo in headless Chromium', () => {
     expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
     expect(dialogs).toEqual([]);
     expect(requested.filter((url) => new URL(url).pathname.endsWith('/x'))).toEqual([]);
+    await page.close();
+  });
+
+  test('Disconnect, then Connect resumes: a message sent meanwhile is replayed', async () => {
+    const page = await openDemo('?channel=messages');
+    await waitForStatus(page, 'open');
+    const position = await page.locator('#last-event-id').textContent();
+    expect(position).toMatch(/^\S+-\d+$/); // stream-open carries the current position
+
+    await page.locator('#toggle-connection').click();
+    await waitForStatus(page, 'closed');
+    const text = `sent while you were away ${Date.now()}`;
+    const res = await page.request.post(new URL('messages/', demo.url).href, { data: { text } });
+    expect(res.status()).toBe(201);
+    expect(await messageTexts(page)).not.toContain(text);
+
+    await page.locator('#toggle-connection').click();
+    await waitForStatus(page, 'open');
+    await expect.poll(() => messageTexts(page), { timeout: 5_000 }).toContain(text);
+    expect(await page.locator('#events-url').textContent()).toBe(
+      `events/?channel=messages&lastEventId=${encodeURIComponent(position!)}`,
+    );
+    expect(await page.locator('#connection-log li[data-kind="connecting"]').first().textContent()).toContain(
+      `resuming after id ${position}`,
+    );
+    // The replayed message carries its own id, later than the position we resumed from.
+    const id = await page.locator('#event-log li[data-type="message"] .id').first().textContent();
+    expect(id).toMatch(/^#\S+-\d+$/);
+    expect(id).not.toBe(`#${position}`);
     await page.close();
   });
 
@@ -213,12 +244,19 @@ describe('basic demo in headless Chromium', () => {
       .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 3_000 })
       .toBeGreaterThanOrEqual(1);
 
+    const lastSeen = await page.locator('#last-event-id').textContent();
     const { port } = demo;
     await demo.stop('SIGKILL');
     await waitForStatus(page, 'reconnecting', 5_000);
     demo = await startDemo({ port });
     await waitForStatus(page, 'open', BROWSER_DEFAULT_RETRY_MS * 3);
-    expect(await page.locator('#connection-log li[data-kind="reconnected"]').count()).toBe(1);
+    const reconnected = page.locator('#connection-log li[data-kind="reconnected"]');
+    expect(await reconnected.count()).toBe(1);
+    expect(await reconnected.textContent()).toContain(`resumed from id ${lastSeen}`);
+    // The new process has a new (in-memory) history: the old id is unknown, and the page says so.
+    const reset = page.locator('#event-log li[data-type="stream-reset"] .data');
+    await reset.waitFor({ timeout: 3_000 });
+    expect(await reset.textContent()).toMatch(/^unknown-id: .*clock/);
 
     const before = await page.locator('#event-log li[data-type="time"]').count();
     await expect
@@ -226,5 +264,41 @@ describe('basic demo in headless Chromium', () => {
       .toBeGreaterThan(before);
     await saveScreenshot(page, 'demo-reconnected');
     await page.close();
+  });
+
+  test('through Pushpin: the page loads through the proxy and the events reach it', async () => {
+    // The demo publishes to Pushpin's publish port, so choose Pushpin's ports before starting it.
+    const [httpPort, publishPort] = await freePorts(2);
+    const gripUrl = `http://127.0.0.1:${publishPort}?key=changeme`;
+    const origin = await startDemo({ env: { GRIP_URL: gripUrl } });
+    let pushpin: PushpinInstance | undefined;
+    try {
+      pushpin = await startPushpin({
+        originPort: origin.port,
+        httpPort,
+        publishPort,
+        readyPath: '/events/?channel=clock',
+      });
+      expect(pushpin.gripUrl).toBe(gripUrl);
+
+      const page = await browser.newPage();
+      await page.goto(`${pushpin.baseUrl}/`);
+      await waitForStatus(page, 'open');
+      // Pushpin holds the stream: it subscribed the page to the prefixed channels.
+      await pushpin.waitForSubscription('events-clock', 1, 5_000);
+      await pushpin.waitForSubscription('events-messages', 1, 5_000);
+      await expect
+        .poll(() => page.locator('#event-log li[data-type="time"]').count(), { timeout: 6_000 })
+        .toBeGreaterThanOrEqual(2);
+
+      const text = `through the proxy ${Date.now()}`;
+      await sendMessage(page, text);
+      await expect.poll(() => messageTexts(page), { timeout: 5_000 }).toContain(text);
+      expect(origin.requests('POST')).toContain('/messages/');
+      await saveScreenshot(page, 'demo-pushpin');
+      await page.close();
+    } finally {
+      await Promise.allSettled([pushpin?.stop(), origin.stop()]);
+    }
   });
 });

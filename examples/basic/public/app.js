@@ -16,9 +16,10 @@ const otherChannels = $('other-channels');
 const toggleButton = $('toggle-connection');
 const channelBoxes = [...document.querySelectorAll('#channels-form input[type=checkbox][name=channel]')];
 
-/** The current EventSource and what we know about it. */
+/** The current EventSource, the last event id it saw and the channels it was opened for. */
 let source;
 let lastEventId = '';
+let lastChannels = '';
 
 /** A <time> element for now: HH:MM:SS.mmm shown, the full ISO time in its datetime attribute. */
 function timeElement() {
@@ -62,10 +63,14 @@ function summary(type, data) {
   if (type === 'time' && typeof parsed?.value === 'string') return parsed.value;
   if (type === 'message' && typeof parsed?.text === 'string') return parsed.text;
   if (type === 'stream-error' && typeof parsed?.text === 'string') return parsed.text;
+  if (type === 'stream-reset' && Array.isArray(parsed?.channels)) {
+    return `${parsed.reason}: missed events on ${parsed.channels.join(', ')} cannot be replayed; reload their state`;
+  }
   return data;
 }
 
-function logEvent(event) {
+/** Logs one event; `id` is the id the event itself carried (empty when it had none). */
+function logEvent(event, id) {
   const li = document.createElement('li');
   li.dataset.type = event.type;
   li.className = `event event-${event.type}`;
@@ -76,11 +81,11 @@ function logEvent(event) {
   type.textContent = event.type;
   li.append(time, ' ', type);
 
-  if (event.lastEventId) {
-    const id = document.createElement('span');
-    id.className = 'id';
-    id.textContent = `#${event.lastEventId}`;
-    li.append(' ', id);
+  if (id) {
+    const idEl = document.createElement('span');
+    idEl.className = 'id';
+    idEl.textContent = `#${id}`;
+    li.append(' ', idEl);
   }
   const text = summary(event.type, event.data);
   if (text) {
@@ -123,7 +128,12 @@ function disconnect(reason) {
   logConnection('closed', reason);
 }
 
-function connect() {
+/**
+ * Opens a new EventSource for the chosen channels. With `resume`, and the same channels as
+ * before, it asks the server to replay what was missed since the last event id
+ * (`?lastEventId=`, the query form of the Last-Event-ID header).
+ */
+function connect({ resume = false } = {}) {
   disconnect('switching channels');
   streamErrorEl.hidden = true;
   streamErrorEl.textContent = '';
@@ -137,16 +147,19 @@ function connect() {
     return;
   }
 
-  const url = eventsUrl(channels);
+  let url = eventsUrl(channels);
+  const resumeFrom = resume && lastChannels === url ? lastEventId : '';
+  lastChannels = url;
+  if (resumeFrom) url += `&${new URLSearchParams({ lastEventId: resumeFrom })}`;
   urlEl.textContent = url;
   const es = new EventSource(url);
   source = es;
-  lastEventId = '';
-  lastIdEl.textContent = '(none)';
+  lastEventId = resumeFrom;
+  lastIdEl.textContent = resumeFrom || '(none)';
   let opened = false;
   let failures = 0;
   setStatus('connecting');
-  logConnection('connecting', url);
+  logConnection('connecting', resumeFrom ? `${url} (resuming after id ${resumeFrom})` : url);
 
   es.addEventListener('open', () => {
     if (source !== es) return;
@@ -178,11 +191,14 @@ function connect() {
   for (const type of EVENT_TYPES) {
     es.addEventListener(type, (event) => {
       if (source !== es) return;
+      // EventSource keeps the last id for events that carry none: a changed id is this event's own.
+      let id = '';
       if (event.lastEventId && event.lastEventId !== lastEventId) {
-        lastEventId = event.lastEventId;
-        lastIdEl.textContent = lastEventId;
+        id = event.lastEventId;
+        lastEventId = id;
+        lastIdEl.textContent = id;
       }
-      logEvent(event);
+      logEvent(event, id);
     });
   }
 
@@ -213,7 +229,7 @@ $('channels-form').addEventListener('submit', (event) => {
 });
 toggleButton.addEventListener('click', () => {
   if (source) disconnect('closed by you');
-  else connect();
+  else connect({ resume: true });
 });
 
 $('message-form').addEventListener('submit', async (event) => {
