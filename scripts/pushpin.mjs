@@ -11,18 +11,47 @@ import { join } from 'node:path';
 
 const HOST = '127.0.0.1';
 
-/** Free TCP ports on 127.0.0.1 (all held open together, so they are distinct). */
+/** The kernel's ephemeral port range: ports the OS hands out for `listen(0)` and outgoing connections. */
+function ephemeralRange() {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo, hi];
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return [49152, 65535];
+}
+
+function tryListen(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, HOST, () => resolve(server));
+  });
+}
+
+/**
+ * Distinct free TCP ports on 127.0.0.1 for Pushpin to bind later. They are picked at random
+ * BELOW the ephemeral range: a port from `listen(0)` would be free now but could be handed to
+ * another socket (an origin server, an outgoing connection) before Pushpin binds it, which
+ * happens when test files run in parallel.
+ */
 export async function freePorts(count) {
+  const [ephemeralLow] = ephemeralRange();
+  const high = Math.min(ephemeralLow, 65536) - 1;
+  const low = high > 12_000 ? 10_000 : 1024;
   const servers = [];
   try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, HOST, resolve);
-      });
+    for (let tries = 0; servers.length < count && tries < 500; tries++) {
+      const port = low + Math.floor(Math.random() * (high - low + 1));
+      if (servers.some((s) => s.address().port === port)) continue;
+      const server = await tryListen(port);
+      if (server !== undefined) servers.push(server);
     }
+    if (servers.length < count) throw new Error(`could not find ${count} free ports in ${low}-${high}`);
     return servers.map((s) => s.address().port);
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(() => resolve()))));
@@ -176,7 +205,7 @@ export async function startPushpin(options) {
 
   function tailLogs() {
     return ['runner.out', 'pushpin-proxy.log', 'pushpin-handler.log', 'condure.log', 'zurl.log']
-      .map((n) => `--- ${n}\n${readLog(n).split('\n').slice(-15).join('\n')}`)
+      .map((n) => `--- ${n}\n${readLog(n).split('\n').slice(-40).join('\n')}`)
       .join('\n');
   }
 

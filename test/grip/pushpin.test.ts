@@ -17,7 +17,14 @@ const ORIGIN_SCRIPT = fileURLToPath(new URL('./fixtures/origin.mjs', import.meta
 const DIST = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
 
 const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
+const pushpins: PushpinInstance[] = [];
+afterEach(async (ctx) => {
+  // A failure through the proxy is only explainable with its logs, which stop() deletes.
+  if (ctx.task.result?.state === 'fail') {
+    for (const pp of pushpins)
+      console.error(`Pushpin http ${pp.httpPort} publish ${pp.publishPort}:\n${pp.tailLogs()}`);
+  }
+  pushpins.length = 0;
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
@@ -32,6 +39,7 @@ function track<T extends { close(): void }>(client: T): T {
 
 async function pushpin(options: Parameters<typeof startPushpin>[0]): Promise<PushpinInstance> {
   const pp = await startPushpin({ readyPath: READY, ...options });
+  pushpins.push(pp);
   cleanups.push(() => pp.stop());
   return pp;
 }
