@@ -266,6 +266,23 @@ describe('basic demo in headless Chromium', () => {
     await page.close();
   });
 
+  test('SIGTERM with a page connected: the server ends the stream and exits 0 at once', async () => {
+    const other = await startDemo();
+    try {
+      const page = await browser.newPage();
+      await page.goto(new URL('?channel=clock', other.url).href);
+      await waitForStatus(page, 'open');
+      const started = Date.now();
+      expect(await other.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(other.output()).toContain('SIGTERM: closing');
+      await waitForStatus(page, 'reconnecting', 5_000);
+      await page.close();
+    } finally {
+      await other.stop('SIGKILL');
+    }
+  });
+
   test('through Pushpin: the page loads through the proxy and the events reach it', async () => {
     // The demo publishes to Pushpin's publish port, so choose Pushpin's ports before starting it.
     const [httpPort, publishPort] = await freePorts(2);
