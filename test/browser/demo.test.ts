@@ -18,7 +18,9 @@ let browser: BrowserSession;
 let demo: DemoProcess;
 
 beforeAll(async () => {
-  [browser, demo] = await Promise.all([launchBrowser(), startDemo()]);
+  // A port below the ephemeral range, so nothing else is handed it while the demo restarts on it.
+  const [port] = await freePorts(1);
+  [browser, demo] = await Promise.all([launchBrowser(), startDemo({ port })]);
 });
 
 afterAll(async () => {
@@ -31,6 +33,19 @@ async function openDemo(query = '', prepare?: (page: Page) => void): Promise<Pag
   prepare?.(page);
   await page.goto(new URL(query, demo.url).href);
   return page;
+}
+
+/** Starts the demo again on `port`, retrying for a few seconds while the port is still taken. */
+async function restartOn(port: number): Promise<DemoProcess> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return await startDemo({ port });
+    } catch (err) {
+      if (Date.now() > deadline || !String(err).includes('EADDRINUSE')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 async function waitForStatus(page: Page, state: string, timeout = 10_000): Promise<void> {
@@ -248,7 +263,7 @@ describe('basic demo in headless Chromium', () => {
     const { port } = demo;
     await demo.stop('SIGKILL');
     await waitForStatus(page, 'reconnecting', 5_000);
-    demo = await startDemo({ port });
+    demo = await restartOn(port);
     await waitForStatus(page, 'open', BROWSER_DEFAULT_RETRY_MS * 3);
     const reconnected = page.locator('#connection-log li[data-kind="reconnected"]');
     expect(await reconnected.count()).toBe(1);
