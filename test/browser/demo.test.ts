@@ -207,6 +207,7 @@ describe('basic demo in headless Chromium', () => {
     expect(await streamError.textContent()).toMatch(/^bad-request: .*channel/i);
     await waitForStatus(page, 'closed');
     expect(await page.locator('#event-log li[data-type="stream-error"]').count()).toBe(1);
+    expect(await page.locator('#last-event-id').textContent()).toBe('(none)');
 
     // Too many channels (the library's default limit is 20 per request).
     const many = Array.from({ length: 21 }, (_, i) => `channel=c${i}`).join('&');

@@ -195,8 +195,11 @@ function connect({ resume = false } = {}) {
       let id = '';
       if (event.lastEventId && event.lastEventId !== lastEventId) {
         id = event.lastEventId;
-        lastEventId = id;
-        lastIdEl.textContent = id;
+        // stream-error's id (`error`) is a signal to the server, not a position to resume from.
+        if (type !== 'stream-error') {
+          lastEventId = id;
+          lastIdEl.textContent = id;
+        }
       }
       logEvent(event, id);
     });
