@@ -47,7 +47,14 @@ export async function planResume(
   lastEventId: string | undefined,
 ): Promise<ResumePlan> {
   const epoch = await store.epoch();
-  const open = (id: string | undefined) => encodeFields({ event: 'stream-open', id });
+  // On a resumed stream, stream-open says how many replayed events follow it, so a client can
+  // tell replayed events from live ones; a fresh stream's stream-open carries the position.
+  const open = (id: string | undefined, replayed?: number) =>
+    encodeFields({
+      event: 'stream-open',
+      id,
+      data: replayed === undefined ? undefined : JSON.stringify({ replayed }),
+    });
   const seq = parseSeq(lastEventId, epoch);
   if (typeof seq !== 'number') {
     // Fresh, or a position this history cannot place: start at "now".
@@ -56,7 +63,7 @@ export async function planResume(
     if (seq === 'fresh') return { ...base, text: open(formatId(epoch, now.head)), reset: undefined };
     return {
       ...base,
-      text: open(undefined) + resetText(epoch, now.head, channels, seq),
+      text: open(undefined, 0) + resetText(epoch, now.head, channels, seq),
       reset: { channels: [...channels], reason: seq },
     };
   }
@@ -67,11 +74,11 @@ export async function planResume(
       lastSeq,
       coveredUpTo: head,
       replayed: 0,
-      text: open(undefined) + resetText(epoch, head, channels, 'unknown-id'),
+      text: open(undefined, 0) + resetText(epoch, head, channels, 'unknown-id'),
       reset: { channels: [...channels], reason: 'unknown-id' },
     };
   }
-  let text = open(undefined);
+  let text = open(undefined, records.length);
   for (const record of records) text += recordText(epoch, record);
   let reset: ResumePlan['reset'];
   if (gaps.length > 0) {

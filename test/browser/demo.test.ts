@@ -188,6 +188,17 @@ describe('basic demo in headless Chromium', () => {
     const id = await page.locator('#event-log li[data-type="message"] .id').first().textContent();
     expect(id).toMatch(/^#\S+-\d+$/);
     expect(id).not.toBe(`#${position}`);
+    // stream-open announced one replayed event: that message is marked, a live one after it is not.
+    const replayed = page.locator('#event-log li[data-type="message"][data-replayed="true"]');
+    await expect.poll(() => replayed.count()).toBe(1);
+    expect(await replayed.textContent()).toContain(text);
+    expect(await replayed.locator('.badge').textContent()).toBe('replayed');
+    const live = `sent while connected ${Date.now()}`;
+    expect(
+      (await page.request.post(new URL('messages/', demo.url).href, { data: { text: live } })).status(),
+    ).toBe(201);
+    await expect.poll(() => messageTexts(page), { timeout: 5_000 }).toContain(live);
+    expect(await replayed.count()).toBe(1);
     await page.close();
   });
 

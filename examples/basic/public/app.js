@@ -57,6 +57,12 @@ function parseJson(text) {
   }
 }
 
+/** stream-open of a resumed stream: how many missed events the server is replaying. */
+function replayNote(data) {
+  const replayed = parseJson(data)?.replayed;
+  return typeof replayed === 'number' ? `resumed: ${replayed} missed event(s) replayed` : '';
+}
+
 /** A short human-readable form of an event's data. */
 function summary(type, data) {
   const parsed = parseJson(data);
@@ -69,11 +75,21 @@ function summary(type, data) {
   return data;
 }
 
+/** Events still to come from the server's replay (announced by a resumed stream-open). */
+let replayPending = 0;
+
 /** Logs one event; `id` is the id the event itself carried (empty when it had none). */
 function logEvent(event, id) {
   const li = document.createElement('li');
   li.dataset.type = event.type;
   li.className = `event event-${event.type}`;
+  if (event.type === 'stream-open') {
+    replayPending = parseJson(event.data)?.replayed ?? 0;
+  } else if (replayPending > 0 && event.type !== 'keep-alive' && event.type !== 'stream-reset') {
+    replayPending--;
+    li.dataset.replayed = 'true';
+    li.classList.add('replayed');
+  }
 
   const time = timeElement();
   const type = document.createElement('span');
@@ -87,7 +103,13 @@ function logEvent(event, id) {
     idEl.textContent = `#${id}`;
     li.append(' ', idEl);
   }
-  const text = summary(event.type, event.data);
+  if (li.dataset.replayed) {
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = 'replayed';
+    li.append(' ', badge);
+  }
+  const text = event.type === 'stream-open' ? replayNote(event.data) : summary(event.type, event.data);
   if (text) {
     const data = document.createElement('span');
     data.className = 'data';
