@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +92,7 @@ stats_spec=ipc://{rundir}/{ipc_prefix}stats
 `;
 }
 
-/** One routes line sending every request to the given origin ports (several = load-balanced). */
+/** One routes line sending every request to the given origin ports (several: tried in order, failover). */
 export function routesText(originPorts, { aco = false } = {}) {
   const ports = Array.isArray(originPorts) ? originPorts : [originPorts];
   return `*${aco ? ',aco' : ''} ${ports.map((p) => `${HOST}:${p}`).join(' ')}\n`;
@@ -100,18 +100,21 @@ export function routesText(originPorts, { aco = false } = {}) {
 
 function probe(port, path, timeoutMs) {
   return new Promise((resolve) => {
-    const req = request({ host: HOST, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
-      const status = res.statusCode ?? 0;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        body += c;
-      });
-      // A held stream never ends: the status is all we need.
-      req.destroy();
-      res.destroy();
-      resolve({ status, body });
-    });
+    const req = request(
+      { host: HOST, port, path, method: 'GET', timeout: timeoutMs, agent: false },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => {
+          body += c;
+        });
+        // A held stream never ends: the status is all we need.
+        req.destroy();
+        res.destroy();
+        resolve({ status, body });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => resolve({ status: 0, body: '' }));
     req.end();
@@ -120,15 +123,103 @@ function probe(port, path, timeoutMs) {
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A GET kept open: its status once headers arrive, and the body as it streams in. */
+function openStream(port, path, hostHeader) {
+  const stream = { status: 0, body: '', ended: false, close: () => req.destroy() };
+  let onHead;
+  const head = new Promise((resolve) => {
+    onHead = resolve;
+  });
+  const req = request(
+    {
+      host: HOST,
+      port,
+      path,
+      method: 'GET',
+      agent: false,
+      headers: { accept: 'text/event-stream', host: hostHeader },
+    },
+    (res) => {
+      stream.status = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        stream.body += c;
+      });
+      const end = () => {
+        stream.ended = true;
+      };
+      res.on('end', end);
+      res.on('error', end);
+      res.on('close', end);
+      onHead();
+    },
+  );
+  req.on('error', () => {
+    stream.ended = true;
+    onHead();
+  });
+  req.end();
+  stream.head = head;
+  return stream;
+}
+
+function publishCanary(port, channel, content) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ items: [{ channel, formats: { 'http-stream': { content } } }] });
+    const req = request(
+      {
+        host: HOST,
+        port,
+        path: '/publish/',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        timeout: 1000,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+    req.end(body);
+  });
+}
+
+/** Virtual host routed to the harness's own readiness origin, never to the application. */
+const READY_HOST = 'pushpin-ready.invalid';
+
+/** A tiny origin that holds every request as a GRIP stream on `channel` (for the canary check). */
+async function startReadinessOrigin(channel) {
+  const server = createHttpServer((_req, res) => {
+    const body = ':\n\n';
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Content-Length': String(body.length),
+      'Grip-Hold': 'stream',
+      'Grip-Channel': channel,
+    });
+    res.end(body);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, resolve);
+  });
+  return server;
+}
+
 /**
- * Starts Pushpin and resolves once it serves: the publish API answers, and a GET through the proxy
- * to `readyPath` (best: an events URL, so the origin answers with hold instructions) returns a
- * status below 500. A fresh Pushpin can accept connections before the proxy can serve them, so
- * each probe gets a short timeout and is retried.
+ * Starts Pushpin and resolves once it serves end to end. A fresh Pushpin can accept connections
+ * before the proxy can serve them, and even then the handler's route back to condure may not be
+ * up, so a stream held at that moment never gets published items (condure logs "Host
+ * unreachable"). Readiness is therefore: the publish API answers; a request to the harness's own
+ * readiness origin (virtual host `pushpin-ready.invalid`, routed ahead of the app) is held, and a
+ * comment published to its channel arrives; and, when `readyPath` is given, a GET through the
+ * proxy to the app returns a status below 500. Every probe has a short timeout and is retried.
  *
- * Options: originPorts (number | number[]), routes (full routes file text, overrides originPorts),
+ * Options: originPorts (number | number[]), routes (routes file text, overrides originPorts),
  * aco, sigKey ('changeme'), sigIss ('pushpin'), httpPort/publishPort (default: free ports),
- * readyPath ('/'), readyTimeoutMs (20000).
+ * readyPath (optional), readyTimeoutMs (20000).
  */
 export async function startPushpin(options) {
   const sigKey = options.sigKey ?? 'changeme';
@@ -142,7 +233,7 @@ export async function startPushpin(options) {
   }
   const dir = await mkdtemp(join(tmpdir(), 'ee-pushpin-'));
   const configPath = join(dir, 'pushpin.conf');
-  await writeFile(join(dir, 'routes'), routes);
+  const readyChannel = `pushpin-ready-${Math.random().toString(36).slice(2)}`;
 
   let child;
   let generation = 0;
@@ -156,34 +247,70 @@ export async function startPushpin(options) {
     logDir = join(dir, `log-${generation}`);
     await mkdir(runDir, { recursive: true });
     await mkdir(logDir, { recursive: true });
-    await writeFile(configPath, pushpinConfigText({ runDir, logDir, httpPort, publishPort, sigKey, sigIss }));
-    const out = openSync(join(logDir, 'runner.out'), 'a');
+    const readiness = await startReadinessOrigin(readyChannel);
     try {
-      child = spawn('pushpin', ['--config', configPath], { cwd: dir, stdio: ['ignore', out, out] });
-    } finally {
-      closeSync(out);
-    }
-    const proc = child;
-    exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => resolve({ code, signal }));
-      proc.once('error', (err) => resolve({ code: null, signal: null, error: err }));
-    });
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
-    let publishOk = false;
-    let proxyOk = false;
-    for (let i = 0; Date.now() < deadline; i++) {
-      if (proc.exitCode !== null || proc.signalCode !== null) break;
-      if (!publishOk) publishOk = (await probe(publishPort, '/', 300)).status === 200;
-      if (publishOk && !proxyOk) {
-        const { status } = await probe(httpPort, options.readyPath ?? '/', 300);
-        proxyOk = status > 0 && status < 500;
+      await writeFile(join(dir, 'routes'), `${READY_HOST} ${HOST}:${readiness.address().port}\n${routes}`);
+      await writeFile(
+        configPath,
+        pushpinConfigText({ runDir, logDir, httpPort, publishPort, sigKey, sigIss }),
+      );
+      const out = openSync(join(logDir, 'runner.out'), 'a');
+      try {
+        child = spawn('pushpin', ['--config', configPath], { cwd: dir, stdio: ['ignore', out, out] });
+      } finally {
+        closeSync(out);
       }
-      if (publishOk && proxyOk) return;
-      await pause(Math.min(25 * (i + 1), 150));
+      const proc = child;
+      exited = new Promise((resolve) => {
+        proc.once('exit', (code, signal) => resolve({ code, signal }));
+        proc.once('error', (err) => resolve({ code: null, signal: null, error: err }));
+      });
+      const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+      let publishOk = false;
+      let canaryOk = false;
+      for (let i = 0; Date.now() < deadline; i++) {
+        if (proc.exitCode !== null || proc.signalCode !== null) break;
+        if (!publishOk) publishOk = (await probe(publishPort, '/', 300)).status === 200;
+        if (publishOk && !canaryOk) canaryOk = await canaryCheck(deadline);
+        if (publishOk && canaryOk) {
+          if (options.readyPath === undefined) return;
+          const { status } = await probe(httpPort, options.readyPath, 300);
+          if (status > 0 && status < 500) return;
+        }
+        await pause(Math.min(25 * (i + 1), 150));
+      }
+      const status = proc.exitCode !== null ? `exited with code ${proc.exitCode}` : 'not ready in time';
+      await stopProcess();
+      throw new Error(`pushpin ${status} (http ${httpPort}, publish ${publishPort}); logs:\n${tailLogs()}`);
+    } finally {
+      readiness.closeAllConnections();
+      readiness.close();
     }
-    const status = proc.exitCode !== null ? `exited with code ${proc.exitCode}` : 'not ready in time';
-    await stopProcess();
-    throw new Error(`pushpin ${status} (http ${httpPort}, publish ${publishPort}); logs:\n${tailLogs()}`);
+  }
+
+  /** Holds a stream through the proxy on the readiness channel; true once a published comment arrives. */
+  async function canaryCheck(deadline) {
+    const subscribed = new RegExp(`subscribe \\S+ channel=${readyChannel}$`, 'gm');
+    const count = () => readLog('pushpin-handler.log').match(subscribed)?.length ?? 0;
+    const before = count();
+    const stream = openStream(httpPort, '/', READY_HOST);
+    try {
+      await Promise.race([stream.head, pause(1000)]);
+      if (stream.status !== 200) return false;
+      for (let i = 0; count() <= before && i < 50 && !stream.ended; i++) await pause(20);
+      if (count() <= before) return false;
+      const nonce = Math.random().toString(36).slice(2);
+      for (let round = 0; round < 10 && Date.now() < deadline && !stream.ended; round++) {
+        await publishCanary(publishPort, readyChannel, `: ${nonce}\n\n`);
+        for (let i = 0; i < 10 && !stream.ended; i++) {
+          if (stream.body.includes(nonce)) return true;
+          await pause(20);
+        }
+      }
+      return false;
+    } finally {
+      stream.close();
+    }
   }
 
   async function stopProcess() {

@@ -3,7 +3,7 @@
 // is installed (apt-get as root, else an error naming it). Tests never skip for lack of Pushpin.
 
 export interface StartPushpinOptions {
-  /** Origin port(s): one routes line `* 127.0.0.1:<port> …`; several ports are load-balanced. */
+  /** Origin port(s): one routes line `* 127.0.0.1:<port> …`; several ports are tried in order (failover). */
   originPort?: number | readonly number[];
   /** Full routes file text; overrides `originPort`. */
   routes?: string;
@@ -16,7 +16,7 @@ export interface StartPushpinOptions {
   /** Fixed ports (default: free ones). */
   httpPort?: number;
   publishPort?: number;
-  /** Path probed through the proxy until it answers below 500; best an events URL. */
+  /** Optional app path probed through the proxy until it answers below 500 (after the built-in canary check). */
   readyPath?: string;
   readyTimeoutMs?: number;
 }
