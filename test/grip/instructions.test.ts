@@ -61,6 +61,16 @@ describe('holdHeaders', () => {
     ).not.toHaveProperty('Grip-Keep-Alive');
   });
 
+  it('reliable mode: prev-id per channel and Grip-Link, but never a prev-id without a link', () => {
+    const base = { channels: ['a', 'b'], prefix: 'events-', keepAlive: undefined, prevIds: { a: 'ep-7' } };
+    expect(holdHeaders(base)).toEqual({ 'Grip-Hold': 'stream', 'Grip-Channel': 'events-a, events-b' });
+    expect(holdHeaders({ ...base, link: { uri: '/events?es-recover=t', timeoutSec: 120 } })).toEqual({
+      'Grip-Hold': 'stream',
+      'Grip-Channel': 'events-a; prev-id=ep-7, events-b',
+      'Grip-Link': '</events?es-recover=t>; rel=next; timeout=120',
+    });
+  });
+
   it('refuses channel names that would break Grip-Channel', () => {
     for (const bad of ['a,b', 'a;b', 'a\nb', ' a', '']) {
       expect(() => holdHeaders({ channels: [bad], prefix: '', keepAlive: undefined })).toThrow(

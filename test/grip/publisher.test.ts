@@ -139,6 +139,28 @@ describe('createGripSink: requests', () => {
     });
   });
 
+  it("reliable mode adds each item's prev-id; otherwise it is left out", async () => {
+    const proxy = await fakeProxy();
+    const settings = resolveGrip(`http://127.0.0.1:${proxy.port}`)!;
+    const evs: EncodedEvent[] = [
+      { ...ev('c', 'data: 2\n\n', 'e-2'), prevId: 'e-1' },
+      { ...ev('c', 'data: 3\n\n', 'e-3'), prevId: 'e-2' },
+    ];
+    for (const reliable of [true, false]) {
+      const s = createGripSink(settings, { prefix: 'p-', retry: FAST, reliable });
+      open.push({ close: () => s.close?.() });
+      await s.publish(evs);
+    }
+    const items = proxy.requests.map(
+      (r) => (JSON.parse(r.body) as { items: Array<Record<string, unknown>> }).items,
+    );
+    expect(items[0]?.map((i) => [i.id, i['prev-id']])).toEqual([
+      ['e-2', 'e-1'],
+      ['e-3', 'e-2'],
+    ]);
+    expect(items[1]?.every((i) => !('prev-id' in i))).toBe(true);
+  });
+
   it('does nothing for an empty batch', async () => {
     const proxy = await fakeProxy();
     await sink(`http://127.0.0.1:${proxy.port}`).publish([]);
