@@ -69,16 +69,24 @@ function sendText(res, status, text) {
  * Builds the demo app. Returns the Express app, the Events object and a `close()` that stops
  * the clock and closes the Events object (it does not own an HTTP server).
  */
-export function createDemoApp({ grip, clockIntervalMs = 1000, log = () => {} } = {}) {
+export function createDemoApp({
+  grip,
+  clock: withClock = true,
+  clockIntervalMs = 1000,
+  log = () => {},
+} = {}) {
   const events = createEvents({ grip });
   events.on('error', (err) => log(`events error: ${err?.code ?? ''} ${err?.message ?? err}`));
 
-  // The clock: an object-mode Readable piped into the channel's Writable.
-  const clock = clockStream({ intervalMs: clockIntervalMs });
+  // The clock: an object-mode Readable piped into the channel's Writable. Behind a proxy with
+  // several processes, only one of them should run it (`clock: false` for the others).
+  const clock = withClock ? clockStream({ intervalMs: clockIntervalMs }) : undefined;
   const clockChannel = events.channel('clock');
-  clock.on('error', (err) => log(`clock stream error: ${err.message}`));
-  clockChannel.on('error', (err) => log(`clock channel error: ${err.code ?? ''} ${err.message}`));
-  clock.pipe(clockChannel);
+  if (clock) {
+    clock.on('error', (err) => log(`clock stream error: ${err.message}`));
+    clockChannel.on('error', (err) => log(`clock channel error: ${err.code ?? ''} ${err.message}`));
+    clock.pipe(clockChannel);
+  }
 
   const app = express();
   app.disable('x-powered-by');
@@ -145,8 +153,8 @@ export function createDemoApp({ grip, clockIntervalMs = 1000, log = () => {} } =
     app,
     events,
     async close() {
-      clock.unpipe(clockChannel);
-      clock.destroy();
+      clock?.unpipe(clockChannel);
+      clock?.destroy();
       await events.close();
     },
   };
@@ -157,8 +165,15 @@ export function createDemoApp({ grip, clockIntervalMs = 1000, log = () => {} } =
  * bound `port`, the `url`, and `close()` which stops accepting connections, ends the open
  * streams (events.close()) and resolves when the server has closed.
  */
-export async function createDemoServer({ port = 3000, host = '127.0.0.1', grip, clockIntervalMs, log } = {}) {
-  const demo = createDemoApp({ grip, clockIntervalMs, log });
+export async function createDemoServer({
+  port = 3000,
+  host = '127.0.0.1',
+  grip,
+  clock,
+  clockIntervalMs,
+  log,
+} = {}) {
+  const demo = createDemoApp({ grip, clock, clockIntervalMs, log });
   const server = createServer(demo.app);
   await new Promise((resolve, reject) => {
     server.once('error', reject);

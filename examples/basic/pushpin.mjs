@@ -15,14 +15,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-// Child mode: one origin without the clock (only its start-up tick), so the demo has one clock.
+// Child mode: one origin without the clock, so the demo has exactly one clock.
 if (process.argv[2] === '--origin-without-clock') {
   const { createDemoServer } = await import('./app.mjs');
   const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
   const demo = await createDemoServer({
     port: 0,
     grip: process.env.GRIP_URL,
-    clockIntervalMs: 2 ** 31 - 1,
+    clock: false,
     log,
   });
   console.log(`express-eventstream basic demo listening on ${demo.url}`);
