@@ -1,5 +1,5 @@
 // `npm test`: make sure the real services exist, build the package (tests import the built
-// dist/ as users do), type-check, then run the whole suite.
+// dist/ as users do), type-check and lint, then run the whole suite.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { ensureSystemDependencies } from './system-deps.mjs';
@@ -13,6 +13,7 @@ function run(cmd, args) {
 ensureSystemDependencies();
 run('npm', ['run', '--silent', 'build']);
 run('npm', ['run', '--silent', 'typecheck']);
+run('npm', ['run', '--silent', 'lint']);
 
 mkdirSync('test-artifacts', { recursive: true });
 const report = 'test-artifacts/vitest.json';
