@@ -334,7 +334,7 @@ async function main() {
   // settle so anything late (duplicates) still arrives before checking
   await sleep(100);
   const st = /** @type {{ publishErrors: number, lastError: string, cpuTotalUs: number }} */ (
-    await ctl('GET', '/stats')
+    await ctl('GET', '/stats?final=1')
   );
   result.serverCpuTotalUs = st.cpuTotalUs;
   result.verify = {

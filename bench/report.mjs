@@ -257,7 +257,7 @@ export function renderGrip(grip) {
   if (grip.method) md += `${grip.method}\n\n`;
   if (grip.rows?.length) {
     md +=
-      '| subject | publish → client latency median ms | p99 ms | highest sustained publish rate (events/s) | at that rate: delivered / published | correct |\n';
+      '| subject | publish → client latency median ms | p99 ms | highest sustained publish rate (events/s) | first failing rate (per round) | correct up to the sustained rate |\n';
     md += '|---|---|---|---|---|---|\n';
     for (const r of grip.rows)
       md += `| ${r.label} | ${fmtMs(r.latMedian)} | ${fmtMs(r.latP99)} | ${r.rate ? Math.round(r.rate).toLocaleString('en-US') : '—'} | ${r.deliveredNote ?? '—'} | ${r.correct ?? '—'} |\n`;

@@ -20,6 +20,8 @@ const { values: args } = parseArgs({
     subject: { type: 'string' },
     'max-seconds': { type: 'string', default: '600' },
     pad: { type: 'string', default: '40' },
+    // write a .cpuprofile of the publish phases only (first latency publish → end of burst)
+    'profile-publish': { type: 'string' },
   },
 });
 
@@ -65,6 +67,35 @@ const noteError = (err) => {
   lastError = String(err?.stack ?? err).slice(0, 500);
 };
 
+/** @type {import('node:inspector').Session | null} */
+let profiler = null;
+let profiling = 'off';
+async function startPublishProfile() {
+  if (!args['profile-publish'] || profiling !== 'off') return;
+  profiling = 'on';
+  const { Session } = await import('node:inspector');
+  profiler = new Session();
+  profiler.connect();
+  const post = (m, p) => new Promise((res, rej) => profiler?.post(m, p, (e, r) => (e ? rej(e) : res(r))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+}
+async function stopPublishProfile() {
+  if (profiling !== 'on' || !profiler) return;
+  profiling = 'done';
+  const session = profiler;
+  const { writeFileSync } = await import('node:fs');
+  const result = await new Promise((res, rej) =>
+    session.post('Profiler.stop', (e, r) => (e ? rej(e) : res(r))),
+  );
+  writeFileSync(
+    String(args['profile-publish']),
+    JSON.stringify(/** @type {{ profile: object }} */ (result).profile),
+  );
+  session.disconnect();
+}
+
 let cpuMark = process.cpuUsage();
 let wallMark = process.hrtime.bigint();
 
@@ -98,6 +129,7 @@ const ctl = http.createServer(async (req, res) => {
       const from = Number(url.searchParams.get('from'));
       const count = Number(url.searchParams.get('count') ?? '1');
       if (url.searchParams.get('cpu') === '1') {
+        await startPublishProfile();
         cpuMark = process.cpuUsage();
         wallMark = process.hrtime.bigint();
       }
@@ -140,6 +172,7 @@ const ctl = http.createServer(async (req, res) => {
     } else if (url.pathname === '/mem') {
       send(res, await measureMemory());
     } else if (url.pathname === '/stats') {
+      if (url.searchParams.get('final') === '1') await stopPublishProfile();
       const subs = subject.subscribers ? subject.subscribers() : openResponses;
       const c = process.cpuUsage();
       send(res, {
