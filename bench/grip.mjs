@@ -162,9 +162,7 @@ export async function runGrip({ quick = false, pin = true, rounds: roundsOpt } =
       latP99: median(mine.map((x) => x.latency?.p99)),
       rate: median(mine.map((x) => x.maxSustainedRate)),
       deliveredNote:
-        (lastFail.length
-          ? `first failing step: ${lastFail.join('; ')}`
-          : 'no failing step up to the highest rate tried') +
+        (lastFail.length ? lastFail.join('; ') : 'none up to the highest rate tried') +
         (crashes.length ? `; ${[...new Set(crashes)].join('; ')}` : ''),
       correct:
         mine.length === 0
