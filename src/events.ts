@@ -287,6 +287,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
 
   /** Add a destination for every published batch (used by GRIP and stores). */
   addSink(sink: EventSink): void {
+    if (sink === null || typeof sink !== 'object' || typeof sink.publish !== 'function') {
+      throw new InvalidOptionError('sink', 'a sink must be an object with a publish(batch) method');
+    }
     this.#sinks.push(sink);
   }
 
@@ -303,6 +306,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     if (this.#closed) return;
     this.#closed = true;
     if (this.#pending !== undefined) this.#flush();
+    // Let events already accepted reach the store and the open streams before ending them.
+    await this.#appending;
     for (const conn of this.#hub.connections()) conn.end();
     await Promise.all(this.#sinks.map((s) => s.close?.()));
   }

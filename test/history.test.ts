@@ -259,3 +259,15 @@ describe('chaos: random disconnects', () => {
     });
   }, 120_000);
 });
+
+describe('close()', () => {
+  it('lets events published just before it reach open streams first', async () => {
+    const ev = await serve();
+    const c = await open('/?channel=a');
+    void ev.publish('a', { event: 'n', data: 1 });
+    void ev.publish('a', { event: 'n', data: 2 });
+    await ev.close();
+    await c.waitFor((x) => x.ended, 3000, 'end of stream');
+    expect(numbers(c.events)).toEqual([1, 2]);
+  });
+});
