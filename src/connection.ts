@@ -116,12 +116,11 @@ export class Connection {
    * it never trips the slow-client bound by itself.
    */
   async release(replay: string, coveredUpTo: number): Promise<void> {
+    // Cut the encoded bytes, not the string: a cut between surrogates would corrupt a character.
+    const bytes = Buffer.from(replay);
     const piece = 64 * 1024;
-    let at = 0;
-    while (this.#open && at < replay.length) {
-      const text = replay.slice(at, at + piece);
-      at += piece;
-      this.#write(Buffer.from(text), 0);
+    for (let at = 0; this.#open && at < bytes.length; at += piece) {
+      this.#write(bytes.subarray(at, at + piece), 0);
       if (this.bufferedBytes() > this.#maxBufferBytes / 2) await this.#drained();
     }
     while (this.#open && this.#held !== undefined) {

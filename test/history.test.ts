@@ -271,3 +271,21 @@ describe('close()', () => {
     expect(numbers(c.events)).toEqual([1, 2]);
   });
 });
+
+describe('large replays', () => {
+  it('are written in pieces that respect the buffer bound, with every character intact', async () => {
+    const ev = await serve({ maxBufferBytes: 256 * 1024, history: { maxEventsPerChannel: 2000 } });
+    const first = await open('/?channel=big');
+    first.close();
+    // ~2 MB of replay, far beyond the bound; astral characters straddle every 64 KiB boundary.
+    const text = `${'x'.repeat(1001)}${'😀'.repeat(500)}`;
+    for (let i = 1; i <= 1000; i++) void ev.publish('big', { event: 'n', data: { i, text } });
+    await ev.publish('big', { event: 'done' });
+    const second = await open('/?channel=big', first.events[0]!.id);
+    await second.waitFor((c) => c.named('done').length === 1, 20_000, 'the whole replay');
+    const got = second.named('n').map((e) => JSON.parse(e.data) as { i: number; text: string });
+    expect(got.map((g) => g.i)).toEqual(Array.from({ length: 1000 }, (_, k) => k + 1));
+    expect(got.every((g) => g.text === text)).toBe(true);
+    expect(ev.stats().slowClientsDropped).toBe(0);
+  });
+});
