@@ -277,6 +277,7 @@ describe('large replays', () => {
     const ev = await serve({ maxBufferBytes: 256 * 1024, history: { maxEventsPerChannel: 2000 } });
     const first = await open('/?channel=big');
     first.close();
+    await until(() => ev.stats().connections === 0, 3000, 'the first connection released');
     // ~2 MB of replay, far beyond the bound; astral characters straddle every 64 KiB boundary.
     const text = `${'x'.repeat(1001)}${'😀'.repeat(500)}`;
     for (let i = 1; i <= 1000; i++) void ev.publish('big', { event: 'n', data: { i, text } });
