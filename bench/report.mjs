@@ -293,6 +293,8 @@ export function writeReport(file, { env, config, agg, grip, subjectDefs, rawFile
   md += `- **Burst deliveries/s**: publish K events in one synchronous loop (K = ${config.deliveries.toLocaleString('en-US')} / N, between 10 and 1000), measure the time until every client has all K; deliveries/s = N·K / time.\n`;
   md += `- **Server CPU per 1,000 deliveries**: \`process.cpuUsage()\` (user + system) of the server process from the burst's publish request to the end of the burst, divided by N·K / 1000. System time includes the loopback TCP stack on the sending side.\n`;
   md += `- ${config.rounds} interleaved round(s): each round runs every N, and for each N every subject once, in an order rotated per round. Each cell is the median over rounds; each ratio is the median of (subject ÷ \`raw\` from the same round and N). ⚠gen marks cells where the load generator used > 90 % of its core during the burst (the figure may be capped by the generator).\n`;
+  md += `- This library runs with \`events({ keepAlive: false, maxBufferBytes: 1 << 20 })\`, imported from the built package (\`dist/\`).\n`;
+  md += `- Before each run the orchestrator waits (at most 10 s, 4 min in total) for the machine to be quiet; a run during which other processes used more than 30 % of the machine is repeated once (at most 30 repeats in total). The remaining other load is shown per subject.\n`;
   md += `- Keep-alives are off where a library allows it; the original express-eventstream and @fanoutio/eventstream always run a 20 s keep-alive timer per connection (part of their cost).\n`;
   md += `- Subjects: ${subjects.map((s) => `\`${s}\` = ${subjectName(s, defs)} (${defs[s]?.framework})${defs[s]?.note ? ` — ${defs[s].note}` : ''}`).join('; ')}.\n`;
 

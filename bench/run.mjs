@@ -36,11 +36,28 @@ const { values: a } = parseArgs({
     grip: { type: 'boolean', default: false },
     'grip-only': { type: 'boolean', default: false },
     list: { type: 'boolean', default: false },
+    // rewrite the report from a saved results file (e.g. after editing bench/NOTES.md)
+    from: { type: 'string' },
   },
 });
 
 const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
 const ALL = { ...SUBJECTS, ...LIB_SUBJECTS };
+
+if (a.from) {
+  const saved = JSON.parse(readFileSync(a.from, 'utf8'));
+  const out = path.resolve(root, a.out ?? 'BENCHMARKS.md');
+  writeReport(out, {
+    env: saved.env,
+    config: saved.config,
+    agg: aggregate(saved.runs, saved.config.subjects, saved.config.Ns),
+    grip: saved.grip ?? null,
+    subjectDefs: ALL,
+    rawFile: path.relative(root, path.resolve(a.from)),
+  });
+  console.log(`wrote ${path.relative(root, out)} from ${a.from}`);
+  process.exit(0);
+}
 
 if (a.list) {
   for (const [k, v] of Object.entries(ALL)) console.log(`${k.padEnd(14)} ${v.label} (${v.framework})`);
