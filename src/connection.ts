@@ -68,6 +68,8 @@ export class Connection {
   #maxBufferBytes: number;
   #owner: ConnectionOwner;
   #open = true;
+  /** A compressor encodes this response: flush after each write so events are not held back. */
+  #flushEachWrite: boolean;
   /** While resuming: live events that arrived before the replay was written. */
   #held: EncodedEvent[] | undefined;
   #heldBytes = 0;
@@ -86,6 +88,10 @@ export class Connection {
     this.#socket = fastSocket(res);
     this.#chunked = res instanceof ServerResponse && res.chunkedEncoding;
     this.#socket?.setNoDelay(true);
+    // compression() decides at writeHead time; with no-transform it passes bytes through and
+    // sets no Content-Encoding, so there is nothing to flush.
+    this.#flushEachWrite =
+      typeof (res as { flush?: unknown }).flush === 'function' && res.getHeader('content-encoding') !== undefined;
     res.once('close', this.#onClose);
   }
 
@@ -162,8 +168,7 @@ export class Connection {
     } else {
       const res = this.#res as ServerResponse;
       res.write(out.payload);
-      // compression() exposes flush(); harmless when it is not compressing (no-transform).
-      (res as ServerResponse & { flush?: () => void }).flush?.();
+      if (this.#flushEachWrite) (res as ServerResponse & { flush: () => void }).flush();
     }
     this.lastWriteAt = now;
     this.#owner.delivered(out.events, out.payload.length);
