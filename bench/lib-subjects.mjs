@@ -7,6 +7,14 @@ const options = { keepAlive: false, maxBufferBytes: 1 << 20 };
 // The library's own count (no wrapper listeners: they would add to its heap per connection).
 const subscribersOf = (ev) => () => ev.stats().connections;
 
+/** The server-side handle of a library subject: its listener, publish, subscriber count, close. */
+const served = (ev, listener) => ({
+  listener,
+  publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
+  subscribers: subscribersOf(ev),
+  close: () => ev.close(),
+});
+
 /** @type {Record<string, { label: string, framework: string, note?: string, library: true, pkg: string, build: () => Promise<import('./subjects.mjs').Built> }>} */
 export const LIB_SUBJECTS = {
   'lib-express': {
@@ -20,12 +28,7 @@ export const LIB_SUBJECTS = {
       const ev = events(options);
       const app = express();
       app.get('/events', sse({ events: ev }));
-      return {
-        listener: app,
-        publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev),
-        close: () => ev.close(),
-      };
+      return served(ev, app);
     },
   },
 
@@ -38,12 +41,7 @@ export const LIB_SUBJECTS = {
       const { events, createHandler } = await import('express-eventstream');
       const ev = events(options);
       const handler = createHandler({ events: ev });
-      return {
-        listener: handler,
-        publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev),
-        close: () => ev.close(),
-      };
+      return served(ev, handler);
     },
   },
 
@@ -61,12 +59,7 @@ export const LIB_SUBJECTS = {
       const app = express();
       app.use(compression());
       app.get('/events', sse({ events: ev }));
-      return {
-        listener: app,
-        publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
-        subscribers: subscribersOf(ev),
-        close: () => ev.close(),
-      };
+      return served(ev, app);
     },
   },
 

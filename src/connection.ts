@@ -91,7 +91,8 @@ export class Connection {
     // compression() decides at writeHead time; with no-transform it passes bytes through and
     // sets no Content-Encoding, so there is nothing to flush.
     this.#flushEachWrite =
-      typeof (res as { flush?: unknown }).flush === 'function' && res.getHeader('content-encoding') !== undefined;
+      typeof (res as { flush?: unknown }).flush === 'function' &&
+      res.getHeader('content-encoding') !== undefined;
     res.once('close', this.#onClose);
   }
 
