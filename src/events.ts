@@ -14,7 +14,13 @@ import {
   encodeComment,
   encodeFields,
 } from './encoder.js';
-import { EventStreamError, EventsClosedError, InvalidEventError, InvalidOptionError } from './errors.js';
+import {
+  EventStoreError,
+  EventStreamError,
+  EventsClosedError,
+  InvalidEventError,
+  InvalidOptionError,
+} from './errors.js';
 import {
   createGripSink,
   type GripOption,
@@ -357,10 +363,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
         return conn.release(preamble + plan.text, plan.coveredUpTo);
       },
       (cause: unknown) => {
-        this.report(
-          new EventStreamError('ERR_SSE_STORE', `the event store failed: ${String(cause)}`, { cause }),
-          {},
-        );
+        this.report(new EventStoreError(cause), {});
         // Without a position the client cannot be served safely; it reconnects and retries.
         conn.abort();
       },
@@ -379,9 +382,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     if (this.#store === undefined) return { text: preamble + STREAM_OPEN, lastIds: undefined };
     const plan = await planResume(this.#store, channels, lastEventId);
     this.#countPlan(plan);
-    const lastIds: Record<string, string> = {};
-    for (const channel of channels) lastIds[channel] = formatId(plan.epoch, plan.lastSeq[channel] ?? 0);
-    return { text: preamble + plan.text, lastIds };
+    return { text: preamble + plan.text, lastIds: plan.lastIds };
   }
 
   /** @internal GRIP reliable mode: what follows each channel's last id, for a recovery request. */
@@ -456,10 +457,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
         });
       } catch (cause) {
-        const err = new EventStreamError('ERR_SSE_STORE', `the event store failed: ${String(cause)}`, {
-          cause,
-        });
-        this.#fail(batch, err);
+        this.#fail(batch, new EventStoreError(cause));
         return;
       }
       this.#dispatch(batch, encoded);

@@ -22,14 +22,12 @@ export function recordText(epoch: string, record: StoredRecord): string {
 export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
 
 export interface ResumePlan {
-  /** The store's epoch (ids are `<epoch>-<seq>`). */
-  epoch: string;
-  /** Per channel, the seq of the newest event the client has once `text` is written. */
-  lastSeq: Readonly<Record<string, number>>;
-  /** SSE text to send after `stream-open` and before live events. */
+  /** SSE text to send after the preamble and before live events, starting with `stream-open`. */
   text: string;
   /** Live events with `seq` up to this are already covered by `text` (or by the client). */
   coveredUpTo: number;
+  /** Per channel, the id of the newest event the client has once `text` is written (GRIP `prev-id`). */
+  lastIds: Record<string, string>;
   /** Replayed events (for counters and tests). */
   replayed: number;
   reset: { channels: string[]; reason: ResetReason } | undefined;
@@ -47,45 +45,25 @@ export async function planResume(
   lastEventId: string | undefined,
 ): Promise<ResumePlan> {
   const epoch = await store.epoch();
-  // On a resumed stream, stream-open says how many replayed events follow it, so a client can
-  // tell replayed events from live ones; a fresh stream's stream-open carries the position.
-  const open = (id: string | undefined, replayed?: number) =>
-    encodeFields({
-      event: 'stream-open',
-      id,
-      data: replayed === undefined ? undefined : JSON.stringify({ replayed }),
-    });
-  const seq = parseSeq(lastEventId, epoch);
-  if (typeof seq !== 'number') {
-    // Fresh, or a position this history cannot place: start at "now".
-    const now = await store.readAfter(channels, Number.MAX_SAFE_INTEGER);
-    const base = { epoch, lastSeq: now.lastSeq, coveredUpTo: now.head, replayed: 0 };
-    if (seq === 'fresh') return { ...base, text: open(formatId(epoch, now.head)), reset: undefined };
-    return {
-      ...base,
-      text: open(undefined, 0) + resetText(epoch, now.head, channels, seq),
-      reset: { channels: [...channels], reason: seq },
-    };
+  const parsed = parseSeq(lastEventId, epoch);
+  const read = await store.readAfter(channels, typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER);
+  const { head } = read;
+  const position = typeof parsed === 'number' && parsed > head ? 'unknown-id' : parsed;
+  const lastIds = idsOf(epoch, channels, read.lastSeq);
+  if (position === 'fresh') {
+    const text = encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
+    return { text, coveredUpTo: head, lastIds, replayed: 0, reset: undefined };
   }
-  const { records, gaps, head, lastSeq } = await store.readAfter(channels, seq);
-  if (seq > head) {
-    return {
-      epoch,
-      lastSeq,
-      coveredUpTo: head,
-      replayed: 0,
-      text: open(undefined, 0) + resetText(epoch, head, channels, 'unknown-id'),
-      reset: { channels: [...channels], reason: 'unknown-id' },
-    };
-  }
-  let text = open(undefined, records.length);
+  // A resumed stream's stream-open keeps the client's id and says how many replayed events
+  // follow, so a client can tell replayed events from live ones.
+  const records = typeof position === 'number' ? read.records : [];
+  let text = encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: records.length }) });
   for (const record of records) text += recordText(epoch, record);
   let reset: ResumePlan['reset'];
-  if (gaps.length > 0) {
-    reset = { channels: [...gaps], reason: 'expired' };
-    text += resetText(epoch, head, reset.channels, reset.reason);
-  }
-  return { epoch, lastSeq, text, coveredUpTo: head, replayed: records.length, reset };
+  if (typeof position !== 'number') reset = { channels: [...channels], reason: position };
+  else if (read.gaps.length > 0) reset = { channels: [...read.gaps], reason: 'expired' };
+  if (reset !== undefined) text += resetText(epoch, head, reset.channels, reset.reason);
+  return { text, coveredUpTo: head, lastIds, replayed: records.length, reset };
 }
 
 /** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */
@@ -109,41 +87,57 @@ export interface RecoveryPlan {
 /**
  * GRIP reliable mode: the proxy asks for what follows each channel's last id (`Grip-Last`).
  * Events of all channels come in seq order; a channel whose position is lost gets a
- * `stream-reset` and continues from "now".
+ * `stream-reset` (one per reason) and continues from "now".
  */
 export async function planRecovery(
   store: EventStore,
   channels: readonly string[],
-  lastIds: Readonly<Record<string, string>>,
+  positions: Readonly<Record<string, string>>,
 ): Promise<RecoveryPlan> {
   const epoch = await store.epoch();
-  const now = await store.readAfter(channels, Number.MAX_SAFE_INTEGER);
   const records: StoredRecord[] = [];
-  const lost: string[] = [];
+  const lost = new Map<ResetReason, string[]>();
   const lastSeq: Record<string, number> = {};
+  // Reads happen one after another: the resets' id must not be older than any replayed event.
+  let head = 0;
   for (const channel of channels) {
-    const seq = parseSeq(lastIds[channel], epoch);
-    if (typeof seq !== 'number' || seq > now.head) {
-      lost.push(channel);
-      lastSeq[channel] = now.lastSeq[channel] ?? 0;
-      continue;
-    }
-    const read = await store.readAfter([channel], seq);
-    if (read.gaps.length > 0) {
-      lost.push(channel);
+    const parsed = parseSeq(positions[channel], epoch);
+    const read = await store.readAfter(
+      [channel],
+      typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
+    );
+    head = Math.max(head, read.head);
+    const reason: ResetReason | undefined =
+      typeof parsed !== 'number' || parsed > read.head
+        ? parsed === 'malformed-id'
+          ? 'malformed-id'
+          : 'unknown-id'
+        : read.gaps.length > 0
+          ? 'expired'
+          : undefined;
+    if (reason !== undefined) {
+      lost.set(reason, [...(lost.get(reason) ?? []), channel]);
       lastSeq[channel] = read.lastSeq[channel] ?? 0;
       continue;
     }
     records.push(...read.records);
-    lastSeq[channel] = read.records.at(-1)?.seq ?? seq;
+    lastSeq[channel] = read.records.at(-1)?.seq ?? (parsed as number);
   }
   records.sort((a, b) => a.seq - b.seq);
   let text = '';
   for (const record of records) text += recordText(epoch, record);
-  if (lost.length > 0) text += resetText(epoch, now.head, lost, 'expired');
-  const lastIds2: Record<string, string> = {};
-  for (const channel of channels) lastIds2[channel] = formatId(epoch, lastSeq[channel] ?? 0);
-  return { text, lastIds: lastIds2 };
+  for (const [reason, names] of lost) text += resetText(epoch, head, names, reason);
+  return { text, lastIds: idsOf(epoch, channels, lastSeq) };
+}
+
+function idsOf(
+  epoch: string,
+  channels: readonly string[],
+  seqs: Readonly<Record<string, number>>,
+): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const channel of channels) ids[channel] = formatId(epoch, seqs[channel] ?? 0);
+  return ids;
 }
 
 /** `stream-reset`: data `{"channels":[…],"reason":…}`, id at the current head. */
