@@ -56,3 +56,16 @@ export class EventsClosedError extends EventStreamError {
     super('ERR_SSE_CLOSED', 'This Events object has been closed; it no longer publishes.');
   }
 }
+
+/** The event store failed to append or read: the publish rejects, a resuming client retries. */
+export class EventStoreError extends EventStreamError {
+  constructor(cause: unknown) {
+    super(
+      'ERR_SSE_STORE',
+      `the event store failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}

@@ -6,6 +6,7 @@ export { channelNameProblem } from './channel-name.js';
 export { encodeComment, encodeEvent, type WireEvent } from './encoder.js';
 export {
   DataSerializationError,
+  EventStoreError,
   EventStreamError,
   EventsClosedError,
   InvalidChannelError,

@@ -1,3 +1,4 @@
+import { channelNameProblem } from '../channel-name.js';
 import { InvalidChannelError } from '../errors.js';
 
 /**
@@ -19,10 +20,6 @@ export function keepAliveSeconds(intervalMs: number): number {
   return Math.max(1, Math.ceil(intervalMs / 1000));
 }
 
-// Grip-Channel separates channels with ',' and parameters with ';'.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is rejected
-const BAD_CHANNEL = /[\u0000-\u001f\u007f-\u009f,;]/;
-
 /**
  * Response headers that make the proxy hold the stream open on `prefix + channel` for each channel,
  * and send the same keep-alive bytes direct clients get after the same silence (Pushpin's default
@@ -41,7 +38,8 @@ export function holdHeaders(input: {
   // A prev-id without a next link would stall the stream on the first gap: both or neither.
   const prevIds = input.link === undefined ? undefined : input.prevIds;
   for (const name of names) {
-    if (name.length === 0 || BAD_CHANNEL.test(name) || name.trim() !== name) {
+    // The same rules as every channel name (Grip-Channel separates with ',' and ';'), any length.
+    if (channelNameProblem(name, Number.POSITIVE_INFINITY) !== undefined) {
       throw new InvalidChannelError(
         name,
         `GRIP channel ${JSON.stringify(name)} cannot be put in a Grip-Channel header`,
