@@ -6,10 +6,14 @@ export const DEFAULT_MAX_CHANNEL_NAME_LENGTH = 128;
 // C0 controls, DEL and C1 controls; `,` and `;` separate values and parameters in `Grip-Channel`.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f,;]/;
+// With the u flag this matches only a surrogate that is not half of a pair: such a name has no
+// UTF-8 form, so it could not round-trip through a proxy (it would become U+FFFD).
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 /**
- * Why `name` is not a valid channel name, or undefined when it is. Names go into `Grip-Channel`
- * headers and logs, so they must be short, printable and free of header separators.
+ * Why `name` is not a valid channel name, or undefined when it is. Names go into logs and (encoded,
+ * see grip/channel.ts) into `Grip-Channel` headers, so they must be short, printable Unicode;
+ * `,` and `;` stay out so `?channel=a,b` can be answered with a hint instead of a surprise.
  */
 export function channelNameProblem(
   name: unknown,
@@ -27,6 +31,7 @@ export function channelNameProblem(
         : `control character U+${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
     return `channel name must not contain ${shown}`;
   }
+  if (LONE_SURROGATE.test(name)) return 'channel name must be well-formed Unicode (no lone surrogate)';
   if (name.trim() !== name) return 'channel name must not start or end with whitespace';
   return undefined;
 }

@@ -12,6 +12,8 @@ import {
   resolveGrip,
 } from './grip/index.js';
 import {
+  hasGripLast,
+  linkLifetimeSec,
   parseGripLast,
   RECOVER_PARAM,
   recoveryLink,
@@ -61,8 +63,6 @@ export type StreamErrorCondition = 'bad-request' | 'forbidden';
 
 const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
 const ALLOW = 'GET, HEAD, OPTIONS';
-/** Recovery links are re-issued on every recovery response; this only bounds a leaked one. */
-const LINK_LIFETIME_SEC = 24 * 3600;
 
 function assertFunction(value: unknown, name: string): void {
   if (value !== undefined && typeof value !== 'function') {
@@ -126,12 +126,20 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       proxied = check.kind === 'proxied';
     }
     const reliable = events.settings.reliable;
-    const recoverToken = proxied && reliable !== undefined ? queryOf(req).get(RECOVER_PARAM) : null;
-    if (recoverToken !== null && reliable !== undefined && method === 'GET') {
-      // The proxy asks for what a held session missed; the channels come from the signed link.
+    // A recovery link is honoured only on a fetch by the proxy itself: signed by it (`proxied`)
+    // and carrying Grip-Last, which Pushpin adds to its link fetches and strips from clients.
+    // Anything else with ?es-recover= is an ordinary request: the parameter is ignored.
+    const recoverToken =
+      proxied && reliable !== undefined && method === 'GET' && hasGripLast(req)
+        ? queryOf(req).get(RECOVER_PARAM)
+        : null;
+    if (recoverToken !== null && reliable !== undefined) {
+      // The channels come from the signed link, and access is checked again on every recovery.
       const signed = verifyRecoveryToken(recoverToken, reliable.secret);
-      if (signed === undefined) {
-        plain(res, 403, 'Forbidden: invalid or expired recovery link');
+      if (signed === undefined || (options.authorize && (await options.authorize(req, signed)) !== true)) {
+        // 200 without hold instructions or a next link: Pushpin ends the client's stream, and the
+        // client reconnects with Last-Event-ID through the ordinary, authorized path.
+        if (!isGone(res)) endProxiedStream(res);
         return;
       }
       const plan = await events.recoveryText(signed, parseGripLast(req, events.prefix));
@@ -187,7 +195,10 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       reliable === undefined
         ? undefined
         : {
-            uri: recoveryLink(req, signRecoveryToken(channels, reliable.secret, LINK_LIFETIME_SEC)),
+            uri: recoveryLink(
+              req,
+              signRecoveryToken(channels, reliable.secret, linkLifetimeSec(reliable.linkTimeoutSec)),
+            ),
             timeoutSec: reliable.linkTimeoutSec,
           };
     res.writeHead(200, {
@@ -216,6 +227,12 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
 function isGone(res: HttpResponse): boolean {
   if (res instanceof ServerResponse) return res.destroyed || res.socket?.destroyed === true;
   return res.stream.destroyed;
+}
+
+/** Answer a proxy's link fetch with nothing to hold: the proxy ends the client's stream. */
+function endProxiedStream(res: HttpResponse): void {
+  res.writeHead(200, { ...EVENT_STREAM_HEADERS, 'Content-Length': '0' });
+  res.end();
 }
 
 function plain(res: HttpResponse, status: number, text: string, extra?: Record<string, string>): void {

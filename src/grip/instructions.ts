@@ -1,5 +1,6 @@
 import { channelNameProblem } from '../channel-name.js';
 import { InvalidChannelError } from '../errors.js';
+import { gripChannelName } from './channel.js';
 
 /**
  * Encodes keep-alive bytes for `Grip-Keep-Alive`. cstring (`\\`, `\r`, `\n` escaped) when every
@@ -21,7 +22,8 @@ export function keepAliveSeconds(intervalMs: number): number {
 }
 
 /**
- * Response headers that make the proxy hold the stream open on `prefix + channel` for each channel,
+ * Response headers that make the proxy hold the stream open on `prefix + channel` (in its wire
+ * form, `gripChannelName`) for each channel,
  * and send the same keep-alive bytes direct clients get after the same silence (Pushpin's default
  * `mode=idle` restarts the timer after each published item, like the direct keep-alive does).
  */
@@ -34,18 +36,16 @@ export function holdHeaders(input: {
   /** Reliable mode: where the proxy fetches missed events (`Grip-Link … rel=next`). */
   link?: { uri: string; timeoutSec: number };
 }): Record<string, string> {
-  const names = input.channels.map((c) => `${input.prefix}${c}`);
   // A prev-id without a next link would stall the stream on the first gap: both or neither.
   const prevIds = input.link === undefined ? undefined : input.prevIds;
-  for (const name of names) {
-    // The same rules as every channel name (Grip-Channel separates with ',' and ';'), any length.
+  for (const channel of input.channels) {
+    // The same rules as every channel name, any length: only validated names have a wire form.
+    const name = `${input.prefix}${channel}`;
     if (channelNameProblem(name, Number.POSITIVE_INFINITY) !== undefined) {
-      throw new InvalidChannelError(
-        name,
-        `GRIP channel ${JSON.stringify(name)} cannot be put in a Grip-Channel header`,
-      );
+      throw new InvalidChannelError(name, `GRIP channel ${JSON.stringify(name)} is not a valid channel name`);
     }
   }
+  const names = input.channels.map((c) => gripChannelName(input.prefix, c));
   const headers: Record<string, string> = {
     'Grip-Hold': 'stream',
     'Grip-Channel': names

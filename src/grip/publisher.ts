@@ -1,4 +1,5 @@
 import type { EncodedEvent, EventSink } from '../types.js';
+import { gripChannelName } from './channel.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
 import { loadJose } from './jose.js';
@@ -141,7 +142,8 @@ function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: 
       'prev-id'?: string;
       formats: { 'http-stream': { content: string } };
     } = {
-      channel: `${prefix}${ev.channel}`,
+      // The same wire form as the hold's Grip-Channel, so non-ASCII names match.
+      channel: gripChannelName(prefix, ev.channel),
       formats: { 'http-stream': { content: ev.text } },
     };
     // Pushpin drops an item whose id it saw on the channel in the last minute; an empty id is no id.

@@ -1,8 +1,11 @@
 // GRIP reliable mode: the recovery link Pushpin fetches when it sees a gap (or the stream idles),
 // and the Grip-Last positions it sends. Pushpin's recovery requests carry no client cookies or
 // auth, so the subscription (channels) travels in the link itself, signed so it cannot be forged.
+// A link is only honoured on a request the proxy made itself (Grip-Sig plus Grip-Last, which
+// Pushpin strips from client requests) and only while `authorize` still allows its channels.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest } from '../types.js';
+import { decodeGripChannelName } from './channel.js';
 
 /** Query parameter carrying the signed recovery state. */
 export const RECOVER_PARAM = 'es-recover';
@@ -20,15 +23,20 @@ export function signRecoveryToken(
   channels: readonly string[],
   secret: Uint8Array | string,
   ttlSec: number,
+  nowMs: number = Date.now(),
 ): string {
   const payload = Buffer.from(
-    JSON.stringify({ c: channels, exp: Math.floor(Date.now() / 1000) + ttlSec }),
+    JSON.stringify({ c: channels, exp: Math.floor(nowMs / 1000) + ttlSec }),
   ).toString('base64url');
   return `${payload}.${mac(secret, payload).toString('base64url')}`;
 }
 
 /** The channels of a valid, unexpired token; undefined otherwise. Never throws. */
-export function verifyRecoveryToken(token: string, secret: Uint8Array | string): string[] | undefined {
+export function verifyRecoveryToken(
+  token: string,
+  secret: Uint8Array | string,
+  nowMs: number = Date.now(),
+): string[] | undefined {
   const dot = token.indexOf('.');
   if (dot <= 0 || token.length > 8192) return undefined;
   const payload = token.slice(0, dot);
@@ -40,7 +48,7 @@ export function verifyRecoveryToken(token: string, secret: Uint8Array | string):
       c?: unknown;
       exp?: unknown;
     };
-    if (typeof state.exp !== 'number' || state.exp * 1000 < Date.now()) return undefined;
+    if (typeof state.exp !== 'number' || state.exp * 1000 < nowMs) return undefined;
     if (!Array.isArray(state.c) || !state.c.every((c) => typeof c === 'string')) return undefined;
     return state.c as string[];
   } catch {
@@ -49,16 +57,32 @@ export function verifyRecoveryToken(token: string, secret: Uint8Array | string):
 }
 
 /**
+ * How long a recovery link is honoured. Pushpin fetches it at least every `linkTimeoutSec` while
+ * the stream idles and every answer carries a fresh link, so a few intervals are enough; a link
+ * that expires on a busy stream ends that stream, and the client resumes with Last-Event-ID.
+ */
+export function linkLifetimeSec(linkTimeoutSec: number): number {
+  return Math.max(30, 3 * linkTimeoutSec);
+}
+
+/** Whether the request carries `Grip-Last`: Pushpin sends it only on requests it makes itself. */
+export function hasGripLast(req: HttpRequest): boolean {
+  return req.headers['grip-last'] !== undefined;
+}
+
+/**
  * `Grip-Last: events-a; last-id=X` (one header per channel; Node joins repeats with ", ").
- * Returns last ids by unprefixed channel name; channels without the prefix are ignored.
+ * Names are in their wire form (`gripChannelName`). Returns last ids by unprefixed channel name;
+ * channels without the prefix, or with malformed escapes, are ignored.
  */
 export function parseGripLast(req: HttpRequest, prefix: string): Record<string, string> {
   const raw = req.headers['grip-last'];
   const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
   const out: Record<string, string> = {};
   for (const part of joined.split(',')) {
-    const [name = '', ...params] = part.split(';').map((p) => p.trim());
-    if (!name.startsWith(prefix)) continue;
+    const [wire = '', ...params] = part.split(';').map((p) => p.trim());
+    const name = decodeGripChannelName(wire);
+    if (name === undefined || !name.startsWith(prefix)) continue;
     for (const param of params) {
       const eq = param.indexOf('=');
       if (eq !== -1 && param.slice(0, eq).trim() === 'last-id') {
@@ -69,10 +93,16 @@ export function parseGripLast(req: HttpRequest, prefix: string): Record<string, 
   return out;
 }
 
-/** The recovery link for a request: its own path with the signed state as the only query. */
+/**
+ * The recovery link for a request: its own path and query (so `authorize` sees the same URL, e.g.
+ * route parameters or a token in the query), with any earlier signed state replaced.
+ */
 export function recoveryLink(req: HttpRequest & { originalUrl?: string }, token: string): string {
   const url = req.originalUrl ?? req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  return `${path}?${RECOVER_PARAM}=${token}`;
+  const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+  query.delete(RECOVER_PARAM);
+  query.append(RECOVER_PARAM, token);
+  return `${path}?${query.toString()}`;
 }
