@@ -77,7 +77,7 @@ async function sse(url: string): Promise<SseClient> {
 const query = (names: readonly string[]) => names.map((n) => `channel=${encodeURIComponent(n)}`).join('&');
 const tags = (c: SseClient) => c.named('tag').map((e) => JSON.parse(e.data) as string);
 
-describe('channel names through a real Pushpin', () => {
+describe('channel names through a real Pushpin', { timeout: 60_000 }, () => {
   it('é, 日本, a=b, 50%, quotes, backslash and emoji subscribe and receive exactly their events; ASCII names keep their wire form', async () => {
     const { ev, pp, origin } = await setup(false);
     const clients = new Map<string, SseClient>();
@@ -117,9 +117,9 @@ describe('channel names through a real Pushpin', () => {
       await ev.publish('é', { event: 'tag', data: `é${i}` });
       await ev.publish('日本', { event: 'tag', data: `日本${i}` });
     }
-    await c.waitFor((x) => tags(x).length >= 6, 10_000, 'all six events');
+    await c.waitFor((x) => tags(x).length >= 6, 20_000, 'all six events');
     await ev.publish('é', { event: 'done', data: 0 });
-    await c.waitFor((x) => x.named('done').length === 1, 10_000, 'a later event');
+    await c.waitFor((x) => x.named('done').length === 1, 20_000, 'a later event');
     expect(tags(c)).toEqual(['é1', '日本1', 'é2', '日本2', 'é3', '日本3']);
     expect(c.named('stream-reset')).toEqual([]);
     // The events came through the recovery link, which Pushpin fetched with the encoded names.

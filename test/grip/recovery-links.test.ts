@@ -74,7 +74,7 @@ function gripSig(): string {
   return `${h}.${p}.${createHmac('sha256', 'changeme').update(`${h}.${p}`).digest('base64url')}`;
 }
 
-describe('recovery links through a real Pushpin', () => {
+describe('recovery links through a real Pushpin', { timeout: 60_000 }, () => {
   it('every recovery calls authorize with the link’s channels; once access is revoked the stream ends instead', async () => {
     let allowed = true;
     const recoveries: string[][] = [];
@@ -86,7 +86,7 @@ describe('recovery links through a real Pushpin', () => {
     await pp.waitForSubscription('events-r');
     withheld.add(2);
     for (let i = 1; i <= 3; i++) await ev.publish('r', { event: 'n', data: i });
-    await c.waitFor((x) => numbers(x).length === 3, 15_000, 'the withheld event via recovery');
+    await c.waitFor((x) => numbers(x).length === 3, 20_000, 'the withheld event via recovery');
     expect(numbers(c)).toEqual([1, 2, 3]);
     expect(recoveries).toContainEqual(['r']);
 
@@ -96,7 +96,7 @@ describe('recovery links through a real Pushpin', () => {
     withheld.add(5);
     await ev.publish('r', { event: 'n', data: 5 });
     await ev.publish('r', { event: 'n', data: 6 });
-    await c.waitFor((x) => x.ended, 15_000, 'the proxied stream to end');
+    await c.waitFor((x) => x.ended, 20_000, 'the proxied stream to end');
     expect(recoveries.length).toBeGreaterThan(before);
     // Event 4 may arrive live (or be dropped with the proxy's queue); the recovered ones never do.
     expect(numbers(c).slice(0, 3)).toEqual([1, 2, 3]);
@@ -151,7 +151,7 @@ describe('recovery links through a real Pushpin', () => {
     withheld.add(2);
     await ev.publish('x', { event: 'n', data: 2 });
     await ev.publish('x', { event: 'n', data: 3 });
-    await c.waitFor((x) => x.ended, 15_000, 'the proxied stream to end');
+    await c.waitFor((x) => x.ended, 20_000, 'the proxied stream to end');
     expect(numbers(c)).toEqual([1]);
 
     const again = await sse(`${pp.baseUrl}/events?channel=x`, { 'last-event-id': c.named('n')[0]!.id! });
