@@ -71,6 +71,17 @@ describe('holdHeaders', () => {
     });
   });
 
+  it('puts every valid name in its percent-encoded wire form (non-ASCII, =, ", \\, %)', () => {
+    const h = holdHeaders({
+      channels: ['é', 'a=b', 'clock'],
+      prefix: 'events-',
+      keepAlive: undefined,
+      prevIds: { é: 'ep-3' },
+      link: { uri: '/events?es-recover=t', timeoutSec: 60 },
+    });
+    expect(h['Grip-Channel']).toBe('events-%C3%A9; prev-id=ep-3, events-a%3Db, events-clock');
+  });
+
   it('refuses channel names that would break Grip-Channel', () => {
     for (const bad of ['a,b', 'a;b', 'a\nb', ' a', '']) {
       expect(() => holdHeaders({ channels: [bad], prefix: '', keepAlive: undefined })).toThrow(
