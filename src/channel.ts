@@ -13,7 +13,8 @@ const MAX_IN_FLIGHT = 1000;
 /**
  * An object-mode Writable bound to one channel: `readable.pipe(events.channel('clock'))`.
  *
- * Backpressure: a write completes once its event has reached local subscribers; when more than
+ * Backpressure: a write completes once its event has reached local subscribers (with history on,
+ * after the store assigned its id) or was rejected; when more than
  * 1,000 of this object's events still wait for a proxy (GRIP), further writes wait too, so a slow
  * proxy throttles a fast producer without ever delaying local delivery. A rejected event is
  * reported with `publishError` and never errors the stream: one bad event or a proxy outage
@@ -41,32 +42,40 @@ export class Channel<M extends object = EventMap> extends Writable {
     _encoding: BufferEncoding,
     done: (error?: Error | null) => void,
   ): void {
-    this.#send(event);
-    this.#afterLocalDelivery(done);
+    this.#afterLocalDelivery(this.#send(event), done);
   }
 
   override _writev(
     chunks: Array<{ chunk: EventInput<M>; encoding: BufferEncoding }>,
     done: (error?: Error | null) => void,
   ): void {
-    for (const { chunk } of chunks) this.#send(chunk);
-    this.#afterLocalDelivery(done);
+    let delivered: Promise<void> = Promise.resolve();
+    for (const { chunk } of chunks) delivered = this.#send(chunk);
+    // Batches are delivered in publish order: the last event's delivery covers the others.
+    this.#afterLocalDelivery(delivered, done);
   }
 
-  #send(event: EventInput<M>): void {
+  /** Publish one event; returns when it reached local subscribers (or failed). */
+  #send(event: EventInput<M>): Promise<void> {
     this.#inFlight++;
-    this.publish(event).then(
+    const { done, delivered } = this.#events.publishTracked(this.name, event);
+    done.then(
       () => this.#settled(),
       (err: Error) => {
         this.#settled();
-        this.emit('publishError', err, event);
+        // A throwing publishError listener must not break later writes, nor crash the process.
+        try {
+          this.emit('publishError', err, event);
+        } catch (thrown) {
+          this.#events.listenerFailed('publishError', thrown);
+        }
       },
     );
+    return delivered;
   }
 
-  // Events flush to local subscribers on the next tick (queued before this callback).
-  #afterLocalDelivery(done: () => void): void {
-    process.nextTick(() => {
+  #afterLocalDelivery(delivered: Promise<void>, done: () => void): void {
+    delivered.then(() => {
       if (this.#inFlight <= MAX_IN_FLIGHT) done();
       else this.#waiting = done;
     });

@@ -14,7 +14,17 @@ export interface WireEvent {
 
 // CR and LF end a line anywhere in the stream (a lone CR too).
 const LINE_BREAK = /[\r\n]/;
+const NAME_FORBIDDEN = /[\r\n\0]/;
 const ID_FORBIDDEN = /[\r\n\0]/;
+// A high surrogate not followed by a low one, or a low one not preceded by a high one. UTF-8
+// cannot encode it: it would silently reach clients as U+FFFD, so it is refused instead.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function assertWellFormed(field: string, text: string): void {
+  if (LONE_SURROGATE.test(text)) {
+    throw new InvalidEventError(field, `${field} must not contain a lone surrogate (it is not valid UTF-8)`);
+  }
+}
 const DATA_LINES = /\r\n|\r|\n/;
 
 export function assertEventName(name: unknown): asserts name is string | undefined {
@@ -23,13 +33,16 @@ export function assertEventName(name: unknown): asserts name is string | undefin
     throw new InvalidEventError('event', `event name must be a string, got ${typeof name}`);
   if (name.length === 0)
     throw new InvalidEventError('event', 'event name must not be empty (omit it for "message")');
-  if (LINE_BREAK.test(name)) throw new InvalidEventError('event', 'event name must not contain CR or LF');
+  if (NAME_FORBIDDEN.test(name))
+    throw new InvalidEventError('event', 'event name must not contain CR, LF or NUL');
+  assertWellFormed('event', name);
 }
 
 export function assertEventId(id: unknown): asserts id is string | undefined {
   if (id === undefined) return;
   if (typeof id !== 'string') throw new InvalidEventError('id', `id must be a string, got ${typeof id}`);
   if (ID_FORBIDDEN.test(id)) throw new InvalidEventError('id', 'id must not contain CR, LF or NUL');
+  assertWellFormed('id', id);
 }
 
 export function assertRetry(retry: unknown): asserts retry is number | undefined {
@@ -48,6 +61,7 @@ export function dataToText(data: unknown, raw: boolean): string | undefined {
     if (data === undefined) return undefined;
     if (typeof data !== 'string')
       throw new InvalidEventError('data', `raw data must be a string, got ${typeof data}`);
+    assertWellFormed('data', data);
     return data;
   }
   if (data === undefined) return undefined;
@@ -61,6 +75,8 @@ export function dataToText(data: unknown, raw: boolean): string | undefined {
   if (json === undefined) {
     throw new DataSerializationError(`data of type ${typeof data} has no JSON form`, undefined);
   }
+  // No surrogate check: JSON.stringify writes a lone surrogate as a \udxxx escape, which is
+  // ASCII on the wire and gives the client's JSON.parse the very same string back.
   return json;
 }
 
@@ -88,6 +104,7 @@ export function encodeEvent(ev: WireEvent): string {
   if (ev.data !== undefined && typeof ev.data !== 'string') {
     throw new InvalidEventError('data', 'data text must be a string');
   }
+  if (ev.data !== undefined) assertWellFormed('data', ev.data);
   return encodeFields(ev);
 }
 

@@ -17,8 +17,8 @@ export class InvalidEventError extends EventStreamError {
   /** The offending field (`event`, `id`, `retry`, `data`, or `event` itself for a non-object). */
   readonly field: string;
 
-  constructor(field: string, message: string) {
-    super('ERR_SSE_INVALID_EVENT', message);
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_SSE_INVALID_EVENT', message, options);
     this.field = field;
   }
 }
@@ -67,5 +67,24 @@ export class EventStoreError extends EventStreamError {
         cause,
       },
     );
+  }
+}
+
+/**
+ * A `connect`, `disconnect`, `error` (or a Channel's `publishError`) listener threw or returned a
+ * rejected promise. The library caught it and carried on; this reports it (`cause` is what was
+ * thrown) as an `'error'` event, or as a process warning when nobody listens to `'error'`.
+ */
+export class ListenerError extends EventStreamError {
+  /** The event whose listener failed. */
+  readonly event: string;
+
+  constructor(event: string, cause: unknown) {
+    super(
+      'ERR_SSE_LISTENER',
+      `a '${event}' listener threw: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.event = event;
   }
 }

@@ -20,6 +20,7 @@ import {
   EventsClosedError,
   InvalidEventError,
   InvalidOptionError,
+  ListenerError,
 } from './errors.js';
 import {
   createGripSink,
@@ -33,6 +34,7 @@ import { formatId, planRecovery, planResume } from './history.js';
 import { Hub } from './hub.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 import type { EventStore } from './store/types.js';
+import { assertGripKeys, assertKnownKeys } from './options.js';
 import type { EncodedEvent, EventInput, EventMap, EventSink, HttpResponse } from './types.js';
 
 export interface EventsOptions {
@@ -143,7 +145,29 @@ interface Batch {
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
+  /** Settles (never rejects) once the batch was written to local subscribers or failed. */
+  delivered: Promise<void>;
+  markDelivered: () => void;
+  settled: boolean;
 }
+
+/** What `publishTracked()` returns: the publish's promise, and when local delivery happened. */
+export interface TrackedPublish {
+  done: Promise<void>;
+  delivered: Promise<void>;
+}
+
+/**
+ * Mark a promise as handled without changing what it settles to: whoever awaits it still sees
+ * the rejection, but nobody has to, so a fire-and-forget publish can never become an
+ * unhandled rejection (which ends the process).
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+const SETTLED = Promise.resolve();
 
 const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
 const STREAM_OPEN = encodeFields({ event: 'stream-open' });
@@ -158,9 +182,28 @@ function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallb
   return value;
 }
 
+/** Every key `events()` accepts; anything else is refused, naming the closest of these. */
+const EVENTS_OPTION_KEYS = [
+  'prefix',
+  'grip',
+  'gripRetry',
+  'keepAlive',
+  'keepAliveFormat',
+  'maxBufferBytes',
+  'maxChannelsPerRequest',
+  'maxChannelNameLength',
+  'history',
+  'reliable',
+] as const satisfies ReadonlyArray<keyof EventsOptions>;
+
 function resolveSettings(options: EventsOptions): Settings {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'events() options must be an object');
+  }
+  assertKnownKeys(options, EVENTS_OPTION_KEYS);
+  assertGripKeys(options.grip);
+  if (options.gripRetry !== null && typeof options.gripRetry === 'object') {
+    assertKnownKeys(options.gripRetry, ['retries', 'minDelayMs', 'maxDelayMs', 'timeoutMs'], 'gripRetry.');
   }
   const prefix = options.prefix ?? 'events-';
   if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'prefix must be a string');
@@ -185,6 +228,7 @@ function resolveSettings(options: EventsOptions): Settings {
     if (given === null || typeof given !== 'object') {
       throw new InvalidOptionError('reliable', 'reliable must be true or { secret?, linkTimeoutSec? }');
     }
+    assertKnownKeys(given, ['secret', 'linkTimeoutSec'], 'reliable.');
     const secret = given.secret ?? randomRecoverySecret();
     if (
       typeof secret === 'string' ? secret.length < 16 : !(secret instanceof Uint8Array) || secret.length < 16
@@ -271,6 +315,11 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
    * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
    */
   publish(channel: string, event: EventInput<M>): Promise<void> {
+    return this.publishTracked(channel, event).done;
+  }
+
+  /** @internal `publish()`, plus when the event reached local subscribers (for Channel writes). */
+  publishTracked(channel: string, event: unknown): TrackedPublish {
     let pending: PendingEvent;
     try {
       if (this.#closed) throw new EventsClosedError();
@@ -282,13 +331,18 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           'ids are assigned by the event history; pass history: false to events() to set your own',
         );
       }
+      if (pending.id === 'error') {
+        // The handler answers a reconnect carrying this id with 204, which stops EventSource.
+        throw new InvalidEventError('id', "the id 'error' is reserved: it marks a stream-error");
+      }
     } catch (err) {
       this.#stats.publishErrors++;
       this.report(err as Error, { channel, event });
-      return Promise.reject(err);
+      return { done: handled(Promise.reject(err)), delivered: SETTLED };
     }
     this.#stats.eventsPublished++;
-    return this.#enqueue(pending);
+    const batch = this.#enqueue(pending);
+    return { done: handled(batch.promise), delivered: batch.delivered };
   }
 
   /** Add a destination for every published batch (used by GRIP and stores). */
@@ -380,7 +434,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     lastEventId: string | undefined,
   ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
     if (this.#store === undefined) return { text: preamble + STREAM_OPEN, lastIds: undefined };
-    const plan = await planResume(this.#store, channels, lastEventId);
+    const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
+      throw new EventStoreError(cause);
+    });
     this.#countPlan(plan);
     return { text: preamble + plan.text, lastIds: plan.lastIds };
   }
@@ -392,7 +448,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   ): Promise<{ text: string; lastIds: Record<string, string> }> {
     if (this.#store === undefined)
       throw new EventStreamError('ERR_SSE_NO_HISTORY', 'recovery needs the history');
-    return planRecovery(this.#store, channels, lastIds);
+    return planRecovery(this.#store, channels, lastIds).catch((cause: unknown) => {
+      throw new EventStoreError(cause);
+    });
   }
 
   #countPlan(plan: { replayed: number; reset: unknown }): void {
@@ -412,23 +470,33 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     },
   };
 
-  #enqueue(encoded: PendingEvent): Promise<void> {
+  #enqueue(encoded: PendingEvent): Batch {
     let batch = this.#pending;
     if (batch === undefined) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
+      let markDelivered!: () => void;
       const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
+        resolve = () => {
+          if (batch !== undefined) batch.settled = true;
+          res();
+        };
+        reject = (err) => {
+          if (batch !== undefined) batch.settled = true;
+          rej(err);
+        };
       });
-      batch = { events: [], promise, resolve, reject };
+      const delivered = new Promise<void>((res) => {
+        markDelivered = res;
+      });
+      batch = { events: [], promise, resolve, reject, delivered, markDelivered, settled: false };
       this.#pending = batch;
       // Everything published in this tick goes out together: one write per connection and one
       // request per proxy.
       process.nextTick(this.#flush);
     }
     batch.events.push(encoded);
-    return batch.promise;
+    return batch;
   }
 
   #flush = (): void => {
@@ -437,10 +505,14 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#pending = undefined;
     const store = this.#store;
     if (store === undefined) {
-      this.#dispatch(
-        batch,
-        batch.events.map((p) => finish(p, p.id, undefined)),
-      );
+      try {
+        this.#dispatch(
+          batch,
+          batch.events.map((p) => finish(p, p.id, undefined)),
+        );
+      } catch (err) {
+        this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
+      }
       return;
     }
     // The store assigns ids. Appending before delivering means a client that resumes reads
@@ -448,12 +520,13 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#appending = this.#appending.then(async () => {
       let encoded: EncodedEvent[];
       try {
-        const [epoch, appended] = await Promise.all([
-          store.epoch(),
-          store.append(batch.events.map(({ channel, body }) => ({ channel, body }))),
-        ]);
+        // The epoch comes with the append: once the events are stored, nothing else can fail
+        // and make their publish reject (a caller would retry and store them twice).
+        const { epoch, events } = await store.append(
+          batch.events.map(({ channel, body }) => ({ channel, body })),
+        );
         encoded = batch.events.map((p, i) => {
-          const { seq, prevSeq } = appended[i]!;
+          const { seq, prevSeq } = events[i]!;
           return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
         });
       } catch (cause) {
@@ -462,10 +535,16 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       }
       this.#dispatch(batch, encoded);
     });
+    // The chain must never stay rejected, or every later batch would wait forever; every path
+    // above settles its batch, so anything arriving here is a defect, reported and contained.
+    this.#appending = this.#appending.catch((err: unknown) => {
+      this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
+    });
   };
 
   #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
     this.#hub.deliver(encoded);
+    batch.markDelivered();
     if (this.#sinks.length === 0) {
       batch.resolve();
       return;
@@ -476,16 +555,83 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   }
 
   #fail(batch: Batch, err: Error): void {
+    batch.markDelivered();
+    if (batch.settled) {
+      this.report(err, {});
+      return;
+    }
     this.#stats.publishErrors += batch.events.length;
     for (const ev of batch.events) this.report(err, { channel: ev.channel, event: ev.event });
     batch.reject(err);
   }
 
+  /**
+   * Listeners run isolated from the library: whatever one throws (or a promise it returns rejects
+   * with) is caught, so it can never leave a connection, a publish or `close()` half-done, and
+   * never crashes the process. The failure is emitted as `'error'` (a `ListenerError` naming the
+   * event); when nobody listens to `'error'`, or an `'error'` listener fails, it becomes a process
+   * warning. `'error'` without listeners is dropped instead of thrown.
+   */
+  override emit<K extends keyof EventsEvents>(name: K, ...args: EventsEvents[K]): boolean;
+  override emit(name: string | symbol, ...args: unknown[]): boolean {
+    const listeners = this.rawListeners(name as keyof EventsEvents);
+    if (listeners.length === 0) return false;
+    for (const listener of listeners) {
+      try {
+        const result: unknown = Reflect.apply(listener, this, args);
+        if (isThenable(result)) {
+          result.then(undefined, (err: unknown) => this.#listenerFailed(name, err));
+        }
+      } catch (err) {
+        this.#listenerFailed(name, err);
+      }
+    }
+    return true;
+  }
+
+  #listenerFailed(name: string | symbol, err: unknown): void {
+    const error = new ListenerError(String(name), err);
+    if (name !== 'error' && this.listenerCount('error') > 0) this.emit('error', error, {});
+    else process.emitWarning(error);
+  }
+
+  /** @internal A listener of an object this one owns (a Channel's `publishError`) failed. */
+  listenerFailed(name: string, err: unknown): void {
+    this.#listenerFailed(name, err);
+  }
+
   // 'error' is only emitted to listeners: an unobserved failure must never crash the process.
   /** @internal */
   report(error: Error, context: ErrorContext): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error, context);
+    this.emit('error', error, context);
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * Marks Events objects in a way two copies of this package share (an app that loads both the
+ * ESM and the CommonJS build has two `Events` classes, so `instanceof` fails across them). The
+ * value is the version of what handlers call on an Events object (`settings`, `grip`, `prefix`,
+ * `openStream`, `initialText`, `recoveryText`, `report`); bump it when that changes.
+ */
+const EVENTS_BRAND = Symbol.for('express-eventstream.events');
+const EVENTS_PROTOCOL = 1;
+Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });
+
+/** Whether `value` is an Events object from this copy of the package or a compatible one. */
+export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' | 'none' {
+  if (value instanceof Events) return 'compatible';
+  if (value === null || typeof value !== 'object') return 'none';
+  const version: unknown = (value as Record<symbol, unknown>)[EVENTS_BRAND];
+  if (version === undefined) return 'none';
+  return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
 }
 
 /** Validate an event object and encode everything but its id, once. */
@@ -493,20 +639,33 @@ export function prepare(channel: string, input: unknown): PendingEvent {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new InvalidEventError('event', 'an event must be an object like { event, data }');
   }
-  const ev = input as Record<string, unknown>;
-  for (const key in ev) {
-    if (!EVENT_KEYS.has(key)) {
-      throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);
-    }
+  // Each field is read exactly once, here: a getter or Proxy that throws (or changes its answer)
+  // cannot get past validation, and what it throws becomes a typed error.
+  let fields: Record<string, unknown>;
+  try {
+    fields = readFields(input as Record<string, unknown>);
+  } catch (cause) {
+    if (cause instanceof EventStreamError) throw cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new InvalidEventError('event', `reading the event object threw: ${reason}`, { cause });
   }
-  const { event, id, retry, raw } = ev;
+  const { event, id, retry, raw, data } = fields;
   assertEventName(event);
   assertEventId(id);
   assertRetry(retry);
   if (raw !== undefined && typeof raw !== 'boolean')
     throw new InvalidEventError('raw', 'raw must be a boolean');
-  const body = encodeFields({ event, retry, data: dataToText(ev.data, raw === true) });
+  const body = encodeFields({ event, retry, data: dataToText(data, raw === true) });
   return { channel, event, id, body };
+}
+
+function readFields(ev: Record<string, unknown>): Record<string, unknown> {
+  for (const key in ev) {
+    if (!EVENT_KEYS.has(key)) {
+      throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);
+    }
+  }
+  return { event: ev.event, id: ev.id, retry: ev.retry, raw: ev.raw, data: ev.data };
 }
 
 function finish(
@@ -533,12 +692,13 @@ function resolveStore(history: EventsOptions['history']): EventStore | undefined
   }
   const candidate = history as Partial<EventStore>;
   if (typeof candidate.append === 'function') {
-    for (const method of ['epoch', 'head', 'readAfter'] as const) {
+    for (const method of ['epoch', 'readAfter'] as const) {
       if (typeof candidate[method] !== 'function') {
         throw new InvalidOptionError('history', `history store is missing ${method}()`);
       }
     }
     return history as EventStore;
   }
+  assertKnownKeys(history, ['maxEventsPerChannel', 'maxAgeMs'], 'history.');
   return new MemoryStore(history as MemoryStoreOptions);
 }

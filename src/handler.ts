@@ -2,8 +2,8 @@
 // stream-error, or a plain status) and hands accepted streams to the Events object.
 import { ServerResponse } from 'node:http';
 import { encodeComment, encodeFields } from './encoder.js';
-import { InvalidOptionError } from './errors.js';
-import { Events } from './events.js';
+import { EventStoreError, InvalidOptionError } from './errors.js';
+import { type Events, eventsProtocolOf } from './events.js';
 import {
   checkGripRequest,
   type GripOption,
@@ -20,6 +20,7 @@ import {
   signRecoveryToken,
   verifyRecoveryToken,
 } from './grip/recovery.js';
+import { assertGripKeys, assertKnownKeys } from './options.js';
 import {
   channelsFromQuery,
   checkChannels,
@@ -64,6 +65,16 @@ export type StreamErrorCondition = 'bad-request' | 'forbidden';
 const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
 const ALLOW = 'GET, HEAD, OPTIONS';
 
+/** Every key `createHandler()` and `express()` accept. */
+const HANDLER_OPTION_KEYS = [
+  'events',
+  'grip',
+  'channels',
+  'authorize',
+  'retry',
+  'padding',
+] as const satisfies ReadonlyArray<keyof HandlerOptions>;
+
 function assertFunction(value: unknown, name: string): void {
   if (value !== undefined && typeof value !== 'function') {
     throw new InvalidOptionError(name, `${name} must be a function`);
@@ -76,8 +87,17 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
   }
+  assertKnownKeys(options, HANDLER_OPTION_KEYS);
+  assertGripKeys(options.grip);
   const { events } = options;
-  if (!(events instanceof Events)) {
+  const protocol = eventsProtocolOf(events);
+  if (protocol === 'incompatible') {
+    throw new InvalidOptionError(
+      'events',
+      'options.events comes from an incompatible version of express-eventstream; install one version',
+    );
+  }
+  if (protocol === 'none') {
     throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
   }
   assertFunction(options.channels, 'channels');
@@ -218,8 +238,12 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
     handle(req, res).catch((err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));
       events.report(error, {});
-      if (!res.headersSent) plain(res, 500, 'Internal Server Error');
-      else res.end();
+      if (res.headersSent) res.end();
+      // The history is unreachable (only proxied requests read it before answering): a
+      // temporary condition, said as such, so the proxy or client can retry.
+      else if (error instanceof EventStoreError || (error as { code?: unknown }).code === 'ERR_SSE_STORE')
+        plain(res, 503, 'Service Unavailable: the event history is unavailable', { 'Retry-After': '1' });
+      else plain(res, 500, 'Internal Server Error');
     });
   };
 }

@@ -12,6 +12,7 @@ export {
   InvalidChannelError,
   InvalidEventError,
   InvalidOptionError,
+  ListenerError,
 } from './errors.js';
 export {
   type ConnectionInfo,

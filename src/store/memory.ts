@@ -1,7 +1,7 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
-import type { AppendResult, EventStore, ReadResult, StoredRecord } from './types.js';
+import type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */
@@ -49,7 +49,7 @@ export class MemoryStore implements EventStore {
     return this.#seq;
   }
 
-  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly AppendResult[]> {
+  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome> {
     const now = Date.now();
     const results: AppendResult[] = [];
     for (const { channel, body } of items) {
@@ -65,7 +65,7 @@ export class MemoryStore implements EventStore {
       results.push({ seq, prevSeq: buffer.lastSeq });
       buffer.lastSeq = seq;
     }
-    return results;
+    return { epoch: this.#epoch, events: results };
   }
 
   async readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult> {

@@ -24,6 +24,12 @@ export interface AppendResult {
   readonly prevSeq: number;
 }
 
+/** What `append()` returns: the epoch of the ids, and one result per item, in order. */
+export interface AppendOutcome {
+  readonly epoch: string;
+  readonly events: readonly AppendResult[];
+}
+
 /**
  * Event history. Asynchronous throughout, so a shared store (Redis) fits unchanged.
  * Sequence numbers are positive integers, one sequence per store, increasing in append order;
@@ -35,10 +41,12 @@ export interface EventStore {
    * are unknown to it.
    */
   epoch(): Promise<string>;
-  /** Assign the next sequence numbers, in order, and store the events. */
-  append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<readonly AppendResult[]>;
-  /** The highest sequence number assigned so far (0 before the first append). */
-  head(): Promise<number>;
+  /**
+   * Assign the next sequence numbers, in order, and store the events. Returns the epoch they
+   * were stored under, read atomically with the append: once this resolves the events exist, so
+   * nothing else may have to succeed before their publish can resolve.
+   */
+  append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome>;
   /** Stored events on `channels` after `afterSeq`, and which of those channels have a gap. */
   readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult>;
   close?(): Promise<void>;
