@@ -32,9 +32,9 @@ import {
 import { randomRecoverySecret } from './grip/recovery.js';
 import { formatId, planRecovery, planResume } from './history.js';
 import { Hub } from './hub.js';
+import { assertGripKeys, assertKnownKeys } from './options.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 import type { EventStore } from './store/types.js';
-import { assertGripKeys, assertKnownKeys } from './options.js';
 import type { EncodedEvent, EventInput, EventMap, EventSink, HttpResponse } from './types.js';
 
 export interface EventsOptions {
@@ -636,7 +636,7 @@ export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' 
 
 /** Validate an event object and encode everything but its id, once. */
 export function prepare(channel: string, input: unknown): PendingEvent {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+  if (input === null || typeof input !== 'object') {
     throw new InvalidEventError('event', 'an event must be an object like { event, data }');
   }
   // Each field is read exactly once, here: a getter or Proxy that throws (or changes its answer)
@@ -660,6 +660,9 @@ export function prepare(channel: string, input: unknown): PendingEvent {
 }
 
 function readFields(ev: Record<string, unknown>): Record<string, unknown> {
+  // Inside the guarded read: Array.isArray throws on a revoked Proxy.
+  if (Array.isArray(ev))
+    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
   for (const key in ev) {
     if (!EVENT_KEYS.has(key)) {
       throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);

@@ -22,11 +22,17 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** The valid key closest to `key` (case-insensitive distance; ties keep the list order). */
+/**
+ * The valid key closest to `key`: among keys it abbreviates (`maxEvents` for
+ * `maxEventsPerChannel`) if there are any, else among all; by case-insensitive edit distance,
+ * ties keeping the list order.
+ */
 export function closest(key: string, valid: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const extended = valid.filter((v) => lower.length >= 3 && v.toLowerCase().startsWith(lower));
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of valid) {
+  for (const candidate of extended.length > 0 ? extended : valid) {
     const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
       best = candidate;
