@@ -244,7 +244,7 @@ describe('unknown option keys are refused, naming the closest valid key (defect 
       history: { maxEventsPerChannel: 1, maxAgeMs: 1 },
       gripRetry: { retries: 1, minDelayMs: 1, maxDelayMs: 2, timeoutMs: 3 },
       reliable: { secret: 'x'.repeat(16), linkTimeoutSec: 5 },
-      grip: { controlUri: 'http://127.0.0.1:5561', control_iss: 'i', key: 'k' },
+      grip: { controlUri: 'http://127.0.0.1:5561', controlIss: 'i', key: 'k' },
     })
       .close()
       .catch(() => undefined);
