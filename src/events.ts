@@ -342,7 +342,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     }
     this.#stats.eventsPublished++;
     const batch = this.#enqueue(pending);
-    return { done: handled(batch.promise), delivered: batch.delivered };
+    return { done: batch.promise, delivered: batch.delivered };
   }
 
   /** Add a destination for every published batch (used by GRIP and stores). */
@@ -489,6 +489,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       const delivered = new Promise<void>((res) => {
         markDelivered = res;
       });
+      // Marked handled once per batch (not per publish): the hot path stays one push.
+      handled(promise);
       batch = { events: [], promise, resolve, reject, delivered, markDelivered, settled: false };
       this.#pending = batch;
       // Everything published in this tick goes out together: one write per connection and one

@@ -62,23 +62,24 @@ describe('an unobserved publish failure (defect 1)', () => {
     const script = `
 import http from 'node:http';
 import { createHandler, events } from ${JSON.stringify(distEntry)};
-const ev = events({ grip: process.env.GRIP_URL, gripRetry: { retries: 1, minDelayMs: 1, maxDelayMs: 1 } });
+const ev = events({ grip: process.env.GRIP_URL });
 const server = http.createServer(createHandler({ events: ev })).listen(0, '127.0.0.1');
 const timer = setInterval(() => ev.publish('clock', { event: 'time', data: { value: new Date().toISOString() } }), 20);
 const watch = setInterval(async () => {
-  if (ev.stats().publishErrors < 3) return;
+  // The first publish has failed after its retries; dozens more wait behind it for the proxy.
+  if (ev.stats().publishErrors < 1) return;
   clearInterval(watch);
   clearInterval(timer);
-  // Fire-and-forget through a Channel with the proxy down, then everything after close().
+  // Fire-and-forget through a Channel too; close() then fails everything still queued.
   ev.channel('clock').write({ event: 'time', data: 1 });
-  await new Promise((resolve) => { const w = setInterval(() => { if (ev.stats().publishErrors >= 4) { clearInterval(w); resolve(); } }, 5); });
   await ev.close();
   ev.publish('clock', { event: 'late' });
   ev.channel('clock').write({ event: 'late' });
   server.close();
   // Unhandled rejections are detected once the microtask queue drains; give it a few turns.
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  console.log(JSON.stringify({ survived: true, publishErrors: ev.stats().publishErrors }));
+  const { eventsPublished, publishErrors } = ev.stats();
+  console.log(JSON.stringify({ survived: true, eventsPublished, publishErrors }));
 }, 5);
 `;
     const port = await deadPort();
@@ -91,11 +92,13 @@ const watch = setInterval(async () => {
     expect(stderr).not.toMatch(/Unhandled|GripPublishError|EventsClosedError/);
     const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
       survived: boolean;
+      eventsPublished: number;
       publishErrors: number;
     };
     expect(report.survived).toBe(true);
-    // The two publishes after close() are counted as well.
-    expect(report.publishErrors).toBeGreaterThanOrEqual(6);
+    // Every accepted publish failed (proxy down or closed), plus the two after close().
+    expect(report.eventsPublished).toBeGreaterThan(1);
+    expect(report.publishErrors).toBe(report.eventsPublished + 2);
   }, 30_000);
 
   it("still reaches 'error' listeners, stats().publishErrors and whoever awaits the promise", async () => {
