@@ -18,6 +18,7 @@ import {
   EventStoreError,
   EventStreamError,
   EventsClosedError,
+  EventTooLargeError,
   InvalidEventError,
   InvalidOptionError,
 } from './errors.js';
@@ -29,7 +30,7 @@ import {
   resolveGrip,
 } from './grip/index.js';
 import { randomRecoverySecret } from './grip/recovery.js';
-import { formatId, planRecovery, planResume } from './history.js';
+import { formatId, openResume, planRecovery, planResume } from './history.js';
 import { Hub } from './hub.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 import type { EventStore } from './store/types.js';
@@ -46,8 +47,15 @@ export interface EventsOptions {
   keepAlive?: number | false;
   /** `'event'` (default): `event: keep-alive` with empty data, visible to EventSource listeners. `'comment'`: a `:` line. */
   keepAliveFormat?: 'event' | 'comment';
-  /** Bound of each connection's outbound buffer in bytes; a client beyond it is disconnected. Default 1 MiB. */
+  /**
+   * Bound of each connection's backlog in bytes (written, not yet taken by the client); a client
+   * whose backlog is beyond it when more is written is disconnected. Default 1 MiB.
+   */
   maxBufferBytes?: number;
+  /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
+  maxEventBytes?: number;
+  /** Time a resuming client has to take its whole replay before it is dropped as slow. Default 30 000 ms. */
+  replayTimeoutMs?: number;
   /** Most channels one request may subscribe to. Default 20 (Pushpin's own limit). */
   maxChannelsPerRequest?: number;
   /** Longest channel name. Default 128. */
@@ -124,6 +132,8 @@ interface Settings {
   keepAliveMs: number | false;
   keepAliveText: string;
   maxBufferBytes: number;
+  maxEventBytes: number;
+  replayTimeoutMs: number;
   maxChannelsPerRequest: number;
   maxChannelNameLength: number;
   reliable: ReliableSettings | undefined;
@@ -173,6 +183,7 @@ function resolveSettings(options: EventsOptions): Settings {
     throw new InvalidOptionError('keepAliveFormat', "keepAliveFormat must be 'event' or 'comment'");
   }
   const maxChannelsPerRequest = positiveInteger(options, 'maxChannelsPerRequest', 20);
+  const maxBufferBytes = positiveInteger(options, 'maxBufferBytes', 1024 * 1024);
   let reliable: ReliableSettings | undefined;
   if (options.reliable !== undefined && options.reliable !== false) {
     if (options.history === false) {
@@ -202,7 +213,9 @@ function resolveSettings(options: EventsOptions): Settings {
     prefix,
     keepAliveMs,
     keepAliveText: format === 'event' ? encodeFields({ event: 'keep-alive' }) : encodeComment(''),
-    maxBufferBytes: positiveInteger(options, 'maxBufferBytes', 1024 * 1024),
+    maxBufferBytes,
+    maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
+    replayTimeoutMs: positiveInteger(options, 'replayTimeoutMs', 30_000),
     maxChannelsPerRequest,
     maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),
   };
@@ -276,6 +289,10 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       if (this.#closed) throw new EventsClosedError();
       assertChannelName(channel, this.settings.maxChannelNameLength);
       pending = prepare(channel, event);
+      // Measured without the id the history assigns (at most 38 bytes): known before the append.
+      const size =
+        Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
+      if (size > this.settings.maxEventBytes) throw new EventTooLargeError(size, this.settings.maxEventBytes);
       if (pending.id !== undefined && this.#store !== undefined) {
         throw new InvalidEventError(
           'id',
@@ -334,9 +351,30 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     lastEventId: string | undefined,
   ): void {
     res.writeHead(200, headers);
-    // HTTP/2 compat sends its headers with the first write, which follows immediately.
-    if (res instanceof ServerResponse) res.flushHeaders();
-    if (this.#closed) {
+    if (res instanceof ServerResponse) {
+      res.flushHeaders();
+      // HTTP/1.1 pipelining: a response queued behind another one on its connection has no
+      // socket and is never told when the connection closes, so it must not be subscribed yet.
+      // It waits for its turn (in order, as HTTP/1.1 requires), which behind an event stream
+      // only comes once that stream ends. Its headers are queued output, so Node stops reading
+      // more pipelined requests from that connection; if the client hangs up first, it is
+      // dropped with the connection having never been a subscriber.
+      if (res.socket === null) {
+        // Node writes the queued headers right after 'socket': subscribe after that.
+        res.once('socket', () => process.nextTick(() => this.#subscribe(res, channels, preamble, lastEventId)));
+        return;
+      }
+    }
+    this.#subscribe(res, channels, preamble, lastEventId);
+  }
+
+  #subscribe(
+    res: HttpResponse,
+    channels: readonly string[],
+    preamble: string,
+    lastEventId: string | undefined,
+  ): void {
+    if (this.#closed || res.destroyed || res.writableEnded) {
       // Never a subscriber: end it without a Connection, so no 'disconnect' without 'connect'.
       res.end();
       return;
@@ -353,21 +391,26 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     }
     // Subscribe first and hold live events, then read the history: whatever is published
     // meanwhile is either in the replay or held, and the seq check drops the overlap.
-    conn.hold();
+    conn.hold(this.settings.replayTimeoutMs);
     this.#hub.add(conn);
     this.emit('connect', { channels });
-    planResume(store, channels, lastEventId).then(
-      (plan) => {
-        if (!conn.open) return;
-        this.#countPlan(plan);
-        return conn.release(preamble + plan.text, plan.coveredUpTo);
-      },
-      (cause: unknown) => {
-        this.report(new EventStoreError(cause), {});
-        // Without a position the client cannot be served safely; it reconnects and retries.
-        conn.abort();
-      },
-    );
+    const failed = (cause: unknown): void => {
+      this.report(cause instanceof EventStoreError ? cause : new EventStoreError(cause), {});
+      // Without a position the client cannot be served safely; it reconnects and retries.
+      conn.abort();
+    };
+    openResume(store, channels, lastEventId, {
+      preamble,
+      pageBytes: this.settings.maxBufferBytes,
+      onReset: () => this.#stats.streamResets++,
+    }).then((resume) => {
+      if (!conn.open) {
+        void resume.pieces.return();
+        return;
+      }
+      this.#stats.eventsReplayed += resume.replayed;
+      return conn.release(resume.pieces, resume.coveredUpTo).catch(failed);
+    }, failed);
   }
 
   /**
@@ -533,7 +576,7 @@ function resolveStore(history: EventsOptions['history']): EventStore | undefined
   }
   const candidate = history as Partial<EventStore>;
   if (typeof candidate.append === 'function') {
-    for (const method of ['epoch', 'head', 'readAfter'] as const) {
+    for (const method of ['epoch', 'readAfter'] as const) {
       if (typeof candidate[method] !== 'function') {
         throw new InvalidOptionError('history', `history store is missing ${method}()`);
       }
