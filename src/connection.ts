@@ -54,6 +54,14 @@ function fastSocket(res: HttpResponse): Socket | undefined {
   return socket;
 }
 
+/** Sockets whose current response is an open event stream (HTTP/1.1). */
+const streamSockets = new WeakSet<Socket>();
+
+/** Whether `socket`'s current response is an open event stream. */
+export function carriesEventStream(socket: Socket): boolean {
+  return streamSockets.has(socket);
+}
+
 export class Connection {
   readonly channels: readonly string[];
   /** Identifies the channel set; connections with equal keys receive identical bytes. */
@@ -96,6 +104,7 @@ export class Connection {
       typeof (res as { flush?: unknown }).flush === 'function' &&
       res.getHeader('content-encoding') !== undefined;
     res.once('close', this.#onClose);
+    if (res instanceof ServerResponse && res.socket) streamSockets.add(res.socket);
   }
 
   get open(): boolean {
@@ -262,6 +271,8 @@ export class Connection {
     if (!this.#open) return;
     this.#open = false;
     this.#clearDeadline();
+    const res = this.#res;
+    if (res instanceof ServerResponse && res.socket) streamSockets.delete(res.socket);
     this.#res.removeListener('close', this.#onClose);
     this.#owner.released(this, reason);
   }
@@ -272,7 +283,7 @@ export class Connection {
  * send buffer, megabytes) queued for a peer that is not reading, for as long as it stays
  * connected; a reset frees them at once. TLS sockets cannot be reset from Node: closed instead.
  */
-function resetSocket(socket: Socket): void {
+export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
   try {
     socket.resetAndDestroy();

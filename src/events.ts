@@ -5,7 +5,14 @@ import { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import { Channel } from './channel.js';
 import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from './channel-name.js';
-import { Connection, type ConnectionOwner, type DisconnectReason, Outgoing } from './connection.js';
+import {
+  Connection,
+  type ConnectionOwner,
+  carriesEventStream,
+  type DisconnectReason,
+  Outgoing,
+  resetSocket,
+} from './connection.js';
 import {
   assertEventId,
   assertEventName,
@@ -350,20 +357,30 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     preamble: string,
     lastEventId: string | undefined,
   ): void {
-    res.writeHead(200, headers);
-    if (res instanceof ServerResponse) {
-      res.flushHeaders();
-      // HTTP/1.1 pipelining: a response queued behind another one on its connection has no
-      // socket and is never told when the connection closes, so it must not be subscribed yet.
-      // It waits for its turn (in order, as HTTP/1.1 requires), which behind an event stream
-      // only comes once that stream ends. Its headers are queued output, so Node stops reading
-      // more pipelined requests from that connection; if the client hangs up first, it is
-      // dropped with the connection having never been a subscriber.
-      if (res.socket === null) {
-        // Node writes the queued headers right after 'socket': subscribe after that.
-        res.once('socket', () => process.nextTick(() => this.#subscribe(res, channels, preamble, lastEventId)));
+    if (res instanceof ServerResponse && res.socket === null && !res.destroyed && !res.writableEnded) {
+      // HTTP/1.1 pipelining: this response is queued behind another one on its connection. It has
+      // no socket and is never told when the connection closes, so it must not be subscribed.
+      const socket = res.req.socket;
+      if (carriesEventStream(socket)) {
+        // Behind an event stream, which never ends by itself, it could never be answered; and
+        // its queued output would make Node stop reading the connection, hiding the client's
+        // hang-up. Pipelining on an event stream is refused by closing the connection.
+        resetSocket(socket);
         return;
       }
+      // Behind an ordinary response: it gets its turn in order, as HTTP/1.1 requires. Nothing is
+      // written meanwhile; if the client hangs up first, it simply never subscribes.
+      res.once('socket', () => process.nextTick(() => this.openStream(res, channels, headers, preamble, lastEventId)));
+      return;
+    }
+    if (res.destroyed || res.writableEnded) return; // the client left while it waited
+    res.writeHead(200, headers);
+    // HTTP/2 compat sends its headers with the first write, which follows immediately.
+    if (res instanceof ServerResponse) res.flushHeaders();
+    if (this.#closed) {
+      // Never a subscriber: end it without a Connection, so no 'disconnect' without 'connect'.
+      res.end();
+      return;
     }
     this.#subscribe(res, channels, preamble, lastEventId);
   }
@@ -374,11 +391,6 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     preamble: string,
     lastEventId: string | undefined,
   ): void {
-    if (this.#closed || res.destroyed || res.writableEnded) {
-      // Never a subscriber: end it without a Connection, so no 'disconnect' without 'connect'.
-      res.end();
-      return;
-    }
     const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
     this.#stats.connectionsOpened++;
     const store = this.#store;
