@@ -370,7 +370,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       }
       // Behind an ordinary response: it gets its turn in order, as HTTP/1.1 requires. Nothing is
       // written meanwhile; if the client hangs up first, it simply never subscribes.
-      res.once('socket', () => process.nextTick(() => this.openStream(res, channels, headers, preamble, lastEventId)));
+      res.once('socket', () =>
+        process.nextTick(() => this.openStream(res, channels, headers, preamble, lastEventId)),
+      );
       return;
     }
     if (res.destroyed || res.writableEnded) return; // the client left while it waited

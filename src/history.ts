@@ -49,8 +49,7 @@ export async function planResume(
   const read = await store.readAfter(channels, typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER);
   // Ids are judged against, and formatted in, the epoch the read happened in.
   const { epoch, head } = read;
-  const position =
-    typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
+  const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
   const lastIds = idsOf(epoch, channels, read.lastSeq);
   if (position === 'fresh') {
     const text = encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
@@ -200,7 +199,10 @@ async function* readPages(
     after = records.at(-1)!.seq;
     let bytes = 0;
     for (const record of records) bytes += record.body.length;
-    limit = Math.min(MAX_PAGE, Math.max(MIN_PAGE, Math.floor(pageBytes / Math.max(1, bytes / records.length))));
+    limit = Math.min(
+      MAX_PAGE,
+      Math.max(MIN_PAGE, Math.floor(pageBytes / Math.max(1, bytes / records.length))),
+    );
   }
 }
 

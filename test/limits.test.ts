@@ -101,7 +101,11 @@ describe('HTTP/1.1 pipelining', () => {
       cut = true;
     });
     socket.on('data', () => {});
-    await until(() => fx.connects() === 1 && fx.requests() >= 2, 5000, 'the first subscribed, a second queued');
+    await until(
+      () => fx.connects() === 1 && fx.requests() >= 2,
+      5000,
+      'the first subscribed, a second queued',
+    );
     // Requests pipelined behind an event stream could never be answered: the server closes.
     await until(() => cut, 5000, 'the server to close the pipelining connection');
     socket.destroy();
