@@ -54,6 +54,14 @@ function fastSocket(res: HttpResponse): Socket | undefined {
   return socket;
 }
 
+/** Sockets whose current response is an open event stream (HTTP/1.1). */
+const streamSockets = new WeakSet<Socket>();
+
+/** Whether `socket`'s current response is an open event stream. */
+export function carriesEventStream(socket: Socket): boolean {
+  return streamSockets.has(socket);
+}
+
 export class Connection {
   readonly channels: readonly string[];
   /** Identifies the channel set; connections with equal keys receive identical bytes. */
@@ -73,6 +81,8 @@ export class Connection {
   /** While resuming: live events that arrived before the replay was written. */
   #held: EncodedEvent[] | undefined;
   #heldBytes = 0;
+  /** While resuming: drops a client that has not taken its replay in time. */
+  #deadline: NodeJS.Timeout | undefined;
 
   constructor(
     res: HttpResponse,
@@ -94,6 +104,7 @@ export class Connection {
       typeof (res as { flush?: unknown }).flush === 'function' &&
       res.getHeader('content-encoding') !== undefined;
     res.once('close', this.#onClose);
+    if (res instanceof ServerResponse && res.socket) streamSockets.add(res.socket);
   }
 
   get open(): boolean {
@@ -105,31 +116,44 @@ export class Connection {
     return this.#held !== undefined;
   }
 
-  hold(): void {
+  /**
+   * Hold live events back while the replay is read and written. A client that has not taken its
+   * whole replay after `deadlineMs` is dropped as `slow`: it reconnects and resumes from the last
+   * id it got, so progress is kept, while the server never waits on it for long.
+   */
+  hold(deadlineMs: number): void {
     this.#held = [];
-  }
-
-  /** Keep a live event for after the replay; a client whose backlog passes the bound is dropped. */
-  holdEvent(ev: EncodedEvent): void {
-    if (!this.#open || this.#held === undefined) return;
-    this.#held.push(ev);
-    this.#heldBytes += ev.bytes.length;
-    if (this.#heldBytes > this.#maxBufferBytes) this.#drop('slow');
+    this.#deadline = setTimeout(() => this.#drop('slow'), deadlineMs);
+    this.#deadline.unref();
   }
 
   /**
-   * Write the replay, then the held live events not covered by it (seq above `coveredUpTo`),
-   * and switch to live delivery. A large replay is written in pieces that wait for `drain`, so
-   * it never trips the slow-client bound by itself.
+   * Keep a live event for after the replay. The bound applies to what was held before this one,
+   * so one large event never counts against a client by itself.
    */
-  async release(replay: string, coveredUpTo: number): Promise<void> {
-    // Cut the encoded bytes, not the string: a cut between surrogates would corrupt a character.
-    const bytes = Buffer.from(replay);
-    const piece = 64 * 1024;
-    for (let at = 0; this.#open && at < bytes.length; at += piece) {
-      this.#write(bytes.subarray(at, at + piece), 0);
-      if (this.bufferedBytes() > this.#maxBufferBytes / 2) await this.#drained();
+  holdEvent(ev: EncodedEvent): void {
+    if (!this.#open || this.#held === undefined) return;
+    if (this.#heldBytes > this.#maxBufferBytes) {
+      this.#drop('slow');
+      return;
     }
+    this.#held.push(ev);
+    this.#heldBytes += ev.bytes.length;
+  }
+
+  /**
+   * Write the replay pieces as the client takes them, then the held live events not covered by
+   * the replay (seq above `coveredUpTo`), and switch to live delivery. A piece is only written
+   * once the backlog is under half the bound, so the pieces are pulled from the store at the
+   * pace of the client: a client that stops reading pins one piece, never the whole replay.
+   */
+  async release(pieces: AsyncIterable<string>, coveredUpTo: number): Promise<void> {
+    for await (const piece of pieces) {
+      await this.#makeRoom();
+      if (!this.#open) break; // leaving the loop closes the replay's store cursor
+      this.#write(Buffer.from(piece), 0);
+    }
+    this.#clearDeadline();
     while (this.#open && this.#held !== undefined) {
       const held = this.#held;
       this.#held = undefined;
@@ -138,6 +162,26 @@ export class Connection {
       this.#heldBytes = 0;
       if (parts.length > 0) this.#write(Buffer.concat(parts), parts.length);
     }
+  }
+
+  /** Wait until the backlog is at most half the bound (or the connection is gone). */
+  async #makeRoom(): Promise<void> {
+    while (this.#open && this.bufferedBytes() > this.#maxBufferBytes / 2) {
+      if (this.#writable().writableNeedDrain) await this.#drained();
+      // Below the stream's own high-water mark no 'drain' comes (tiny bounds): look again soon.
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  #writable(): { writableNeedDrain: boolean } {
+    if (this.#socket !== undefined) return this.#socket;
+    const res = this.#res;
+    return res instanceof ServerResponse ? res : res.stream;
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
   }
 
   #drained(): Promise<void> {
@@ -164,6 +208,14 @@ export class Connection {
 
   send(out: Outgoing, now: number): void {
     if (!this.#open) return;
+    // The bound is on the backlog: bytes of earlier writes the client has not taken yet. Checked
+    // before adding this write, so a client that keeps up is never dropped for the size of one
+    // write (a large event, a tick of many events); one that does not holds at most the bound
+    // plus one write, and that write's buffer is shared with every other subscriber.
+    if (this.bufferedBytes() > this.#maxBufferBytes) {
+      this.#drop('slow');
+      return;
+    }
     if (this.#socket !== undefined) {
       this.#socket.write(this.#chunked ? out.framed() : out.payload);
     } else {
@@ -173,7 +225,6 @@ export class Connection {
     }
     this.lastWriteAt = now;
     this.#owner.delivered(out.events, out.payload.length);
-    if (this.bufferedBytes() > this.#maxBufferBytes) this.#drop('slow');
   }
 
   /** Bytes accepted but not yet handed to the kernel: the outbound buffer that the bound limits. */
@@ -200,11 +251,16 @@ export class Connection {
   // slow the others; it reconnects and (with history) resumes from its last id.
   #drop(reason: DisconnectReason = 'slow'): void {
     this.#release(reason);
-    if (this.#socket !== undefined) this.#socket.destroy();
-    else if (this.#res instanceof ServerResponse) this.#res.destroy();
-    // CANCEL resets the stream at once; a NO_ERROR close would wait for the buffered bytes to
-    // flush to a client that is not reading, keeping the stream and its session alive.
-    else this.#res.stream.close(http2Constants.NGHTTP2_CANCEL);
+    const res = this.#res;
+    if (res instanceof ServerResponse) {
+      const socket = this.#socket ?? res.socket;
+      if (socket) resetSocket(socket);
+      else res.destroy();
+    } else {
+      // CANCEL resets the stream at once; a NO_ERROR close would wait for the buffered bytes to
+      // flush to a client that is not reading, keeping the stream and its session alive.
+      res.stream.close(http2Constants.NGHTTP2_CANCEL);
+    }
   }
 
   #onClose = (): void => {
@@ -214,7 +270,24 @@ export class Connection {
   #release(reason: DisconnectReason): void {
     if (!this.#open) return;
     this.#open = false;
+    this.#clearDeadline();
+    const res = this.#res;
+    if (res instanceof ServerResponse && res.socket) streamSockets.delete(res.socket);
     this.#res.removeListener('close', this.#onClose);
     this.#owner.released(this, reason);
+  }
+}
+
+/**
+ * Cut a TCP connection with a reset. A plain close keeps the unsent bytes (up to the kernel's
+ * send buffer, megabytes) queued for a peer that is not reading, for as long as it stays
+ * connected; a reset frees them at once. TLS sockets cannot be reset from Node: closed instead.
+ */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
   }
 }

@@ -50,6 +50,26 @@ export class InvalidOptionError extends EventStreamError {
   }
 }
 
+/**
+ * An event's SSE text is larger than `maxEventBytes`. Refused at `publish()`: once accepted, an
+ * event must be deliverable to every client that keeps up.
+ */
+export class EventTooLargeError extends EventStreamError {
+  /** The event's size in bytes. */
+  readonly size: number;
+  /** The configured `maxEventBytes`. */
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(
+      'ERR_SSE_EVENT_TOO_LARGE',
+      `the event is ${size} bytes, more than maxEventBytes (${limit}); raise maxEventBytes to allow it`,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
 /** `publish()` was called after `events.close()`. */
 export class EventsClosedError extends EventStreamError {
   constructor() {

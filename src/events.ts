@@ -5,7 +5,14 @@ import { EventEmitter } from 'node:events';
 import { ServerResponse } from 'node:http';
 import { Channel } from './channel.js';
 import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from './channel-name.js';
-import { Connection, type ConnectionOwner, type DisconnectReason, Outgoing } from './connection.js';
+import {
+  Connection,
+  type ConnectionOwner,
+  carriesEventStream,
+  type DisconnectReason,
+  Outgoing,
+  resetSocket,
+} from './connection.js';
 import {
   assertEventId,
   assertEventName,
@@ -18,6 +25,7 @@ import {
   EventStoreError,
   EventStreamError,
   EventsClosedError,
+  EventTooLargeError,
   InvalidEventError,
   InvalidOptionError,
   ListenerError,
@@ -30,7 +38,7 @@ import {
   resolveGrip,
 } from './grip/index.js';
 import { randomRecoverySecret } from './grip/recovery.js';
-import { formatId, planRecovery, planResume } from './history.js';
+import { formatId, openResume, planRecovery, planResume } from './history.js';
 import { Hub } from './hub.js';
 import { assertGripKeys, assertKnownKeys } from './options.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
@@ -48,8 +56,15 @@ export interface EventsOptions {
   keepAlive?: number | false;
   /** `'event'` (default): `event: keep-alive` with empty data, visible to EventSource listeners. `'comment'`: a `:` line. */
   keepAliveFormat?: 'event' | 'comment';
-  /** Bound of each connection's outbound buffer in bytes; a client beyond it is disconnected. Default 1 MiB. */
+  /**
+   * Bound of each connection's backlog in bytes (written, not yet taken by the client); a client
+   * whose backlog is beyond it when more is written is disconnected. Default 1 MiB.
+   */
   maxBufferBytes?: number;
+  /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
+  maxEventBytes?: number;
+  /** Time a resuming client has to take its whole replay before it is dropped as slow. Default 30 000 ms. */
+  replayTimeoutMs?: number;
   /** Most channels one request may subscribe to. Default 20 (Pushpin's own limit). */
   maxChannelsPerRequest?: number;
   /** Longest channel name. Default 128. */
@@ -126,6 +141,8 @@ interface Settings {
   keepAliveMs: number | false;
   keepAliveText: string;
   maxBufferBytes: number;
+  maxEventBytes: number;
+  replayTimeoutMs: number;
   maxChannelsPerRequest: number;
   maxChannelNameLength: number;
   reliable: ReliableSettings | undefined;
@@ -192,6 +209,8 @@ const EVENTS_OPTION_KEYS = [
   'maxBufferBytes',
   'maxChannelsPerRequest',
   'maxChannelNameLength',
+  'maxEventBytes',
+  'replayTimeoutMs',
   'history',
   'reliable',
 ] as const satisfies ReadonlyArray<keyof EventsOptions>;
@@ -216,6 +235,7 @@ function resolveSettings(options: EventsOptions): Settings {
     throw new InvalidOptionError('keepAliveFormat', "keepAliveFormat must be 'event' or 'comment'");
   }
   const maxChannelsPerRequest = positiveInteger(options, 'maxChannelsPerRequest', 20);
+  const maxBufferBytes = positiveInteger(options, 'maxBufferBytes', 1024 * 1024);
   let reliable: ReliableSettings | undefined;
   if (options.reliable !== undefined && options.reliable !== false) {
     if (options.history === false) {
@@ -246,7 +266,9 @@ function resolveSettings(options: EventsOptions): Settings {
     prefix,
     keepAliveMs,
     keepAliveText: format === 'event' ? encodeFields({ event: 'keep-alive' }) : encodeComment(''),
-    maxBufferBytes: positiveInteger(options, 'maxBufferBytes', 1024 * 1024),
+    maxBufferBytes,
+    maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
+    replayTimeoutMs: positiveInteger(options, 'replayTimeoutMs', 30_000),
     maxChannelsPerRequest,
     maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),
   };
@@ -325,6 +347,10 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       if (this.#closed) throw new EventsClosedError();
       assertChannelName(channel, this.settings.maxChannelNameLength);
       pending = prepare(channel, event);
+      // Measured without the id the history assigns (at most 38 bytes): known before the append.
+      const size =
+        Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
+      if (size > this.settings.maxEventBytes) throw new EventTooLargeError(size, this.settings.maxEventBytes);
       if (pending.id !== undefined && this.#store !== undefined) {
         throw new InvalidEventError(
           'id',
@@ -387,6 +413,25 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     preamble: string,
     lastEventId: string | undefined,
   ): void {
+    if (res instanceof ServerResponse && res.socket === null && !res.destroyed && !res.writableEnded) {
+      // HTTP/1.1 pipelining: this response is queued behind another one on its connection. It has
+      // no socket and is never told when the connection closes, so it must not be subscribed.
+      const socket = res.req.socket;
+      if (carriesEventStream(socket)) {
+        // Behind an event stream, which never ends by itself, it could never be answered; and
+        // its queued output would make Node stop reading the connection, hiding the client's
+        // hang-up. Pipelining on an event stream is refused by closing the connection.
+        resetSocket(socket);
+        return;
+      }
+      // Behind an ordinary response: it gets its turn in order, as HTTP/1.1 requires. Nothing is
+      // written meanwhile; if the client hangs up first, it simply never subscribes.
+      res.once('socket', () =>
+        process.nextTick(() => this.openStream(res, channels, headers, preamble, lastEventId)),
+      );
+      return;
+    }
+    if (res.destroyed || res.writableEnded) return; // the client left while it waited
     res.writeHead(200, headers);
     // HTTP/2 compat sends its headers with the first write, which follows immediately.
     if (res instanceof ServerResponse) res.flushHeaders();
@@ -395,6 +440,15 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       res.end();
       return;
     }
+    this.#subscribe(res, channels, preamble, lastEventId);
+  }
+
+  #subscribe(
+    res: HttpResponse,
+    channels: readonly string[],
+    preamble: string,
+    lastEventId: string | undefined,
+  ): void {
     const conn = new Connection(res, channels, this.#owner, this.settings.maxBufferBytes);
     this.#stats.connectionsOpened++;
     const store = this.#store;
@@ -407,21 +461,26 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     }
     // Subscribe first and hold live events, then read the history: whatever is published
     // meanwhile is either in the replay or held, and the seq check drops the overlap.
-    conn.hold();
+    conn.hold(this.settings.replayTimeoutMs);
     this.#hub.add(conn);
     this.emit('connect', { channels });
-    planResume(store, channels, lastEventId).then(
-      (plan) => {
-        if (!conn.open) return;
-        this.#countPlan(plan);
-        return conn.release(preamble + plan.text, plan.coveredUpTo);
-      },
-      (cause: unknown) => {
-        this.report(new EventStoreError(cause), {});
-        // Without a position the client cannot be served safely; it reconnects and retries.
-        conn.abort();
-      },
-    );
+    const failed = (cause: unknown): void => {
+      this.report(cause instanceof EventStoreError ? cause : new EventStoreError(cause), {});
+      // Without a position the client cannot be served safely; it reconnects and retries.
+      conn.abort();
+    };
+    openResume(store, channels, lastEventId, {
+      preamble,
+      pageBytes: this.settings.maxBufferBytes,
+      onReset: () => this.#stats.streamResets++,
+    }).then((resume) => {
+      if (!conn.open) {
+        void resume.pieces.return();
+        return;
+      }
+      this.#stats.eventsReplayed += resume.replayed;
+      return conn.release(resume.pieces, resume.coveredUpTo).catch(failed);
+    }, failed);
   }
 
   /**

@@ -44,11 +44,12 @@ export async function planResume(
   channels: readonly string[],
   lastEventId: string | undefined,
 ): Promise<ResumePlan> {
-  const epoch = await store.epoch();
-  const parsed = parseSeq(lastEventId, epoch);
+  const hint = await store.epoch();
+  const parsed = parseSeq(lastEventId, hint);
   const read = await store.readAfter(channels, typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER);
-  const { head } = read;
-  const position = typeof parsed === 'number' && parsed > head ? 'unknown-id' : parsed;
+  // Ids are judged against, and formatted in, the epoch the read happened in.
+  const { epoch, head } = read;
+  const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
   const lastIds = idsOf(epoch, channels, read.lastSeq);
   if (position === 'fresh') {
     const text = encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
@@ -64,6 +65,149 @@ export async function planResume(
   else if (read.gaps.length > 0) reset = { channels: [...read.gaps], reason: 'expired' };
   if (reset !== undefined) text += resetText(epoch, head, reset.channels, reset.reason);
   return { text, coveredUpTo: head, lastIds, replayed: records.length, reset };
+}
+
+/** Records of the first read of a streamed resume: most resumes fit in it, so one read suffices. */
+const FIRST_PAGE = 128;
+const MIN_PAGE = 16;
+const MAX_PAGE = 4096;
+/** Replay text is handed to the connection in pieces of about this size. */
+const PIECE_CHARS = 64 * 1024;
+
+/** A direct client's resume, streamed from the store as the client takes it. */
+export interface ResumeStream {
+  /** Live events with `seq` up to this are covered by the replay (or by the client). */
+  coveredUpTo: number;
+  /** Events the replay announces in `stream-open` (for counters and tests). */
+  replayed: number;
+  /**
+   * In order: `preamble` + `stream-open`, the replayed events, any `stream-reset`. Pages are read
+   * from the store only as pieces are taken; ending the iteration early stops the reads.
+   */
+  pieces: AsyncGenerator<string, void, undefined>;
+}
+
+/**
+ * `planResume` for a connection that can take its replay in pieces: the same bytes, but at most
+ * about `pageBytes` of stored events are read ahead of what the client took. `onReset` is called
+ * if a `stream-reset` is written (it may only be known at the end of a long replay).
+ */
+export async function openResume(
+  store: EventStore,
+  channels: readonly string[],
+  lastEventId: string | undefined,
+  options: { preamble: string; pageBytes: number; onReset: () => void },
+): Promise<ResumeStream> {
+  const { preamble, pageBytes, onReset } = options;
+  const hint = await store.epoch();
+  const parsed = parseSeq(lastEventId, hint);
+  const first = await store.readAfter(
+    channels,
+    typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
+    FIRST_PAGE,
+  );
+  const { epoch, head } = first;
+  // The position is judged against the epoch the read happened in.
+  const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
+  if (position === 'fresh') {
+    const text = preamble + encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
+    return { coveredUpTo: head, replayed: 0, pieces: once(text) };
+  }
+  if (typeof position !== 'number') {
+    onReset();
+    const text =
+      preamble +
+      encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: 0 }) }) +
+      resetText(epoch, head, channels, position);
+    return { coveredUpTo: head, replayed: 0, pieces: once(text) };
+  }
+  const gaps = new Set(first.gaps);
+  const complete = first.records.length < FIRST_PAGE;
+  const resumeAt = first.records.at(-1)?.seq ?? position;
+  const rest = channels.filter((c) => !gaps.has(c));
+  // stream-open announces the count, so a replay longer than one page is counted first, page by
+  // page, without keeping what is read.
+  let replayed = first.records.length;
+  if (!complete) {
+    for await (const page of readPages(store, rest, resumeAt, epoch, head, pageBytes)) {
+      replayed += page.records.length;
+    }
+  }
+  async function* pieces(): AsyncGenerator<string, void, undefined> {
+    let text = preamble + encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed }) });
+    for (const record of first.records) {
+      text += recordText(epoch, record);
+      if (text.length >= PIECE_CHARS) {
+        yield text;
+        text = '';
+      }
+    }
+    if (!complete) {
+      for await (const page of readPages(store, rest, resumeAt, epoch, head, pageBytes)) {
+        // A channel whose next events expired while the replay was being written: the reset
+        // at the end moves the client past them.
+        for (const channel of page.gaps) gaps.add(channel);
+        for (const record of page.records) {
+          text += recordText(epoch, record);
+          if (text.length >= PIECE_CHARS) {
+            yield text;
+            text = '';
+          }
+        }
+      }
+    }
+    if (gaps.size > 0) {
+      onReset();
+      text += resetText(
+        epoch,
+        head,
+        channels.filter((c) => gaps.has(c)),
+        'expired',
+      );
+    }
+    if (text !== '') yield text;
+  }
+  return { coveredUpTo: head, replayed, pieces: pieces() };
+}
+
+/**
+ * Pages of stored events on `channels` after `afterSeq` up to `head`, each about `pageBytes`
+ * (its record count adapts to the sizes seen). Channels with a gap are reported once, then
+ * left out of later reads.
+ */
+async function* readPages(
+  store: EventStore,
+  channels: readonly string[],
+  afterSeq: number,
+  epoch: string,
+  head: number,
+  pageBytes: number,
+): AsyncGenerator<{ records: readonly StoredRecord[]; gaps: readonly string[] }, void, undefined> {
+  let active = [...channels];
+  let after = afterSeq;
+  let limit = FIRST_PAGE;
+  while (active.length > 0 && after < head) {
+    const read = await store.readAfter(active, after, limit);
+    if (read.epoch !== epoch) throw new Error('the event history was reset during a replay');
+    const gaps = read.gaps.filter((c) => active.includes(c));
+    if (gaps.length > 0) active = active.filter((c) => !gaps.includes(c));
+    let end = read.records.length;
+    while (end > 0 && read.records[end - 1]!.seq > head) end--;
+    const records = end === read.records.length ? read.records : read.records.slice(0, end);
+    yield { records, gaps };
+    if (read.records.length < limit || end < read.records.length) return;
+    after = records.at(-1)!.seq;
+    let bytes = 0;
+    for (const record of records) bytes += record.body.length;
+    limit = Math.min(
+      MAX_PAGE,
+      Math.max(MIN_PAGE, Math.floor(pageBytes / Math.max(1, bytes / records.length))),
+    );
+  }
+}
+
+async function* once(text: string): AsyncGenerator<string, void, undefined> {
+  yield text;
 }
 
 /** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */

@@ -9,6 +9,7 @@ export {
   EventStoreError,
   EventStreamError,
   EventsClosedError,
+  EventTooLargeError,
   InvalidChannelError,
   InvalidEventError,
   InvalidOptionError,

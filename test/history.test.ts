@@ -119,13 +119,13 @@ class GatedStore extends MemoryStore {
   readStarted: (() => void) | undefined;
   snapshotAfterGate = false;
 
-  override async readAfter(channels: readonly string[], afterSeq: number) {
+  override async readAfter(channels: readonly string[], afterSeq: number, limit?: number) {
     this.readStarted?.();
     if (this.snapshotAfterGate) {
       await this.gate;
-      return super.readAfter(channels, afterSeq);
+      return super.readAfter(channels, afterSeq, limit);
     }
-    const snapshot = await super.readAfter(channels, afterSeq);
+    const snapshot = await super.readAfter(channels, afterSeq, limit);
     await this.gate;
     return snapshot;
   }

@@ -45,10 +45,6 @@ export class MemoryStore implements EventStore {
     return this.#epoch;
   }
 
-  async head(): Promise<number> {
-    return this.#seq;
-  }
-
   async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome> {
     const now = Date.now();
     const results: AppendResult[] = [];
@@ -68,7 +64,9 @@ export class MemoryStore implements EventStore {
     return { epoch: this.#epoch, events: results };
   }
 
-  async readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult> {
+  async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {
+    // Each channel contributes at most `limit` records: the lowest `limit` overall are among them.
+    const perChannel = limit === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Math.floor(limit));
     const gaps: string[] = [];
     const records: StoredRecord[] = [];
     const lastSeq: Record<string, number> = {};
@@ -81,11 +79,13 @@ export class MemoryStore implements EventStore {
         gaps.push(channel);
         continue;
       }
-      for (let i = firstAfter(buffer, afterSeq); i < buffer.records.length; i++)
-        records.push(buffer.records[i]!);
+      const from = firstAfter(buffer, afterSeq);
+      const to = Math.min(buffer.records.length, from + perChannel);
+      for (let i = from; i < to; i++) records.push(buffer.records[i]!);
     }
     if (channels.length > 1) records.sort((a, b) => a.seq - b.seq);
-    return { records, gaps, head: this.#seq, lastSeq };
+    if (records.length > perChannel) records.length = perChannel;
+    return { epoch: this.#epoch, records, gaps, head: this.#seq, lastSeq };
   }
 
   #expire(buffer: ChannelBuffer): void {

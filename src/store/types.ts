@@ -7,7 +7,12 @@ export interface StoredRecord {
 
 /** What a store knows about events after a position, for a set of channels. */
 export interface ReadResult {
-  /** Stored events on the channels with `seq` above the position, in `seq` order. */
+  /** The epoch the read happened in: `seq`s and `head` only mean something within it. */
+  readonly epoch: string;
+  /**
+   * Stored events on the channels with `seq` above the position, in `seq` order: all of them, or
+   * the `limit` lowest when a limit was given.
+   */
   readonly records: readonly StoredRecord[];
   /** Channels that lost events above the position to retention (count or age). */
   readonly gaps: readonly string[];
@@ -47,7 +52,11 @@ export interface EventStore {
    * nothing else may have to succeed before their publish can resolve.
    */
   append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome>;
-  /** Stored events on `channels` after `afterSeq`, and which of those channels have a gap. */
-  readAfter(channels: readonly string[], afterSeq: number): Promise<ReadResult>;
+  /**
+   * Stored events on `channels` after `afterSeq`, and which of those channels have a gap. With
+   * `limit`, at most that many (the lowest seqs): callers page by reading again after the last
+   * seq they got, so a long replay never has to be held in memory at once.
+   */
+  readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult>;
   close?(): Promise<void>;
 }
