@@ -56,8 +56,9 @@ end
  * append: KEYS = epoch, seq, last, then one history key per item.
  * ARGV = candidate epoch, maxLen, maxAgeMs (0: none), pubsub command ('SPUBLISH' | 'PUBLISH'),
  *        pubsub channel prefix, then channel, body per item.
- * Returns { epoch, seq1, prev1, seq2, prev2, ... }. Publishes one message per channel of the
- * batch: a JSON array [epoch, seq, prevSeq, body, seq, prevSeq, body, ...] (seqs as strings).
+ * Returns { epoch, seq1, prev1, seq2, prev2, ... }. Publishes one message per run of consecutive
+ * events on one channel: a JSON array [epoch, seq, prevSeq, body, seq, prevSeq, body, ...] (seqs
+ * as strings).
  */
 export const APPEND_LUA = `${COMMON}
 local epoch = get_epoch(KEYS[1], ARGV[1])
@@ -67,8 +68,14 @@ local now = now_ms()
 local max_len = ARGV[2]
 local max_age = tonumber(ARGV[3])
 local out = { epoch }
-local groups = {}
-local order = {}
+-- One message per run of consecutive events on the same channel: a subscriber gets messages in
+-- execution order, so runs keep the seq order across channels (grouping all of a channel's
+-- events of the batch would put its later events before another channel's earlier ones).
+local run = nil
+local run_channel = nil
+local function flush()
+  if run then redis.call(ARGV[4], ARGV[5] .. run_channel, cjson.encode(run)) end
+end
 for i = 1, n do
   local channel = ARGV[4 + 2 * i]
   local body = ARGV[5 + 2 * i]
@@ -82,19 +89,16 @@ for i = 1, n do
   if max_age > 0 then redis.call('PEXPIRE', key, max_age) end
   out[2 * i] = seq
   out[2 * i + 1] = prev
-  local group = groups[channel]
-  if not group then
-    group = { epoch }
-    groups[channel] = group
-    order[#order + 1] = channel
+  if channel ~= run_channel then
+    flush()
+    run = { epoch }
+    run_channel = channel
   end
-  group[#group + 1] = fmt(seq)
-  group[#group + 1] = fmt(prev)
-  group[#group + 1] = body
+  run[#run + 1] = fmt(seq)
+  run[#run + 1] = fmt(prev)
+  run[#run + 1] = body
 end
-for _, channel in ipairs(order) do
-  redis.call(ARGV[4], ARGV[5] .. channel, cjson.encode(groups[channel]))
-end
+flush()
 return out
 `;
 
