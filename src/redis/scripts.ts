@@ -76,17 +76,23 @@ local run_channel = nil
 local function flush()
   if run then redis.call(ARGV[4], ARGV[5] .. run_channel, cjson.encode(run)) end
 end
+-- Per channel, read its last seq and trim by age once per batch; write the last seqs once.
+local last_of = {}
+local touched = {}
 for i = 1, n do
   local channel = ARGV[4 + 2 * i]
   local body = ARGV[5 + 2 * i]
   local key = KEYS[3 + i]
   local seq = first + i - 1
-  local prev = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
-  redis.call('HSET', KEYS[3], channel, fmt(seq))
-  if max_age > 0 then expire(key, now - max_age) end
+  local prev = last_of[channel]
+  if prev == nil then
+    prev = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
+    touched[#touched + 1] = channel
+    touched[#touched + 1] = key
+    if max_age > 0 then expire(key, now - max_age) end
+  end
+  last_of[channel] = seq
   redis.call('XADD', key, 'MAXLEN', max_len, fmt(seq) .. '-0', 'p', fmt(prev), 't', fmt(now), 'b', body)
-  -- An abandoned channel's stream goes away once all of it would have expired anyway.
-  if max_age > 0 then redis.call('PEXPIRE', key, max_age) end
   out[2 * i] = seq
   out[2 * i + 1] = prev
   if channel ~= run_channel then
@@ -98,6 +104,19 @@ for i = 1, n do
   run[#run + 1] = fmt(prev)
   run[#run + 1] = body
 end
+-- HSET in chunks: unpack() of a huge table would overflow Lua's C stack.
+local fields = {}
+for j = 1, #touched, 2 do
+  fields[#fields + 1] = touched[j]
+  fields[#fields + 1] = fmt(last_of[touched[j]])
+  if #fields >= 400 then
+    redis.call('HSET', KEYS[3], unpack(fields))
+    fields = {}
+  end
+  -- An abandoned channel's stream goes away once all of it would have expired anyway.
+  if max_age > 0 then redis.call('PEXPIRE', touched[j + 1], max_age) end
+end
+if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
 flush()
 return out
 `;
