@@ -133,6 +133,7 @@ export class RedisBus implements EventBus {
 
   /** Resolves once the channel is subscribed and placed: every later event will be delivered. */
   subscribe(channel: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     let state = this.#channels.get(channel);
     if (state === undefined) {
       let resolveReady!: () => void;
@@ -312,6 +313,9 @@ export class RedisBus implements EventBus {
         }
         const out: EncodedEvent[] = [];
         for (const ev of buffered) {
+          // The read just fixed the epoch: an event of another epoch received meanwhile is stale
+          // (a newer epoch shows again on the next event and starts another sync).
+          if (ev.epoch !== this.#epoch) continue;
           if (this.#syncWanted) this.#bufferEvents([ev]);
           else if (!this.#live(ev, out)) {
             this.#bufferEvents([ev]);
