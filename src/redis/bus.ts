@@ -370,7 +370,7 @@ export class RedisBus implements EventBus {
         const placed = channels.filter((c) => this.#channels.get(c)?.last !== undefined);
         for (const c of placed) this.#channels.get(c)!.last = undefined;
         this.#epoch = read.epoch;
-        this.#reset(placed, 'unknown-id');
+        this.#reset(placed, 'unknown-id', { epoch: read.epoch, head: read.head });
         continue;
       }
       this.#epoch = read.epoch;
@@ -389,7 +389,7 @@ export class RedisBus implements EventBus {
         state.last = read.lastSeq[c] ?? state.last;
         expired.push(c);
       }
-      this.#reset(expired, 'expired');
+      this.#reset(expired, 'expired', { epoch: read.epoch, head: read.head });
       const out: EncodedEvent[] = [];
       for (const r of read.records as readonly ChainedRecord[]) {
         const state = this.#channels.get(r.channel);
@@ -402,11 +402,11 @@ export class RedisBus implements EventBus {
     }
   }
 
-  #reset(channels: string[], reason: string): void {
+  #reset(channels: string[], reason: string, at: { epoch: string; head: number }): void {
     if (channels.length === 0) return;
     this.stats.resets++;
     try {
-      this.#sink?.reset?.(channels, reason);
+      this.#sink?.reset?.(channels, reason, at);
     } catch (err) {
       this.#report(err);
     }

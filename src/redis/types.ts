@@ -57,8 +57,12 @@ export interface BusEvent {
 /** Where a bus delivers: the local hub. */
 export interface BusSink {
   deliver(batch: readonly EncodedEvent[]): void;
-  /** Subscribers of `channels` may have missed events (`reason`: 'unknown-id' after an epoch change, 'expired'). */
-  reset?(channels: string[], reason: string): void;
+  /**
+   * Subscribers of `channels` may have missed events (`reason`: 'unknown-id' after an epoch
+   * change, 'expired' when retention dropped events the bus had not delivered yet). `at` is the
+   * store position the bus continues from: later deliveries on these channels have higher seqs.
+   */
+  reset?(channels: string[], reason: string, at: { epoch: string; head: number }): void;
 }
 
 export interface EventBus {
