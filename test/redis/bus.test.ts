@@ -159,6 +159,32 @@ describe('redisBus', () => {
     }
   });
 
+  it('resets a channel (expired) whose missed events retention dropped before it could catch up', async () => {
+    const namespace = ns();
+    const h = await busOn(redis.url, namespace, ['a', 'b']);
+    const silent = redisStore({ url: redis.url, namespace, pubsub: 'classic', maxEventsPerChannel: 2 });
+    try {
+      await h.store.append([{ channel: 'a', body: body(1) }]);
+      await until(() => h.got.length === 1, 5000, 'first event');
+      // Five events on a that this bus never hears; only the last two are kept.
+      await silent.append(Array.from({ length: 5 }, (_, i) => ({ channel: 'a', body: body(i + 2) })));
+      await h.store.append([
+        { channel: 'b', body: body(7) },
+        { channel: 'a', body: body(8) },
+      ]);
+      await until(() => h.resets.length === 1, 5000, 'a reset');
+      // Like a resume past retention: the reset stands for everything up to the store's position
+      // when it was read (8 included); delivery goes on after it.
+      expect(h.resets).toEqual([{ channels: ['a'], reason: 'expired' }]);
+      await h.store.append([{ channel: 'a', body: body(9) }]);
+      await until(() => h.got.some((e) => e.seq === 9), 5000, 'the event after the reset');
+      expect(h.got.map((e) => e.seq)).toEqual([1, 7, 9]);
+    } finally {
+      await silent.close();
+      await h.close();
+    }
+  });
+
   it('catches up after CLIENT KILL of its subscriber connection while others publish', async () => {
     const namespace = ns();
     const h = await busOn(redis.url, namespace, ['a', 'b']);
