@@ -13,7 +13,7 @@
 // the connection returns, when channels are added, or when an event carries a new epoch, the bus
 // pauses delivery, buffers what arrives, and syncs from the store: one multi-channel read per page
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
-import type { EncodedEvent } from 'express-eventstream';
+import { type EncodedEvent, InvalidOptionError } from 'express-eventstream';
 import type { RedisClient, RedisStore } from './store.js';
 import type { BusEvent, BusSink, ChainedRecord, EventBus } from './types.js';
 
@@ -28,6 +28,12 @@ export interface RedisBusOptions {
   pageSize?: number;
   /** Events buffered while catching up before the buffer is dropped (and re-read). Default 100 000. */
   maxBuffered?: number;
+  /**
+   * How often (ms) the bus checks the store for events pub/sub lost when nothing followed them
+   * on their channel (a later event shows the gap at once); one read for all channels. `false`
+   * turns it off. Default 10 000.
+   */
+  checkIntervalMs?: number | false;
 }
 
 interface ChannelState {
@@ -93,6 +99,8 @@ export class RedisBus implements EventBus {
   #syncWanted = false;
   #retryMs = RETRY_MIN_MS;
   #retryTimer: NodeJS.Timeout | undefined;
+  #checkTimer: NodeJS.Timeout | undefined;
+  readonly #checkIntervalMs: number | false;
   #closed = false;
   /** publish() callers waiting for their events' echo. */
   #waiters = new Set<{ channel: string; seq: number; resolve: () => void }>();
@@ -106,6 +114,11 @@ export class RedisBus implements EventBus {
     this.#pageSize = options.pageSize ?? 1000;
     this.#maxBuffered = options.maxBuffered ?? 100_000;
     this.#sharded = options.store.pubsub === 'sharded';
+    const check = options.checkIntervalMs ?? 10_000;
+    if (check !== false && (!Number.isSafeInteger(check) || check < 1)) {
+      throw new InvalidOptionError('checkIntervalMs', 'checkIntervalMs must be a positive integer or false');
+    }
+    this.#checkIntervalMs = check;
   }
 
   async start(sink: BusSink): Promise<void> {
@@ -129,6 +142,14 @@ export class RedisBus implements EventBus {
       for (const state of this.#channels.values()) state.subscribed = false;
     });
     sub.on('ready', () => this.#requestSync());
+    if (this.#checkIntervalMs !== false) {
+      // A cluster's sharded subscriber reconnects on its own, without 'close'/'ready' here; and a
+      // lost last event on a quiet channel has no successor to reveal it. A periodic sync covers both.
+      this.#checkTimer = setInterval(() => {
+        if (this.#channels.size > 0) this.#requestSync();
+      }, this.#checkIntervalMs);
+      this.#checkTimer.unref();
+    }
   }
 
   /** Resolves once the channel is subscribed and placed: every later event will be delivered. */
@@ -195,6 +216,7 @@ export class RedisBus implements EventBus {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#checkTimer);
     for (const w of this.#waiters) this.#settle(w);
     for (const state of this.#channels.values()) state.resolveReady();
     this.#channels.clear();

@@ -29,10 +29,15 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function busOn(url: string, namespace: string, channels: string[]): Promise<Harness> {
+async function busOn(
+  url: string,
+  namespace: string,
+  channels: string[],
+  checkIntervalMs: number | false = false,
+): Promise<Harness> {
   const store = redisStore({ url, namespace });
   const errors: Error[] = [];
-  const bus = redisBus({ store, onError: (e) => errors.push(e) });
+  const bus = redisBus({ store, onError: (e) => errors.push(e), checkIntervalMs });
   const got: EncodedEvent[] = [];
   const resets: Harness['resets'] = [];
   await bus.start({
@@ -153,6 +158,20 @@ describe('redisBus', () => {
       expectOrderedOnce(h.got);
       expect(h.bus.stats.gaps).toBeGreaterThan(0);
       expect(h.bus.stats.storeReads).toBeGreaterThan(reads);
+    } finally {
+      await silent.close();
+      await h.close();
+    }
+  });
+
+  it('finds a lost event that nothing followed on its channel with the periodic check', async () => {
+    const namespace = ns();
+    const h = await busOn(redis.url, namespace, ['a'], 100);
+    const silent = redisStore({ url: redis.url, namespace, pubsub: 'classic' });
+    try {
+      await silent.append([{ channel: 'a', body: body(1) }]);
+      await until(() => h.got.length === 1, 5000, 'the lost event');
+      expect(h.got[0]!.seq).toBe(1);
     } finally {
       await silent.close();
       await h.close();
