@@ -1,6 +1,22 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // src/redis imports the core by package name (so its build shares the core's classes). When
+  // tests run src/redis, that name must mean the core's sources too, or a test would mix two
+  // copies of the core; every other import of the name (package tests) still gets the build.
+  plugins: [
+    {
+      name: 'redis-engine-uses-core-sources',
+      enforce: 'pre',
+      resolveId(source: string, importer: string | undefined) {
+        if (source === 'express-eventstream' && importer?.includes('/src/redis/')) {
+          return fileURLToPath(new URL('./src/index.ts', import.meta.url));
+        }
+        return undefined;
+      },
+    },
+  ],
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',

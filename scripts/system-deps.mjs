@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 export const SYSTEM_DEPENDENCIES = [
   { command: 'pushpin', pkg: 'pushpin' },
   { command: '/usr/bin/chromium', pkg: 'chromium' },
+  { command: 'redis-server', pkg: 'redis-server' },
+  { command: 'redis-cli', pkg: 'redis-tools' },
 ];
 
 export function hasCommand(command) {

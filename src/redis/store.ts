@@ -1,0 +1,242 @@
+// EventStore v2 on Redis: one namespace's history, sequence and epoch, shared by every process.
+// Each operation is one script call (one round trip); see scripts.ts for the key layout.
+import { createHash, randomBytes } from 'node:crypto';
+import { InvalidOptionError } from 'express-eventstream';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { RedisUnavailableError } from './errors.js';
+import { APPEND_LUA, EPOCH_LUA, READ_LUA } from './scripts.js';
+import type { AppendResult, ChainedRecord, EventStoreV2, ReadResult } from './types.js';
+
+/** A connected ioredis client: a single server or a cluster. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisStoreOptions {
+  /** An ioredis client (Redis or Cluster) the store uses but does not close. */
+  client?: RedisClient;
+  /** Or a `redis://` URL: the store opens (and closes) its own client, tuned to fail fast. */
+  url?: string;
+  /** Names this history: processes sharing a namespace share ids and events. Default `'events'`. */
+  namespace?: string;
+  /** Prefix of every key and pub/sub channel. Default `'ees:'`. */
+  keyPrefix?: string;
+  /** Events kept per channel. Default 1000. */
+  maxEventsPerChannel?: number;
+  /** Events older than this (ms, Redis clock) are dropped. Default: no age limit. */
+  maxAgeMs?: number;
+  /**
+   * How appends announce events: `'sharded'` (SPUBLISH, Redis ≥ 7; on a cluster only the shard
+   * owning the namespace carries them) or `'classic'` (PUBLISH, any Redis). Default `'sharded'`.
+   */
+  pubsub?: 'sharded' | 'classic';
+}
+
+const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const PREFIX = /^[A-Za-z0-9_.:-]{0,32}$/;
+
+/** Client options for clients the store opens itself: commands fail instead of queueing for long. */
+export const FAIL_FAST: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  commandTimeout: 5000,
+  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+};
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const APPEND = script(APPEND_LUA);
+const READ = script(READ_LUA);
+const EPOCH = script(EPOCH_LUA);
+
+function positive(name: string, value: number | undefined, fallback: number | undefined) {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(name, `${name} must be a positive integer`);
+  }
+  return value;
+}
+
+/** A fresh epoch candidate: 8 base-36 characters (the script keeps an existing one). */
+function newEpoch(): string {
+  return randomBytes(6).readUIntBE(0, 6).toString(36).padStart(8, '0').slice(-8);
+}
+
+export class RedisStore implements EventStoreV2 {
+  readonly client: RedisClient;
+  readonly namespace: string;
+  /** `SPUBLISH` or `PUBLISH`: what the append script announces with (a bus must subscribe alike). */
+  readonly pubsub: 'sharded' | 'classic';
+  readonly #owned: boolean;
+  readonly #maxEvents: number;
+  readonly #maxAgeMs: number;
+  /** `<prefix>{ns}:` */
+  readonly #base: string;
+  readonly #metaKeys: [string, string, string];
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError('options', 'redisStore() options must be an object');
+    }
+    const namespace = options.namespace ?? 'events';
+    if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
+      throw new InvalidOptionError('namespace', 'namespace must be 1-64 of A-Z a-z 0-9 _ . : -');
+    }
+    const prefix = options.keyPrefix ?? 'ees:';
+    if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
+      throw new InvalidOptionError('keyPrefix', 'keyPrefix must be 0-32 of A-Z a-z 0-9 _ . : -');
+    }
+    const pubsub = options.pubsub ?? 'sharded';
+    if (pubsub !== 'sharded' && pubsub !== 'classic') {
+      throw new InvalidOptionError('pubsub', "pubsub must be 'sharded' or 'classic'");
+    }
+    this.#maxEvents = positive('maxEventsPerChannel', options.maxEventsPerChannel, 1000)!;
+    this.#maxAgeMs = positive('maxAgeMs', options.maxAgeMs, undefined) ?? 0;
+    if (options.client !== undefined) {
+      // Duck-typed: the app's ioredis may be another copy than the one this module resolves.
+      if (typeof (options.client as Partial<Redis>).evalsha !== 'function') {
+        throw new InvalidOptionError('client', 'client must be an ioredis Redis or Cluster');
+      }
+      this.client = options.client;
+      this.#owned = false;
+    } else if (typeof options.url === 'string') {
+      this.client = new Redis(options.url, FAIL_FAST);
+      // Errors surface through rejected commands; an unhandled 'error' event would crash.
+      this.client.on('error', () => {});
+      this.#owned = true;
+    } else {
+      throw new InvalidOptionError('client', 'redisStore() needs a client or a url');
+    }
+    this.namespace = namespace;
+    this.pubsub = pubsub;
+    this.#base = `${prefix}{${namespace}}:`;
+    this.#metaKeys = [`${this.#base}epoch`, `${this.#base}seq`, `${this.#base}last`];
+  }
+
+  /** The pub/sub channel carrying `channel`'s events. */
+  pubsubChannel(channel: string): string {
+    return `${this.#base}p:${channel}`;
+  }
+
+  /** Inverse of pubsubChannel (undefined for other channels). */
+  channelOf(pubsubChannel: string): string | undefined {
+    const head = `${this.#base}p:`;
+    return pubsubChannel.startsWith(head) ? pubsubChannel.slice(head.length) : undefined;
+  }
+
+  #historyKey(channel: string): string {
+    return `${this.#base}h:${channel}`;
+  }
+
+  async epoch(): Promise<string> {
+    return String(await this.#run('epoch', EPOCH, [this.#metaKeys[0]], [newEpoch()]));
+  }
+
+  async append(
+    items: ReadonlyArray<{ channel: string; body: string }>,
+  ): Promise<{ epoch: string; events: readonly AppendResult[] }> {
+    if (items.length === 0) return { epoch: await this.epoch(), events: [] };
+    const keys: string[] = [...this.#metaKeys];
+    const args: string[] = [
+      newEpoch(),
+      String(this.#maxEvents),
+      String(this.#maxAgeMs),
+      this.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH',
+      `${this.#base}p:`,
+    ];
+    for (const { channel, body } of items) {
+      keys.push(this.#historyKey(channel));
+      args.push(channel, body);
+    }
+    const reply = (await this.#run('append', APPEND, keys, args)) as [string, ...number[]];
+    const events: AppendResult[] = [];
+    for (let i = 0; i < items.length; i++) {
+      events.push({ seq: Number(reply[1 + 2 * i]), prevSeq: Number(reply[2 + 2 * i]) });
+    }
+    return { epoch: String(reply[0]), events };
+  }
+
+  async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {
+    return this.readPositions(
+      channels.map((c) => [c, afterSeq]),
+      limit,
+    );
+  }
+
+  /**
+   * readAfter with a position per channel, whose records also carry their channel's previous
+   * seq: what a bus catching up several channels needs, in one round trip.
+   */
+  async readPositions(
+    positions: ReadonlyArray<readonly [channel: string, afterSeq: number]>,
+    limit?: number,
+  ): Promise<ReadResult & { records: readonly ChainedRecord[] }> {
+    for (const [, afterSeq] of positions) {
+      if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+        throw new InvalidOptionError('afterSeq', 'afterSeq must be a non-negative safe integer');
+      }
+    }
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new InvalidOptionError('limit', 'limit must be a positive integer');
+    }
+    const channels = positions.map(([c]) => c);
+    const keys: string[] = [...this.#metaKeys, ...channels.map((c) => this.#historyKey(c))];
+    const args = [newEpoch(), String(limit ?? 0), String(this.#maxAgeMs)];
+    for (const [c, afterSeq] of positions) args.push(c, String(afterSeq));
+    const [epoch, head, lasts, gapFlags, flat] = (await this.#run('read', READ, keys, args)) as [
+      string,
+      number,
+      number[],
+      number[],
+      Array<number | string>,
+    ];
+    const lastSeq: Record<string, number> = {};
+    const gaps: string[] = [];
+    channels.forEach((channel, i) => {
+      lastSeq[channel] = Number(lasts[i] ?? 0);
+      if (Number(gapFlags[i]) === 1) gaps.push(channel);
+    });
+    const records: ChainedRecord[] = [];
+    for (let j = 0; j < flat.length; j += 4) {
+      records.push({
+        channel: channels[Number(flat[j]) - 1]!,
+        seq: Number(flat[j + 1]),
+        body: String(flat[j + 2]),
+        prevSeq: Number(flat[j + 3]),
+      });
+    }
+    return { epoch: String(epoch), records, gaps, head: Number(head), lastSeq };
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  /** EVALSHA, loading the script with EVAL when this server does not know it yet. */
+  async #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      try {
+        return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return await this.client.eval(s.lua, keys.length, ...keys, ...args);
+      }
+    } catch (err) {
+      throw new RedisUnavailableError(operation, err);
+    }
+  }
+}
+
+/** A shared event history on Redis (EventStore v2). */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}

@@ -1,0 +1,109 @@
+// Real redis-server processes for integration tests (Debian package `redis-server`). The launcher
+// lives in scripts/redis.mjs so demos can use it too; this file adds types and makes sure the
+// package is installed (apt-get as root, else an error naming it). Tests never skip for lack of Redis.
+
+export interface StartRedisOptions {
+  /** appendonly yes (fsync every second): data survives kill -9 and restart. Default false. */
+  aof?: boolean;
+  /** Extra redis.conf directives. */
+  config?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+export interface RedisInstance {
+  readonly port: number;
+  readonly dir: string;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  tailLog(): string;
+  /** redis-cli against this server; trimmed stdout. */
+  cli(...args: string[]): string;
+  /** SIGKILL by PID; keeps port and data dir for start(). */
+  kill(): Promise<void>;
+  /** SIGTERM by PID; keeps port and data dir for start(). */
+  pause(): Promise<void>;
+  /** Start again on the same port and data dir; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** Stop by PID and delete the data dir. */
+  stop(): Promise<void>;
+}
+
+export interface RedisCluster {
+  readonly nodes: readonly RedisInstance[];
+  readonly startupNodes: ReadonlyArray<{ host: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+interface RedisScript {
+  startRedis(options?: StartRedisOptions): Promise<RedisInstance>;
+  startRedisCluster(options?: StartRedisOptions & { masters?: number }): Promise<RedisCluster>;
+}
+
+async function load<T>(relative: string): Promise<T> {
+  return (await import(new URL(relative, import.meta.url).href)) as T;
+}
+
+let ensured = false;
+
+async function ensureRedis(): Promise<void> {
+  if (ensured) return;
+  const deps = await load<{
+    ensureSystemDependencies(deps?: ReadonlyArray<{ command: string; pkg: string }>): void;
+  }>('../../scripts/system-deps.mjs');
+  deps.ensureSystemDependencies([
+    { command: 'redis-server', pkg: 'redis-server' },
+    { command: 'redis-cli', pkg: 'redis-tools' },
+  ]);
+  ensured = true;
+}
+
+/** A private redis-server on a free 127.0.0.1 port with its own config and temp data dir. */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisInstance> {
+  await ensureRedis();
+  return (await load<RedisScript>('../../scripts/redis.mjs')).startRedis(options);
+}
+
+/** A 3-master (by default) Redis Cluster on loopback, slots assigned, cluster_state ok. */
+export async function startRedisCluster(
+  options: StartRedisOptions & { masters?: number } = {},
+): Promise<RedisCluster> {
+  await ensureRedis();
+  return (await load<RedisScript>('../../scripts/redis.mjs')).startRedisCluster(options);
+}
+
+/** The v2 store shape (structural, so tests need not import the built module's types). */
+interface StoreV2 {
+  epoch(): Promise<string>;
+  append(
+    items: ReadonlyArray<{ channel: string; body: string }>,
+  ): Promise<{ epoch: string; events: ReadonlyArray<{ seq: number; prevSeq: number }> }>;
+  readAfter(
+    channels: readonly string[],
+    afterSeq: number,
+    limit?: number,
+  ): Promise<{
+    epoch: string;
+    records: ReadonlyArray<{ seq: number; channel: string; body: string }>;
+    gaps: readonly string[];
+    head: number;
+    lastSeq: Readonly<Record<string, number>>;
+  }>;
+  close?(): Promise<void>;
+}
+
+/**
+ * The core still calls the EventStore v1 shape (append returns the array, head() exists): this
+ * adapts a v2 store until the core moves to v2 (then pass the store itself).
+ */
+export function coreStore(store: StoreV2) {
+  return {
+    epoch: () => store.epoch(),
+    head: async () => (await store.readAfter([], Number.MAX_SAFE_INTEGER)).head,
+    append: async (items: ReadonlyArray<{ channel: string; body: string }>) =>
+      (await store.append(items)).events,
+    readAfter: (channels: readonly string[], afterSeq: number) => store.readAfter(channels, afterSeq),
+    close: async () => store.close?.(),
+  };
+}
