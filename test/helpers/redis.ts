@@ -73,37 +73,4 @@ export async function startRedisCluster(
   return (await load<RedisScript>('../../scripts/redis.mjs')).startRedisCluster(options);
 }
 
-/** The v2 store shape (structural, so tests need not import the built module's types). */
-interface StoreV2 {
-  epoch(): Promise<string>;
-  append(
-    items: ReadonlyArray<{ channel: string; body: string }>,
-  ): Promise<{ epoch: string; events: ReadonlyArray<{ seq: number; prevSeq: number }> }>;
-  readAfter(
-    channels: readonly string[],
-    afterSeq: number,
-    limit?: number,
-  ): Promise<{
-    epoch: string;
-    records: ReadonlyArray<{ seq: number; channel: string; body: string }>;
-    gaps: readonly string[];
-    head: number;
-    lastSeq: Readonly<Record<string, number>>;
-  }>;
-  close?(): Promise<void>;
-}
 
-/**
- * The core still calls the EventStore v1 shape (append returns the array, head() exists): this
- * adapts a v2 store until the core moves to v2 (then pass the store itself).
- */
-export function coreStore(store: StoreV2) {
-  return {
-    epoch: () => store.epoch(),
-    head: async () => (await store.readAfter([], Number.MAX_SAFE_INTEGER)).head,
-    append: async (items: ReadonlyArray<{ channel: string; body: string }>) =>
-      (await store.append(items)).events,
-    readAfter: (channels: readonly string[], afterSeq: number) => store.readAfter(channels, afterSeq),
-    close: async () => store.close?.(),
-  };
-}

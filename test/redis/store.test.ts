@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events } from '../../src/index.js';
 import { RedisStore, redisStore } from '../../src/redis/index.js';
-import { coreStore, type RedisInstance, startRedis } from '../helpers/redis.js';
+import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect } from '../helpers/sse-client.js';
 
@@ -124,7 +124,7 @@ describe('redisStore', () => {
 
   it('gets a new epoch after FLUSHALL, and clients with older ids a stream-reset unknown-id', async () => {
     const store = redisStore({ url: redis.url, namespace: ns() });
-    const ev = events({ history: coreStore(store), keepAlive: false });
+    const ev = events({ history: store, keepAlive: false });
     const server = await startServer(createHandler({ events: ev }));
     try {
       await ev.publish('c', { data: 1 });
@@ -151,7 +151,7 @@ describe('redisStore', () => {
 
   it('sends stream-reset expired when the shared history no longer reaches back', async () => {
     const store = redisStore({ url: redis.url, namespace: ns(), maxEventsPerChannel: 2 });
-    const ev = events({ history: coreStore(store), keepAlive: false });
+    const ev = events({ history: store, keepAlive: false });
     const server = await startServer(createHandler({ events: ev }));
     try {
       for (let i = 0; i < 4; i++) await ev.publish('c', { data: i });
@@ -204,7 +204,7 @@ describe('redisStore across Redis restarts', () => {
   it('rejects publishes with typed errors while Redis is down, keeps streams open, and resumes after restart', async () => {
     const server = await startRedis({ aof: true });
     const store = redisStore({ url: server.url, namespace: 'down' });
-    const ev = events({ history: coreStore(store), keepAlive: 50 });
+    const ev = events({ history: store, keepAlive: 50 });
     const errors: Error[] = [];
     ev.on('error', (e) => errors.push(e));
     const http = await startServer(createHandler({ events: ev }));
