@@ -247,7 +247,7 @@ describe('chaos: random disconnects', () => {
       chaosClient(server!.url('/?channel=chaos'), total, 60),
     );
     // Fresh clients start at "now": let every client subscribe before the first event.
-    await until(() => ev.stats().connections === clientsCount, 5000, 'all clients connected');
+    await until(() => ev.stats().connections === clientsCount, 15_000, 'all clients connected');
     for (let i = 1; i <= total; i++) {
       await ev.publish('chaos', { event: 'n', data: i });
       if (i % 25 === 0) await new Promise((r) => setImmediate(r));
