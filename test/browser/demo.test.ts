@@ -334,5 +334,5 @@ describe('basic demo in headless Chromium', () => {
     } finally {
       await Promise.allSettled([pushpin?.stop(), origin.stop()]);
     }
-  });
+  }, 90_000);
 });

@@ -286,7 +286,8 @@ describe('createGripSink: failures and retries', () => {
   it('times out a request that gets no answer, and retries it', async () => {
     const proxy = await fakeProxy();
     proxy.replies.push('hang');
-    await sink(`http://127.0.0.1:${proxy.port}`, { ...FAST, timeoutMs: 100 }).publish([
+    // Long enough that the answered retry never times out on a busy machine.
+    await sink(`http://127.0.0.1:${proxy.port}`, { ...FAST, timeoutMs: 2000 }).publish([
       ev('c', 'data: 1\n\n'),
     ]);
     expect(proxy.requests).toHaveLength(2);
