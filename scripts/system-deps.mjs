@@ -3,22 +3,57 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-/** Service binaries the suite needs: the command (absolute path or name on PATH) and its Debian package. */
+/**
+ * Service binaries the suite needs: the command (absolute path or name on PATH) and the Debian
+ * package that provides it. To add a service, add one line here; `ensureSystemDependencies()`
+ * installs only the packages whose commands are missing. Recommended packages are left out
+ * unless `recommends: true`: prometheus, for one, recommends a node-exporter daemon that promtool
+ * does not need. Chromium keeps them: its fonts (fonts-liberation) and software GL driver
+ * (libgl1-mesa-dri) are only recommended, and pages render without glyphs when they are missing.
+ */
 export const SYSTEM_DEPENDENCIES = [
   { command: 'pushpin', pkg: 'pushpin' },
-  { command: '/usr/bin/chromium', pkg: 'chromium' },
+  { command: '/usr/bin/chromium', pkg: 'chromium', recommends: true },
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'redis-cli', pkg: 'redis-tools' },
+  { command: 'promtool', pkg: 'prometheus' },
 ];
+
+/** The entries of SYSTEM_DEPENDENCIES for the given commands, e.g. `dependenciesFor('redis-server')`. */
+export function dependenciesFor(...commands) {
+  return commands.map((command) => {
+    const dep = SYSTEM_DEPENDENCIES.find((d) => d.command === command);
+    if (dep === undefined) throw new Error(`${command} is not listed in SYSTEM_DEPENDENCIES`);
+    return dep;
+  });
+}
 
 export function hasCommand(command) {
   if (command.startsWith('/')) return existsSync(command);
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0;
 }
 
 function canUseApt() {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   return isRoot && existsSync('/etc/debian_version') && hasCommand('apt-get');
+}
+
+/**
+ * The apt-get argument lists that install the packages of `missing` (entries of
+ * SYSTEM_DEPENDENCIES) and nothing else: `--no-upgrade` leaves every installed package at its
+ * version (apt upgrades one only when a missing package strictly requires a newer one), and
+ * there is no `apt-get upgrade`.
+ */
+export function aptCommands(missing) {
+  const withRecommends = [...new Set(missing.filter((d) => d.recommends === true).map((d) => d.pkg))];
+  const without = [...new Set(missing.filter((d) => d.recommends !== true).map((d) => d.pkg))].filter(
+    (p) => !withRecommends.includes(p),
+  );
+  const commands = [['update', '-qq']];
+  if (without.length > 0)
+    commands.push(['install', '-y', '-qq', '--no-upgrade', '--no-install-recommends', ...without]);
+  if (withRecommends.length > 0) commands.push(['install', '-y', '-qq', '--no-upgrade', ...withRecommends]);
+  return commands;
 }
 
 export function ensureSystemDependencies(deps = SYSTEM_DEPENDENCIES) {
@@ -33,8 +68,7 @@ export function ensureSystemDependencies(deps = SYSTEM_DEPENDENCIES) {
   }
   console.log(`[system-deps] installing ${pkgs.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
+  for (const args of aptCommands(missing)) execFileSync('apt-get', args, { stdio: 'inherit', env });
   const still = deps.filter((d) => !hasCommand(d.command));
   if (still.length > 0) {
     throw new Error(

@@ -263,7 +263,6 @@ describe('slow clients', () => {
     const perBatch = 4;
     const batchBytes = perBatch * Buffer.byteLength(wire('tick', payload, '00000'));
     let published = 0;
-    const started = Date.now();
     while (fx.ev.stats().slowClientsDropped === 0) {
       if (published > (64 * 1024 * 1024) / 4096) throw new Error('slow client was never dropped');
       const batch: Promise<void>[] = [];
@@ -278,7 +277,6 @@ describe('slow clients', () => {
       const want = published + 1;
       await healthy.waitFor((x) => x.events.length >= want, 5000, `healthy client to get ${published} ticks`);
     }
-    expect(Date.now() - started).toBeLessThan(25_000);
     const slowTap = tap(fx, 'slow');
     expect(fx.ev.stats().slowClientsDropped).toBe(1);
     expect(disconnects).toEqual([{ channels: ['feed'], reason: 'slow' }]);
@@ -346,9 +344,7 @@ describe('disconnect releases everything', () => {
     gc();
     const heapAfterWarmup = process.memoryUsage().heapUsed;
 
-    const started = Date.now();
     for (let round = warmup; round < TOTAL / BATCH; round++) await cycle(round);
-    const elapsed = Date.now() - started;
 
     expect(connects).toBe(TOTAL);
     expect(disconnects).toBe(TOTAL);
@@ -367,8 +363,8 @@ describe('disconnect releases everything', () => {
     gc();
     const growth = process.memoryUsage().heapUsed - heapAfterWarmup;
     expect(growth, `heap growth ${(growth / 1e6).toFixed(1)} MB`).toBeLessThan(10 * 1024 * 1024);
-    expect(elapsed).toBeLessThan(40_000);
-  }, 60_000);
+    // No bound on the time taken: a busy machine may be slow (benchmarks live in bench/).
+  }, 180_000);
 });
 
 describe('events that cannot be sent', () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHandler, type Events, type EventsOptions, events } from '../src/index.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { chaosClient } from './helpers/chaos-client.js';
@@ -10,6 +10,7 @@ let ev: Events | undefined;
 const clients: SseClient[] = [];
 
 afterEach(async () => {
+  vi.useRealTimers();
   for (const c of clients.splice(0)) c.close();
   await ev?.close();
   await server?.close();
@@ -196,12 +197,13 @@ describe('stream-reset', () => {
   });
 
   it('resets channels whose events aged out', async () => {
-    const ev = await serve({ history: { maxAgeMs: 30 } });
+    // The store reads the clock: only Date is faked, so sockets and timers run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const ev = await serve({ history: { maxAgeMs: 30_000 } });
     const first = await open('/?channel=a');
     first.close();
     await ev.publish('a', { event: 'n', data: 1 });
-    const published = Date.now();
-    await new Promise((r) => setTimeout(r, Math.max(0, 60 - (Date.now() - published))));
+    vi.setSystemTime(Date.now() + 30_001);
     const second = await open('/?channel=a', first.events[0]!.id);
     await second.waitFor((c) => c.named('stream-reset').length === 1);
     expect(JSON.parse(second.named('stream-reset')[0]!.data)).toMatchObject({ reason: 'expired' });
@@ -245,7 +247,7 @@ describe('chaos: random disconnects', () => {
       chaosClient(server!.url('/?channel=chaos'), total, 60),
     );
     // Fresh clients start at "now": let every client subscribe before the first event.
-    await until(() => ev.stats().connections === clientsCount, 5000, 'all clients connected');
+    await until(() => ev.stats().connections === clientsCount, 15_000, 'all clients connected');
     for (let i = 1; i <= total; i++) {
       await ev.publish('chaos', { event: 'n', data: i });
       if (i % 25 === 0) await new Promise((r) => setImmediate(r));

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHandler, type Events, events, type HandlerOptions } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient } from './helpers/sse-client.js';
@@ -128,26 +128,70 @@ describe('a successful subscription', () => {
 });
 
 describe('keep-alive', () => {
-  it('sends a keep-alive event after the configured silence, not while events flow', async () => {
-    const { ev } = await serve({ keepAlive: 200 });
-    const c = await open('/?channel=a');
-    await c.waitFor((x) => x.named('keep-alive').length >= 2, 3000, 'two keep-alives');
-    expect(c.body).toContain('event: keep-alive\ndata:\n\n');
-    const before = c.named('keep-alive').length;
-    // Publishing every 50 ms keeps the connection busy: no keep-alive during that time.
-    for (let i = 0; i < 6; i++) {
-      await ev.publish('a', { event: 'tick', data: i });
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(c.named('keep-alive').length).toBeLessThanOrEqual(before + 1);
+  // A test about time: the hub's sweep interval and the clock are faked; sockets stay real.
+  // What a client has NOT received is checked by publishing a marker and waiting for it: the
+  // stream is ordered, so anything written before the marker has arrived by then.
+  const fakeClock = () => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
-  it('can be a comment, and can be turned off', async () => {
+  async function marker(c: SseClient, n: number): Promise<void> {
+    await ev!.publish('a', { event: 'marker', data: n });
+    await c.waitFor((x) => x.named('marker').length === n, 5000, `marker ${n}`);
+  }
+
+  it('sends a keep-alive event after the configured silence, not while events flow', async () => {
+    fakeClock();
+    const { ev } = await serve({ keepAlive: 200 });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.events.length >= 1, 5000, 'stream-open');
+    vi.advanceTimersByTime(199);
+    // Silence of 199 ms: nothing yet. (The marker itself is a write: the silence restarts.)
+    await marker(c, 1);
+    expect(c.named('keep-alive')).toHaveLength(0);
+    // The hub checks every quarter interval: a keep-alive follows 1× to 1.25× of silence.
+    vi.advanceTimersByTime(250);
+    await c.waitFor((x) => x.named('keep-alive').length === 1, 5000, 'a keep-alive');
+    expect(c.body).toContain('event: keep-alive\ndata:\n\n');
+    // An event every 150 ms for 3 s keeps the connection busy: no keep-alive during that time.
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(150);
+      await ev.publish('a', { event: 'tick', data: i });
+    }
+    await marker(c, 2);
+    expect(c.named('tick')).toHaveLength(20);
+    expect(c.named('keep-alive')).toHaveLength(1);
+    // Silent again: keep-alives resume, one per interval.
+    vi.advanceTimersByTime(250);
+    await c.waitFor((x) => x.named('keep-alive').length === 2, 5000, 'the second keep-alive');
+    vi.advanceTimersByTime(250);
+    await c.waitFor((x) => x.named('keep-alive').length === 3, 5000, 'the third keep-alive');
+  });
+
+  it('can be a comment', async () => {
+    fakeClock();
     ev = events({ keepAlive: 100, keepAliveFormat: 'comment' });
     server = await startServer(createHandler({ events: ev }));
     const c = await open('/?channel=a');
-    await c.waitFor((x) => x.body.includes(':\n\n'), 2000, 'comment keep-alive');
+    await c.waitFor((x) => x.events.length >= 1, 5000, 'stream-open');
+    vi.advanceTimersByTime(100);
+    await c.waitFor((x) => x.body.endsWith('\n\n:\n\n'), 5000, 'comment keep-alive');
     expect(c.named('keep-alive')).toHaveLength(0);
+  });
+
+  it('can be turned off with keepAlive: false', async () => {
+    fakeClock();
+    await serve({ keepAlive: false });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.events.length >= 1, 5000, 'stream-open');
+    const before = c.body;
+    // An hour of silence, in quarter-second steps (finer than any sweep would check).
+    for (let i = 0; i < 4 * 3600; i++) vi.advanceTimersByTime(250);
+    await marker(c, 1);
+    expect(c.named('keep-alive')).toHaveLength(0);
+    // Nothing but the marker was written: no keep-alive event and no comment.
+    expect(c.body.slice(before.length)).toMatch(/^id: \S+\nevent: marker\ndata: 1\n\n$/);
   });
 });
 

@@ -91,10 +91,10 @@ function stopChild(child) {
 }
 
 async function main() {
-  const { ensureSystemDependencies } = await import('../../scripts/system-deps.mjs');
+  const { dependenciesFor, ensureSystemDependencies } = await import('../../scripts/system-deps.mjs');
   const { freePorts, startPushpin } = await import('../../scripts/pushpin.mjs');
   try {
-    ensureSystemDependencies([{ command: 'pushpin', pkg: 'pushpin' }]);
+    ensureSystemDependencies(dependenciesFor('pushpin'));
   } catch (err) {
     console.error(err.message);
     process.exit(1);

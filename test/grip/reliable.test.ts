@@ -72,6 +72,18 @@ async function viaProxy(
   return c;
 }
 
+/**
+ * A line of Pushpin's handler log for a recovery-link fetch that the origin answered with 200,
+ * made from position `lastId` of `channel` (the handler ends the line with `#<channel>=<last id>`).
+ */
+function recoveryFetch(channel: string, lastId: string): RegExp {
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(
+    `GET \\S+[?&]es-recover=\\S+ .* code=200 .*#${literal(channel)}=${literal(lastId)}$`,
+    'm',
+  );
+}
+
 const numbers = (c: SseClient) => c.named('n').map((e) => JSON.parse(e.data) as number);
 
 describe('through a real Pushpin', () => {
@@ -105,8 +117,9 @@ describe('through a real Pushpin', () => {
     await ev.publish('r', { event: 'n', data: 6 });
     await c.waitFor((x) => numbers(x).includes(6), 10_000, 'a later event');
     expect(numbers(c)).toEqual([1, 2, 3, 4, 5, 6]);
-    // Pushpin asked the recovery link for what followed event 2.
-    await pp.waitForLog(/es-recover/, { timeoutMs: 1000 }).catch(() => undefined);
+    // Event 3 came through the recovery link, not some other way: Pushpin fetched the link from
+    // event 2's position and the origin answered.
+    await pp.waitForLog(recoveryFetch('events-r', c.named('n')[1]!.id!));
   });
 
   it('reliable mode: a withheld last event arrives through the idle recovery poll', async () => {
@@ -117,6 +130,7 @@ describe('through a real Pushpin', () => {
     for (let i = 1; i <= 2; i++) await ev.publish('idle', { event: 'n', data: i });
     await c.waitFor((x) => numbers(x).length === 2, 10_000, 'the withheld event via idle recovery');
     expect(numbers(c)).toEqual([1, 2]);
+    await pp.waitForLog(recoveryFetch('events-idle', c.named('n')[0]!.id!));
   });
 
   it('chaos: clients cut 100+ times each still receive exactly the published sequence', async () => {
@@ -129,10 +143,13 @@ describe('through a real Pushpin', () => {
     await until(() => runs.every((r) => r.connected), 10_000, 'clients connected');
     await pp.waitForSubscription('events-chaos', clientCount);
     // Pushpin's default message_rate is 2,500 items/s: publish well below it.
+    const publishes: Promise<void>[] = [];
     for (let i = 1; i <= total; i++) {
-      void ev.publish('chaos', { event: 'n', data: i });
+      publishes.push(ev.publish('chaos', { event: 'n', data: i }));
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 10));
     }
+    // Every publish settles, and succeeds, before the test closes the sink under them.
+    await Promise.all(publishes);
     await Promise.all(runs.map((r) => r.done));
     const expected = Array.from({ length: total }, (_, i) => i + 1);
     runs.forEach((run, i) => {

@@ -23,8 +23,15 @@ export const CHROMIUM_ARGS: readonly string[] = [
 /** Where tests leave screenshots and logs (git-ignored). */
 export const ARTIFACTS_DIR = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
+interface SystemDependency {
+  command: string;
+  pkg: string;
+  recommends?: boolean;
+}
+
 interface SystemDepsModule {
-  ensureSystemDependencies(deps?: ReadonlyArray<{ command: string; pkg: string }>): void;
+  dependenciesFor(...commands: string[]): SystemDependency[];
+  ensureSystemDependencies(deps?: readonly SystemDependency[]): void;
 }
 
 /** Installs Chromium with apt-get when it is missing (never skips; throws naming the package). */
@@ -32,7 +39,7 @@ export async function ensureChromium(): Promise<void> {
   // A computed specifier: scripts/system-deps.mjs is plain JavaScript without type declarations.
   const specifier = new URL('../../scripts/system-deps.mjs', import.meta.url).href;
   const systemDeps = (await import(specifier)) as SystemDepsModule;
-  systemDeps.ensureSystemDependencies([{ command: CHROMIUM_PATH, pkg: 'chromium' }]);
+  systemDeps.ensureSystemDependencies(systemDeps.dependenciesFor(CHROMIUM_PATH));
 }
 
 export interface BrowserSession {

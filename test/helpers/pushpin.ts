@@ -54,8 +54,15 @@ interface PushpinScript {
   freePorts(count: number): Promise<number[]>;
 }
 
+interface SystemDependency {
+  command: string;
+  pkg: string;
+  recommends?: boolean;
+}
+
 interface SystemDepsModule {
-  ensureSystemDependencies(deps?: ReadonlyArray<{ command: string; pkg: string }>): void;
+  dependenciesFor(...commands: string[]): SystemDependency[];
+  ensureSystemDependencies(deps?: readonly SystemDependency[]): void;
 }
 
 // Computed specifiers: the scripts are plain JavaScript without type declarations.
@@ -69,7 +76,7 @@ let ensured = false;
 export async function ensurePushpin(): Promise<void> {
   if (ensured) return;
   const deps = await load<SystemDepsModule>('../../scripts/system-deps.mjs');
-  deps.ensureSystemDependencies([{ command: 'pushpin', pkg: 'pushpin' }]);
+  deps.ensureSystemDependencies(deps.dependenciesFor('pushpin'));
   ensured = true;
 }
 

@@ -50,12 +50,10 @@ let ensured = false;
 async function ensureRedis(): Promise<void> {
   if (ensured) return;
   const deps = await load<{
+    dependenciesFor(...commands: string[]): ReadonlyArray<{ command: string; pkg: string }>;
     ensureSystemDependencies(deps?: ReadonlyArray<{ command: string; pkg: string }>): void;
   }>('../../scripts/system-deps.mjs');
-  deps.ensureSystemDependencies([
-    { command: 'redis-server', pkg: 'redis-server' },
-    { command: 'redis-cli', pkg: 'redis-tools' },
-  ]);
+  deps.ensureSystemDependencies(deps.dependenciesFor('redis-server', 'redis-cli'));
   ensured = true;
 }
 
