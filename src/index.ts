@@ -1,11 +1,29 @@
-import { Events, type EventsOptions } from './events.js';
-import type { EventMap } from './types.js';
+// The public surface. Everything exported here is documented in the README; internals stay in
+// their modules (and `@internal` members are stripped from the .d.ts).
+import { Events, type EventsOptions } from './core/events.js';
+import type { EventMap } from './core/types.js';
 
-export { Channel, type ChannelEvents } from './channel.js';
-export { channelNameProblem } from './channel-name.js';
-export { encodeComment, encodeEvent, type WireEvent } from './encoder.js';
+export {
+  type EventStreamMiddleware,
+  type ExpressOptions,
+  type ExpressRequest,
+  eventStream,
+  express,
+} from './adapters/express.js';
+export {
+  createHandler,
+  type EventStreamHandler,
+  type HandlerOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from './adapters/node.js';
+export { type BusEvent, type BusSink, type EventBus, encodeStoredEvent, LocalBus } from './core/bus.js';
+export { Channel, type ChannelEvents } from './core/channel.js';
+export { encodeComment, encodeEvent, type WireEvent } from './core/encoder.js';
 export {
   DataSerializationError,
+  type ErrorCode,
+  type ErrorOptions,
   EventStoreError,
   EventStreamError,
   EventsClosedError,
@@ -14,7 +32,8 @@ export {
   InvalidEventError,
   InvalidOptionError,
   ListenerError,
-} from './errors.js';
+  NoHistoryError,
+} from './core/errors.js';
 export {
   type ConnectionInfo,
   type DisconnectInfo,
@@ -23,13 +42,8 @@ export {
   type EventsEvents,
   type EventsOptions,
   type EventsStats,
-} from './events.js';
-export {
-  type EventStreamMiddleware,
-  type ExpressOptions,
-  type ExpressRequest,
-  express,
-} from './express.js';
+} from './core/events.js';
+export type { EncodedEvent, EventFields, EventInput, EventMap, EventSink } from './core/types.js';
 export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
@@ -38,22 +52,10 @@ export {
   GripPublishError,
   type GripRetryOptions,
 } from './grip/index.js';
-export {
-  createHandler,
-  EVENT_STREAM_HEADERS,
-  type EventStreamHandler,
-  type HandlerOptions,
-  type StreamErrorCondition,
-} from './handler.js';
-export type {
-  EncodedEvent,
-  EventFields,
-  EventInput,
-  EventMap,
-  EventSink,
-  HttpRequest,
-  HttpResponse,
-} from './types.js';
+export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js';
+export type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './history/store.js';
+export { channelNameProblem } from './protocol/channel-name.js';
+export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
 
 /**
  * Create an Events namespace. Declare an event map to type-check `data` per event name:

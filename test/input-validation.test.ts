@@ -17,7 +17,7 @@ import {
   InvalidEventError,
   InvalidOptionError,
 } from '../src/index.js';
-import { MemoryStore } from '../src/store/memory.js';
+import { MemoryStore } from '../src/history/memory-store.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient } from './helpers/sse-client.js';
 

@@ -16,7 +16,7 @@ import {
   GripPublishError,
   ListenerError,
 } from '../src/index.js';
-import { MemoryStore } from '../src/store/memory.js';
+import { MemoryStore } from '../src/history/memory-store.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, until } from './helpers/sse-client.js';
 

@@ -114,7 +114,7 @@ describe('types', () => {
     expectTypeOf(middleware).toEqualTypeOf<EventStreamMiddleware>();
     expectTypeOf(middleware).parameter(0).toExtend<IncomingMessage>();
     expectTypeOf(middleware).parameter(1).toEqualTypeOf<ServerResponse>();
-    expectTypeOf(new InvalidEventError('id', 'x').code).toEqualTypeOf<string>();
+    expectTypeOf(new InvalidEventError('id', 'x').code).toEqualTypeOf<'ERR_SSE_INVALID_EVENT'>();
     expectTypeOf(new InvalidEventError('id', 'x').field).toEqualTypeOf<string>();
     expect(typeof handler).toBe('function');
     expect(typeof middleware).toBe('function');

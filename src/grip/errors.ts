@@ -1,8 +1,8 @@
-import { EventStreamError } from '../errors.js';
+import { type ErrorOptions, EventStreamError } from '../core/errors.js';
 
 /** The `grip` option (a GRIP_URL, an object, or an array of them) or a GRIP retry option is invalid. */
-export class GripConfigError extends EventStreamError {
-  constructor(message: string, options?: { cause?: unknown }) {
+export class GripConfigError extends EventStreamError<'ERR_GRIP_CONFIG'> {
+  constructor(message: string, options?: ErrorOptions) {
     super('ERR_GRIP_CONFIG', message, options);
   }
 }
@@ -12,7 +12,7 @@ export class GripConfigError extends EventStreamError {
  * first. `url` is the proxy's publish endpoint (never carrying credentials); `status` and `body`
  * describe the last HTTP answer, if there was one.
  */
-export class GripPublishError extends EventStreamError {
+export class GripPublishError extends EventStreamError<'ERR_GRIP_PUBLISH'> {
   /** The publish endpoint, e.g. `http://127.0.0.1:5561/publish/`, without credentials. */
   readonly url: string;
   /** HTTP status of the last attempt; undefined for network errors, timeouts and closing. */
@@ -27,19 +27,16 @@ export class GripPublishError extends EventStreamError {
    */
   failures: readonly GripPublishError[];
 
-  constructor(input: {
-    url: string;
-    message: string;
-    status?: number | undefined;
-    body?: string | undefined;
-    attempts: number;
-    cause?: unknown;
-  }) {
-    super('ERR_GRIP_PUBLISH', input.message, input.cause === undefined ? undefined : { cause: input.cause });
-    this.url = input.url;
-    this.status = input.status;
-    this.body = input.body;
-    this.attempts = input.attempts;
+  constructor(
+    url: string,
+    message: string,
+    options: ErrorOptions & { attempts: number; status?: number | undefined; body?: string | undefined },
+  ) {
+    super('ERR_GRIP_PUBLISH', message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.url = url;
+    this.status = options.status;
+    this.body = options.body;
+    this.attempts = options.attempts;
     this.failures = [this];
   }
 }

@@ -1,4 +1,4 @@
-import type { EncodedEvent, EventSink } from '../types.js';
+import type { EncodedEvent, EventSink } from '../core/types.js';
 import { gripChannelName } from './channel.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
@@ -65,11 +65,7 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
   return {
     async publish(batch: readonly EncodedEvent[]): Promise<void> {
       if (state.closed) {
-        throw new GripPublishError({
-          url: publishers[0]?.url ?? '',
-          message: 'GRIP sink is closed',
-          attempts: 0,
-        });
+        throw new GripPublishError(publishers[0]?.url ?? '', 'GRIP sink is closed', { attempts: 0 });
       }
       if (batch.length === 0) return;
       const bodies = encodeBodies(batch, prefix, options.reliable === true);
@@ -161,12 +157,7 @@ function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: 
 
 function asPublishError(reason: unknown): GripPublishError {
   if (reason instanceof GripPublishError) return reason;
-  return new GripPublishError({
-    url: '',
-    message: `GRIP publish failed: ${String(reason)}`,
-    attempts: 0,
-    cause: reason,
-  });
+  return new GripPublishError('', `GRIP publish failed: ${String(reason)}`, { attempts: 0, cause: reason });
 }
 
 class ProxyPublisher {
@@ -220,9 +211,7 @@ class ProxyPublisher {
     ];
     if (last !== undefined) parts.push(last.detail);
     if (note !== undefined) parts.push(note);
-    return new GripPublishError({
-      url: this.url,
-      message: parts.join(': '),
+    return new GripPublishError(this.url, parts.join(': '), {
       status: last?.status,
       body: last?.body,
       attempts,

@@ -4,7 +4,7 @@
 // A link is only honoured on a request the proxy made itself (Grip-Sig plus Grip-Last, which
 // Pushpin strips from client requests) and only while `authorize` still allows its channels.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest } from '../types.js';
+import type { RequestView } from '../protocol/request-view.js';
 import { decodeGripChannelName } from './channel.js';
 
 /** Query parameter carrying the signed recovery state. */
@@ -66,8 +66,8 @@ export function linkLifetimeSec(linkTimeoutSec: number): number {
 }
 
 /** Whether the request carries `Grip-Last`: Pushpin sends it only on requests it makes itself. */
-export function hasGripLast(req: HttpRequest): boolean {
-  return req.headers['grip-last'] !== undefined;
+export function hasGripLast(view: RequestView): boolean {
+  return view.header('grip-last') !== undefined;
 }
 
 /**
@@ -75,9 +75,8 @@ export function hasGripLast(req: HttpRequest): boolean {
  * Names are in their wire form (`gripChannelName`). Returns last ids by unprefixed channel name;
  * channels without the prefix, or with malformed escapes, are ignored.
  */
-export function parseGripLast(req: HttpRequest, prefix: string): Record<string, string> {
-  const raw = req.headers['grip-last'];
-  const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+export function parseGripLast(view: RequestView, prefix: string): Record<string, string> {
+  const joined = view.header('grip-last') ?? '';
   const out: Record<string, string> = {};
   for (const part of joined.split(',')) {
     const [wire = '', ...params] = part.split(';').map((p) => p.trim());
@@ -97,8 +96,8 @@ export function parseGripLast(req: HttpRequest, prefix: string): Record<string, 
  * The recovery link for a request: its own path and query (so `authorize` sees the same URL, e.g.
  * route parameters or a token in the query), with any earlier signed state replaced.
  */
-export function recoveryLink(req: HttpRequest & { originalUrl?: string }, token: string): string {
-  const url = req.originalUrl ?? req.url ?? '/';
+export function recoveryLink(view: RequestView, token: string): string {
+  const url = view.url || '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));

@@ -1,4 +1,4 @@
-import type { HttpRequest } from '../types.js';
+import type { RequestView } from '../protocol/request-view.js';
 import { resolvedProxies } from './grip-url.js';
 import { type SigVerifier, verifyGripSig } from './signature.js';
 import type { GripRequestCheck, GripSettings } from './types.js';
@@ -30,24 +30,23 @@ function prepare(settings: GripSettings): Prepared {
 }
 
 /** The first `Grip-Sig` value; Node joins repeated unknown headers with ", " and a JWT has no commas. */
-function gripSigOf(req: HttpRequest): string | undefined {
-  const raw: string | string[] | undefined = req.headers['grip-sig'];
-  const first = Array.isArray(raw) ? raw[0] : raw;
+function gripSigOf(view: RequestView): string | undefined {
+  const first = view.header('grip-sig');
   if (first === undefined) return undefined;
   return (first.split(',')[0] ?? '').trim();
 }
 
 /**
- * Decides whether `req` came through a GRIP proxy:
+ * Decides whether the request came through a GRIP proxy:
  *  - no `Grip-Sig` → `direct` (other `Grip-*` headers from a client are ignored);
  *  - `Grip-Sig` but no proxy has a verify key → `direct`: an unverifiable signature is never
  *    trusted, so a client cannot make the origin emit hold instructions by sending the header;
  *  - otherwise `proxied` when it verifies against any configured proxy, else `invalid` (→ 403).
  * Never rejects.
  */
-export async function checkGripRequest(req: HttpRequest, settings: GripSettings): Promise<GripRequestCheck> {
+export async function checkGripRequest(view: RequestView, settings: GripSettings): Promise<GripRequestCheck> {
   try {
-    const token = gripSigOf(req);
+    const token = gripSigOf(view);
     if (token === undefined) return DIRECT;
     const p = prepare(settings);
     if (p.verifiers.length === 0) return DIRECT;

@@ -231,7 +231,7 @@ export class RedisStore implements EventStoreV2 {
         return await this.client.eval(s.lua, keys.length, ...keys, ...args);
       }
     } catch (err) {
-      throw new RedisUnavailableError(operation, err);
+      throw new RedisUnavailableError(operation, { cause: err });
     }
   }
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventStreamError } from '../../src/errors.js';
+import { EventStreamError } from '../../src/core/errors.js';
 import {
   createGripSink,
   GripConfigError,
@@ -10,7 +10,7 @@ import {
   type GripRetryOptions,
   resolveGrip,
 } from '../../src/grip/index.js';
-import type { EncodedEvent, EventSink } from '../../src/types.js';
+import type { EncodedEvent, EventSink } from '../../src/core/types.js';
 
 interface Recorded {
   url: string;

@@ -1,13 +1,15 @@
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { nodeRequestView } from '../../src/adapters/node.js';
 import { checkGripRequest, type GripOption, resolveGrip } from '../../src/grip/index.js';
+import type { RequestView } from '../../src/protocol/request-view.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function req(headers: Record<string, string | string[]>): IncomingMessage {
-  return { headers } as unknown as IncomingMessage;
+function req(headers: Record<string, string | string[]>): RequestView {
+  return nodeRequestView({ method: 'GET', url: '/', headers } as unknown as IncomingMessage);
 }
 
 function settings(option: GripOption) {

@@ -1,7 +1,7 @@
 // Express adapter: the framework-free handler as middleware, mountable on any path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHandler, type HandlerOptions } from './handler.js';
-import type { EventMap } from './types.js';
+import type { EventMap } from '../core/types.js';
+import { createHandler, type HandlerOptions } from './node.js';
 
 /** The parts of an Express request the options' callbacks commonly use. */
 export type ExpressRequest = IncomingMessage & {
@@ -34,3 +34,9 @@ export function express<M extends object = EventMap, Req extends ExpressRequest 
     handle(req, res);
   };
 }
+
+/**
+ * `express()` under a name that does not clash with the `express` package:
+ * `app.get('/events/', eventStream({ events }))`.
+ */
+export const eventStream: typeof express = express;

@@ -70,10 +70,10 @@ export function dataToText(data: unknown, raw: boolean): string | undefined {
     json = JSON.stringify(data);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new DataSerializationError(`data cannot be JSON-encoded: ${reason}`, cause);
+    throw new DataSerializationError(`data cannot be JSON-encoded: ${reason}`, { cause });
   }
   if (json === undefined) {
-    throw new DataSerializationError(`data of type ${typeof data} has no JSON form`, undefined);
+    throw new DataSerializationError(`data of type ${typeof data} has no JSON form`);
   }
   // No surrogate check: JSON.stringify writes a lone surrogate as a \udxxx escape, which is
   // ASCII on the wire and gives the client's JSON.parse the very same string back.
@@ -117,4 +117,60 @@ export function encodeComment(text: string): string {
     .split(DATA_LINES)
     .map((line) => `:${line}`)
     .join('\n')}\n\n`;
+}
+
+// --- Everything else that goes on the wire. No other module builds SSE text. ---
+
+/** The `id:` line followed by an event's encoded body (everything but its id). */
+export function withId(id: string | undefined, body: string): string {
+  if (id === undefined) return body;
+  return `${id === '' ? 'id:' : `id: ${id}`}\n${body}`;
+}
+
+/** `retry: N` on its own (no data, so nothing dispatches): sets the client's reconnection delay. */
+function retryBlock(retry: number): string {
+  return `retry: ${retry}\n\n`;
+}
+
+/**
+ * What every stream starts with before `stream-open`: an optional 2 KiB comment (old proxies and
+ * polyfills buffer small responses) and an optional `retry:`.
+ */
+export function encodePreamble(padding: boolean, retry: number | undefined): string {
+  let text = '';
+  if (padding) text += encodeComment(' '.repeat(2048));
+  if (retry !== undefined) text += retryBlock(retry);
+  return text;
+}
+
+/**
+ * `stream-open`. A fresh stream carries the id marking "now" (so a client that receives nothing
+ * can still resume); a resumed one keeps the client's id and says how many replayed events follow.
+ */
+export function encodeStreamOpen(open: { id: string } | { replayed: number } | undefined): string {
+  if (open === undefined) return STREAM_OPEN;
+  if ('id' in open) return encodeFields({ event: 'stream-open', id: open.id });
+  return encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: open.replayed }) });
+}
+const STREAM_OPEN = encodeFields({ event: 'stream-open' });
+
+/** `stream-reset`: data `{"channels":[…],"reason":…}`, its id at the position the client continues from. */
+export function encodeStreamReset(id: string, channels: readonly string[], reason: string): string {
+  return encodeFields({ event: 'stream-reset', id, data: JSON.stringify({ channels, reason }) });
+}
+
+/**
+ * `stream-error` with `id: error`: the client's reconnect carries `Last-Event-ID: error`, which is
+ * answered 204 so EventSource stops. The configured retry applies, so that reconnect comes quickly.
+ */
+export function encodeStreamError(condition: string, text: string, retry: number | undefined): string {
+  return encodeFields({ event: 'stream-error', id: 'error', retry, data: JSON.stringify({ condition, text }) });
+}
+
+/** The id `stream-error` carries; a reconnect with it is refused. */
+export const STREAM_ERROR_ID = 'error';
+
+/** Keep-alive bytes: `event: keep-alive` with empty data (visible to listeners) or a comment line. */
+export function encodeKeepAliveEvent(format: 'event' | 'comment'): string {
+  return format === 'event' ? encodeFields({ event: 'keep-alive' }) : encodeComment('');
 }

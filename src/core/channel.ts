@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { Events } from './events.js';
+import type { TrackedPublish } from './pipeline.js';
 import type { EventInput, EventMap } from './types.js';
 
 export interface ChannelEvents {
@@ -20,21 +20,29 @@ const MAX_IN_FLIGHT = 1000;
  * reported with `publishError` and never errors the stream: one bad event or a proxy outage
  * cannot break the pipe for later events.
  */
+/** What a Channel publishes through (the namespace's pipeline); keeps Channel free of Events. */
+export interface ChannelPublisher {
+  publish(channel: string, event: unknown): TrackedPublish;
+  /** A `publishError` listener threw: reported like any listener failure of the namespace. */
+  listenerFailed(name: string, err: unknown): void;
+}
+
 export class Channel<M extends object = EventMap> extends Writable {
   readonly name: string;
-  readonly #events: Events<M>;
+  readonly #publisher: ChannelPublisher;
   #inFlight = 0;
   #waiting: (() => void) | undefined;
 
-  constructor(events: Events<M>, name: string) {
+  /** @internal Created by `events.channel(name)`. */
+  constructor(publisher: ChannelPublisher, name: string) {
     super({ objectMode: true, highWaterMark: 64 });
-    this.#events = events;
+    this.#publisher = publisher;
     this.name = name;
   }
 
   /** Publish one event on this channel; same as `events.publish(channel.name, event)`. */
   publish(event: EventInput<M>): Promise<void> {
-    return this.#events.publish(this.name, event);
+    return this.#publisher.publish(this.name, event).done;
   }
 
   override _write(
@@ -58,7 +66,7 @@ export class Channel<M extends object = EventMap> extends Writable {
   /** Publish one event; returns when it reached local subscribers (or failed). */
   #send(event: EventInput<M>): Promise<void> {
     this.#inFlight++;
-    const { done, delivered } = this.#events.publishTracked(this.name, event);
+    const { done, delivered } = this.#publisher.publish(this.name, event);
     done.then(
       () => this.#settled(),
       (err: Error) => {
@@ -67,7 +75,7 @@ export class Channel<M extends object = EventMap> extends Writable {
         try {
           this.emit('publishError', err, event);
         } catch (thrown) {
-          this.#events.listenerFailed('publishError', thrown);
+          this.#publisher.listenerFailed('publishError', thrown);
         }
       },
     );

@@ -1,25 +1,7 @@
-// Event ids and resuming: which stored events a (re)connecting client gets before live ones.
-//
-// Ids are `<epoch>-<seq>`: `seq` is one sequence per Events namespace, so a single
-// Last-Event-ID locates a client in every channel it listens to; `epoch` names the store's
-// lifetime, so an id from before a restart of an in-memory store is recognised as unknown
-// instead of silently pointing at different events.
-import { encodeFields } from './encoder.js';
-import type { EventStore, StoredRecord } from './store/types.js';
-
-const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
-
-export function formatId(epoch: string, seq: number): string {
-  return `${epoch}-${seq}`;
-}
-
-/** The SSE text of a stored event, as it was first delivered. */
-export function recordText(epoch: string, record: StoredRecord): string {
-  return `id: ${formatId(epoch, record.seq)}\n${record.body}`;
-}
-
-/** Why a client's position could not be honoured in full. */
-export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
+// Resuming: which stored events a (re)connecting client gets before live ones.
+import { encodeStreamOpen, encodeStreamReset } from '../core/encoder.js';
+import { formatId, idsOf, parseSeq, type ResetReason, recordText } from './ids.js';
+import type { EventStore, StoredRecord } from './store.js';
 
 export interface ResumePlan {
   /** SSE text to send after the preamble and before live events, starting with `stream-open`. */
@@ -52,13 +34,13 @@ export async function planResume(
   const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
   const lastIds = idsOf(epoch, channels, read.lastSeq);
   if (position === 'fresh') {
-    const text = encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
+    const text = encodeStreamOpen({ id: formatId(epoch, head) });
     return { text, coveredUpTo: head, lastIds, replayed: 0, reset: undefined };
   }
   // A resumed stream's stream-open keeps the client's id and says how many replayed events
   // follow, so a client can tell replayed events from live ones.
   const records = typeof position === 'number' ? read.records : [];
-  let text = encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: records.length }) });
+  let text = encodeStreamOpen({ replayed: records.length });
   for (const record of records) text += recordText(epoch, record);
   let reset: ResumePlan['reset'];
   if (typeof position !== 'number') reset = { channels: [...channels], reason: position };
@@ -110,14 +92,14 @@ export async function openResume(
   // The position is judged against the epoch the read happened in.
   const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
   if (position === 'fresh') {
-    const text = preamble + encodeFields({ event: 'stream-open', id: formatId(epoch, head) });
+    const text = preamble + encodeStreamOpen({ id: formatId(epoch, head) });
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
   if (typeof position !== 'number') {
     onReset();
     const text =
       preamble +
-      encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: 0 }) }) +
+      encodeStreamOpen({ replayed: 0 }) +
       resetText(epoch, head, channels, position);
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
@@ -134,7 +116,7 @@ export async function openResume(
     }
   }
   async function* pieces(): AsyncGenerator<string, void, undefined> {
-    let text = preamble + encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed }) });
+    let text = preamble + encodeStreamOpen({ replayed });
     for (const record of first.records) {
       text += recordText(epoch, record);
       if (text.length >= PIECE_CHARS) {
@@ -210,85 +192,12 @@ async function* once(text: string): AsyncGenerator<string, void, undefined> {
   yield text;
 }
 
-/** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */
-export function parseSeq(
-  id: string | undefined,
+/** `stream-reset` at the current head: the id moves the client past what it cannot get. */
+export function resetText(
   epoch: string,
-): number | 'fresh' | 'malformed-id' | 'unknown-id' {
-  if (id === undefined || id === '') return 'fresh';
-  const match = ID_FORMAT.exec(id);
-  const seq = match ? Number(match[2]) : Number.NaN;
-  if (!match || !Number.isSafeInteger(seq)) return 'malformed-id';
-  return match[1] === epoch ? seq : 'unknown-id';
-}
-
-export interface RecoveryPlan {
-  text: string;
-  /** Per channel, the id of the newest event the proxy session has once `text` is delivered. */
-  lastIds: Record<string, string>;
-}
-
-/**
- * GRIP reliable mode: the proxy asks for what follows each channel's last id (`Grip-Last`).
- * Events of all channels come in seq order; a channel whose position is lost gets a
- * `stream-reset` (one per reason) and continues from "now".
- */
-export async function planRecovery(
-  store: EventStore,
+  head: number,
   channels: readonly string[],
-  positions: Readonly<Record<string, string>>,
-): Promise<RecoveryPlan> {
-  const epoch = await store.epoch();
-  const records: StoredRecord[] = [];
-  const lost = new Map<ResetReason, string[]>();
-  const lastSeq: Record<string, number> = {};
-  // Reads happen one after another: the resets' id must not be older than any replayed event.
-  let head = 0;
-  for (const channel of channels) {
-    const parsed = parseSeq(positions[channel], epoch);
-    const read = await store.readAfter(
-      [channel],
-      typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
-    );
-    head = Math.max(head, read.head);
-    const reason: ResetReason | undefined =
-      typeof parsed !== 'number' || parsed > read.head
-        ? parsed === 'malformed-id'
-          ? 'malformed-id'
-          : 'unknown-id'
-        : read.gaps.length > 0
-          ? 'expired'
-          : undefined;
-    if (reason !== undefined) {
-      lost.set(reason, [...(lost.get(reason) ?? []), channel]);
-      lastSeq[channel] = read.lastSeq[channel] ?? 0;
-      continue;
-    }
-    records.push(...read.records);
-    lastSeq[channel] = read.records.at(-1)?.seq ?? (parsed as number);
-  }
-  records.sort((a, b) => a.seq - b.seq);
-  let text = '';
-  for (const record of records) text += recordText(epoch, record);
-  for (const [reason, names] of lost) text += resetText(epoch, head, names, reason);
-  return { text, lastIds: idsOf(epoch, channels, lastSeq) };
-}
-
-function idsOf(
-  epoch: string,
-  channels: readonly string[],
-  seqs: Readonly<Record<string, number>>,
-): Record<string, string> {
-  const ids: Record<string, string> = {};
-  for (const channel of channels) ids[channel] = formatId(epoch, seqs[channel] ?? 0);
-  return ids;
-}
-
-/** `stream-reset`: data `{"channels":[…],"reason":…}`, id at the current head. */
-function resetText(epoch: string, head: number, channels: readonly string[], reason: ResetReason): string {
-  return encodeFields({
-    event: 'stream-reset',
-    id: formatId(epoch, head),
-    data: JSON.stringify({ channels, reason }),
-  });
+  reason: ResetReason,
+): string {
+  return encodeStreamReset(formatId(epoch, head), channels, reason);
 }

@@ -1,7 +1,7 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
-import { InvalidOptionError } from '../errors.js';
-import type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './types.js';
+import { InvalidOptionError } from '../core/errors.js';
+import type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */

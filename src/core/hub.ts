@@ -1,6 +1,14 @@
 // The channel registry: which connections listen to which channel, and fan-out of each batch.
-import { type Connection, Outgoing } from './connection.js';
+// Tells the bus when a channel gets its first subscriber here and when its last one leaves.
+import type { Connection } from './connection.js';
+import { Outgoing } from './transport.js';
 import type { EncodedEvent } from './types.js';
+
+/** The part of the bus the hub drives. */
+export interface ChannelInterest {
+  subscribe(channel: string): Promise<void> | void;
+  unsubscribe(channel: string): void;
+}
 
 export class Hub {
   #byChannel = new Map<string, Set<Connection>>();
@@ -8,25 +16,34 @@ export class Hub {
   #flushMark = 0;
   #keepAlive: Outgoing | undefined;
   #keepAliveMs: number;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #interest: ChannelInterest;
 
   /** `keepAliveBytes` is sent after `keepAliveMs` of silence; undefined disables keep-alive. */
-  constructor(keepAliveBytes: Buffer | undefined, keepAliveMs: number) {
+  constructor(keepAliveBytes: Buffer | undefined, keepAliveMs: number, interest: ChannelInterest) {
     this.#keepAlive = keepAliveBytes && new Outgoing(keepAliveBytes, 0);
     this.#keepAliveMs = keepAliveMs;
+    this.#interest = interest;
   }
 
   get size(): number {
     return this.#all.size;
   }
 
-  add(conn: Connection): void {
+  /**
+   * Add a subscriber. Resolves once the bus delivers every later event on its channels (a shared
+   * bus subscribes a channel's first subscriber asynchronously); undefined when that is already so.
+   */
+  add(conn: Connection): Promise<unknown> | undefined {
     this.#all.add(conn);
+    let ready: Array<Promise<void> | void> | undefined;
     for (const channel of conn.channels) {
       let set = this.#byChannel.get(channel);
       if (set === undefined) {
         set = new Set();
         this.#byChannel.set(channel, set);
+        const subscribed = this.#interest.subscribe(channel);
+        if (subscribed !== undefined) (ready ??= []).push(subscribed);
       }
       set.add(conn);
     }
@@ -34,8 +51,9 @@ export class Hub {
       // One timer for all connections: per-connection timers would cost a refresh per write.
       // Checking every quarter interval bounds the silence between 1× and 1.25× keepAliveMs.
       this.#sweepTimer = setInterval(this.#sweep, Math.max(1, Math.floor(this.#keepAliveMs / 4)));
-      this.#sweepTimer.unref();
+      this.#sweepTimer.unref?.();
     }
+    return ready && Promise.all(ready);
   }
 
   remove(conn: Connection): void {
@@ -44,7 +62,10 @@ export class Hub {
       const set = this.#byChannel.get(channel);
       if (set === undefined) continue;
       set.delete(conn);
-      if (set.size === 0) this.#byChannel.delete(channel);
+      if (set.size === 0) {
+        this.#byChannel.delete(channel);
+        this.#interest.unsubscribe(channel);
+      }
     }
     if (this.#all.size === 0 && this.#sweepTimer !== undefined) {
       clearInterval(this.#sweepTimer);
@@ -65,7 +86,7 @@ export class Hub {
       if (set === undefined) return;
       const out = new Outgoing(ev.bytes, 1);
       for (const conn of set) {
-        if (conn.holding) conn.holdEvent(ev);
+        if (conn.replaying) conn.defer(ev);
         else conn.send(out, now);
       }
       return;
@@ -76,16 +97,16 @@ export class Hub {
       const set = this.#byChannel.get(ev.channel);
       if (set === undefined) continue;
       for (const conn of set) {
-        if (conn.mark !== mark) {
-          conn.mark = mark;
+        if (conn.batchMark !== mark) {
+          conn.batchMark = mark;
           touched.push(conn);
         }
       }
     }
     const byKey = new Map<string, Outgoing>();
     for (const conn of touched) {
-      if (conn.holding) {
-        for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.holdEvent(ev);
+      if (conn.replaying) {
+        for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.defer(ev);
         continue;
       }
       let out = byKey.get(conn.key);
@@ -95,6 +116,30 @@ export class Hub {
       }
       conn.send(out, now);
     }
+  }
+
+  /**
+   * Subscribers of `channels` may have missed events: each gets one `stream-reset` (built by
+   * `resetFor` from the channels it listens to) in order with live events. Returns how many got one.
+   */
+  reset(channels: readonly string[], resetFor: (own: readonly string[]) => EncodedEvent): number {
+    const own = new Map<Connection, string[]>();
+    for (const channel of channels) {
+      const set = this.#byChannel.get(channel);
+      if (set === undefined) continue;
+      for (const conn of set) {
+        const list = own.get(conn);
+        if (list === undefined) own.set(conn, [channel]);
+        else list.push(channel);
+      }
+    }
+    const now = Date.now();
+    for (const [conn, list] of own) {
+      const ev = resetFor(list);
+      if (conn.replaying) conn.defer(ev);
+      else conn.send(new Outgoing(ev.bytes, 0), now);
+    }
+    return own.size;
   }
 
   subscriberCounts(): Record<string, number> {
@@ -112,7 +157,7 @@ export class Hub {
     if (keepAlive === undefined) return;
     const now = Date.now();
     const due = now - this.#keepAliveMs;
-    for (const conn of this.#all) if (conn.lastWriteAt <= due && !conn.holding) conn.send(keepAlive, now);
+    for (const conn of this.#all) if (conn.lastWriteAt <= due && !conn.replaying) conn.send(keepAlive, now);
   };
 }
 

@@ -1,11 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-
-/** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
-export type HttpRequest = IncomingMessage | Http2ServerRequest;
-/** Response objects the handler accepts. */
-export type HttpResponse = ServerResponse | Http2ServerResponse;
-
 /**
  * Maps event names to the type of their `data`. Declare one to make `publish()` check `data`
  * per event name; the default accepts any name and any data.

@@ -1,0 +1,159 @@
+// One subscribed client over a Transport. Kept small: it is the only per-connection state the
+// library holds. It knows no HTTP: bytes go through the transport it was given.
+import { Outgoing, type Transport } from './transport.js';
+import type { EncodedEvent } from './types.js';
+
+export type DisconnectReason = 'client' | 'slow' | 'server';
+
+export interface ConnectionOwner {
+  /** Called exactly once when the connection is gone, whatever the cause. */
+  released(conn: Connection, reason: DisconnectReason): void;
+  /** Delivery accounting. */
+  delivered(events: number, bytes: number): void;
+}
+
+export class Connection {
+  readonly channels: readonly string[];
+  /** Identifies the channel set; connections with equal keys receive identical bytes. */
+  readonly key: string;
+  /** Last write time (ms), for keep-alive. */
+  lastWriteAt = 0;
+  /** Owned by the Hub: marks the connection as already collected for the batch being fanned out. */
+  batchMark = 0;
+  readonly #transport: Transport;
+  readonly #maxBufferBytes: number;
+  readonly #owner: ConnectionOwner;
+  #open = true;
+  /** While replaying: live events that arrived before the replay was written. */
+  #deferred: EncodedEvent[] | undefined;
+  #deferredBytes = 0;
+  /** While replaying: drops a client that has not taken its replay in time. */
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    transport: Transport,
+    channels: readonly string[],
+    owner: ConnectionOwner,
+    maxBufferBytes: number,
+  ) {
+    this.channels = channels;
+    this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
+    this.#transport = transport;
+    this.#owner = owner;
+    this.#maxBufferBytes = maxBufferBytes;
+    transport.onClose(() => this.#release('client'));
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** True from `startReplay()` until the replay is written: live events are deferred meanwhile. */
+  get replaying(): boolean {
+    return this.#deferred !== undefined;
+  }
+
+  /**
+   * Defer live events while the replay is read and written. A client that has not taken its
+   * whole replay after `deadlineMs` is dropped as `slow`: it reconnects and resumes from the last
+   * id it got, so progress is kept, while the server never waits on it for long.
+   */
+  startReplay(deadlineMs: number): void {
+    this.#deferred = [];
+    this.#deadline = setTimeout(() => this.#drop('slow'), deadlineMs);
+    this.#deadline.unref?.();
+  }
+
+  /**
+   * Keep a live event for after the replay. The bound applies to what was deferred before this
+   * one, so one large event never counts against a client by itself.
+   */
+  defer(ev: EncodedEvent): void {
+    if (!this.#open || this.#deferred === undefined) return;
+    if (this.#deferredBytes > this.#maxBufferBytes) {
+      this.#drop('slow');
+      return;
+    }
+    this.#deferred.push(ev);
+    this.#deferredBytes += ev.bytes.length;
+  }
+
+  /**
+   * Write the replay pieces as the client takes them, then the deferred live events not covered
+   * by the replay (seq above `coveredUpTo`), and switch to live delivery. A piece is only written
+   * once the backlog is under half the bound, so the pieces are pulled from the store at the
+   * pace of the client: a client that stops reading pins one piece, never the whole replay.
+   */
+  async replay(pieces: AsyncIterable<string>, coveredUpTo: number): Promise<void> {
+    for await (const piece of pieces) {
+      await this.#makeRoom();
+      if (!this.#open) break; // leaving the loop closes the replay's store cursor
+      this.send(new Outgoing(Buffer.from(piece), 0), Date.now());
+    }
+    this.#clearDeadline();
+    while (this.#open && this.#deferred !== undefined) {
+      const deferred = this.#deferred;
+      this.#deferred = undefined;
+      const parts: Buffer[] = [];
+      for (const ev of deferred) if (ev.seq === undefined || ev.seq > coveredUpTo) parts.push(ev.bytes);
+      this.#deferredBytes = 0;
+      if (parts.length > 0) this.send(new Outgoing(Buffer.concat(parts), parts.length), Date.now());
+    }
+  }
+
+  /** Wait until the backlog is at most half the bound (or the connection is gone). */
+  async #makeRoom(): Promise<void> {
+    while (this.#open && this.#transport.bufferedBytes() > this.#maxBufferBytes / 2) {
+      if (this.#transport.needsDrain()) await this.#transport.drained();
+      // Below the transport's own high-water mark no drain comes (tiny bounds): look again soon.
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+
+  send(out: Outgoing, now: number): void {
+    if (!this.#open) return;
+    // The bound is on the backlog: bytes of earlier writes the client has not taken yet. Checked
+    // before adding this write, so a client that keeps up is never dropped for the size of one
+    // write (a large event, a tick of many events); one that does not holds at most the bound
+    // plus one write, and that write's buffer is shared with every other subscriber.
+    if (this.#transport.bufferedBytes() > this.#maxBufferBytes) {
+      this.#drop('slow');
+      return;
+    }
+    this.#transport.write(out);
+    this.lastWriteAt = now;
+    this.#owner.delivered(out.events, out.payload.length);
+  }
+
+  /** End the stream cleanly (server shutdown). */
+  end(): void {
+    if (!this.#open) return;
+    this.#release('server');
+    this.#transport.end();
+  }
+
+  /** Cut the connection off at once (the client reconnects). */
+  abort(): void {
+    this.#drop('server');
+  }
+
+  // A client that cannot keep up is cut off rather than allowed to hold unbounded memory or
+  // slow the others; it reconnects and (with history) resumes from its last id.
+  #drop(reason: DisconnectReason): void {
+    this.#release(reason);
+    this.#transport.reset();
+  }
+
+  #release(reason: DisconnectReason): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#clearDeadline();
+    this.#transport.detach();
+    this.#owner.released(this, reason);
+  }
+}

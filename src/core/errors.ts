@@ -1,0 +1,135 @@
+/**
+ * The stable `code` of every error this package throws or rejects with. Match on it rather than on
+ * messages, which may improve over time.
+ */
+export type ErrorCode =
+  | 'ERR_SSE_INVALID_EVENT'
+  | 'ERR_SSE_DATA_NOT_SERIALIZABLE'
+  | 'ERR_SSE_INVALID_CHANNEL'
+  | 'ERR_SSE_INVALID_OPTION'
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_SSE_CLOSED'
+  | 'ERR_SSE_STORE'
+  | 'ERR_SSE_LISTENER'
+  | 'ERR_SSE_NO_HISTORY'
+  | 'ERR_GRIP_CONFIG'
+  | 'ERR_GRIP_PUBLISH'
+  | 'ERR_SSE_REDIS';
+
+/** Options every error constructor takes last, as `Error` does. */
+export interface ErrorOptions {
+  cause?: unknown;
+}
+
+/**
+ * Every error this library throws or rejects with is an `EventStreamError` with a stable `code`,
+ * typed as its literal in each subclass. One constructor convention throughout: the class's own
+ * fields first, then the message (left out where the fields say it all), then `{ cause }`.
+ */
+export class EventStreamError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An event field is invalid: CR/LF in `event` or `id`, NUL in `id`, a bad `retry`, non-string raw data. */
+export class InvalidEventError extends EventStreamError<'ERR_SSE_INVALID_EVENT'> {
+  /** The offending field (`event`, `id`, `retry`, `data`, or `event` itself for a non-object). */
+  readonly field: string;
+
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super('ERR_SSE_INVALID_EVENT', message, options);
+    this.field = field;
+  }
+}
+
+/** `data` cannot be JSON-encoded (a circular structure, a BigInt, a throwing `toJSON`). */
+export class DataSerializationError extends EventStreamError<'ERR_SSE_DATA_NOT_SERIALIZABLE'> {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SSE_DATA_NOT_SERIALIZABLE', message, options);
+  }
+}
+
+/** A channel name is empty, too long, or contains a control character, `,` or `;`. */
+export class InvalidChannelError extends EventStreamError<'ERR_SSE_INVALID_CHANNEL'> {
+  readonly channel: unknown;
+
+  constructor(channel: unknown, message: string) {
+    super('ERR_SSE_INVALID_CHANNEL', message);
+    this.channel = channel;
+  }
+}
+
+/** An option passed to `events()`, `express()` or `createHandler()` is invalid. */
+export class InvalidOptionError extends EventStreamError<'ERR_SSE_INVALID_OPTION'> {
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super('ERR_SSE_INVALID_OPTION', message);
+    this.option = option;
+  }
+}
+
+/**
+ * An event's SSE text is larger than `maxEventBytes`. Refused at `publish()`: once accepted, an
+ * event must be deliverable to every client that keeps up.
+ */
+export class EventTooLargeError extends EventStreamError<'ERR_SSE_EVENT_TOO_LARGE'> {
+  /** The event's size in bytes. */
+  readonly size: number;
+  /** The configured `maxEventBytes`. */
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(
+      'ERR_SSE_EVENT_TOO_LARGE',
+      `the event is ${size} bytes, more than maxEventBytes (${limit}); raise maxEventBytes to allow it`,
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** `publish()` was called after `events.close()`. */
+export class EventsClosedError extends EventStreamError<'ERR_SSE_CLOSED'> {
+  constructor() {
+    super('ERR_SSE_CLOSED', 'This Events object has been closed; it no longer publishes.');
+  }
+}
+
+/** The event store failed to append or read: the publish rejects, a resuming client retries. */
+export class EventStoreError extends EventStreamError<'ERR_SSE_STORE'> {
+  constructor(options: ErrorOptions) {
+    super('ERR_SSE_STORE', `the event store failed: ${describe(options.cause)}`, options);
+  }
+}
+
+/** GRIP reliable-mode recovery was asked of a namespace without history. */
+export class NoHistoryError extends EventStreamError<'ERR_SSE_NO_HISTORY'> {
+  constructor() {
+    super('ERR_SSE_NO_HISTORY', 'recovery needs the history');
+  }
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * A `connect`, `disconnect`, `error` (or a Channel's `publishError`) listener threw or returned a
+ * rejected promise. The library caught it and carried on; this reports it (`cause` is what was
+ * thrown) as an `'error'` event, or as a process warning when nobody listens to `'error'`.
+ */
+export class ListenerError extends EventStreamError<'ERR_SSE_LISTENER'> {
+  /** The event whose listener failed. */
+  readonly event: string;
+
+  constructor(event: string, options: ErrorOptions) {
+    super('ERR_SSE_LISTENER', `a '${event}' listener threw: ${describe(options.cause)}`, options);
+    this.event = event;
+  }
+}

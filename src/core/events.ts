@@ -1,0 +1,303 @@
+// The Events namespace: composes the options, the publish pipeline, the bus, the hub and the
+// subscriber side, and is the EventEmitter users listen to. Adapters reach its internals through
+// one symbol-keyed accessor (`coreOf`), never through public fields.
+import { EventEmitter } from 'node:events';
+import { createGripPlugin, type GripPlugin } from '../grip/plugin.js';
+import { assertChannelName } from '../protocol/channel-name.js';
+import { type EventBus, LocalBus } from './bus.js';
+import { Channel } from './channel.js';
+import type { DisconnectReason } from './connection.js';
+import { InvalidOptionError, ListenerError } from './errors.js';
+import { Hub } from './hub.js';
+import { type EventsOptions, resolveSettings, type Settings } from './options.js';
+import { Pipeline, type TrackedPublish } from './pipeline.js';
+import { Subscriptions } from './subscription.js';
+import type { EventInput, EventMap, EventSink } from './types.js';
+
+export type { EventsOptions } from './options.js';
+
+/** Counters and gauges from `events.stats()`. */
+export interface EventsStats {
+  /** Open direct connections. */
+  connections: number;
+  /** Open direct connections per channel. */
+  subscribers: Record<string, number>;
+  /** Connections opened since creation. */
+  connectionsOpened: number;
+  /** Events accepted by `publish()`. */
+  eventsPublished: number;
+  /** Event deliveries to direct connections (one event to three clients counts three). */
+  eventsDelivered: number;
+  /** Bytes written to direct connections, keep-alives included. */
+  bytesDelivered: number;
+  /** Connections cut off because their outbound buffer passed `maxBufferBytes`. */
+  slowClientsDropped: number;
+  /** `publish()` calls that rejected (invalid events, sink failures). */
+  publishErrors: number;
+  /** Stored events sent to resuming clients. */
+  eventsReplayed: number;
+  /** `stream-reset` events sent. */
+  streamResets: number;
+}
+
+/** Passed to `connect` and `disconnect` listeners. */
+export interface ConnectionInfo {
+  channels: readonly string[];
+}
+
+export interface DisconnectInfo extends ConnectionInfo {
+  /** `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`). */
+  reason: DisconnectReason;
+}
+
+/** Context passed to `error` listeners. */
+export interface ErrorContext {
+  channel?: string;
+  event?: unknown;
+}
+
+export interface EventsEvents {
+  connect: [info: ConnectionInfo];
+  disconnect: [info: DisconnectInfo];
+  error: [error: Error, context: ErrorContext];
+}
+
+/**
+ * What adapters need from an Events object (the request decision's history access, the GRIP
+ * plug-in, limits, opening streams). Reached through `coreOf()`; not part of the public API.
+ */
+export interface EventsCore {
+  readonly settings: Settings;
+  readonly grip: GripPlugin;
+  readonly closed: boolean;
+  readonly subscriptions: Subscriptions;
+  report(error: Error, context: ErrorContext): void;
+}
+
+/**
+ * Marks Events objects in a way two copies of this package share (an app that loads both the
+ * ESM and the CommonJS build has two `Events` classes, so `instanceof` fails across them). The
+ * value is the version of `EventsCore`; bump it when that changes.
+ */
+const EVENTS_BRAND = Symbol.for('express-eventstream.events');
+const EVENTS_PROTOCOL = 2;
+const CORE = Symbol.for('express-eventstream.core');
+
+/**
+ * A namespace of channels. Create one with `events()`, publish with `publish()` or
+ * `channel(name)`, and serve it with `express({ events })` or `createHandler({ events })`.
+ */
+export class Events<M extends object = EventMap> extends EventEmitter<EventsEvents> {
+  /** GRIP channel prefix. */
+  readonly prefix: string;
+  /** @internal */
+  readonly [CORE]: EventsCore;
+  readonly #settings: Settings;
+  readonly #hub: Hub;
+  readonly #bus: EventBus;
+  readonly #sinks: EventSink[] = [];
+  readonly #pipeline: Pipeline;
+  #closed = false;
+  #stats = {
+    connectionsOpened: 0,
+    eventsPublished: 0,
+    eventsDelivered: 0,
+    bytesDelivered: 0,
+    slowClientsDropped: 0,
+    publishErrors: 0,
+    eventsReplayed: 0,
+    streamResets: 0,
+  };
+
+  constructor(options: EventsOptions = {}) {
+    super();
+    const settings = resolveSettings(options);
+    this.#settings = settings;
+    this.prefix = settings.prefix;
+    const { keepAliveMs, keepAliveText } = settings;
+    this.#bus = settings.bus ?? new LocalBus();
+    this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0, this.#bus);
+    const grip = createGripPlugin({
+      proxies: settings.grip,
+      prefix: settings.prefix,
+      keepAlive: keepAliveMs === false ? undefined : { text: keepAliveText, intervalMs: keepAliveMs },
+      reliable: settings.reliable,
+      retry: options.gripRetry,
+    });
+    if (grip.sink !== undefined) this.#sinks.push(grip.sink);
+    const events = this;
+    this.#pipeline = new Pipeline(
+      {
+        get closed() {
+          return events.#closed;
+        },
+        report: (error, context) => this.#report(error, context),
+        counted: (published, failed) => {
+          this.#stats.eventsPublished += published;
+          this.#stats.publishErrors += failed;
+        },
+      },
+      {
+        store: settings.store,
+        bus: this.#bus,
+        sinks: this.#sinks,
+        maxChannelNameLength: settings.maxChannelNameLength,
+        maxEventBytes: settings.maxEventBytes,
+      },
+    );
+    const subscriptions = new Subscriptions(
+      this.#hub,
+      settings.store,
+      {
+        opened: () => this.#stats.connectionsOpened++,
+        connected: (channels) => this.emit('connect', { channels }),
+        disconnected: (channels, reason: DisconnectReason) => {
+          if (reason === 'slow') this.#stats.slowClientsDropped++;
+          this.emit('disconnect', { channels, reason });
+        },
+        delivered: (events, bytes) => {
+          this.#stats.eventsDelivered += events;
+          this.#stats.bytesDelivered += bytes;
+        },
+        replayed: (events, resets) => {
+          this.#stats.eventsReplayed += events;
+          this.#stats.streamResets += resets;
+        },
+        report: (error) => this.#report(error, {}),
+      },
+      settings,
+    );
+    this[CORE] = {
+      settings,
+      grip,
+      subscriptions,
+      get closed() {
+        return events.#closed;
+      },
+      report: (error, context) => this.#report(error, context),
+    };
+    // Delivered batches (this process's and, with a shared bus, other processes') go to the hub.
+    const started = this.#bus.start({
+      deliver: (batch) => this.#hub.deliver(batch),
+      reset: (channels, reason, at) => subscriptions.reset(channels, reason, at),
+    });
+    if (started !== undefined) {
+      Promise.resolve(started).catch((err: unknown) =>
+        this.#report(err instanceof Error ? err : new Error(String(err)), {}),
+      );
+    }
+  }
+
+  /**
+   * An object-mode Writable publishing each written `{ event, data, id?, retry? }` on `name`.
+   * A new object each call, so one piped stream ending never affects other writers.
+   */
+  channel(name: string): Channel<M> {
+    assertChannelName(name, this.#settings.maxChannelNameLength);
+    return new Channel<M>(this.#channelPublisher, name);
+  }
+
+  /**
+   * Publish one event on `channel`. Resolves once the event has been written to local
+   * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
+   */
+  publish(channel: string, event: EventInput<M>): Promise<void> {
+    return this.#pipeline.publish(channel, event).done;
+  }
+
+  /** What a Channel publishes through: the pipeline, plus a way to report its listeners' failures. */
+  readonly #channelPublisher = {
+    publish: (channel: string, event: unknown): TrackedPublish => this.#pipeline.publish(channel, event),
+    listenerFailed: (name: string, err: unknown): void => this.#listenerFailed(name, err),
+  };
+
+  /** Add a destination for every published batch (a custom publisher; GRIP proxies use one too). */
+  addSink(sink: EventSink): void {
+    if (sink === null || typeof sink !== 'object' || typeof sink.publish !== 'function') {
+      throw new InvalidOptionError('sink', 'a sink must be an object with a publish(batch) method');
+    }
+    this.#sinks.push(sink);
+  }
+
+  stats(): EventsStats {
+    return {
+      connections: this.#hub.size,
+      subscribers: this.#hub.subscriberCounts(),
+      ...this.#stats,
+    };
+  }
+
+  /** Stop publishing, end every open stream, and release timers, the bus and sinks. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Let events already accepted reach the store and the open streams before ending them.
+    await this.#pipeline.flush();
+    for (const conn of this.#hub.connections()) conn.end();
+    await Promise.all([this.#bus.close(), ...this.#sinks.map((s) => s.close?.())]);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Listeners run isolated from the library: whatever one throws (or a promise it returns rejects
+   * with) is caught, so it can never leave a connection, a publish or `close()` half-done, and
+   * never crashes the process. The failure is emitted as `'error'` (a `ListenerError` naming the
+   * event); when nobody listens to `'error'`, or an `'error'` listener fails, it becomes a process
+   * warning. `'error'` without listeners is dropped instead of thrown.
+   */
+  override emit<K extends keyof EventsEvents>(name: K, ...args: EventsEvents[K]): boolean;
+  override emit(name: string | symbol, ...args: unknown[]): boolean {
+    const listeners = this.rawListeners(name as keyof EventsEvents);
+    if (listeners.length === 0) return false;
+    for (const listener of listeners) {
+      try {
+        const result: unknown = Reflect.apply(listener, this, args);
+        if (isThenable(result)) {
+          result.then(undefined, (err: unknown) => this.#listenerFailed(name, err));
+        }
+      } catch (err) {
+        this.#listenerFailed(name, err);
+      }
+    }
+    return true;
+  }
+
+  #listenerFailed(name: string | symbol, err: unknown): void {
+    const error = new ListenerError(String(name), { cause: err });
+    if (name !== 'error' && this.listenerCount('error') > 0) this.emit('error', error, {});
+    else process.emitWarning(error);
+  }
+
+  // 'error' is only emitted to listeners: an unobserved failure must never crash the process.
+  #report(error: Error, context: ErrorContext): void {
+    this.emit('error', error, context);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });
+
+/** Whether `value` is an Events object from this copy of the package or a compatible one. */
+export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' | 'none' {
+  if (value instanceof Events) return 'compatible';
+  if (value === null || typeof value !== 'object') return 'none';
+  const version: unknown = (value as Record<symbol, unknown>)[EVENTS_BRAND];
+  if (version === undefined) return 'none';
+  return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
+}
+
+
+/** @internal The internals adapters use; `value` must be a compatible Events object. */
+export function coreOf<M extends object>(value: Events<M>): EventsCore {
+  return (value as unknown as Record<symbol, EventsCore>)[CORE]!;
+}

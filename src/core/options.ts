@@ -1,0 +1,196 @@
+// events() options: validation and resolution into Settings. Unknown keys are refused by name.
+import { type GripOption, type GripRetryOptions, resolveGrip } from '../grip/index.js';
+import type { GripSettings } from '../grip/types.js';
+import type { ReliableSettings } from '../grip/plugin.js';
+import { randomRecoverySecret } from '../grip/recovery.js';
+import { MemoryStore, type MemoryStoreOptions } from '../history/memory-store.js';
+import type { EventStore } from '../history/store.js';
+import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../protocol/channel-name.js';
+import type { EventBus } from './bus.js';
+import { encodeKeepAliveEvent } from './encoder.js';
+import { InvalidOptionError } from './errors.js';
+import { assertGripKeys, assertKnownKeys } from './option-keys.js';
+
+export interface EventsOptions {
+  /** Prefix of GRIP channel names (`events-clock` for channel `clock`). Default `'events-'`. */
+  prefix?: string;
+  /** GRIP proxies to publish to: a GRIP_URL, an array of them, or objects. Default: none. */
+  grip?: GripOption | undefined | null;
+  /** Retry policy for publishing to GRIP proxies. */
+  gripRetry?: GripRetryOptions;
+  /** Silence in ms after which a keep-alive is sent; `false` disables. Default 20 000. */
+  keepAlive?: number | false;
+  /** `'event'` (default): `event: keep-alive` with empty data, visible to EventSource listeners. `'comment'`: a `:` line. */
+  keepAliveFormat?: 'event' | 'comment';
+  /**
+   * Bound of each connection's backlog in bytes (written, not yet taken by the client); a client
+   * whose backlog is beyond it when more is written is disconnected. Default 1 MiB.
+   */
+  maxBufferBytes?: number;
+  /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
+  maxEventBytes?: number;
+  /** Time a resuming client has to take its whole replay before it is dropped as slow. Default 30 000 ms. */
+  replayTimeoutMs?: number;
+  /** Most channels one request may subscribe to. Default 20 (Pushpin's own limit). */
+  maxChannelsPerRequest?: number;
+  /** Longest channel name. Default 128. */
+  maxChannelNameLength?: number;
+  /**
+   * Event history, for lossless reconnection: an `EventStore`, options of the default in-memory
+   * store, or `false` to turn ids and replay off. Default: in-memory, 1,000 events per channel.
+   */
+  history?: EventStore | MemoryStoreOptions | false;
+  /**
+   * GRIP reliable mode (needs history): holds carry each channel's `prev-id` and a signed
+   * `Grip-Link` recovery URL, and published items carry `prev-id`, so the proxy notices a missed
+   * item and fetches it from this endpoint. `secret` signs the recovery link; give every origin
+   * process behind one proxy the same secret (default: random per process).
+   */
+  reliable?: boolean | { secret?: string | Uint8Array; linkTimeoutSec?: number };
+  /**
+   * Carries appended events to the hubs with subscribers: the default delivers in this process;
+   * a shared bus (`redisBus()` from `express-eventstream/redis`) also delivers what other
+   * processes publish. The bus delivers this process's own events too.
+   */
+  bus?: EventBus;
+}
+
+/** Resolved, validated options. */
+export interface Settings {
+  prefix: string;
+  keepAliveMs: number | false;
+  keepAliveText: string;
+  maxBufferBytes: number;
+  maxEventBytes: number;
+  replayTimeoutMs: number;
+  maxChannelsPerRequest: number;
+  maxChannelNameLength: number;
+  reliable: ReliableSettings | undefined;
+  /** Parsed GRIP proxies (undefined: none). */
+  grip: GripSettings | undefined;
+  store: EventStore | undefined;
+  bus: EventBus | undefined;
+}
+
+const DEFAULT_KEEP_ALIVE_MS = 20_000;
+
+function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallback: number): number {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(key, `${key} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Every key `events()` accepts; anything else is refused, naming the closest of these. */
+const EVENTS_OPTION_KEYS = [
+  'prefix',
+  'grip',
+  'gripRetry',
+  'keepAlive',
+  'keepAliveFormat',
+  'maxBufferBytes',
+  'maxChannelsPerRequest',
+  'maxChannelNameLength',
+  'maxEventBytes',
+  'replayTimeoutMs',
+  'history',
+  'reliable',
+  'bus',
+] as const satisfies ReadonlyArray<keyof EventsOptions>;
+
+export function resolveSettings(options: EventsOptions): Settings {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', 'events() options must be an object');
+  }
+  assertKnownKeys(options, EVENTS_OPTION_KEYS);
+  assertGripKeys(options.grip);
+  if (options.gripRetry !== null && typeof options.gripRetry === 'object') {
+    assertKnownKeys(options.gripRetry, ['retries', 'minDelayMs', 'maxDelayMs', 'timeoutMs'], 'gripRetry.');
+  }
+  const prefix = options.prefix ?? 'events-';
+  if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'prefix must be a string');
+  // The prefix ends up in Grip-Channel next to validated names: same character rules (empty allowed).
+  if (prefix !== '') assertChannelName(prefix, 64);
+  const keepAliveMs =
+    options.keepAlive === false ? false : positiveInteger(options, 'keepAlive', DEFAULT_KEEP_ALIVE_MS);
+  const format = options.keepAliveFormat ?? 'event';
+  if (format !== 'event' && format !== 'comment') {
+    throw new InvalidOptionError('keepAliveFormat', "keepAliveFormat must be 'event' or 'comment'");
+  }
+  const maxChannelsPerRequest = positiveInteger(options, 'maxChannelsPerRequest', 20);
+  const maxBufferBytes = positiveInteger(options, 'maxBufferBytes', 1024 * 1024);
+  let reliable: ReliableSettings | undefined;
+  if (options.reliable !== undefined && options.reliable !== false) {
+    if (options.history === false) {
+      throw new InvalidOptionError(
+        'reliable',
+        'reliable mode needs the event history: do not pass history: false',
+      );
+    }
+    const given = options.reliable === true ? {} : options.reliable;
+    if (given === null || typeof given !== 'object') {
+      throw new InvalidOptionError('reliable', 'reliable must be true or { secret?, linkTimeoutSec? }');
+    }
+    assertKnownKeys(given, ['secret', 'linkTimeoutSec'], 'reliable.');
+    const secret = given.secret ?? randomRecoverySecret();
+    if (
+      typeof secret === 'string' ? secret.length < 16 : !(secret instanceof Uint8Array) || secret.length < 16
+    ) {
+      throw new InvalidOptionError('reliable', 'reliable.secret must be a string or bytes of at least 16');
+    }
+    const linkTimeoutSec = given.linkTimeoutSec ?? 120;
+    if (!Number.isSafeInteger(linkTimeoutSec) || linkTimeoutSec < 1) {
+      throw new InvalidOptionError('reliable', 'reliable.linkTimeoutSec must be a positive integer');
+    }
+    reliable = { secret, linkTimeoutSec };
+  }
+  return {
+    reliable,
+    prefix,
+    keepAliveMs,
+    keepAliveText: encodeKeepAliveEvent(format),
+    maxBufferBytes,
+    maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
+    replayTimeoutMs: positiveInteger(options, 'replayTimeoutMs', 30_000),
+    maxChannelsPerRequest,
+    maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),
+    store: resolveStore(options.history),
+    grip: resolveGrip(options.grip),
+    bus: resolveBus(options.bus),
+  };
+}
+
+function resolveStore(history: EventsOptions['history']): EventStore | undefined {
+  if (history === false) return undefined;
+  if (history === undefined) return new MemoryStore();
+  if (history === null || typeof history !== 'object') {
+    throw new InvalidOptionError('history', 'history must be an EventStore, store options, or false');
+  }
+  const candidate = history as Partial<EventStore>;
+  if (typeof candidate.append === 'function') {
+    for (const method of ['epoch', 'readAfter'] as const) {
+      if (typeof candidate[method] !== 'function') {
+        throw new InvalidOptionError('history', `history store is missing ${method}()`);
+      }
+    }
+    return history as EventStore;
+  }
+  assertKnownKeys(history, ['maxEventsPerChannel', 'maxAgeMs'], 'history.');
+  return new MemoryStore(history as MemoryStoreOptions);
+}
+
+function resolveBus(bus: unknown): EventBus | undefined {
+  if (bus === undefined) return undefined;
+  const candidate = bus as Partial<EventBus> | null;
+  if (candidate === null || typeof candidate !== 'object') {
+    throw new InvalidOptionError('bus', 'bus must be an EventBus');
+  }
+  for (const method of ['start', 'publish', 'subscribe', 'unsubscribe', 'close'] as const) {
+    if (typeof candidate[method] !== 'function') {
+      throw new InvalidOptionError('bus', `bus is missing ${method}()`);
+    }
+  }
+  return bus as EventBus;
+}

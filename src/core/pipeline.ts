@@ -1,0 +1,291 @@
+// The publish pipeline: validate → encode once → per-tick batch → store append (assigns ids) →
+// bus publish (delivers to the hubs) → sinks (GRIP proxies). One place published events pass through.
+import { formatId } from '../history/ids.js';
+import type { EventStore } from '../history/store.js';
+import { assertChannelName } from '../protocol/channel-name.js';
+import { type EventBus, LocalBus } from './bus.js';
+import { assertEventId, assertEventName, assertRetry, dataToText, encodeFields, withId } from './encoder.js';
+import {
+  EventStoreError,
+  EventStreamError,
+  EventsClosedError,
+  EventTooLargeError,
+  InvalidEventError,
+} from './errors.js';
+import type { EncodedEvent, EventSink } from './types.js';
+
+/** A validated event waiting for its id: everything but the `id:` line is encoded. */
+interface PendingEvent {
+  channel: string;
+  event: string | undefined;
+  /** A caller-supplied id (history off only). */
+  id: string | undefined;
+  body: string;
+}
+
+interface Batch {
+  events: PendingEvent[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  /** Settles (never rejects) once the batch was written to local subscribers or failed. */
+  delivered: Promise<void>;
+  markDelivered: () => void;
+  settled: boolean;
+}
+
+/** What `publishTracked()` returns: the publish's promise, and when local delivery happened. */
+export interface TrackedPublish {
+  done: Promise<void>;
+  delivered: Promise<void>;
+}
+
+/** What the pipeline needs from its namespace. */
+export interface PipelineHost {
+  readonly closed: boolean;
+  report(error: Error, context: { channel?: string; event?: unknown }): void;
+  /** Counters: events accepted, and publishes that failed. */
+  counted(published: number, failed: number): void;
+}
+
+/**
+ * Mark a promise as handled without changing what it settles to: whoever awaits it still sees
+ * the rejection, but nobody has to, so a fire-and-forget publish can never become an
+ * unhandled rejection (which ends the process).
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+const SETTLED = Promise.resolve();
+const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
+
+export class Pipeline {
+  readonly #host: PipelineHost;
+  readonly #store: EventStore | undefined;
+  readonly #bus: EventBus;
+  /** The in-process bus delivers synchronously: delivery is known done when publish() returns. */
+  readonly #localBus: boolean;
+  readonly #sinks: EventSink[];
+  readonly #maxChannelNameLength: number;
+  readonly #maxEventBytes: number;
+  #pending: Batch | undefined;
+  /** Serialises store appends so batches reach clients in publish order. */
+  #appending: Promise<void> = Promise.resolve();
+
+  constructor(
+    host: PipelineHost,
+    config: {
+      store: EventStore | undefined;
+      bus: EventBus;
+      sinks: EventSink[];
+      maxChannelNameLength: number;
+      maxEventBytes: number;
+    },
+  ) {
+    this.#host = host;
+    this.#store = config.store;
+    this.#bus = config.bus;
+    this.#localBus = config.bus instanceof LocalBus;
+    this.#sinks = config.sinks;
+    this.#maxChannelNameLength = config.maxChannelNameLength;
+    this.#maxEventBytes = config.maxEventBytes;
+  }
+
+  /** Send the batch waiting for its tick now, and wait until every accepted batch was appended. */
+  async flush(): Promise<void> {
+    if (this.#pending !== undefined) this.#flush();
+    await this.#appending;
+  }
+
+  /** Validate and queue one event; `done` settles when it was delivered and every sink took it. */
+  publish(channel: string, event: unknown): TrackedPublish {
+    let pending: PendingEvent;
+    try {
+      if (this.#host.closed) throw new EventsClosedError();
+      assertChannelName(channel, this.#maxChannelNameLength);
+      pending = prepare(channel, event);
+      // Measured without the id the history assigns (at most 38 bytes): known before the append.
+      const size =
+        Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
+      if (size > this.#maxEventBytes) throw new EventTooLargeError(size, this.#maxEventBytes);
+      if (pending.id !== undefined && this.#store !== undefined) {
+        throw new InvalidEventError(
+          'id',
+          'ids are assigned by the event history; pass history: false to events() to set your own',
+        );
+      }
+      if (pending.id === 'error') {
+        // The handler answers a reconnect carrying this id with 204, which stops EventSource.
+        throw new InvalidEventError('id', "the id 'error' is reserved: it marks a stream-error");
+      }
+    } catch (err) {
+      this.#host.counted(0, 1);
+      this.#host.report(err as Error, { channel, event });
+      return { done: handled(Promise.reject(err)), delivered: SETTLED };
+    }
+    this.#host.counted(1, 0);
+    const batch = this.#enqueue(pending);
+    return { done: batch.promise, delivered: batch.delivered };
+  }
+
+  #enqueue(encoded: PendingEvent): Batch {
+    let batch = this.#pending;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      let markDelivered!: () => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = () => {
+          if (batch !== undefined) batch.settled = true;
+          res();
+        };
+        reject = (err) => {
+          if (batch !== undefined) batch.settled = true;
+          rej(err);
+        };
+      });
+      const delivered = new Promise<void>((res) => {
+        markDelivered = res;
+      });
+      // Marked handled once per batch (not per publish): the hot path stays one push.
+      handled(promise);
+      batch = { events: [], promise, resolve, reject, delivered, markDelivered, settled: false };
+      this.#pending = batch;
+      // Everything published in this tick goes out together: one write per connection and one
+      // request per proxy.
+      process.nextTick(this.#flush);
+    }
+    batch.events.push(encoded);
+    return batch;
+  }
+
+  #flush = (): void => {
+    const batch = this.#pending;
+    if (batch === undefined) return;
+    this.#pending = undefined;
+    const store = this.#store;
+    if (store === undefined) {
+      try {
+        this.#dispatch(
+          batch,
+          batch.events.map((p) => finish(p, p.id, undefined)),
+        );
+      } catch (err) {
+        this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
+      }
+      return;
+    }
+    // The store assigns ids. Appending before delivering means a client that resumes reads
+    // every event it could have missed from the store; the chain keeps batches in order.
+    this.#appending = this.#appending.then(async () => {
+      let encoded: EncodedEvent[];
+      try {
+        // The epoch comes with the append: once the events are stored, nothing else can fail
+        // and make their publish reject (a caller would retry and store them twice).
+        const { epoch, events } = await store.append(
+          batch.events.map(({ channel, body }) => ({ channel, body })),
+        );
+        encoded = batch.events.map((p, i) => {
+          const { seq, prevSeq } = events[i]!;
+          return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
+        });
+      } catch (cause) {
+        this.#fail(batch, new EventStoreError({ cause }));
+        return;
+      }
+      this.#dispatch(batch, encoded);
+    });
+    // The chain must never stay rejected, or every later batch would wait forever; every path
+    // above settles its batch, so anything arriving here is a defect, reported and contained.
+    this.#appending = this.#appending.catch((err: unknown) => {
+      this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
+    });
+  };
+
+  #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
+    const bus = this.#bus.publish(encoded);
+    if (this.#localBus) {
+      batch.markDelivered();
+      if (this.#sinks.length === 0) {
+        batch.resolve();
+        return;
+      }
+      Promise.all(this.#sinks.map((sink) => sink.publish(encoded))).then(batch.resolve, (err: Error) =>
+        this.#fail(batch, err),
+      );
+      return;
+    }
+    // A shared bus delivers asynchronously (other processes' events keep seq order with ours);
+    // it resolves once the batch was delivered here. It never rejects for another process.
+    const local = bus.then(batch.markDelivered, batch.markDelivered);
+    Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(batch.resolve, (err: Error) =>
+      this.#fail(batch, err),
+    );
+  }
+
+  #fail(batch: Batch, err: Error): void {
+    batch.markDelivered();
+    if (batch.settled) {
+      this.#host.report(err, {});
+      return;
+    }
+    this.#host.counted(0, batch.events.length);
+    for (const ev of batch.events) this.#host.report(err, { channel: ev.channel, event: ev.event });
+    batch.reject(err);
+  }
+}
+
+/** Validate an event object and encode everything but its id, once. */
+function prepare(channel: string, input: unknown): PendingEvent {
+  if (input === null || typeof input !== 'object') {
+    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
+  }
+  // Each field is read exactly once, here: a getter or Proxy that throws (or changes its answer)
+  // cannot get past validation, and what it throws becomes a typed error.
+  let fields: Record<string, unknown>;
+  try {
+    fields = readFields(input as Record<string, unknown>);
+  } catch (cause) {
+    if (cause instanceof EventStreamError) throw cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new InvalidEventError('event', `reading the event object threw: ${reason}`, { cause });
+  }
+  const { event, id, retry, raw, data } = fields;
+  assertEventName(event);
+  assertEventId(id);
+  assertRetry(retry);
+  if (raw !== undefined && typeof raw !== 'boolean')
+    throw new InvalidEventError('raw', 'raw must be a boolean');
+  const body = encodeFields({ event, retry, data: dataToText(data, raw === true) });
+  return { channel, event, id, body };
+}
+
+function readFields(ev: Record<string, unknown>): Record<string, unknown> {
+  // Inside the guarded read: Array.isArray throws on a revoked Proxy.
+  if (Array.isArray(ev))
+    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
+  for (const key in ev) {
+    if (!EVENT_KEYS.has(key)) {
+      throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);
+    }
+  }
+  return { event: ev.event, id: ev.id, retry: ev.retry, raw: ev.raw, data: ev.data };
+}
+
+function finish(
+  p: PendingEvent,
+  id: string | undefined,
+  seq: number | undefined,
+  prevId?: string,
+): EncodedEvent {
+  const text = withId(id, p.body);
+  return { channel: p.channel, id, seq, prevId, event: p.event, text, bytes: Buffer.from(text) };
+}
+
+/** Validate and encode one event (no history): what a subscriber receives for it. */
+export function encode(channel: string, input: unknown): EncodedEvent {
+  const p = prepare(channel, input);
+  return finish(p, p.id, undefined);
+}

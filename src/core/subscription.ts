@@ -1,0 +1,125 @@
+// The subscriber side: opening a stream for an accepted request over a Transport (stream-open,
+// any replay after Last-Event-ID, then live events), and the bodies a GRIP proxy gets instead.
+import { formatId } from '../history/ids.js';
+import { openResume, planResume } from '../history/resume.js';
+import { planRecovery } from '../history/recovery.js';
+import type { EventStore } from '../history/store.js';
+import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
+import { encodeStreamOpen, encodeStreamReset } from './encoder.js';
+import { EventStoreError, NoHistoryError } from './errors.js';
+import type { Hub } from './hub.js';
+import { Outgoing, type Transport } from './transport.js';
+import type { EncodedEvent } from './types.js';
+
+/** What the subscriber side reports to its namespace. */
+export interface SubscriptionHost {
+  opened(): void;
+  connected(channels: readonly string[]): void;
+  disconnected(channels: readonly string[], reason: DisconnectReason): void;
+  delivered(events: number, bytes: number): void;
+  replayed(events: number, resets: number): void;
+  report(error: Error): void;
+}
+
+export class Subscriptions {
+  readonly #hub: Hub;
+  readonly #store: EventStore | undefined;
+  readonly #host: SubscriptionHost;
+  readonly #maxBufferBytes: number;
+  readonly #replayTimeoutMs: number;
+  readonly #owner: ConnectionOwner;
+
+  constructor(
+    hub: Hub,
+    store: EventStore | undefined,
+    host: SubscriptionHost,
+    limits: { maxBufferBytes: number; replayTimeoutMs: number },
+  ) {
+    this.#hub = hub;
+    this.#store = store;
+    this.#host = host;
+    this.#maxBufferBytes = limits.maxBufferBytes;
+    this.#replayTimeoutMs = limits.replayTimeoutMs;
+    this.#owner = {
+      released: (conn, reason) => {
+        hub.remove(conn);
+        host.disconnected(conn.channels, reason);
+      },
+      delivered: (events, bytes) => host.delivered(events, bytes),
+    };
+  }
+
+  /** Subscribe a transport whose response head was sent: `preamble`, `stream-open`, replay, live. */
+  open(transport: Transport, channels: readonly string[], preamble: string, lastEventId: string | undefined): void {
+    const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes);
+    this.#host.opened();
+    const store = this.#store;
+    if (store === undefined) {
+      this.#hub.add(conn);
+      // The initial bytes are not an event delivery.
+      conn.send(new Outgoing(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
+      if (conn.open) this.#host.connected(channels);
+      return;
+    }
+    // Subscribe first and defer live events, then read the history: whatever is published
+    // meanwhile is either in the replay or deferred, and the seq check drops the overlap. A
+    // shared bus says when it delivers everything on a new channel: the read waits for that.
+    conn.startReplay(this.#replayTimeoutMs);
+    const subscribed = this.#hub.add(conn);
+    this.#host.connected(channels);
+    const failed = (cause: unknown): void => {
+      this.#host.report(cause instanceof EventStoreError ? cause : new EventStoreError({ cause }));
+      // Without a position the client cannot be served safely; it reconnects and retries.
+      conn.abort();
+    };
+    const resume = () =>
+      openResume(store, channels, lastEventId, {
+        preamble,
+        pageBytes: this.#maxBufferBytes,
+        onReset: () => this.#host.replayed(0, 1),
+      });
+    (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
+      if (!conn.open) {
+        void plan.pieces.return();
+        return;
+      }
+      this.#host.replayed(plan.replayed, 0);
+      return conn.replay(plan.pieces, plan.coveredUpTo).catch(failed);
+    }, failed);
+  }
+
+  /** The body a GRIP proxy sends before holding: `preamble`, `stream-open` and any replay. */
+  async initialText(
+    channels: readonly string[],
+    preamble: string,
+    lastEventId: string | undefined,
+  ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
+    if (this.#store === undefined) return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
+    const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
+      throw new EventStoreError({ cause });
+    });
+    this.#host.replayed(plan.replayed, plan.reset === undefined ? 0 : 1);
+    return { text: preamble + plan.text, lastIds: plan.lastIds };
+  }
+
+  /** GRIP reliable mode: what follows each channel's last id, for a recovery request. */
+  async recoveryText(
+    channels: readonly string[],
+    lastIds: Readonly<Record<string, string>>,
+  ): Promise<{ text: string; lastIds: Record<string, string> }> {
+    if (this.#store === undefined) throw new NoHistoryError();
+    return planRecovery(this.#store, channels, lastIds).catch((cause: unknown) => {
+      throw new EventStoreError({ cause });
+    });
+  }
+
+  /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`. */
+  reset(channels: readonly string[], reason: string, at: { epoch: string; head: number }): void {
+    const id = formatId(at.epoch, at.head);
+    const sent = this.#hub.reset(channels, (own): EncodedEvent => {
+      const text = encodeStreamReset(id, own, reason);
+      return { channel: own[0]!, id, seq: at.head, event: 'stream-reset', text, bytes: Buffer.from(text) };
+    });
+    if (sent > 0) this.#host.replayed(0, sent);
+  }
+}

@@ -1,0 +1,43 @@
+// Event ids are `<epoch>-<seq>`: `seq` is one sequence per Events namespace, so a single
+// Last-Event-ID locates a client in every channel it listens to; `epoch` names the store's
+// lifetime, so an id from before a restart of an in-memory store is recognised as unknown
+// instead of silently pointing at different events.
+import { withId } from '../core/encoder.js';
+import type { StoredRecord } from './store.js';
+
+const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
+
+export function formatId(epoch: string, seq: number): string {
+  return `${epoch}-${seq}`;
+}
+
+/** The SSE text of a stored event, as it was first delivered. */
+export function recordText(epoch: string, record: StoredRecord): string {
+  return withId(formatId(epoch, record.seq), record.body);
+}
+
+/** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */
+export function parseSeq(
+  id: string | undefined,
+  epoch: string,
+): number | 'fresh' | 'malformed-id' | 'unknown-id' {
+  if (id === undefined || id === '') return 'fresh';
+  const match = ID_FORMAT.exec(id);
+  const seq = match ? Number(match[2]) : Number.NaN;
+  if (!match || !Number.isSafeInteger(seq)) return 'malformed-id';
+  return match[1] === epoch ? seq : 'unknown-id';
+}
+
+/** Per channel, the id of its event at `seqs[channel]` (0: none yet). */
+export function idsOf(
+  epoch: string,
+  channels: readonly string[],
+  seqs: Readonly<Record<string, number>>,
+): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const channel of channels) ids[channel] = formatId(epoch, seqs[channel] ?? 0);
+  return ids;
+}
+
+/** Why a client's position could not be honoured in full. */
+export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';

@@ -1,0 +1,180 @@
+// The request decision: what a request to an event-stream endpoint gets, from a RequestView alone.
+// Every responder (node:http, Express, later Fetch) maps its request to a view, awaits `decide()`,
+// and writes the verdict: a complete response (status, headers, body), or a stream to open.
+import { encodeStreamError, STREAM_ERROR_ID } from '../core/encoder.js';
+import { EventStoreError } from '../core/errors.js';
+import type { GripPlugin } from '../grip/plugin.js';
+import { classifyAccept } from './accept.js';
+import { channelsFromQuery, checkChannels } from './channels.js';
+import { lastEventIdOf, type RequestView } from './request-view.js';
+
+/** Headers of every event-stream response. No Connection/Transfer-Encoding: illegal on HTTP/2. */
+export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+});
+
+/** Conditions of `stream-error` events. */
+export type StreamErrorCondition = 'bad-request' | 'forbidden';
+
+/** A complete response: write `status` and `headers`, send `body`, end. */
+interface Complete {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+export type Verdict =
+  /** Refused: a plain-text status, or (for EventSource clients) a `stream-error` event. */
+  | (Complete & { readonly kind: 'refuse'; readonly text: string; readonly condition?: StreamErrorCondition })
+  /** Answered without a stream: OPTIONS, HEAD, the 204 ending a stream-error, an empty recovery. */
+  | (Complete & { readonly kind: 'answer' })
+  /** Through a GRIP proxy: hold instructions and the initial body (with any replay). */
+  | (Complete & { readonly kind: 'hold'; readonly channels: readonly string[] })
+  /** A proxy's reliable-mode recovery fetch: what follows its last ids, and the next hold. */
+  | (Complete & { readonly kind: 'recover'; readonly channels: readonly string[] })
+  /** A direct client: open a stream on `channels`, resuming after `lastEventId`. */
+  | {
+      readonly kind: 'stream';
+      readonly status: 200;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly channels: readonly string[];
+      readonly lastEventId: string | undefined;
+    };
+
+/** What an endpoint serves, resolved once per handler. */
+export interface Endpoint {
+  readonly grip: GripPlugin;
+  readonly maxChannelsPerRequest: number;
+  readonly maxChannelNameLength: number;
+  /** Reconnection delay sent first on every stream (and with `stream-error`). */
+  readonly retry: number | undefined;
+  /** Sent before `stream-open` on every stream (padding, retry). */
+  readonly preamble: string;
+  /** The history, for bodies a proxy gets before holding. */
+  readonly history: {
+    initial(
+      channels: readonly string[],
+      preamble: string,
+      lastEventId: string | undefined,
+    ): Promise<{ text: string; lastIds: Record<string, string> | undefined }>;
+    recovery(
+      channels: readonly string[],
+      positions: Readonly<Record<string, string>>,
+    ): Promise<{ text: string; lastIds: Record<string, string> }>;
+  };
+}
+
+/** The user's per-request callbacks, bound to the framework's request by the responder. */
+export interface RequestHooks {
+  channels?: (() => unknown) | undefined;
+  authorize?: ((channels: readonly string[]) => boolean | Promise<boolean>) | undefined;
+}
+
+const ALLOW = 'GET, HEAD, OPTIONS';
+const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
+const utf8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+/** Decide what a request gets. Rejects only when a callback or the history fails (see `failure`). */
+export async function decide(view: RequestView, endpoint: Endpoint, hooks: RequestHooks = {}): Promise<Verdict> {
+  const method = view.method;
+  if (method === 'OPTIONS') return { kind: 'answer', status: 204, headers: { Allow: ALLOW }, body: EMPTY };
+  if (method !== 'GET' && method !== 'HEAD') {
+    return plain(405, `Method Not Allowed: ${method}; this endpoint serves GET`, { Allow: ALLOW });
+  }
+  const accept = classifyAccept(view.header('accept'));
+  if (accept === 'refused') return plain(406, 'Not Acceptable: this endpoint only produces text/event-stream');
+  // A client that got a stream-error reconnects with this id: refusing it stops EventSource.
+  if (lastEventIdOf(view) === STREAM_ERROR_ID) {
+    return { kind: 'answer', status: 204, headers: { 'Cache-Control': 'no-store' }, body: EMPTY };
+  }
+  const check = await endpoint.grip.check(view);
+  if (check.kind === 'invalid') return plain(403, `Forbidden: ${check.reason}`);
+  const proxied = check.kind === 'proxied';
+  const recovery = proxied ? endpoint.grip.recovery(view) : undefined;
+  if (recovery !== undefined) {
+    // The channels come from the signed link, and access is checked again on every recovery.
+    if (!recovery.valid || (hooks.authorize && (await hooks.authorize(recovery.channels)) !== true)) {
+      // 200 without hold instructions or a next link: Pushpin ends the client's stream, and the
+      // client reconnects with Last-Event-ID through the ordinary, authorized path.
+      return { kind: 'answer', status: 200, headers: { ...EVENT_STREAM_HEADERS, 'Content-Length': '0' }, body: EMPTY };
+    }
+    const plan = await endpoint.history.recovery(recovery.channels, recovery.positions);
+    return holding('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
+  }
+  const requested = hooks.channels ? await hooks.channels() : channelsFromQuery(view);
+  const checked = checkChannels(requested, endpoint.maxChannelsPerRequest, endpoint.maxChannelNameLength);
+  if (!checked.ok) return refuse(accept, 'bad-request', `Bad Request: ${checked.text}`, endpoint.retry);
+  const { channels } = checked;
+  if (hooks.authorize && (await hooks.authorize(channels)) !== true) {
+    return refuse(accept, 'forbidden', 'Forbidden: not allowed to subscribe to the requested channels', endpoint.retry);
+  }
+  if (method === 'HEAD') return { kind: 'answer', status: 200, headers: EVENT_STREAM_HEADERS, body: EMPTY };
+  const lastEventId = lastEventIdOf(view);
+  if (proxied) {
+    // The proxy only starts holding once this response ends: the instructions and the initial
+    // body (with any replay), with an explicit length.
+    const initial = await endpoint.history.initial(channels, endpoint.preamble, lastEventId);
+    return holding('hold', view, endpoint, channels, initial.text, initial.lastIds);
+  }
+  return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId };
+}
+
+/**
+ * What to answer when `decide()` rejected, if nothing was sent yet. The history being unreachable
+ * (only proxied requests read it before answering) is temporary and said as such, so the proxy
+ * or client can retry.
+ */
+export function failure(error: unknown): Verdict {
+  if (error instanceof EventStoreError || (error as { code?: unknown } | null)?.code === 'ERR_SSE_STORE') {
+    return plain(503, 'Service Unavailable: the event history is unavailable', { 'Retry-After': '1' });
+  }
+  return plain(500, 'Internal Server Error');
+}
+
+function holding(
+  kind: 'hold' | 'recover',
+  view: RequestView,
+  endpoint: Endpoint,
+  channels: readonly string[],
+  text: string,
+  lastIds: Record<string, string> | undefined,
+): Verdict {
+  const body = utf8.encode(text);
+  const headers = {
+    ...EVENT_STREAM_HEADERS,
+    ...endpoint.grip.holdHeaders(view, channels, lastIds),
+    'Content-Length': String(body.length),
+  };
+  return { kind, status: 200, headers, body, channels };
+}
+
+function plain(status: number, text: string, extra?: Record<string, string>): Verdict {
+  const body = utf8.encode(`${text}\n`);
+  const headers = {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-store',
+    ...extra,
+  };
+  return { kind: 'refuse', status, headers, body, text };
+}
+
+/**
+ * Refuse a subscription. EventSource clients get a `stream-error` event (status 200, so the
+ * browser reads it) with `id: error`; the stream then ends, and the reconnect that carries
+ * `Last-Event-ID: error` is answered 204, which makes EventSource stop for good.
+ */
+function refuse(
+  accept: 'event-stream' | 'allowed',
+  condition: StreamErrorCondition,
+  text: string,
+  retry: number | undefined,
+): Verdict {
+  if (accept !== 'event-stream') return { ...plain(STATUS_FOR[condition], text), condition } as Verdict;
+  const body = utf8.encode(encodeStreamError(condition, text, retry));
+  const headers = { ...EVENT_STREAM_HEADERS, 'Content-Length': String(body.length) };
+  return { kind: 'refuse', status: 200, headers, body, text, condition };
+}

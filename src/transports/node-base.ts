@@ -1,0 +1,90 @@
+// What the node:http and node:http2 transports share: the response's 'close' as "peer gone",
+// 'drain' waits, and which HTTP/1.1 sockets carry an event stream (for pipelining, see node.ts).
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Outgoing, Transport } from '../core/transport.js';
+
+/** Sockets whose current response is an open event stream (HTTP/1.1). */
+const streamSockets = new WeakSet<Socket>();
+
+/** Whether `socket`'s current response is an open event stream. */
+export function carriesEventStream(socket: Socket): boolean {
+  return streamSockets.has(socket);
+}
+
+/**
+ * Cut a TCP connection with a reset. A plain close keeps the unsent bytes (up to the kernel's
+ * send buffer, megabytes) queued for a peer that is not reading, for as long as it stays
+ * connected; a reset frees them at once. TLS sockets cannot be reset from Node: closed instead.
+ */
+export function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+interface Emitter {
+  once(event: string, listener: () => void): unknown;
+  removeListener(event: string, listener: () => void): unknown;
+}
+
+export abstract class NodeTransport<R extends ServerResponse | Http2ServerResponse> implements Transport {
+  protected readonly res: R;
+  #onClose: (() => void) | undefined;
+  #socket: Socket | undefined;
+  /** A compressor encodes this response: flush after each write so events are not held back. */
+  protected readonly flushEachWrite: boolean;
+
+  constructor(res: R, socket: Socket | undefined) {
+    this.res = res;
+    // compression() decides at writeHead time; with no-transform it passes bytes through and
+    // sets no Content-Encoding, so there is nothing to flush.
+    this.flushEachWrite =
+      typeof (res as { flush?: unknown }).flush === 'function' &&
+      res.getHeader('content-encoding') !== undefined;
+    if (socket) {
+      this.#socket = socket;
+      streamSockets.add(socket);
+    }
+  }
+
+  abstract write(out: Outgoing): void;
+  abstract bufferedBytes(): number;
+  abstract needsDrain(): boolean;
+  abstract reset(): void;
+  /** What emits 'drain' for this transport's writes. */
+  protected abstract drainEmitter(): Emitter;
+
+  drained(): Promise<void> {
+    const emitter = this.drainEmitter();
+    const res = this.res as unknown as Emitter;
+    return new Promise((resolve) => {
+      const done = () => {
+        emitter.removeListener('drain', done);
+        res.removeListener('close', done);
+        resolve();
+      };
+      emitter.once('drain', done);
+      res.once('close', done);
+    });
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose = listener;
+    (this.res as unknown as Emitter).once('close', listener);
+  }
+
+  detach(): void {
+    if (this.#socket) streamSockets.delete(this.#socket);
+    if (this.#onClose) (this.res as unknown as Emitter).removeListener('close', this.#onClose);
+    this.#onClose = undefined;
+  }
+}
