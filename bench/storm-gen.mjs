@@ -17,7 +17,15 @@
 // history is bench/lib/counting-store.mjs), events replayed. Prints one JSON line.
 
 import { parseArgs } from 'node:util';
-import { ClientPool, controlChannel, now, Publishers, sleep, waitSubscribers } from './lib/gen-common.mjs';
+import {
+  ClientPool,
+  controlChannel,
+  now,
+  Publishers,
+  sleep,
+  waitSubscribers,
+  withTimeout,
+} from './lib/gen-common.mjs';
 import { Histogram } from './lib/hist.mjs';
 
 const { values: a } = parseArgs({
@@ -30,7 +38,8 @@ const { values: a } = parseArgs({
     'live-rate': { type: 'string', default: '10' },
     channels: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '200' },
-    'max-seconds': { type: 'string', default: '280' },
+    'live-timeout': { type: 'string', default: '120' },
+    'max-seconds': { type: 'string', default: '290' },
   },
 });
 
@@ -45,6 +54,11 @@ setTimeout(() => {
 }, Number(a['max-seconds']) * 1000).unref();
 
 const { ctl, close: closeCtl } = controlChannel(Number(a.ctl));
+const tStart = now();
+const phase = (what) => {
+  process.stderr.write(`    [storm-gen ${((now() - tStart) / 1000).toFixed(1)} s] ${what}\n`);
+  result.phase = what;
+};
 
 /**
  * Per logical client (it survives reconnects): its channel set as a bitmask, the next seq it
@@ -160,11 +174,13 @@ async function main() {
   let t0 = now();
   sockets = (await pool.openMany(N, Number(a.concurrency), (i) => spec(i, {}))).map((o) => o.socket);
   result.connectMs = now() - t0;
+  phase(`connected ${N}`);
   await waitSubscribers(ctl, N);
   await pub.open();
   for (let i = 0; i < 20; i++) await publishNext();
   if (!(await waitAll(seq, 30_000))) throw new Error('warm-up events did not reach every client');
   result.warmupLastSeq = seq;
+  phase('warm-up done');
   const ids = new Set(expects.map((e) => e.lastId));
   result.distinctLastIdsBeforeCut = ids.size;
 
@@ -182,6 +198,7 @@ async function main() {
     await sleep(20);
   }
   result.cutNoticedMs = now() - t0;
+  phase('cut noticed');
   for (let i = 0; i < MISSED; i++) await publishNext();
   const lastMissed = seq;
   liveTarget = lastMissed;
@@ -198,6 +215,7 @@ async function main() {
       resolve(now());
     };
   });
+  phase('storm');
   const tStorm = now();
   let headAt = 0;
   let reconnectErrors = 0;
@@ -236,8 +254,9 @@ async function main() {
       livePublished++;
     }
   })();
-  const live = await Promise.race([allLive, sleep(60_000).then(() => -1)]);
-  await Promise.all(reconnects);
+  const live = await Promise.race([allLive, sleep(Number(a['live-timeout']) * 1000).then(() => -1)]);
+  phase(live < 0 ? `not all live after ${a['live-timeout']} s (${liveCount})` : 'all live');
+  await withTimeout(Promise.all(reconnects), 30_000, 'reconnects');
   storming = false;
   await liveLoop;
   const cpu = await ctl('GET', '/cpu');
@@ -269,6 +288,7 @@ async function main() {
   // one last event per channel, then the exactly-once check
   for (let i = 0; i < K; i++) await publishNext();
   const complete = await waitAll(seq, 30_000);
+  phase('final events delivered');
   let lost = 0;
   let dup = 0;
   let short = 0;

@@ -8,7 +8,7 @@
 // in an order rotated by r; ratios are to `raw` from the same round and N. Results go to
 // bench/results/sustained-*.json and the `sustained` section of BENCHMARKS.md.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -187,8 +187,25 @@ if (isMain) {
       out: { type: 'string' },
       'no-report': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      // rewrite the section from a saved (possibly partial) results file
+      from: { type: 'string' },
     },
   });
+  if (a.from) {
+    const saved = JSON.parse(readFileSync(a.from, 'utf8'));
+    const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
+    const subjects = saved.config.subjects.filter((s) => saved.runs.some((r) => r.subject === s));
+    const md = renderSustained({
+      config: { ...saved.config, subjects },
+      runs: saved.runs,
+      defs: { ...SUBJECTS, ...LIB_SUBJECTS },
+      durationSec: saved.durationSec ?? '?',
+      rawFile: path.relative(root, path.resolve(a.from)),
+    });
+    writeSection(path.resolve(root, a.out ?? 'BENCHMARKS.md'), 'sustained', md);
+    console.log(`wrote the sustained section from ${a.from}`);
+    process.exit(0);
+  }
   await runSustained({
     ...(a.subjects && { subjects: a.subjects.split(',') }),
     ...(a.n && { Ns: a.n.split(',').map(Number) }),
