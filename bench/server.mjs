@@ -208,6 +208,7 @@ const ctl = http.createServer(async (req, res) => {
       }
       res.writeHead(204).end();
     } else if (url.pathname === '/mark') {
+      await startPublishProfile(); // with --profile-publish: profile from the first mark to /stats?final=1
       cpuMark = process.cpuUsage();
       wallMark = process.hrtime.bigint();
       send(res, { ok: true });
