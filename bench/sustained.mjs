@@ -101,7 +101,9 @@ const fmtK = (x) =>
         ? `${Math.round(x / 1000)}k`
         : x >= 1000
           ? `${(x / 1000).toFixed(1)}k`
-          : String(Math.round(x));
+          : x >= 100
+            ? String(Math.round(x))
+            : x.toFixed(1);
 const fmtR = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 const fmtMs = (x) =>
   !Number.isFinite(x) ? '—' : x < 10 ? x.toFixed(2) : x < 1000 ? x.toFixed(1) : `${(x / 1000).toFixed(2)} s`;
