@@ -1,8 +1,9 @@
 // An in-memory EventStore for the reconnect-storm benchmark that counts its reads.
 //
 // The library's own MemoryStore is not exported, so this is a plain store with the same
-// contract (src/store/types.ts): one seq per store, per-channel retention by count, records
-// in seq order. It counts `readAfter` calls, the channels and records they touched, and the
+// contract (src/store/types.ts: `append` → { epoch, events }, `readAfter(channels, after,
+// limit?)` → { epoch, records, gaps, head, lastSeq }): one seq per store, per-channel retention
+// by count, records in seq order. It counts `readAfter` calls, the channels and records they touched, and the
 // most reads in flight at once (concurrent identical reads are what a shared read would save).
 
 import { randomBytes } from 'node:crypto';
@@ -44,11 +45,11 @@ export class CountingStore {
       out.push({ seq, prevSeq: b.lastSeq });
       b.lastSeq = seq;
     }
-    return out;
+    return { epoch: this.epochId, events: out };
   }
 
-  /** @param {readonly string[]} channels @param {number} afterSeq */
-  async readAfter(channels, afterSeq) {
+  /** @param {readonly string[]} channels @param {number} afterSeq @param {number} [limit] */
+  async readAfter(channels, afterSeq, limit) {
     const c = this.counts;
     c.reads++;
     c.readChannels += channels.length;
@@ -74,8 +75,9 @@ export class CountingStore {
         for (const r of b.records) if (r.seq > afterSeq) records.push(r);
       }
       if (channels.length > 1) records.sort((x, y) => x.seq - y.seq);
+      if (limit !== undefined && records.length > limit) records.length = limit;
       c.readRecords += records.length;
-      return { records, gaps, head: this.seq, lastSeq };
+      return { epoch: this.epochId, records, gaps, head: this.seq, lastSeq };
     } finally {
       c.inFlight--;
     }
