@@ -17,7 +17,8 @@ export type EventMap = Record<string, unknown>;
  * - `open`: the server confirmed the subscription (`stream-open` received);
  * - `reconnecting`: the connection dropped and is being re-established (events are resumed);
  * - `closed`: `close()` was called;
- * - `error`: the server refused the stream (`stream-error`); see `client.error`. No more requests.
+ * - `error`: the server refused the stream (`stream-error`), or, with `retry: false`, the browser
+ *   gave up on the connection; see `client.error`. No more requests.
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'error';
 
@@ -40,7 +41,10 @@ export type EventName<M extends object> = Exclude<keyof M & string, ProtocolEven
 export interface EventDetails<K extends string = string> {
   /** The event name. */
   readonly event: K;
-  /** The event's id (`<epoch>-<seq>`), or undefined when the server sends none (history off). */
+  /**
+   * The event's id (`<epoch>-<seq>`). Without history the server may send events without ids;
+   * then this is the last id the stream carried (EventSource's `lastEventId`), if any.
+   */
   readonly id: string | undefined;
   /** The data exactly as received, before JSON parsing. */
   readonly rawData: string;

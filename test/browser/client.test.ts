@@ -354,10 +354,21 @@ describe('express-eventstream/client in headless Chromium', () => {
     await h.ev.publish('a', { event: 'n', data: 1 });
     await waitForLog(page, 'n 1', (log) => events(log).length === 1);
 
-    // The server drops the connection; an event is published while the browser is away.
+    // The server drops the connection; the browser's reconnection is held until an event has
+    // been published while no connection was open.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    h.before = async () => {
+      await held;
+      return undefined;
+    };
     for (const res of h.streams) res.destroy();
-    await until('the drop', () => h.ev.stats().connections === 0);
+    await until('the reconnection', () => h.requests.length === 2);
+    expect(h.ev.stats().connections).toBe(0);
     await h.ev.publish('a', { event: 'n', data: 2 });
+    release();
     const log = await waitForLog(page, 'n 2', (l) => events(l).length === 2);
     expect(events(log).map((e) => e.data)).toEqual([1, 2]);
     expect(states(log)).toEqual(['open', 'reconnecting', 'open']);
