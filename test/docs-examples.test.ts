@@ -1,0 +1,101 @@
+// Every code block of the README and docs/*.md is checked against the built package (see
+// test/helpers/doc-examples.ts and docs/contributing.md), so documentation cannot drift from the
+// API unnoticed.
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkDirectives,
+  checkMarkdownFiles,
+  checkShell,
+  extractBlocks,
+  formatProblems,
+  typeCheck,
+} from './helpers/doc-examples.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const workDir = (name: string) => fileURLToPath(new URL(`../.tmp/${name}`, import.meta.url));
+const markdown = [
+  'README.md',
+  ...readdirSync(new URL('../docs/', import.meta.url))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+
+beforeAll(() => {
+  if (!existsSync(new URL('../dist/index.d.ts', import.meta.url))) {
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  }
+});
+
+describe('documentation code blocks', () => {
+  it('finds the README and the docs pages', () => {
+    expect(markdown).toContain('README.md');
+    expect(markdown.length).toBeGreaterThan(10);
+  });
+
+  it('every ts/js block type-checks, every sh block names real scripts and paths', () => {
+    const problems = checkMarkdownFiles(root, markdown, workDir('doc-examples'));
+    expect(formatProblems(problems)).toBe('');
+  });
+});
+
+describe('the checker itself', () => {
+  const sample = [
+    'Intro.',
+    '',
+    '```ts',
+    "import { events } from 'express-eventstream';",
+    'events({ keepAliveEvery: 5 });',
+    '```',
+    '',
+    '```js',
+    "ev.publish('clock', { event: 'time' }); // type error",
+    '```',
+    '',
+    '<!-- check: context',
+    "import { events } from 'express-eventstream';",
+    '-->',
+    '```ts',
+    'const e = events<{ time: { value: string } }>();',
+    "e.publish('clock', { event: 'time', data: 42 }); // type error",
+    "e.publish('clock', { event: 'time', data: { value: 'x' } });",
+    '```',
+    '',
+    '```sh',
+    'npm run no-such-script && node examples/none/server.mjs',
+    '```',
+    '',
+    '<!-- check: skip -->',
+    '```ts',
+    'not even code',
+    '```',
+  ].join('\n');
+  const blocks = extractBlocks(sample, 'sample.md');
+
+  it('extracts blocks with their language, line and directive', () => {
+    expect(blocks.map((b) => [b.lang, b.line])).toEqual([
+      ['ts', 4],
+      ['js', 9],
+      ['ts', 16],
+      ['sh', 22],
+      ['ts', 27],
+    ]);
+    expect(blocks[2]?.context).toBe("import { events } from 'express-eventstream';");
+    expect(blocks[4]?.skip).toBe('');
+  });
+
+  it('reports a renamed option, and a `// type error` line that type-checks', () => {
+    const problems = typeCheck(blocks, workDir('doc-examples-selftest'));
+    expect(problems.map((p) => p.line).sort()).toEqual([5, 9]);
+    expect(problems[0]?.message).toMatch(/keepAliveEvery/);
+  });
+
+  it('reports missing npm scripts and paths, and skips without a reason', () => {
+    expect(checkShell(blocks, root).map((p) => p.message)).toEqual([
+      'npm script "no-such-script" does not exist',
+      'path examples/none/server.mjs does not exist',
+    ]);
+    expect(checkDirectives(blocks)).toHaveLength(1);
+  });
+});
