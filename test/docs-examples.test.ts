@@ -10,6 +10,7 @@ import {
   checkShell,
   extractBlocks,
   formatProblems,
+  runBlocks,
   typeCheck,
 } from './helpers/doc-examples.js';
 
@@ -34,10 +35,11 @@ describe('documentation code blocks', () => {
     expect(markdown.length).toBeGreaterThan(10);
   });
 
-  it('every ts/js block type-checks, every sh block names real scripts and paths', () => {
-    const problems = checkMarkdownFiles(root, markdown, workDir('doc-examples'));
+  it('every ts/js block type-checks (and runs where marked), every sh block names real scripts and paths', async () => {
+    const problems = await checkMarkdownFiles(root, markdown, workDir('doc-examples'));
     expect(formatProblems(problems)).toBe('');
-  });
+    // About 5 s of CPU; the margin is for a machine busy with other work.
+  }, 120_000);
 });
 
 describe('the checker itself', () => {
@@ -70,6 +72,13 @@ describe('the checker itself', () => {
     '```ts',
     'not even code',
     '```',
+    '',
+    '<!-- check: run -->',
+    '```ts',
+    "import { events } from 'express-eventstream';",
+    "await events().publish('a', { event: 'x', data: 1 });",
+    "if (events().stats().connections !== 1) throw new Error('no connection');",
+    '```',
   ].join('\n');
   const blocks = extractBlocks(sample, 'sample.md');
 
@@ -80,7 +89,9 @@ describe('the checker itself', () => {
       ['ts', 16],
       ['sh', 22],
       ['ts', 27],
+      ['ts', 32],
     ]);
+    expect(blocks[5]?.run).toBe(true);
     expect(blocks[2]?.context).toBe("import { events } from 'express-eventstream';");
     expect(blocks[4]?.skip).toBe('');
   });
@@ -97,5 +108,12 @@ describe('the checker itself', () => {
       'path examples/none/server.mjs does not exist',
     ]);
     expect(checkDirectives(blocks)).toHaveLength(1);
+  });
+
+  it('runs the blocks marked run, and reports a failing one with its error', async () => {
+    const problems = await runBlocks(blocks, workDir('doc-examples-selftest'));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.line).toBe(32);
+    expect(problems[0]?.message).toMatch(/exited with 1[\s\S]*no connection/);
   });
 });

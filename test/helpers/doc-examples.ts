@@ -11,9 +11,11 @@
 //   anything else  (text, http, untagged: wire formats and config files) is shown, not run.
 // A block may be preceded by an HTML comment (invisible on the site):
 //   <!-- check: skip <reason> -->         not checked; the reason is required
+//   <!-- check: run -->                   also run with node (ts/js; must exit 0 within 10 s)
 //   <!-- check: context                   hidden lines prepended to the block before checking
 //   import { events } from 'express-eventstream';
 //   -->
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
@@ -27,6 +29,8 @@ export interface CodeBlock {
   code: string;
   skip: string | undefined;
   context: string | undefined;
+  /** `<!-- check: run -->`: executed as well as type-checked. */
+  run: boolean;
 }
 
 export interface Problem {
@@ -38,7 +42,7 @@ export interface Problem {
 const TYPED = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs', 'mts', 'cts']);
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 const EXPECT_ERROR = /\/\/\s*type error\b/;
-const DIRECTIVE = /^<!--\s*check:\s*(skip|context)\b([\s\S]*?)-->$/;
+const DIRECTIVE = /^<!--\s*check:\s*(skip|context|run)\b([\s\S]*?)-->$/;
 
 /** Names a fragment (a block without import or require) may use without declaring them. */
 export const FRAGMENT_GLOBALS = `
@@ -82,6 +86,7 @@ export function extractBlocks(markdown: string, file: string): CodeBlock[] {
       code: body.join('\n'),
       skip: directive?.kind === 'skip' ? directive.text : undefined,
       context: directive?.kind === 'context' ? directive.text : undefined,
+      run: directive?.kind === 'run',
     });
     i = j;
   }
@@ -234,6 +239,43 @@ function compile(files: readonly Generated[], extra: readonly string[]): Problem
   return problems;
 }
 
+/**
+ * Run the blocks marked `<!-- check: run -->` with node, concurrently: each must exit 0 within
+ * 10 s. TypeScript is stripped of its types first (type errors are `typeCheck`'s business). The
+ * files live in `workDir` inside the package, so the package resolves by its name at run time too.
+ */
+export async function runBlocks(blocks: readonly CodeBlock[], workDir: string): Promise<Problem[]> {
+  mkdirSync(workDir, { recursive: true });
+  const runs = blocks
+    .filter((b) => b.run && b.skip === undefined && TYPED.has(b.lang))
+    .map((block, n) => {
+      const source = block.context === undefined ? block.code : `${block.context}\n${block.code}`;
+      const commonjs = extensionFor(block, source).startsWith('.c');
+      const js = ts.transpileModule(source, {
+        compilerOptions: {
+          target: ts.ScriptTarget.ES2022,
+          module: commonjs ? ts.ModuleKind.CommonJS : ts.ModuleKind.ESNext,
+        },
+      }).outputText;
+      const path = join(
+        workDir,
+        `run_${block.file.replace(/[^\w]+/g, '_')}_L${block.line}_${n}${commonjs ? '.cjs' : '.mjs'}`,
+      );
+      writeFileSync(path, js);
+      return new Promise<Problem[]>((resolve) => {
+        execFile(process.execPath, [path], { timeout: 10_000, cwd: workDir }, (err, _stdout, stderr) => {
+          if (err === null) return resolve([]);
+          const why = err.killed ? 'did not exit within 10 s' : `exited with ${String(err.code)}`;
+          const detail = stderr.trim().split('\n').slice(0, 6).join('\n');
+          resolve([
+            { file: block.file, line: block.line, message: `run: ${why}${detail ? `\n${detail}` : ''}` },
+          ]);
+        });
+      });
+    });
+  return (await Promise.all(runs)).flat();
+}
+
 /** The shell blocks' npm scripts and repository paths. */
 export function checkShell(blocks: readonly CodeBlock[], root: string): Problem[] {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -288,13 +330,19 @@ export function checkDirectives(blocks: readonly CodeBlock[]): Problem[] {
 }
 
 /** Every check over the given markdown files (paths relative to `root`). */
-export function checkMarkdownFiles(root: string, files: readonly string[], workDir: string): Problem[] {
+export async function checkMarkdownFiles(
+  root: string,
+  files: readonly string[],
+  workDir: string,
+): Promise<Problem[]> {
   const blocks = files.flatMap((f) =>
     extractBlocks(readFileSync(join(root, f), 'utf8'), relative(root, join(root, f))),
   );
+  const typed = typeCheck(blocks, workDir);
   return [
     ...checkDirectives(blocks),
-    ...typeCheck(blocks, workDir),
+    ...typed,
+    ...(await runBlocks(blocks, workDir)),
     ...checkShell(blocks, root),
     ...checkJson(blocks),
   ];
