@@ -1,12 +1,13 @@
 // Every code block of the README and docs/*.md is checked against the built package (see
 // test/helpers/doc-examples.ts and docs/contributing.md), so documentation cannot drift from the
 // API unnoticed.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   checkDirectives,
   checkMarkdownFiles,
+  checkRelativeLinks,
   checkShell,
   extractBlocks,
   formatProblems,
@@ -40,6 +41,10 @@ describe('documentation code blocks', () => {
     expect(formatProblems(problems)).toBe('');
     // About 5 s of CPU; the margin is for a machine busy with other work.
   }, 120_000);
+
+  it("the README's relative links point at existing files", () => {
+    expect(formatProblems(checkRelativeLinks(root, 'README.md'))).toBe('');
+  });
 });
 
 describe('the checker itself', () => {
@@ -108,6 +113,17 @@ describe('the checker itself', () => {
       'path examples/none/server.mjs does not exist',
     ]);
     expect(checkDirectives(blocks)).toHaveLength(1);
+  });
+
+  it('reports relative links to missing files, outside code blocks only', () => {
+    mkdirSync(workDir('links-selftest'), { recursive: true });
+    writeFileSync(
+      `${workDir('links-selftest')}/page.md`,
+      '[ok](../../package.json) [gone](./missing.md#x) [web](https://example.com/)\n```\n[x](./in-code.md)\n```\n',
+    );
+    expect(checkRelativeLinks(root, '.tmp/links-selftest/page.md').map((p) => p.message)).toEqual([
+      'link target ./missing.md does not exist',
+    ]);
   });
 
   it('runs the blocks marked run, and reports a failing one with its error', async () => {

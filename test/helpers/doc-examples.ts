@@ -8,6 +8,7 @@
 //   sh             every `npm run X` / `npm start` / `npm test` names a script of package.json,
 //                  every repository path it mentions (examples/…, test/…) exists.
 //   json           must parse.
+//   (README)       relative links must point at existing files (the site checks its own links).
 //   anything else  (text, http, untagged: wire formats and config files) is shown, not run.
 // A block may be preceded by an HTML comment (invisible on the site):
 //   <!-- check: skip <reason> -->         not checked; the reason is required
@@ -17,7 +18,7 @@
 //   -->
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 
 export interface CodeBlock {
@@ -319,6 +320,28 @@ export function checkJson(blocks: readonly CodeBlock[]): Problem[] {
       });
     }
   }
+  return problems;
+}
+
+/**
+ * Relative links of a markdown file outside the docs site (the README): the target file must
+ * exist. Links inside the site are checked by the VitePress build.
+ */
+export function checkRelativeLinks(root: string, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const text = readFileSync(join(root, file), 'utf8');
+  let inFence = false;
+  text.split('\n').forEach((lineText, i) => {
+    if (/^\s*(```|~~~)/.test(lineText)) inFence = !inFence;
+    if (inFence) return;
+    for (const m of lineText.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = (m[1] ?? '').split('#')[0] ?? '';
+      if (target === '' || /^[a-z][\w+.-]*:/i.test(target)) continue;
+      if (!existsSync(join(root, dirname(file), decodeURIComponent(target)))) {
+        problems.push({ file, line: i + 1, message: `link target ${target} does not exist` });
+      }
+    }
+  });
   return problems;
 }
 
