@@ -9,8 +9,6 @@ export default defineConfig({
     'Server-Sent Events for Express and node:http: named channels, lossless reconnection, GRIP scaling.',
   cleanUrls: true,
   ignoreDeadLinks: 'localhostLinks',
-  // docs/README.md is for people editing the docs, not a page of the site.
-  srcExclude: ['README.md'],
   themeConfig: {
     search: { provider: 'local' },
     outline: 'deep',
