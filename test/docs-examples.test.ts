@@ -40,7 +40,7 @@ describe('documentation code blocks', () => {
     const problems = await checkMarkdownFiles(root, markdown, workDir('doc-examples'));
     expect(formatProblems(problems)).toBe('');
     // About 5 s of CPU; the margin is for a machine busy with other work.
-  }, 120_000);
+  }, 240_000);
 
   it("the README's relative links point at existing files", () => {
     expect(formatProblems(checkRelativeLinks(root, 'README.md'))).toBe('');

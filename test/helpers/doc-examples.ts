@@ -12,7 +12,7 @@
 //   anything else  (text, http, untagged: wire formats and config files) is shown, not run.
 // A block may be preceded by an HTML comment (invisible on the site):
 //   <!-- check: skip <reason> -->         not checked; the reason is required
-//   <!-- check: run -->                   also run with node (ts/js; must exit 0 within 10 s)
+//   <!-- check: run -->                   also run with node (ts/js; must exit 0 on its own)
 //   <!-- check: context                   hidden lines prepended to the block before checking
 //   import { events } from 'express-eventstream';
 //   -->
@@ -241,40 +241,49 @@ function compile(files: readonly Generated[], extra: readonly string[]): Problem
 }
 
 /**
- * Run the blocks marked `<!-- check: run -->` with node, concurrently: each must exit 0 within
- * 10 s. TypeScript is stripped of its types first (type errors are `typeCheck`'s business). The
- * files live in `workDir` inside the package, so the package resolves by its name at run time too.
+ * Run the blocks marked `<!-- check: run -->` with node: each must exit 0 on its own. TypeScript
+ * is stripped of its types first (type errors are `typeCheck`'s business). The files live in
+ * `workDir` inside the package, so the package resolves by its name at run time too.
  */
 export async function runBlocks(blocks: readonly CodeBlock[], workDir: string): Promise<Problem[]> {
   mkdirSync(workDir, { recursive: true });
-  const runs = blocks
+  const queue = blocks
     .filter((b) => b.run && b.skip === undefined && TYPED.has(b.lang))
-    .map((block, n) => {
-      const source = block.context === undefined ? block.code : `${block.context}\n${block.code}`;
-      const commonjs = extensionFor(block, source).startsWith('.c');
-      const js = ts.transpileModule(source, {
-        compilerOptions: {
-          target: ts.ScriptTarget.ES2022,
-          module: commonjs ? ts.ModuleKind.CommonJS : ts.ModuleKind.ESNext,
-        },
-      }).outputText;
-      const path = join(
-        workDir,
-        `run_${block.file.replace(/[^\w]+/g, '_')}_L${block.line}_${n}${commonjs ? '.cjs' : '.mjs'}`,
-      );
-      writeFileSync(path, js);
-      return new Promise<Problem[]>((resolve) => {
-        execFile(process.execPath, [path], { timeout: 10_000, cwd: workDir }, (err, _stdout, stderr) => {
-          if (err === null) return resolve([]);
-          const why = err.killed ? 'did not exit within 10 s' : `exited with ${String(err.code)}`;
-          const detail = stderr.trim().split('\n').slice(0, 6).join('\n');
-          resolve([
-            { file: block.file, line: block.line, message: `run: ${why}${detail ? `\n${detail}` : ''}` },
-          ]);
-        });
-      });
+    .map((block, n) => () => runOne(block, n, workDir));
+  // Two at a time: quick on an idle machine, and no pile-up of node processes on a busy one.
+  const problems: Problem[] = [];
+  const worker = async () => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) problems.push(...(await next()));
+  };
+  await Promise.all([worker(), worker()]);
+  return problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+}
+
+/** Generous: the limit only exists to catch an example that never exits. */
+const RUN_TIMEOUT_MS = 60_000;
+
+function runOne(block: CodeBlock, n: number, workDir: string): Promise<Problem[]> {
+  const source = block.context === undefined ? block.code : `${block.context}\n${block.code}`;
+  const commonjs = extensionFor(block, source).startsWith('.c');
+  const js = ts.transpileModule(source, {
+    compilerOptions: {
+      target: ts.ScriptTarget.ES2022,
+      module: commonjs ? ts.ModuleKind.CommonJS : ts.ModuleKind.ESNext,
+    },
+  }).outputText;
+  const name = `run_${block.file.replace(/[^\w]+/g, '_')}_L${block.line}_${n}${commonjs ? '.cjs' : '.mjs'}`;
+  const path = join(workDir, name);
+  writeFileSync(path, js);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path], { timeout: RUN_TIMEOUT_MS, cwd: workDir }, (err, _stdout, stderr) => {
+      if (err === null) return resolve([]);
+      const why = err.killed
+        ? `did not exit within ${RUN_TIMEOUT_MS / 1000} s`
+        : `exited with ${String(err.code)}`;
+      const detail = stderr.trim().split('\n').slice(0, 6).join('\n');
+      resolve([{ file: block.file, line: block.line, message: `run: ${why}${detail ? `\n${detail}` : ''}` }]);
     });
-  return (await Promise.all(runs)).flat();
+  });
 }
 
 /** The shell blocks' npm scripts and repository paths. */
