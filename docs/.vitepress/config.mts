@@ -48,6 +48,7 @@ export default defineConfig({
         text: 'Reference',
         items: [
           { text: 'API', link: '/api/' },
+          { text: 'API: express-eventstream/redis', link: '/api-redis/' },
           { text: 'Migrating from 2.x', link: '/migrating' },
           { text: 'Benchmarks', link: '/benchmarks' },
           { text: 'Contributing', link: '/contributing' },
