@@ -4,14 +4,28 @@ import { CHANNEL } from './subjects.mjs';
 
 const options = { keepAlive: false, maxBufferBytes: 1 << 20 };
 
+/**
+ * The events() options for one run. The standard bench uses `options`; the scale bench turns
+ * keep-alives on (`keepAliveMs`), the storm bench passes a counting store (`store`).
+ * @param {{ keepAliveMs?: number, store?: object }} [opts]
+ */
+const optionsFor = (opts = {}) => ({
+  ...options,
+  ...(opts.keepAliveMs ? { keepAlive: opts.keepAliveMs, keepAliveFormat: 'comment' } : {}),
+  ...(opts.store ? { history: opts.store } : {}),
+});
+
 // The library's own count (no wrapper listeners: they would add to its heap per connection).
 const subscribersOf = (ev) => () => ev.stats().connections;
 
 /** The server-side handle of a library subject: its listener, publish, subscriber count, close. */
-const served = (ev, listener) => ({
+const served = (ev, listener, store) => ({
   listener,
   publish: (data) => ev.publish(CHANNEL, { event: 'tick', data }),
+  /** @param {string} channel @param {object} data */
+  publishTo: (channel, data) => ev.publish(channel, { event: 'tick', data }),
   subscribers: subscribersOf(ev),
+  counters: () => ({ ...ev.stats(), subscribers: undefined, store: store?.stats?.() }),
   close: () => ev.close(),
 });
 
@@ -22,13 +36,13 @@ export const LIB_SUBJECTS = {
     framework: 'Express 5',
     library: true,
     pkg: 'express-eventstream',
-    build: async () => {
+    build: async (opts) => {
       const { events, express: sse } = await import('express-eventstream');
       const { default: express } = await import('express');
-      const ev = events(options);
+      const ev = events(optionsFor(opts));
       const app = express();
       app.get('/events', sse({ events: ev }));
-      return served(ev, app);
+      return served(ev, app, opts?.store);
     },
   },
 
@@ -37,11 +51,11 @@ export const LIB_SUBJECTS = {
     framework: 'node:http',
     library: true,
     pkg: 'express-eventstream',
-    build: async () => {
+    build: async (opts) => {
       const { events, createHandler } = await import('express-eventstream');
-      const ev = events(options);
+      const ev = events(optionsFor(opts));
       const handler = createHandler({ events: ev });
-      return served(ev, handler);
+      return served(ev, handler, opts?.store);
     },
   },
 
@@ -51,15 +65,15 @@ export const LIB_SUBJECTS = {
     note: '`compression()` wraps `res.write`, so the library cannot write to the socket directly',
     library: true,
     pkg: 'express-eventstream',
-    build: async () => {
+    build: async (opts) => {
       const { events, express: sse } = await import('express-eventstream');
       const { default: express } = await import('express');
       const { default: compression } = await import('compression');
-      const ev = events(options);
+      const ev = events(optionsFor(opts));
       const app = express();
       app.use(compression());
       app.get('/events', sse({ events: ev }));
-      return served(ev, app);
+      return served(ev, app, opts?.store);
     },
   },
 

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { SECTION_KEYS, sectionsOf } from './lib/sections.mjs';
 
 export const TARGETS = {
   n: 5000,
@@ -308,6 +309,9 @@ export function writeReport(file, { env, config, agg, grip, subjectDefs, rawFile
     md += `${rows.join('\n')}\n`;
   }
   md += renderGrip(grip);
+  // the sustained / storm / scale sections are written by their own benchmarks: keep them
+  const kept = existsSync(file) ? sectionsOf(readFileSync(file, 'utf8')) : {};
+  for (const k of SECTION_KEYS) if (kept[k]) md += `\n${kept[k]}\n`;
   // hand-written analysis, kept next to the generator so a re-run does not lose it
   const notes = path.join(path.dirname(new URL(import.meta.url).pathname), 'NOTES.md');
   if (existsSync(notes) && !config.quick) md += `\n${readFileSync(notes, 'utf8')}`;

@@ -3,6 +3,7 @@
 //   node bench/run.mjs [--quick] [--subjects a,b] [--n 1000,5000] [--rounds 3]
 //                      [--repeats 15] [--deliveries 400000] [--profile <subject>]
 //                      [--out BENCHMARKS.md] [--no-report] [--grip] [--list]
+//   node bench/run.mjs --sustained | --storm | --scale   (issue 13; see sustained.mjs, storm.mjs, scale.mjs)
 //
 // Each run = one fresh server process (pinned to core 0) + one load-generator process
 // (pinned to core 1). Rounds are interleaved: round r runs every N, and for each N every
@@ -38,8 +39,68 @@ const { values: a } = parseArgs({
     list: { type: 'boolean', default: false },
     // rewrite the report from a saved results file (e.g. after editing bench/NOTES.md)
     from: { type: 'string' },
+    // the issue-13 benchmarks (bench/sustained.mjs, storm.mjs, scale.mjs); each alone, or all
+    // three after the standard set in a full run. --subjects / --n / --rounds apply to them too.
+    sustained: { type: 'boolean', default: false },
+    storm: { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    rates: { type: 'string' },
   },
 });
+
+const quickIssue13 = a.quick;
+const only13 = a.sustained || a.storm || a.scale;
+if (only13) {
+  await runIssue13({ sustained: a.sustained, storm: a.storm, scale: a.scale });
+  process.exit(0);
+}
+
+/** The sustained-rate, reconnect-storm and connection-scale benchmarks (see bench/README.md). */
+async function runIssue13(which) {
+  const pinOpt = a['no-pin'] ? { pin: false } : {};
+  const report = !a['no-report'];
+  const list = (x) =>
+    x
+      ?.split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  if (which.sustained) {
+    const { runSustained } = await import('./sustained.mjs');
+    await runSustained({
+      ...(a.subjects && { subjects: list(a.subjects) }),
+      ...(a.n && { Ns: list(a.n).map(Number) }),
+      ...(a.rates && { rates: list(a.rates) }),
+      ...(a.rounds && { rounds: Number(a.rounds) }),
+      ...(a.out && { out: a.out }),
+      ...(quickIssue13 && { Ns: [500], rates: ['10', '1000', 'max'], stepMs: 1000 }),
+      ...pinOpt,
+      report,
+    });
+  }
+  if (which.storm) {
+    const { runStorm } = await import('./storm.mjs');
+    await runStorm({
+      ...(a.subjects && { subjects: list(a.subjects) }),
+      ...(a.n && { n: Number(a.n) }),
+      ...(a.rounds && { rounds: Number(a.rounds) }),
+      ...(a.out && { out: a.out }),
+      ...(quickIssue13 && { n: 1000 }),
+      ...pinOpt,
+      report,
+    });
+  }
+  if (which.scale) {
+    const { runScale } = await import('./scale.mjs');
+    await runScale({
+      ...(a.subjects && { subjects: list(a.subjects) }),
+      ...(a.n && { n: Number(a.n) }),
+      ...(a.out && { out: a.out }),
+      ...(quickIssue13 && { n: 1000, idleMs: 3000, snapshotN: 300 }),
+      ...pinOpt,
+      report,
+    });
+  }
+}
 
 const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
 const ALL = { ...SUBJECTS, ...LIB_SUBJECTS };
@@ -273,6 +334,9 @@ async function main() {
     writeReport(out, { env, config, agg, grip, subjectDefs: ALL, rawFile: path.relative(root, rawFile) });
     console.log(`wrote ${path.relative(root, out)} (${env.durationSec}s)`);
   }
+  // a full run also refreshes the sustained-rate, reconnect-storm and connection-scale sections
+  if (!quick && !a.subjects && !a.n && !a['grip-only'])
+    await runIssue13({ sustained: true, storm: true, scale: true });
 }
 
 await main();

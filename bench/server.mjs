@@ -7,6 +7,13 @@
 //                                  publishes events seq S..S+K-1 synchronously; with cpu=1 it first
 //                                  marks process.cpuUsage() for GET /cpu
 //   GET  /cpu                      CPU (user+system µs) and wall time since the last mark
+//   POST /publish-one?seq=S[&ch=C] | ?t=T  publishes ONE event (on channel C, library subjects only) and
+//                                  answers 204: the sustained/storm benches send one such request
+//                                  per event, so each event arrives in its own I/O callback
+//   POST /mark                     marks process.cpuUsage() for GET /cpu
+//   GET  /rss-peak[?reset=1]       highest RSS sampled every 20 ms since the last reset
+//   GET  /counters                 the subject's own counters (library: stats() and store reads)
+//   POST /heap-snapshot?file=F     forced GCs, then v8.writeHeapSnapshot(F)
 //   POST /exit                     exits (also on SIGTERM / SIGINT / stdin close)
 // Prints `READY {"port":…,"ctl":…}` on stdout once both listen. Exits by itself after
 // --max-seconds (default 600) so no run can outlive its orchestrator.
@@ -22,6 +29,10 @@ const { values: args } = parseArgs({
     pad: { type: 'string', default: '40' },
     // write a .cpuprofile of the publish phases only (first latency publish → end of burst)
     'profile-publish': { type: 'string' },
+    // scale bench: keep-alive interval (ms) for subjects that support one
+    'keepalive-ms': { type: 'string' },
+    // storm bench: give library subjects a store that counts its reads (bench/lib/counting-store.mjs)
+    'counting-store': { type: 'boolean', default: false },
   },
 });
 
@@ -39,7 +50,14 @@ if (typeof gc !== 'function') {
 }
 
 const PAD = 'x'.repeat(Number(args.pad));
-const subject = await def.build();
+/** @type {{ keepAliveMs?: number, store?: object }} */
+const buildOpts = {};
+if (args['keepalive-ms']) buildOpts.keepAliveMs = Number(args['keepalive-ms']);
+if (args['counting-store']) {
+  const { CountingStore } = await import('./lib/counting-store.mjs');
+  buildOpts.store = new CountingStore();
+}
+const subject = await def.build(buildOpts);
 
 let openResponses = 0;
 const listener = subject.listener;
@@ -116,6 +134,15 @@ async function measureMemory() {
   };
 }
 
+let publishOneSeq = 0;
+let rssPeak = 0;
+/** @type {NodeJS.Timeout | undefined} */
+let rssTimer;
+const sampleRss = () => {
+  const r = process.memoryUsage.rss();
+  if (r > rssPeak) rssPeak = r;
+};
+
 function send(res, obj) {
   const body = JSON.stringify(obj);
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -165,6 +192,48 @@ const ctl = http.createServer(async (req, res) => {
         if (sent >= total || elapsed > ms + 10_000) clearInterval(timer);
       }, 5);
       send(res, { count: total });
+    } else if (url.pathname === '/publish-one') {
+      // With ?t=T (sustained bench) the server numbers events in the order it publishes them (the
+      // generator's connections race, so arrival order is not send order) and T, the generator's
+      // send number, rides along for its latency lookup. Without it, ?seq=S is used as given.
+      const t = url.searchParams.get('t');
+      const seq = t !== null ? ++publishOneSeq : Number(url.searchParams.get('seq'));
+      const data = t !== null ? { seq, t: Number(t), pad: PAD } : { seq, pad: PAD };
+      const ch = url.searchParams.get('ch');
+      try {
+        const r = ch && subject.publishTo ? subject.publishTo(ch, data) : subject.publish(data);
+        if (r && typeof r.then === 'function') r.then(undefined, noteError);
+      } catch (err) {
+        noteError(err);
+      }
+      res.writeHead(204).end();
+    } else if (url.pathname === '/mark') {
+      await startPublishProfile(); // with --profile-publish: profile from the first mark to /stats?final=1
+      cpuMark = process.cpuUsage();
+      wallMark = process.hrtime.bigint();
+      send(res, { ok: true });
+    } else if (url.pathname === '/rss-peak') {
+      sampleRss();
+      const peak = rssPeak;
+      if (url.searchParams.get('reset') === '1') {
+        rssPeak = 0;
+        sampleRss();
+        rssTimer ??= setInterval(sampleRss, 20);
+        rssTimer.unref();
+      }
+      send(res, { peak, now: process.memoryUsage.rss() });
+    } else if (url.pathname === '/counters') {
+      send(res, subject.counters ? subject.counters() : {});
+    } else if (url.pathname === '/heap-snapshot') {
+      const file = String(url.searchParams.get('file'));
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await settle();
+      }
+      const { writeHeapSnapshot } = await import('node:v8');
+      const t0 = performance.now();
+      writeHeapSnapshot(file);
+      send(res, { file, ms: performance.now() - t0 });
     } else if (url.pathname === '/cpu') {
       const c = process.cpuUsage(cpuMark);
       const wallUs = Number(process.hrtime.bigint() - wallMark) / 1000;

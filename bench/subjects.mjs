@@ -12,17 +12,24 @@ export const CHANNEL = 'bench';
 
 const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' };
 
-/** @typedef {{ listener: http.RequestListener, publish: (data: object) => unknown, subscribers?: () => number, close?: () => Promise<void> | void }} Built */
+/** @typedef {{ listener: http.RequestListener, publish: (data: object) => unknown, publishTo?: (channel: string, data: object) => unknown, subscribers?: () => number, counters?: () => object, close?: () => Promise<void> | void }} Built */
 
-/** @type {Record<string, { label: string, pkg?: string, framework: string, note?: string, library?: boolean, build: () => Promise<Built> }>} */
+/** @type {Record<string, { label: string, pkg?: string, framework: string, note?: string, library?: boolean, build: (opts?: { keepAliveMs?: number, store?: object }) => Promise<Built> }>} */
 export const SUBJECTS = {
   raw: {
     label: 'raw `res.write` baseline',
     framework: 'node:http',
     note: 'encodes each event once; `res.write(buf)` per subscriber',
-    build: async () => {
+    build: async (opts) => {
       /** @type {Set<http.ServerResponse>} */
       const clients = new Set();
+      if (opts?.keepAliveMs) {
+        // the scale bench's keep-alive baseline: one timer, a comment line to every response
+        const ka = Buffer.from(':\n\n');
+        setInterval(() => {
+          for (const res of clients) res.write(ka);
+        }, opts.keepAliveMs).unref();
+      }
       return {
         listener(_req, res) {
           res.writeHead(200, SSE_HEADERS);
@@ -94,9 +101,9 @@ export const SUBJECTS = {
     label: 'raw `res.write` in an Express route',
     framework: 'Express 5',
     note: 'the `raw` subject mounted as an Express 5 route: shows what Express itself costs per connection',
-    build: async () => {
+    build: async (opts) => {
       const { default: express } = await import('express');
-      const raw = await SUBJECTS.raw.build();
+      const raw = await SUBJECTS.raw.build(opts);
       const app = express();
       app.get('/events', (req, res) => raw.listener(req, res));
       return { ...raw, listener: app };

@@ -14,6 +14,8 @@ ensureSystemDependencies();
 run('npm', ['run', '--silent', 'build']);
 run('npm', ['run', '--silent', 'typecheck']);
 run('npm', ['run', '--silent', 'lint']);
+// The docs site: API reference from the types, VitePress build (fails on dead links), anchor check.
+run('npm', ['run', '--silent', 'docs']);
 
 mkdirSync('test-artifacts', { recursive: true });
 const report = 'test-artifacts/vitest.json';

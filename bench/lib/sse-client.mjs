@@ -23,7 +23,7 @@ const S_DONE = 5;
 
 export class SseClient {
   /**
-   * @param {(client: SseClient, seq: number) => void} onEvent called for each dispatched event with a seq
+   * @param {(client: SseClient, seq: number, t: number) => void} onEvent called for each dispatched event with a seq (t: the data's send number, or -1)
    */
   constructor(onEvent) {
     this.onEvent = onEvent;
@@ -40,6 +40,9 @@ export class SseClient {
     this.rest = ''; // incomplete line carried over
     this.pendingCR = false; // last decoded char was CR (a following LF belongs to it)
     this.pendingSeq = -1; // seq seen in a data line of the event being assembled
+    this.pendingT = -1; // the sustained bench's send number, when the data carries one
+    this.trackIds = false; // set to keep `lastId` (the reconnect-storm bench resumes with it)
+    this.lastId = ''; // the SSE last event ID buffer
     // verification
     this.last = 0; // last seq received
     this.events = 0; // events with a seq received
@@ -181,9 +184,19 @@ export class SseClient {
       if (nl === pos) {
         // blank line: dispatch
         if (this.pendingSeq >= 0) {
-          this.dispatch(this.pendingSeq);
+          this.dispatch(this.pendingSeq, this.pendingT);
           this.pendingSeq = -1;
+          this.pendingT = -1;
         }
+      } else if (
+        this.trackIds &&
+        s.startsWith('id', pos) &&
+        (nl === pos + 2 || s.charCodeAt(pos + 2) === 58)
+      ) {
+        // `id` or `id:value` (one optional space after the colon); WHATWG: an id with NUL is ignored
+        let v = nl === pos + 2 ? '' : s.slice(pos + 3, nl);
+        if (v.charCodeAt(0) === 32) v = v.slice(1);
+        if (!v.includes('\0')) this.lastId = v;
       } else if (s.startsWith('data', pos)) {
         const k = s.indexOf('"seq":', pos);
         if (k >= 0 && k < nl) {
@@ -197,6 +210,17 @@ export class SseClient {
             digits++;
           }
           if (digits > 0) this.pendingSeq = v;
+          // the sustained bench's send number follows as `,"t":<digits>`
+          if (s.startsWith(',"t":', i)) {
+            i += 5;
+            let t = 0;
+            c = s.charCodeAt(i);
+            while (c >= 48 && c <= 57) {
+              t = t * 10 + (c - 48);
+              c = s.charCodeAt(++i);
+            }
+            this.pendingT = t;
+          }
         }
       }
       pos = nl + 1;
@@ -204,7 +228,7 @@ export class SseClient {
     if (pos < len) this.rest = s.slice(pos);
   }
 
-  dispatch(seq) {
+  dispatch(seq, t = -1) {
     const expected = this.last + 1;
     if (seq === expected) {
       this.last = seq;
@@ -215,6 +239,6 @@ export class SseClient {
       this.reordered++;
     }
     this.events++;
-    this.onEvent(this, seq);
+    this.onEvent(this, seq, t);
   }
 }

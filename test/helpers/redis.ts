@@ -70,5 +70,3 @@ export async function startRedisCluster(
   await ensureRedis();
   return (await load<RedisScript>('../../scripts/redis.mjs')).startRedisCluster(options);
 }
-
-
