@@ -9,7 +9,8 @@ export default defineConfig([
     entry: { index: 'src/index.ts', redis: 'src/redis/index.ts' },
     external: ['express-eventstream', 'ioredis'],
     format: ['esm', 'cjs'],
-    dts: true,
+    // `@internal` members (the Events core accessor, Channel's constructor) stay out of the .d.ts.
+    dts: { compilerOptions: { stripInternal: true } },
     sourcemap: true,
     clean: false,
     target: 'node20',

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createHandler, type Events, type EventsOptions, events } from '../src/index.js';
 import { MemoryStore } from '../src/history/memory-store.js';
+import { createHandler, type Events, type EventsOptions, events } from '../src/index.js';
 import { chaosClient } from './helpers/chaos-client.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, type SseEvent, until } from './helpers/sse-client.js';

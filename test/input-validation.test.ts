@@ -4,6 +4,7 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/history/memory-store.js';
 import {
   events as createEvents,
   createHandler,
@@ -17,7 +18,6 @@ import {
   InvalidEventError,
   InvalidOptionError,
 } from '../src/index.js';
-import { MemoryStore } from '../src/history/memory-store.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient } from './helpers/sse-client.js';
 

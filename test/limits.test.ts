@@ -7,6 +7,7 @@ import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/history/memory-store.js';
 import {
   events as createEvents,
   createHandler,
@@ -15,7 +16,6 @@ import {
   type EventsOptions,
   EventTooLargeError,
 } from '../src/index.js';
-import { MemoryStore } from '../src/history/memory-store.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, until } from './helpers/sse-client.js';
 

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/history/memory-store.js';
 import {
   events as createEvents,
   createHandler,
@@ -16,7 +17,6 @@ import {
   GripPublishError,
   ListenerError,
 } from '../src/index.js';
-import { MemoryStore } from '../src/history/memory-store.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, until } from './helpers/sse-client.js';
 

@@ -1,8 +1,8 @@
 // GRIP reliable-mode recovery plans (the answer to Pushpin's Grip-Last requests), on the store.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
-import { planRecovery } from '../src/history/recovery.js';
 import { MemoryStore } from '../src/history/memory-store.js';
+import { planRecovery } from '../src/history/recovery.js';
 
 function parse(text: string): EventSourceMessage[] {
   const events: EventSourceMessage[] = [];

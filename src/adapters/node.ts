@@ -102,7 +102,8 @@ export function resolveEndpoint<M extends object, Req>(
     retry: options.retry,
     preamble: encodePreamble(options.padding === true, options.retry),
     history: {
-      initial: (channels, preamble, lastEventId) => subscriptions.initialText(channels, preamble, lastEventId),
+      initial: (channels, preamble, lastEventId) =>
+        subscriptions.initialText(channels, preamble, lastEventId),
       recovery: (channels, positions) => subscriptions.recoveryText(channels, positions),
     },
   };
@@ -130,7 +131,8 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       res,
       verdict.headers,
       () => core.closed,
-      (transport) => core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId),
+      (transport) =>
+        core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId),
     );
   }
 

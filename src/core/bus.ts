@@ -24,7 +24,7 @@ export interface BusSink {
    * change, `'expired'` when retention dropped events the bus had not delivered yet). `at` is the
    * store position the bus continues from: they get a `stream-reset` whose id is that position.
    */
-  reset(channels: readonly string[], reason: string, at: { epoch: string; head: number }): void;
+  reset?(channels: string[], reason: string, at: { epoch: string; head: number }): void;
 }
 
 /**

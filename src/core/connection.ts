@@ -1,9 +1,9 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
 import { Outgoing, type Transport } from './transport.js';
-import type { EncodedEvent } from './types.js';
+import type { DisconnectReason, EncodedEvent } from './types.js';
 
-export type DisconnectReason = 'client' | 'slow' | 'server';
+export type { DisconnectReason };
 
 export interface ConnectionOwner {
   /** Called exactly once when the connection is gone, whatever the cause. */

@@ -164,7 +164,12 @@ export function encodeStreamReset(id: string, channels: readonly string[], reaso
  * answered 204 so EventSource stops. The configured retry applies, so that reconnect comes quickly.
  */
 export function encodeStreamError(condition: string, text: string, retry: number | undefined): string {
-  return encodeFields({ event: 'stream-error', id: 'error', retry, data: JSON.stringify({ condition, text }) });
+  return encodeFields({
+    event: 'stream-error',
+    id: 'error',
+    retry,
+    data: JSON.stringify({ condition, text }),
+  });
 }
 
 /** The id `stream-error` carries; a reconnect with it is refused. */

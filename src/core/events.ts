@@ -12,55 +12,10 @@ import { Hub } from './hub.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { Pipeline, type TrackedPublish } from './pipeline.js';
 import { Subscriptions } from './subscription.js';
-import type { EventInput, EventMap, EventSink } from './types.js';
+import type { ErrorContext, EventInput, EventMap, EventSink, EventsEvents, EventsStats } from './types.js';
 
 export type { EventsOptions } from './options.js';
-
-/** Counters and gauges from `events.stats()`. */
-export interface EventsStats {
-  /** Open direct connections. */
-  connections: number;
-  /** Open direct connections per channel. */
-  subscribers: Record<string, number>;
-  /** Connections opened since creation. */
-  connectionsOpened: number;
-  /** Events accepted by `publish()`. */
-  eventsPublished: number;
-  /** Event deliveries to direct connections (one event to three clients counts three). */
-  eventsDelivered: number;
-  /** Bytes written to direct connections, keep-alives included. */
-  bytesDelivered: number;
-  /** Connections cut off because their outbound buffer passed `maxBufferBytes`. */
-  slowClientsDropped: number;
-  /** `publish()` calls that rejected (invalid events, sink failures). */
-  publishErrors: number;
-  /** Stored events sent to resuming clients. */
-  eventsReplayed: number;
-  /** `stream-reset` events sent. */
-  streamResets: number;
-}
-
-/** Passed to `connect` and `disconnect` listeners. */
-export interface ConnectionInfo {
-  channels: readonly string[];
-}
-
-export interface DisconnectInfo extends ConnectionInfo {
-  /** `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`). */
-  reason: DisconnectReason;
-}
-
-/** Context passed to `error` listeners. */
-export interface ErrorContext {
-  channel?: string;
-  event?: unknown;
-}
-
-export interface EventsEvents {
-  connect: [info: ConnectionInfo];
-  disconnect: [info: DisconnectInfo];
-  error: [error: Error, context: ErrorContext];
-}
+export type { ConnectionInfo, DisconnectInfo, ErrorContext, EventsEvents, EventsStats } from './types.js';
 
 /**
  * What adapters need from an Events object (the request decision's history access, the GRIP
@@ -116,7 +71,11 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.prefix = settings.prefix;
     const { keepAliveMs, keepAliveText } = settings;
     this.#bus = settings.bus ?? new LocalBus();
-    this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0, this.#bus);
+    this.#hub = new Hub(
+      keepAliveMs === false ? undefined : Buffer.from(keepAliveText),
+      keepAliveMs || 0,
+      this.#bus,
+    );
     const grip = createGripPlugin({
       proxies: settings.grip,
       prefix: settings.prefix,
@@ -295,7 +254,6 @@ export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' 
   if (version === undefined) return 'none';
   return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
 }
-
 
 /** @internal The internals adapters use; `value` must be a compatible Events object. */
 export function coreOf<M extends object>(value: Events<M>): EventsCore {

@@ -43,7 +43,10 @@ export class Hub {
         set = new Set();
         this.#byChannel.set(channel, set);
         const subscribed = this.#interest.subscribe(channel);
-        if (subscribed !== undefined) (ready ??= []).push(subscribed);
+        if (subscribed !== undefined) {
+          ready ??= [];
+          ready.push(subscribed);
+        }
       }
       set.add(conn);
     }

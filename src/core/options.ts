@@ -1,8 +1,8 @@
 // events() options: validation and resolution into Settings. Unknown keys are refused by name.
 import { type GripOption, type GripRetryOptions, resolveGrip } from '../grip/index.js';
-import type { GripSettings } from '../grip/types.js';
 import type { ReliableSettings } from '../grip/plugin.js';
 import { randomRecoverySecret } from '../grip/recovery.js';
+import type { GripSettings } from '../grip/types.js';
 import { MemoryStore, type MemoryStoreOptions } from '../history/memory-store.js';
 import type { EventStore } from '../history/store.js';
 import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../protocol/channel-name.js';

@@ -220,8 +220,9 @@ export class Pipeline {
     // A shared bus delivers asynchronously (other processes' events keep seq order with ours);
     // it resolves once the batch was delivered here. It never rejects for another process.
     const local = bus.then(batch.markDelivered, batch.markDelivered);
-    Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(batch.resolve, (err: Error) =>
-      this.#fail(batch, err),
+    Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(
+      batch.resolve,
+      (err: Error) => this.#fail(batch, err),
     );
   }
 

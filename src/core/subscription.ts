@@ -1,8 +1,8 @@
 // The subscriber side: opening a stream for an accepted request over a Transport (stream-open,
 // any replay after Last-Event-ID, then live events), and the bodies a GRIP proxy gets instead.
 import { formatId } from '../history/ids.js';
-import { openResume, planResume } from '../history/resume.js';
 import { planRecovery } from '../history/recovery.js';
+import { openResume, planResume } from '../history/resume.js';
 import type { EventStore } from '../history/store.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { encodeStreamOpen, encodeStreamReset } from './encoder.js';
@@ -50,7 +50,12 @@ export class Subscriptions {
   }
 
   /** Subscribe a transport whose response head was sent: `preamble`, `stream-open`, replay, live. */
-  open(transport: Transport, channels: readonly string[], preamble: string, lastEventId: string | undefined): void {
+  open(
+    transport: Transport,
+    channels: readonly string[],
+    preamble: string,
+    lastEventId: string | undefined,
+  ): void {
     const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes);
     this.#host.opened();
     const store = this.#store;
@@ -94,7 +99,8 @@ export class Subscriptions {
     preamble: string,
     lastEventId: string | undefined,
   ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
-    if (this.#store === undefined) return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
+    if (this.#store === undefined)
+      return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
     const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
       throw new EventStoreError({ cause });
     });

@@ -1,3 +1,6 @@
+/** Why a connection ended: the client left, it was too slow, or the server closed it. */
+export type DisconnectReason = 'client' | 'slow' | 'server';
+
 /**
  * Maps event names to the type of their `data`. Declare one to make `publish()` check `data`
  * per event name; the default accepts any name and any data.
@@ -50,4 +53,50 @@ export interface EncodedEvent {
 export interface EventSink {
   publish(batch: readonly EncodedEvent[]): Promise<void>;
   close?(): Promise<void> | void;
+}
+
+/** Counters and gauges from `events.stats()`. */
+export interface EventsStats {
+  /** Open direct connections. */
+  connections: number;
+  /** Open direct connections per channel. */
+  subscribers: Record<string, number>;
+  /** Connections opened since creation. */
+  connectionsOpened: number;
+  /** Events accepted by `publish()`. */
+  eventsPublished: number;
+  /** Event deliveries to direct connections (one event to three clients counts three). */
+  eventsDelivered: number;
+  /** Bytes written to direct connections, keep-alives included. */
+  bytesDelivered: number;
+  /** Connections cut off because their outbound buffer passed `maxBufferBytes`. */
+  slowClientsDropped: number;
+  /** `publish()` calls that rejected (invalid events, sink failures). */
+  publishErrors: number;
+  /** Stored events sent to resuming clients. */
+  eventsReplayed: number;
+  /** `stream-reset` events sent. */
+  streamResets: number;
+}
+
+/** Passed to `connect` and `disconnect` listeners. */
+export interface ConnectionInfo {
+  channels: readonly string[];
+}
+
+export interface DisconnectInfo extends ConnectionInfo {
+  /** `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`). */
+  reason: DisconnectReason;
+}
+
+/** Context passed to `error` listeners. */
+export interface ErrorContext {
+  channel?: string;
+  event?: unknown;
+}
+
+export interface EventsEvents {
+  connect: [info: ConnectionInfo];
+  disconnect: [info: DisconnectInfo];
+  error: [error: Error, context: ErrorContext];
 }

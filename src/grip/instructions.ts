@@ -1,5 +1,5 @@
-import { channelNameProblem } from '../protocol/channel-name.js';
 import { InvalidChannelError } from '../core/errors.js';
+import { channelNameProblem } from '../protocol/channel-name.js';
 import { gripChannelName } from './channel.js';
 
 /**

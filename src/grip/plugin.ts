@@ -3,6 +3,7 @@
 // a hold answers and what a recovery fetch asks for; the publish pipeline sends through its sink.
 import type { EventSink } from '../core/types.js';
 import type { RequestView } from '../protocol/request-view.js';
+import { queryOf } from '../protocol/request-view.js';
 import { holdHeaders } from './instructions.js';
 import { createGripSink } from './publisher.js';
 import {
@@ -16,7 +17,6 @@ import {
 } from './recovery.js';
 import { checkGripRequest } from './request.js';
 import type { GripRequestCheck, GripRetryOptions, GripSettings } from './types.js';
-import { queryOf } from '../protocol/request-view.js';
 
 /** Resolved reliable-mode settings. */
 export interface ReliableSettings {

@@ -1,18 +1,10 @@
 import type { EncodedEvent, EventSink } from '../core/types.js';
-import { gripChannelName } from './channel.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
 import { loadJose } from './jose.js';
+import { encodeBodies, validateRetry } from './publish-body.js';
 import type { GripRetryOptions, GripSettings } from './types.js';
 
-const DEFAULT_RETRY: Required<GripRetryOptions> = {
-  retries: 3,
-  minDelayMs: 250,
-  maxDelayMs: 5000,
-  timeoutMs: 10_000,
-};
-/** Pushpin refuses publish bodies over 1,000,000 bytes; larger batches go out in several requests. */
-const MAX_BODY_BYTES = 900_000;
 const JWT_LIFETIME_SEC = 600;
 const BODY_EXCERPT = 1024;
 
@@ -89,70 +81,6 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
       await Promise.all(publishers.map((p) => p.drained()));
     },
   };
-}
-
-function validateRetry(retry: GripRetryOptions | undefined): Required<GripRetryOptions> {
-  const out = { ...DEFAULT_RETRY };
-  if (retry === undefined) return out;
-  if (retry === null || typeof retry !== 'object')
-    throw new GripConfigError('GRIP retry options must be an object');
-  const check = (name: keyof GripRetryOptions, min: number, max: number, integer: boolean): void => {
-    const v = retry[name];
-    if (v === undefined) return;
-    if (
-      typeof v !== 'number' ||
-      !Number.isFinite(v) ||
-      v < min ||
-      v > max ||
-      (integer && !Number.isInteger(v))
-    ) {
-      throw new GripConfigError(
-        `GRIP retry.${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`,
-      );
-    }
-    out[name] = v;
-  };
-  check('retries', 0, 100, true);
-  check('minDelayMs', 0, 600_000, false);
-  check('maxDelayMs', 0, 600_000, false);
-  check('timeoutMs', 1, 600_000, false);
-  if (out.minDelayMs > out.maxDelayMs)
-    throw new GripConfigError('GRIP retry.minDelayMs must not exceed retry.maxDelayMs');
-  return out;
-}
-
-/** `{"items":[…]}` bodies for a batch, in publish order. */
-function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: boolean): string[] {
-  const bodies: string[] = [];
-  let items: string[] = [];
-  let size = 0;
-  const flush = (): void => {
-    if (items.length > 0) bodies.push(`{"items":[${items.join(',')}]}`);
-    items = [];
-    size = 0;
-  };
-  for (const ev of batch) {
-    const item: {
-      channel: string;
-      id?: string;
-      'prev-id'?: string;
-      formats: { 'http-stream': { content: string } };
-    } = {
-      // The same wire form as the hold's Grip-Channel, so non-ASCII names match.
-      channel: gripChannelName(prefix, ev.channel),
-      formats: { 'http-stream': { content: ev.text } },
-    };
-    // Pushpin drops an item whose id it saw on the channel in the last minute; an empty id is no id.
-    if (ev.id !== undefined && ev.id !== '') item.id = ev.id;
-    if (reliable && ev.prevId !== undefined) item['prev-id'] = ev.prevId;
-    const json = JSON.stringify(item);
-    const bytes = Buffer.byteLength(json) + 1;
-    if (items.length > 0 && size + bytes > MAX_BODY_BYTES) flush();
-    items.push(json);
-    size += bytes;
-  }
-  flush();
-  return bodies;
 }
 
 function asPublishError(reason: unknown): GripPublishError {

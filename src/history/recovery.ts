@@ -54,4 +54,3 @@ export async function planRecovery(
   for (const [reason, names] of lost) text += resetText(epoch, head, names, reason);
   return { text, lastIds: idsOf(epoch, channels, lastSeq) };
 }
-

@@ -97,10 +97,7 @@ export async function openResume(
   }
   if (typeof position !== 'number') {
     onReset();
-    const text =
-      preamble +
-      encodeStreamOpen({ replayed: 0 }) +
-      resetText(epoch, head, channels, position);
+    const text = preamble + encodeStreamOpen({ replayed: 0 }) + resetText(epoch, head, channels, position);
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
   const gaps = new Set(first.gaps);

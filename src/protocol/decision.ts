@@ -78,14 +78,19 @@ const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
 /** Decide what a request gets. Rejects only when a callback or the history fails (see `failure`). */
-export async function decide(view: RequestView, endpoint: Endpoint, hooks: RequestHooks = {}): Promise<Verdict> {
+export async function decide(
+  view: RequestView,
+  endpoint: Endpoint,
+  hooks: RequestHooks = {},
+): Promise<Verdict> {
   const method = view.method;
   if (method === 'OPTIONS') return { kind: 'answer', status: 204, headers: { Allow: ALLOW }, body: EMPTY };
   if (method !== 'GET' && method !== 'HEAD') {
     return plain(405, `Method Not Allowed: ${method}; this endpoint serves GET`, { Allow: ALLOW });
   }
   const accept = classifyAccept(view.header('accept'));
-  if (accept === 'refused') return plain(406, 'Not Acceptable: this endpoint only produces text/event-stream');
+  if (accept === 'refused')
+    return plain(406, 'Not Acceptable: this endpoint only produces text/event-stream');
   // A client that got a stream-error reconnects with this id: refusing it stops EventSource.
   if (lastEventIdOf(view) === STREAM_ERROR_ID) {
     return { kind: 'answer', status: 204, headers: { 'Cache-Control': 'no-store' }, body: EMPTY };
@@ -99,7 +104,12 @@ export async function decide(view: RequestView, endpoint: Endpoint, hooks: Reque
     if (!recovery.valid || (hooks.authorize && (await hooks.authorize(recovery.channels)) !== true)) {
       // 200 without hold instructions or a next link: Pushpin ends the client's stream, and the
       // client reconnects with Last-Event-ID through the ordinary, authorized path.
-      return { kind: 'answer', status: 200, headers: { ...EVENT_STREAM_HEADERS, 'Content-Length': '0' }, body: EMPTY };
+      return {
+        kind: 'answer',
+        status: 200,
+        headers: { ...EVENT_STREAM_HEADERS, 'Content-Length': '0' },
+        body: EMPTY,
+      };
     }
     const plan = await endpoint.history.recovery(recovery.channels, recovery.positions);
     return holding('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
@@ -109,7 +119,12 @@ export async function decide(view: RequestView, endpoint: Endpoint, hooks: Reque
   if (!checked.ok) return refuse(accept, 'bad-request', `Bad Request: ${checked.text}`, endpoint.retry);
   const { channels } = checked;
   if (hooks.authorize && (await hooks.authorize(channels)) !== true) {
-    return refuse(accept, 'forbidden', 'Forbidden: not allowed to subscribe to the requested channels', endpoint.retry);
+    return refuse(
+      accept,
+      'forbidden',
+      'Forbidden: not allowed to subscribe to the requested channels',
+      endpoint.retry,
+    );
   }
   if (method === 'HEAD') return { kind: 'answer', status: 200, headers: EVENT_STREAM_HEADERS, body: EMPTY };
   const lastEventId = lastEventIdOf(view);

@@ -13,7 +13,7 @@
 // the connection returns, when channels are added, or when an event carries a new epoch, the bus
 // pauses delivery, buffers what arrives, and syncs from the store: one multi-channel read per page
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
-import { type EncodedEvent, InvalidOptionError } from 'express-eventstream';
+import { type EncodedEvent, encodeStoredEvent, InvalidOptionError } from 'express-eventstream';
 import type { RedisClient, RedisStore } from './store.js';
 import type { BusEvent, BusSink, ChainedRecord, EventBus } from './types.js';
 
@@ -46,18 +46,7 @@ interface ChannelState {
 
 /** Default encoding: the SSE text the core writes for a stored event. */
 export function encodeBusEvent(ev: BusEvent): EncodedEvent {
-  const id = `${ev.epoch}-${ev.seq}`;
-  const text = `id: ${id}\n${ev.body}`;
-  const name = ev.body.startsWith('event: ') ? ev.body.slice(7, ev.body.indexOf('\n')) : undefined;
-  return {
-    channel: ev.channel,
-    id,
-    seq: ev.seq,
-    prevId: `${ev.epoch}-${ev.prevSeq}`,
-    event: name,
-    text,
-    bytes: Buffer.from(text),
-  };
+  return encodeStoredEvent(ev);
 }
 
 /** Parse one pub/sub payload: [epoch, seq, prevSeq, body, seq, prevSeq, body, ...]. */

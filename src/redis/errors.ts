@@ -7,8 +7,12 @@ import { EventStreamError } from 'express-eventstream';
 export class RedisUnavailableError extends EventStreamError<'ERR_SSE_REDIS'> {
   constructor(operation: string, options: { cause?: unknown }) {
     const { cause } = options;
-    super('ERR_SSE_REDIS', `Redis ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
+    super(
+      'ERR_SSE_REDIS',
+      `Redis ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
   }
 }

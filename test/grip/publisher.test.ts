@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventStreamError } from '../../src/core/errors.js';
+import type { EncodedEvent, EventSink } from '../../src/core/types.js';
 import {
   createGripSink,
   GripConfigError,
@@ -10,7 +11,6 @@ import {
   type GripRetryOptions,
   resolveGrip,
 } from '../../src/grip/index.js';
-import type { EncodedEvent, EventSink } from '../../src/core/types.js';
 
 interface Recorded {
   url: string;

@@ -1,7 +1,7 @@
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { SignJWT } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
-import type { IncomingMessage } from 'node:http';
 import { nodeRequestView } from '../../src/adapters/node.js';
 import { checkGripRequest, type GripOption, resolveGrip } from '../../src/grip/index.js';
 import type { RequestView } from '../../src/protocol/request-view.js';

@@ -1,0 +1,164 @@
+// Hub and Connection over a fake Transport: fan-out, coalescing, the backlog bound, replay then
+// live ordering, keep-alive, bus interest, release exactly once.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Connection, type ConnectionOwner, type DisconnectReason } from '../src/core/connection.js';
+import { Hub } from '../src/core/hub.js';
+import { encode } from '../src/core/pipeline.js';
+import type { EncodedEvent } from '../src/core/types.js';
+import { FakeTransport } from './helpers/fake-transport.js';
+
+function withSeq(ev: EncodedEvent, seq: number): EncodedEvent {
+  return { ...ev, seq };
+}
+
+function setup(maxBufferBytes = 1000, keepAlive?: { bytes: string; ms: number }) {
+  const interest: string[] = [];
+  const released: Array<[Connection, DisconnectReason]> = [];
+  let delivered = 0;
+  const hub = new Hub(keepAlive && Buffer.from(keepAlive.bytes), keepAlive?.ms ?? 0, {
+    subscribe: (c) => {
+      interest.push(`+${c}`);
+    },
+    unsubscribe: (c) => interest.push(`-${c}`),
+  });
+  const owner: ConnectionOwner = {
+    released: (conn, reason) => {
+      released.push([conn, reason]);
+      hub.remove(conn);
+    },
+    delivered: (events) => {
+      delivered += events;
+    },
+  };
+  const connect = (channels: string[]) => {
+    const t = new FakeTransport();
+    const conn = new Connection(t, channels, owner, maxBufferBytes);
+    hub.add(conn);
+    return { t, conn };
+  };
+  return { hub, connect, interest, released, delivered: () => delivered };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('Hub over fake transports', () => {
+  it('writes each connection exactly its events of a batch, in one write, sharing bytes per channel set', () => {
+    const { hub, connect, delivered } = setup();
+    const a = connect(['a']);
+    const ab = connect(['a', 'b']);
+    const ba = connect(['b', 'a']);
+    const c = connect(['c']);
+    const batch = [encode('a', { data: 1 }), encode('b', { data: 2 }), encode('a', { data: 3 })];
+    hub.deliver(batch);
+    expect(a.t.writes).toEqual(['data: 1\n\ndata: 3\n\n']);
+    expect(ab.t.writes).toEqual(['data: 1\n\ndata: 2\n\ndata: 3\n\n']);
+    expect(ba.t.writes).toEqual(ab.t.writes);
+    expect(c.t.writes).toEqual([]);
+    expect(delivered()).toBe(2 + 3 + 3);
+  });
+
+  it('tells the bus of a channel’s first subscriber and its last one leaving', () => {
+    const { connect, interest } = setup();
+    const one = connect(['a', 'b']);
+    connect(['a']);
+    expect(interest).toEqual(['+a', '+b']);
+    one.t.close();
+    expect(interest).toEqual(['+a', '+b', '-b']);
+  });
+
+  it('drops a connection whose backlog is past the bound when more is written, once', () => {
+    const { hub, connect, released } = setup(100);
+    const slow = connect(['a']);
+    const fast = connect(['a']);
+    slow.t.buffered = 101;
+    hub.deliver([encode('a', { data: 'x' })]);
+    expect(slow.t.writes).toEqual([]);
+    expect(slow.t.resets).toBe(1);
+    expect(slow.t.detached).toBe(true);
+    expect(fast.t.writes).toEqual(['data: "x"\n\n']);
+    slow.t.close();
+    expect(released.map(([, r]) => r)).toEqual(['slow']);
+    expect(hub.size).toBe(1);
+  });
+
+  it('sends keep-alives after the silence, not to busy connections', () => {
+    vi.useFakeTimers();
+    const { hub, connect } = setup(1000, { bytes: ':\n\n', ms: 100 });
+    const idle = connect(['a']);
+    const busy = connect(['b']);
+    // As after stream-open: both wrote at t=0.
+    idle.conn.lastWriteAt = busy.conn.lastWriteAt = Date.now();
+    vi.advanceTimersByTime(90);
+    hub.deliver([encode('b', { data: 1 })]);
+    vi.advanceTimersByTime(60);
+    expect(idle.t.writes).toEqual([':\n\n']);
+    expect(busy.t.writes).toEqual(['data: 1\n\n']);
+  });
+
+  it('a stream-reset from the bus reaches each subscriber once, naming its own channels', () => {
+    const { hub, connect } = setup();
+    const ab = connect(['a', 'b']);
+    const c = connect(['c']);
+    hub.reset(['a', 'b', 'z'], (own) => encode(own[0]!, { event: 'stream-reset', data: { channels: own } }));
+    expect(ab.t.text).toBe('event: stream-reset\ndata: {"channels":["a","b"]}\n\n');
+    expect(c.t.writes).toEqual([]);
+  });
+});
+
+describe('Connection over a fake transport', () => {
+  it('defers live events during the replay and writes only those the replay does not cover', async () => {
+    const { hub, connect } = setup();
+    const { t, conn } = connect(['a']);
+    conn.startReplay(10_000);
+    hub.deliver([withSeq(encode('a', { data: 5 }), 5)]);
+    hub.deliver([withSeq(encode('a', { data: 6 }), 6)]);
+    expect(t.writes).toEqual([]);
+    async function* pieces() {
+      yield 'replay up to 5\n\n';
+    }
+    await conn.replay(pieces(), 5);
+    expect(t.writes).toEqual(['replay up to 5\n\n', 'data: 6\n\n']);
+    hub.deliver([withSeq(encode('a', { data: 7 }), 7)]);
+    expect(t.writes.at(-1)).toBe('data: 7\n\n');
+  });
+
+  it('waits for the transport to drain before writing more of a replay', async () => {
+    const { connect } = setup(100);
+    const { t, conn } = connect(['a']);
+    conn.startReplay(10_000);
+    t.buffered = 80; // more than half the bound
+    async function* pieces() {
+      yield 'one\n\n';
+      yield 'two\n\n';
+    }
+    const done = conn.replay(pieces(), 0);
+    await new Promise((r) => setImmediate(r));
+    expect(t.writes).toEqual([]);
+    t.drain();
+    await done;
+    expect(t.writes).toEqual(['one\n\n', 'two\n\n']);
+  });
+
+  it('drops a client that has not taken its replay by the deadline, as slow', () => {
+    vi.useFakeTimers();
+    const { connect, released } = setup();
+    const { t, conn } = connect(['a']);
+    conn.startReplay(1000);
+    vi.advanceTimersByTime(1000);
+    expect(t.resets).toBe(1);
+    expect(released.map(([, r]) => r)).toEqual(['slow']);
+  });
+
+  it('end() releases once as server and ends the transport; a later close is not a second release', () => {
+    const { connect, released } = setup();
+    const { t, conn } = connect(['a']);
+    conn.end();
+    t.close();
+    conn.end();
+    expect(t.ended).toBe(true);
+    expect(released.map(([, r]) => r)).toEqual(['server']);
+    expect(conn.open).toBe(false);
+  });
+});
