@@ -1,7 +1,5 @@
 // The public surface. Everything exported here is documented in the README; internals stay in
-// their modules (and `@internal` members are stripped from the .d.ts).
-import { Events, type EventsOptions } from './core/events.js';
-import type { EventMap } from './core/types.js';
+// their modules (internal members are stripped from the .d.ts by stripInternal).
 
 export {
   type EventStreamMiddleware,
@@ -34,16 +32,20 @@ export {
   ListenerError,
   NoHistoryError,
 } from './core/errors.js';
-export {
-  type ConnectionInfo,
-  type DisconnectInfo,
-  type ErrorContext,
-  Events,
-  type EventsEvents,
-  type EventsOptions,
-  type EventsStats,
-} from './core/events.js';
-export type { EncodedEvent, EventFields, EventInput, EventMap, EventSink } from './core/types.js';
+export { Events, events } from './core/events.js';
+export type { EventsOptions } from './core/options.js';
+export type {
+  ConnectionInfo,
+  DisconnectInfo,
+  EncodedEvent,
+  ErrorContext,
+  EventFields,
+  EventInput,
+  EventMap,
+  EventSink,
+  EventsEvents,
+  EventsStats,
+} from './core/types.js';
 export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
@@ -56,11 +58,3 @@ export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js'
 export type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './history/store.js';
 export { channelNameProblem } from './protocol/channel-name.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
-
-/**
- * Create an Events namespace. Declare an event map to type-check `data` per event name:
- * `events<{ time: { value: string } }>()`.
- */
-export function events<M extends object = EventMap>(options?: EventsOptions): Events<M> {
-  return new Events<M>(options);
-}

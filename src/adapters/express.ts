@@ -39,4 +39,8 @@ export function express<M extends object = EventMap, Req extends ExpressRequest 
  * `express()` under a name that does not clash with the `express` package:
  * `app.get('/events/', eventStream({ events }))`.
  */
-export const eventStream: typeof express = express;
+export function eventStream<M extends object = EventMap, Req extends ExpressRequest = ExpressRequest>(
+  options: ExpressOptions<M, Req>,
+): EventStreamMiddleware<Req> {
+  return express<M, Req>(options);
+}

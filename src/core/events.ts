@@ -14,9 +14,6 @@ import { Pipeline, type TrackedPublish } from './pipeline.js';
 import { Subscriptions } from './subscription.js';
 import type { ErrorContext, EventInput, EventMap, EventSink, EventsEvents, EventsStats } from './types.js';
 
-export type { EventsOptions } from './options.js';
-export type { ConnectionInfo, DisconnectInfo, ErrorContext, EventsEvents, EventsStats } from './types.js';
-
 /**
  * What adapters need from an Events object (the request decision's history access, the GRIP
  * plug-in, limits, opening streams). Reached through `coreOf()`; not part of the public API.
@@ -258,4 +255,12 @@ export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' 
 /** @internal The internals adapters use; `value` must be a compatible Events object. */
 export function coreOf<M extends object>(value: Events<M>): EventsCore {
   return (value as unknown as Record<symbol, EventsCore>)[CORE]!;
+}
+
+/**
+ * Create an Events namespace. Declare an event map to type-check `data` per event name:
+ * `events<{ time: { value: string } }>()`.
+ */
+export function events<M extends object = EventMap>(options?: EventsOptions): Events<M> {
+  return new Events<M>(options);
 }

@@ -9,7 +9,7 @@ const RENAMED: Readonly<Record<string, string>> = {
 };
 
 /** Edit distance (insertions, deletions, substitutions), two rows at a time. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
@@ -27,7 +27,7 @@ export function editDistance(a: string, b: string): number {
  * `maxEventsPerChannel`) if there are any, else among all; by case-insensitive edit distance,
  * ties keeping the list order.
  */
-export function closest(key: string, valid: readonly string[]): string | undefined {
+function closest(key: string, valid: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   const extended = valid.filter((v) => lower.length >= 3 && v.toLowerCase().startsWith(lower));
   let best: string | undefined;

@@ -97,7 +97,7 @@ function fastlyServiceId(url: URL): string | undefined {
  *     `?key=changeme` (Pushpin's default `sig_key`) verifies Pushpin's signatures.
  *  4. No key at all → no verifier; `Grip-Sig` is then not trusted (requests are served directly).
  */
-export function resolveProxy(raw: GripProxyOptions, where: string): ResolvedProxy {
+function resolveProxy(raw: GripProxyOptions, where: string): ResolvedProxy {
   const controlUri = raw.controlUri;
   if (typeof controlUri !== 'string' || controlUri.trim() === '') {
     throw new GripConfigError(`${where}: controlUri must be a non-empty http(s) URL`);
@@ -271,7 +271,7 @@ function describe(v: unknown): string {
 }
 
 /** The URL with secrets (`key`, `verify-key`, password) replaced, safe for error messages and logs. */
-export function redact(text: string): string {
+function redact(text: string): string {
   return text
     .replace(/([?&](?:key|verify-key)=)[^&#]*/gi, '$1***')
     .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@?#]*:)[^@/?#]*@/i, '$1***@');

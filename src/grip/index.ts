@@ -1,7 +1,7 @@
 // GRIP (Pushpin / Fastly Fanout): configuration, Grip-Sig verification, hold instructions and the
-// publisher. The core uses exactly resolveGrip, checkGripRequest, holdHeaders and createGripSink.
+// publisher. The core reaches it through plugin.ts (one GripPlugin); this barrel is for tests and the public types.
 export { GripConfigError, GripPublishError } from './errors.js';
-export { parseGripUrl, resolveGrip } from './grip-url.js';
+export { resolveGrip } from './grip-url.js';
 export { encodeKeepAlive, holdHeaders, keepAliveSeconds } from './instructions.js';
 export { FASTLY_FANOUT_PUBLIC_JWK } from './keys.js';
 export { createGripSink, type GripSinkOptions } from './publisher.js';

@@ -30,7 +30,7 @@ export function writeComplete(
 }
 
 /** The transport for a response whose head was sent: socket fast path, `res.write`, or HTTP/2. */
-export function transportFor(res: NodeResponse): Transport {
+function transportFor(res: NodeResponse): Transport {
   if (!(res instanceof ServerResponse)) return new Http2Transport(res);
   const socket = fastSocket(res);
   return socket === undefined ? new ResponseTransport(res) : new SocketTransport(res, socket);

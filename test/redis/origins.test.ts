@@ -8,10 +8,10 @@ import { connect } from '../helpers/sse-client.js';
 let redis: RedisInstance;
 const origins: ChildProcess[] = [];
 
-function startOrigin(namespace: string): Promise<{ url: (path: string) => string }> {
+function startOrigin(namespace: string, bus = false): Promise<{ url: (path: string) => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [new URL('./fixtures/worker.mjs', import.meta.url).pathname], {
-      env: { ...process.env, MODE: 'origin', REDIS_URL: redis.url, NS: namespace },
+      env: { ...process.env, MODE: 'origin', REDIS_URL: redis.url, NS: namespace, BUS: bus ? '1' : '0' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     origins.push(child);
@@ -66,5 +66,35 @@ describe('two origins on one Redis history', () => {
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(second.named('stream-reset')).toEqual([]);
     second.close();
+  });
+
+  it('with the Redis bus: a client on origin A gets what origin B publishes, and its own events once', async () => {
+    const [a, b] = await Promise.all([startOrigin('bussed', true), startOrigin('bussed', true)]);
+    const post = async (origin: typeof a, channel: string, data: unknown) => {
+      const res = await fetch(origin.url(`/publish?channel=${channel}`), {
+        method: 'POST',
+        body: JSON.stringify({ data }),
+      });
+      expect(res.status).toBe(200);
+    };
+    const onA = await connect(a.url('/events?channel=news'));
+    const onB = await connect(b.url('/events?channel=news&channel=sport'));
+    await onA.waitFor((c) => c.named('stream-open').length === 1);
+    await onB.waitFor((c) => c.named('stream-open').length === 1);
+    await post(b, 'news', 1);
+    await post(a, 'news', 2);
+    await post(b, 'sport', 3);
+    await post(a, 'news', 4);
+    await onA.waitFor((c) => c.named('message').length === 3);
+    await onB.waitFor((c) => c.named('message').length === 4);
+    expect(onA.named('message').map((m) => m.data)).toEqual(['1', '2', '4']);
+    expect(onB.named('message').map((m) => m.data)).toEqual(['1', '2', '3', '4']);
+    // One global sequence: the ids are the store's, in order, the same on both origins.
+    const ids = (c: typeof onA) => c.named('message').map((m) => m.id!);
+    expect(ids(onA)).toEqual(ids(onB).filter((_, i) => i !== 2));
+    const seqs = ids(onB).map((id) => Number(id.split('-')[1]));
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    onA.close();
+    onB.close();
   });
 });
