@@ -14,7 +14,7 @@ import {
   InvalidChannelError,
   InvalidEventError,
 } from '../src/index.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serveEvents, startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, until } from './helpers/sse-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -31,20 +31,13 @@ interface Fixture {
 
 async function setup(): Promise<Fixture> {
   // History off: the tests number events with their own ids to check order.
-  const ev = createEvents({ keepAlive: false, history: false });
-  const server = await startServer(createHandler({ events: ev }));
-  const clients: SseClient[] = [];
-  cleanups.push(async () => {
-    for (const c of clients) c.close();
-    await ev.close();
-    await server.close();
-  });
+  const fx = await serveEvents({ keepAlive: false, history: false });
+  cleanups.push(() => fx.close());
   return {
-    ev,
-    server,
+    ev: fx.ev,
+    server: fx.server,
     async client(channel) {
-      const c = await connect(server.url(`/?channel=${encodeURIComponent(channel)}`));
-      clients.push(c);
+      const c = await fx.open(`/?channel=${encodeURIComponent(channel)}`);
       await c.waitFor((x) => x.named('stream-open').length === 1, 5000, 'stream-open');
       return c;
     },

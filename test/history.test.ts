@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../src/history/memory-store.js';
-import { createHandler, type Events, type EventsOptions, events } from '../src/index.js';
+import type { Events, EventsOptions } from '../src/index.js';
 import { chaosClient } from './helpers/chaos-client.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serveEvents, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, type SseEvent, until } from './helpers/sse-client.js';
 
 let server: TestServer | undefined;
@@ -19,8 +19,9 @@ afterEach(async () => {
 });
 
 async function serve(options: EventsOptions = {}) {
-  ev = events({ keepAlive: false, ...options });
-  server = await startServer(createHandler({ events: ev }));
+  const fx = await serveEvents({ keepAlive: false, ...options });
+  ev = fx.ev;
+  server = fx.server;
   return ev;
 }
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHandler, type Events, events, type HandlerOptions } from '../src/index.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serveEvents, startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient } from './helpers/sse-client.js';
 
 const SSE = { accept: 'text/event-stream' };
@@ -20,11 +20,12 @@ async function serve(
   options: Partial<HandlerOptions> & { keepAlive?: number | false; history?: false } = {},
 ) {
   const { keepAlive, history, ...handlerOptions } = options;
-  ev = events({
-    ...(keepAlive !== undefined && { keepAlive }),
-    ...(history !== undefined && { history }),
-  });
-  server = await startServer(createHandler({ events: ev, ...handlerOptions }));
+  const fx = await serveEvents(
+    { ...(keepAlive !== undefined && { keepAlive }), ...(history !== undefined && { history }) },
+    handlerOptions,
+  );
+  ev = fx.ev;
+  server = fx.server;
   return { ev, server };
 }
 

@@ -1,5 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  createHandler,
+  type Events,
+  type EventsOptions,
+  events,
+  type HandlerOptions,
+} from '../../src/index.js';
+import { connect, type SseClient } from './sse-client.js';
 
 export interface TestServer {
   server: http.Server;
@@ -22,5 +30,39 @@ export async function startServer(listener: http.RequestListener): Promise<TestS
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** An Events namespace served by `createHandler()` on a free port, with the clients it opened. */
+export interface EventsFixture {
+  ev: Events;
+  server: TestServer;
+  /** Connect a client to `path` (headers: default `accept: text/event-stream`); closed by `close()`. */
+  open(path: string, headers?: Record<string, string>): Promise<SseClient>;
+  /** Close the clients, the namespace and the server. */
+  close(): Promise<void>;
+}
+
+/** The one server fixture: `events(options)` behind `createHandler({ events, ...handler })`. */
+export async function serveEvents(
+  options: EventsOptions = {},
+  handler: Partial<HandlerOptions> = {},
+): Promise<EventsFixture> {
+  const ev = events(options);
+  const server = await startServer(createHandler({ events: ev, ...handler }));
+  const clients: SseClient[] = [];
+  return {
+    ev,
+    server,
+    async open(path, headers = { accept: 'text/event-stream' }) {
+      const client = await connect(server.url(path), headers);
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      for (const c of clients.splice(0)) c.close();
+      await ev.close();
+      await server.close();
+    },
   };
 }
