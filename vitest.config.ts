@@ -10,7 +10,7 @@ export default defineConfig({
       name: 'redis-engine-uses-core-sources',
       enforce: 'pre',
       resolveId(source: string, importer: string | undefined) {
-        if (source === 'express-eventstream' && importer?.includes('/src/redis/')) {
+        if (source === 'express-eventstream' && (importer?.includes('/src/redis/') || importer?.endsWith('/src/metrics.ts'))) {
           return fileURLToPath(new URL('./src/index.ts', import.meta.url));
         }
         return undefined;

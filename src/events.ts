@@ -46,6 +46,8 @@ import type { EventStore } from './store/types.js';
 import type { EncodedEvent, EventInput, EventMap, EventSink, HttpResponse } from './types.js';
 
 export interface EventsOptions {
+  /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */
+  name?: string;
   /** Prefix of GRIP channel names (`events-clock` for channel `clock`). Default `'events-'`. */
   prefix?: string;
   /** GRIP proxies to publish to: a GRIP_URL, an array of them, or objects. Default: none. */
@@ -137,6 +139,7 @@ export interface EventsEvents {
 
 /** Resolved, validated options. */
 interface Settings {
+  name: string;
   prefix: string;
   keepAliveMs: number | false;
   keepAliveText: string;
@@ -261,7 +264,13 @@ function resolveSettings(options: EventsOptions): Settings {
     }
     reliable = { secret, linkTimeoutSec };
   }
+  const name = options.name ?? 'default';
+  // A metric label value and a log field: printable, bounded.
+  if (typeof name !== 'string' || name === '' || name.length > 100 || /\p{Cc}/u.test(name)) {
+    throw new InvalidOptionError('name', 'name must be a string of 1 to 100 printable characters');
+  }
   return {
+    name,
     reliable,
     prefix,
     keepAliveMs,
@@ -281,6 +290,8 @@ function resolveSettings(options: EventsOptions): Settings {
 export class Events<M extends object = EventMap> extends EventEmitter<EventsEvents> {
   /** GRIP channel prefix. */
   readonly prefix: string;
+  /** The `name` option: this namespace in diagnostics messages, debug logs and metric labels. */
+  readonly name: string;
   /** @internal */
   readonly settings: Settings;
   /** @internal Parsed GRIP configuration, reused by the HTTP handler to verify `Grip-Sig`. */
@@ -308,6 +319,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     super();
     this.settings = resolveSettings(options);
     this.prefix = this.settings.prefix;
+    this.name = this.settings.name;
     const { keepAliveMs, keepAliveText } = this.settings;
     this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0);
     this.#store = resolveStore(options.history);

@@ -3,6 +3,29 @@ import type { EventMap } from './types.js';
 
 export { Channel, type ChannelEvents } from './channel.js';
 export { channelNameProblem } from './channel-name.js';
+export {
+  type ConnectMessage,
+  type DeliverMessage,
+  DIAGNOSTICS_CHANNELS,
+  type DiagnosticsChannelName,
+  type DiagnosticsMessages,
+  type DiagnosticsSource,
+  type DisconnectMessage,
+  type DisconnectReasonName,
+  type GripAttemptMessage,
+  type GripAttemptOutcome,
+  type GripFailureMessage,
+  type GripMessageBase,
+  type GripRetryMessage,
+  type GripSigRejectedMessage,
+  onDiagnostics,
+  type PublishMessage,
+  type ReplayMessage,
+  type ResetMessage,
+  type ResumeVia,
+  type SlowDropMessage,
+  type StoreErrorMessage,
+} from './diagnostics.js';
 export { encodeComment, encodeEvent, type WireEvent } from './encoder.js';
 export {
   DataSerializationError,
