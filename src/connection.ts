@@ -227,6 +227,11 @@ export class Connection {
     this.#owner.delivered(out.events, out.payload.length);
   }
 
+  /** Bytes waiting for this client: the outbound buffer plus live events held during a replay. */
+  backlogBytes(): number {
+    return this.bufferedBytes() + this.#heldBytes;
+  }
+
   /** Bytes accepted but not yet handed to the kernel: the outbound buffer that the bound limits. */
   bufferedBytes(): number {
     if (this.#socket !== undefined) return this.#socket.writableLength;

@@ -6,7 +6,14 @@
 //   another key) is reported ONCE per Events object as a process warning, which Node prints
 //   without any flag (`--no-warnings` silences it; `process.on('warning')` sees it).
 import { debuglog } from 'node:util';
-import { type DiagnosticsMessages, onDiagnostics } from './diagnostics.js';
+import {
+  type DiagnosticsMessages,
+  type DiagnosticsSource,
+  diag,
+  type EventsView,
+  type GripFailureMessage,
+  onDiagnostics,
+} from './diagnostics.js';
 
 const log = debuglog('express-eventstream');
 let started = false;
@@ -55,4 +62,42 @@ export function warnOnce(owner: object, code: WarningCode, message: string): voi
   if (codes.has(code)) return;
   codes.add(code);
   process.emitWarning(message, { type: 'ExpressEventStreamWarning', code });
+}
+
+/** A GRIP publish gave up: the diagnostics message, and the once-only warning for a dead proxy. */
+export function gripFailed(
+  d: DiagnosticsSource,
+  proxy: string,
+  attempts: number,
+  outcome: GripFailureMessage['outcome'],
+  error: Error,
+): void {
+  if (diag.gripFailure.hasSubscribers) diag.gripFailure.publish({ ...d, proxy, attempts, outcome, error });
+  if (outcome !== 'network-error') return;
+  warnOnce(
+    d.source,
+    'EXPRESS_EVENTSTREAM_GRIP_UNREACHABLE',
+    `GRIP proxy unreachable: publishing to ${proxy} failed with a connection error (${error.message}). ` +
+      'Clients connected through the proxy do not get events. Check the grip option / GRIP_URL and that ' +
+      'the proxy is running. (Shown once; NODE_DEBUG=express-eventstream logs every retry.)',
+  );
+}
+
+/** The reason `verifyGripSig` gives when no configured key verifies the signature. */
+const KEY_MISMATCH = 'invalid Grip-Sig: signature does not verify';
+
+/** A request's Grip-Sig did not verify: the diagnostics message, and a once-only warning for a key mismatch. */
+export function gripSigRejected(source: EventsView, reason: string): void {
+  const keyMismatch = reason === KEY_MISMATCH;
+  if (diag.gripSigRejected.hasSubscribers) {
+    diag.gripSigRejected.publish({ source, namespace: source.name, reason, keyMismatch });
+  }
+  if (!keyMismatch) return;
+  warnOnce(
+    source,
+    'EXPRESS_EVENTSTREAM_GRIP_SIG_KEY',
+    'Grip-Sig rejected: a request carried a Grip-Sig that does not verify with the configured key, and was ' +
+      'refused with 403. If it came through your GRIP proxy, the proxy signs with another key than the app ' +
+      'expects (Pushpin: sig_key; the app: key / verifyKey of the grip option). (Shown once.)',
+  );
 }

@@ -5,7 +5,7 @@
 // share them.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidOptionError } from './errors.js';
-import type { Events } from './events.js';
+import type { EventsStats } from './events.js';
 import type { EncodedEvent } from './types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
@@ -38,10 +38,17 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
 
 export type DiagnosticsChannelName = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
 
+/** What a message's `source` offers: it is the Events object itself (compare with `===`). */
+export interface EventsView {
+  readonly name: string;
+  readonly closed: boolean;
+  stats(): EventsStats;
+}
+
 /** Fields of every message: which Events namespace it concerns. */
 export interface DiagnosticsSource {
-  /** The Events object. */
-  readonly source: Events<object>;
+  /** The Events object that emitted it. */
+  readonly source: EventsView;
   /** Its `name` option (default `'default'`): the namespace label of metrics. */
   readonly namespace: string;
 }
@@ -98,7 +105,7 @@ export interface ResetMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
   /** `expired` (events left the history), `unknown-id` (another epoch or a future id), `malformed-id`. */
   readonly reason: 'expired' | 'unknown-id' | 'malformed-id';
-  readonly via: ResumeVia | 'grip-recovery';
+  readonly via: ResumeVia;
 }
 
 /** `express-eventstream:slow-drop` */

@@ -13,6 +13,8 @@ import {
   Outgoing,
   resetSocket,
 } from './connection.js';
+import { startDebugLog } from './debug.js';
+import { type DiagnosticsSource, diag, type ResumeVia } from './diagnostics.js';
 import {
   assertEventId,
   assertEventName,
@@ -38,7 +40,14 @@ import {
   resolveGrip,
 } from './grip/index.js';
 import { randomRecoverySecret } from './grip/recovery.js';
-import { formatId, openResume, planRecovery, planResume } from './history.js';
+import {
+  formatId,
+  openResume,
+  planRecovery,
+  planResume,
+  type ResetReason,
+  type ResumePlan,
+} from './history.js';
 import { Hub } from './hub.js';
 import { assertGripKeys, assertKnownKeys } from './options.js';
 import { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
@@ -169,6 +178,8 @@ interface Batch {
   delivered: Promise<void>;
   markDelivered: () => void;
   settled: boolean;
+  /** performance.now() at the batch's first publish, for the deliver diagnostics. */
+  startedAt: number;
 }
 
 /** What `publishTracked()` returns: the publish's promise, and when local delivery happened. */
@@ -216,6 +227,7 @@ const EVENTS_OPTION_KEYS = [
   'replayTimeoutMs',
   'history',
   'reliable',
+  'name',
 ] as const satisfies ReadonlyArray<keyof EventsOptions>;
 
 function resolveSettings(options: EventsOptions): Settings {
@@ -297,6 +309,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   /** @internal Parsed GRIP configuration, reused by the HTTP handler to verify `Grip-Sig`. */
   readonly grip: GripSettings | undefined;
   #hub: Hub;
+  /** Names this namespace in diagnostics messages. */
+  readonly #source: DiagnosticsSource;
   #sinks: EventSink[] = [];
   #pending: Batch | undefined;
   #closed = false;
@@ -320,6 +334,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.settings = resolveSettings(options);
     this.prefix = this.settings.prefix;
     this.name = this.settings.name;
+    this.#source = { source: this, namespace: this.name };
+    startDebugLog();
     const { keepAliveMs, keepAliveText } = this.settings;
     this.#hub = new Hub(keepAliveMs === false ? undefined : Buffer.from(keepAliveText), keepAliveMs || 0);
     this.#store = resolveStore(options.history);
@@ -330,6 +346,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           prefix: this.prefix,
           ...(options.gripRetry !== undefined && { retry: options.gripRetry }),
           reliable: this.settings.reliable !== undefined,
+          diagnostics: this.#source,
         }),
       );
     }
@@ -469,6 +486,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       // The initial bytes are not an event delivery.
       conn.send(new Outgoing(Buffer.from(preamble + STREAM_OPEN), 0), Date.now());
       if (conn.open) this.emit('connect', { channels });
+      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
       return;
     }
     // Subscribe first and hold live events, then read the history: whatever is published
@@ -476,21 +494,23 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     conn.hold(this.settings.replayTimeoutMs);
     this.#hub.add(conn);
     this.emit('connect', { channels });
+    if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
     const failed = (cause: unknown): void => {
-      this.report(cause instanceof EventStoreError ? cause : new EventStoreError(cause), {});
+      const error = cause instanceof EventStoreError ? cause : this.#storeFailed('read', cause);
+      this.report(error, {});
       // Without a position the client cannot be served safely; it reconnects and retries.
       conn.abort();
     };
     openResume(store, channels, lastEventId, {
       preamble,
       pageBytes: this.settings.maxBufferBytes,
-      onReset: () => this.#stats.streamResets++,
+      onReset: (reset, reason) => this.#countReset(reset, reason, 'stream'),
     }).then((resume) => {
       if (!conn.open) {
         void resume.pieces.return();
         return;
       }
-      this.#stats.eventsReplayed += resume.replayed;
+      this.#countReplay(resume.replayed, channels, lastEventId, 'stream');
       return conn.release(resume.pieces, resume.coveredUpTo).catch(failed);
     }, failed);
   }
@@ -506,9 +526,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
     if (this.#store === undefined) return { text: preamble + STREAM_OPEN, lastIds: undefined };
     const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
-      throw new EventStoreError(cause);
+      throw this.#storeFailed('read', cause);
     });
-    this.#countPlan(plan);
+    this.#countPlan(plan, channels, lastEventId);
     return { text: preamble + plan.text, lastIds: plan.lastIds };
   }
 
@@ -520,19 +540,51 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     if (this.#store === undefined)
       throw new EventStreamError('ERR_SSE_NO_HISTORY', 'recovery needs the history');
     return planRecovery(this.#store, channels, lastIds).catch((cause: unknown) => {
-      throw new EventStoreError(cause);
+      throw this.#storeFailed('read', cause);
     });
   }
 
-  #countPlan(plan: { replayed: number; reset: unknown }): void {
-    this.#stats.eventsReplayed += plan.replayed;
-    if (plan.reset !== undefined) this.#stats.streamResets++;
+  #storeFailed(operation: 'append' | 'read', cause: unknown): EventStoreError {
+    const error = new EventStoreError(cause);
+    if (diag.storeError.hasSubscribers) diag.storeError.publish({ ...this.#source, operation, error });
+    return error;
+  }
+
+  /** A GRIP hold's initial body: its replay and any reset, counted like a direct stream's. */
+  #countPlan(plan: ResumePlan, channels: readonly string[], lastEventId: string | undefined): void {
+    if (plan.reset !== undefined) this.#countReset(plan.reset.channels, plan.reset.reason, 'grip-hold');
+    this.#countReplay(plan.replayed, channels, lastEventId, 'grip-hold');
+  }
+
+  #countReplay(
+    events: number,
+    channels: readonly string[],
+    lastEventId: string | undefined,
+    via: ResumeVia,
+  ): void {
+    this.#stats.eventsReplayed += events;
+    if (lastEventId !== undefined && diag.replay.hasSubscribers)
+      diag.replay.publish({ ...this.#source, channels, lastEventId, events, via });
+  }
+
+  #countReset(channels: readonly string[], reason: ResetReason, via: ResumeVia): void {
+    this.#stats.streamResets++;
+    if (diag.reset.hasSubscribers) diag.reset.publish({ ...this.#source, channels, reason, via });
   }
 
   #owner: ConnectionOwner = {
     released: (conn, reason) => {
       this.#hub.remove(conn);
       if (reason === 'slow') this.#stats.slowClientsDropped++;
+      if (reason === 'slow' && diag.slowDrop.hasSubscribers)
+        diag.slowDrop.publish({
+          ...this.#source,
+          channels: conn.channels,
+          bufferedBytes: conn.backlogBytes(),
+          maxBufferBytes: this.settings.maxBufferBytes,
+        });
+      if (diag.disconnect.hasSubscribers)
+        diag.disconnect.publish({ ...this.#source, channels: conn.channels, reason });
       this.emit('disconnect', { channels: conn.channels, reason });
     },
     delivered: (events, bytes) => {
@@ -562,7 +614,16 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       });
       // Marked handled once per batch (not per publish): the hot path stays one push.
       handled(promise);
-      batch = { events: [], promise, resolve, reject, delivered, markDelivered, settled: false };
+      batch = {
+        events: [],
+        promise,
+        resolve,
+        reject,
+        delivered,
+        markDelivered,
+        settled: false,
+        startedAt: performance.now(),
+      };
       this.#pending = batch;
       // Everything published in this tick goes out together: one write per connection and one
       // request per proxy.
@@ -603,7 +664,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
         });
       } catch (cause) {
-        this.#fail(batch, new EventStoreError(cause));
+        this.#fail(batch, this.#storeFailed('append', cause));
         return;
       }
       this.#dispatch(batch, encoded);
@@ -616,7 +677,17 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   };
 
   #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
+    if (diag.publish.hasSubscribers) diag.publish.publish({ ...this.#source, batch: encoded });
+    const { eventsDelivered, bytesDelivered } = this.#stats;
     this.#hub.deliver(encoded);
+    if (diag.deliver.hasSubscribers)
+      diag.deliver.publish({
+        ...this.#source,
+        events: encoded.length,
+        deliveries: this.#stats.eventsDelivered - eventsDelivered,
+        bytes: this.#stats.bytesDelivered - bytesDelivered,
+        durationMs: performance.now() - batch.startedAt,
+      });
     batch.markDelivered();
     if (this.#sinks.length === 0) {
       batch.resolve();

@@ -1,6 +1,7 @@
 // The framework-free HTTP handler: decides what a request gets (a stream, a GRIP hold, a
 // stream-error, or a plain status) and hands accepted streams to the Events object.
 import { ServerResponse } from 'node:http';
+import { gripSigRejected } from './debug.js';
 import { encodeComment, encodeFields } from './encoder.js';
 import { EventStoreError, InvalidOptionError } from './errors.js';
 import { type Events, eventsProtocolOf } from './events.js';
@@ -140,6 +141,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
     if (grip !== undefined) {
       const check = await checkGripRequest(req, grip);
       if (check.kind === 'invalid') {
+        gripSigRejected(events, check.reason);
         plain(res, 403, `Forbidden: ${check.reason}`);
         return;
       }

@@ -96,7 +96,11 @@ export async function openResume(
   store: EventStore,
   channels: readonly string[],
   lastEventId: string | undefined,
-  options: { preamble: string; pageBytes: number; onReset: () => void },
+  options: {
+    preamble: string;
+    pageBytes: number;
+    onReset: (channels: readonly string[], reason: ResetReason) => void;
+  },
 ): Promise<ResumeStream> {
   const { preamble, pageBytes, onReset } = options;
   const hint = await store.epoch();
@@ -114,7 +118,7 @@ export async function openResume(
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
   if (typeof position !== 'number') {
-    onReset();
+    onReset(channels, position);
     const text =
       preamble +
       encodeFields({ event: 'stream-open', data: JSON.stringify({ replayed: 0 }) }) +
@@ -157,13 +161,9 @@ export async function openResume(
       }
     }
     if (gaps.size > 0) {
-      onReset();
-      text += resetText(
-        epoch,
-        head,
-        channels.filter((c) => gaps.has(c)),
-        'expired',
-      );
+      const lost = channels.filter((c) => gaps.has(c));
+      onReset(lost, 'expired');
+      text += resetText(epoch, head, lost, 'expired');
     }
     if (text !== '') yield text;
   }

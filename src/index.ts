@@ -12,6 +12,7 @@ export {
   type DiagnosticsSource,
   type DisconnectMessage,
   type DisconnectReasonName,
+  type EventsView,
   type GripAttemptMessage,
   type GripAttemptOutcome,
   type GripFailureMessage,

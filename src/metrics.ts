@@ -3,9 +3,13 @@
 // channels; gauges (open connections, subscribers per channel) are read from `events.stats()` at
 // scrape time, so they are exact even for connections opened before `metrics()` was called.
 import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
-import { type DiagnosticsMessages, type DiagnosticsSource, onDiagnostics } from './diagnostics.js';
+import {
+  type DiagnosticsMessages,
+  type DiagnosticsSource,
+  type EventsView,
+  onDiagnostics,
+} from './diagnostics.js';
 import { InvalidOptionError } from './errors.js';
-import type { Events } from './events.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 export interface MetricsOptions {
@@ -17,7 +21,7 @@ export interface MetricsOptions {
    * Count only these Events objects. Default: every Events object in the process. Listing them
    * also makes their connection gauges appear before their first activity.
    */
-  events?: Events<object> | readonly Events<object>[];
+  events?: EventsView | readonly EventsView[];
   /**
    * Subscribers per channel, labelled with the channel name (off by default: one series per
    * channel). `max` bounds the series per namespace: the busiest `max` channels get a series.
@@ -69,15 +73,15 @@ export function metrics(options: MetricsOptions = {}): EventStreamMetrics {
 
   // Every Events object seen, held weakly: a closed and dropped namespace does not leak.
   const seen = new WeakSet<object>();
-  const sources = new Set<WeakRef<Events<object>>>();
-  const remember = (source: Events<object>): void => {
+  const sources = new Set<WeakRef<EventsView>>();
+  const remember = (source: EventsView): void => {
     if (seen.has(source)) return;
     seen.add(source);
     sources.add(new WeakRef(source));
   };
   for (const ev of only ?? []) remember(ev);
-  const live = (): Events<object>[] => {
-    const out: Events<object>[] = [];
+  const live = (): EventsView[] => {
+    const out: EventsView[] = [];
     for (const ref of sources) {
       const ev = ref.deref();
       if (ev === undefined) sources.delete(ref);
@@ -287,7 +291,7 @@ function resolveChannelLabels(value: MetricsOptions['channelLabels']): number | 
   return max;
 }
 
-function resolveEvents(value: MetricsOptions['events']): Set<Events<object>> | undefined {
+function resolveEvents(value: MetricsOptions['events']): Set<EventsView> | undefined {
   if (value === undefined) return undefined;
   const list = Array.isArray(value) ? value : [value];
   for (const ev of list) {
@@ -295,5 +299,5 @@ function resolveEvents(value: MetricsOptions['events']): Set<Events<object>> | u
       throw new InvalidOptionError('events', 'events must be an Events object or an array of them');
     }
   }
-  return new Set<Events<object>>(list);
+  return new Set<EventsView>(list);
 }
