@@ -111,7 +111,11 @@ export interface ResetMessage extends DiagnosticsSource {
 /** `express-eventstream:slow-drop` */
 export interface SlowDropMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
-  /** Bytes waiting for the client when it was dropped (socket buffer, or events held during a replay). */
+  /**
+   * Bytes waiting for the client when it was dropped (socket buffer plus live events held during a
+   * replay). Below `maxBufferBytes` when the client was dropped for not taking its replay within
+   * `replayTimeoutMs`.
+   */
   readonly bufferedBytes: number;
   readonly maxBufferBytes: number;
 }
