@@ -2,15 +2,18 @@
 // dependency, imported only by this entry). Counters and histograms are fed by the diagnostics
 // channels; gauges (open connections, subscribers per channel) are read from `events.stats()` at
 // scrape time, so they are exact even for connections opened before `metrics()` was called.
-import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
+
+// The core by package name, like the Redis entry: one copy of its classes (InvalidOptionError).
 import {
   type DiagnosticsMessages,
   type DiagnosticsSource,
   type EventsView,
+  type HttpRequest,
+  type HttpResponse,
+  InvalidOptionError,
   onDiagnostics,
-} from './diagnostics.js';
-import { InvalidOptionError } from './errors.js';
-import type { HttpRequest, HttpResponse } from './types.js';
+} from 'express-eventstream';
+import { Counter, register as defaultRegistry, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface MetricsOptions {
   /** Where the metrics are registered. Default: prom-client's global `register`. */
