@@ -55,7 +55,10 @@ export interface DiagnosticsSource {
 
 /** `express-eventstream:publish` */
 export interface PublishMessage extends DiagnosticsSource {
-  /** The events of the batch, in publish order, with ids and encoded text (`bytes`). */
+  /**
+   * The events of the batch, in publish order, with ids and encoded text. These are the objects
+   * (and `bytes` buffers) written to every subscriber: read them, never modify them.
+   */
   readonly batch: readonly EncodedEvent[];
 }
 

@@ -1,9 +1,6 @@
 // Prometheus metrics (issue 14): counted from real traffic, exposition valid per promtool, and
 // scraped by a real Prometheus server that answers queries about a running app.
-import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import expressApp from 'express';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';

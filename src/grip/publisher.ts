@@ -221,21 +221,7 @@ class ProxyPublisher {
       const startedAt = performance.now();
       const outcome = await this.attempt(body.text);
       if (d !== undefined && diag.gripAttempt.hasSubscribers)
-        diag.gripAttempt.publish({
-          ...d,
-          proxy: this.proxyName,
-          attempt: attempts,
-          items: body.items,
-          bytes: Buffer.byteLength(body.text),
-          durationMs: performance.now() - startedAt,
-          ...(outcome.ok
-            ? { outcome: 'ok' }
-            : {
-                outcome: outcome.outcome,
-                detail: outcome.detail,
-                ...(outcome.status !== undefined && { status: outcome.status }),
-              }),
-        });
+        this.reportAttempt(d, attempts, body, startedAt, outcome);
       if (outcome.ok) return;
       if (!outcome.retryable || attempts > retries || this.state.closed) {
         const error = this.failure(
@@ -258,6 +244,30 @@ class ProxyPublisher {
         });
       await this.sleep(delayMs);
     }
+  }
+
+  private reportAttempt(
+    d: DiagnosticsSource,
+    attempt: number,
+    body: Body,
+    startedAt: number,
+    outcome: Attempt,
+  ): void {
+    const durationMs = performance.now() - startedAt;
+    const base = {
+      ...d,
+      proxy: this.proxyName,
+      attempt,
+      items: body.items,
+      bytes: Buffer.byteLength(body.text),
+      durationMs,
+    };
+    if (outcome.ok) {
+      diag.gripAttempt.publish({ ...base, outcome: 'ok' });
+      return;
+    }
+    const status = outcome.status === undefined ? {} : { status: outcome.status };
+    diag.gripAttempt.publish({ ...base, outcome: outcome.outcome, detail: outcome.detail, ...status });
   }
 
   private failure(
