@@ -83,7 +83,7 @@ app.post('/answers/:id/start', (req, res) => {
 const streams = new Set();
 app.get(
   '/events',
-  (req, res, next) => {
+  (_req, res, next) => {
     streams.add(res);
     res.once('close', () => streams.delete(res));
     next();

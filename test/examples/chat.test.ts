@@ -43,19 +43,22 @@ async function send(page: Page, text: string): Promise<void> {
   await page.locator('#message-text').fill(text);
   await page.locator('#message-form button[type="submit"]').click();
   // The page clears the field once the server has accepted (published) the message.
-  await page.waitForFunction(() => (document.getElementById('message-text') as HTMLInputElement).value === '');
+  await page.waitForFunction("document.getElementById('message-text').value === ''");
 }
 
+/** The messages on the page as "<from>: <text>", top to bottom. */
 function shown(page: Page): Promise<string[]> {
-  return page.evaluate(() =>
-    [...document.querySelectorAll('#messages li')].map(
-      (li) => `${li.querySelector('.from')?.textContent}: ${li.querySelector('.text')?.textContent}`,
-    ),
-  );
+  return page
+    .locator('#messages li')
+    .evaluateAll((items) =>
+      items.map(
+        (li) => `${li.querySelector('.from')?.textContent}: ${li.querySelector('.text')?.textContent}`,
+      ),
+    );
 }
 
 async function waitForCount(page: Page, count: number): Promise<void> {
-  await page.waitForFunction((n) => document.querySelectorAll('#messages li').length >= n, count, {
+  await page.waitForFunction(`document.querySelectorAll('#messages li').length >= ${count}`, null, {
     timeout: 10_000,
   });
 }

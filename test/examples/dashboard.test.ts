@@ -35,7 +35,7 @@ describe('dashboard example', () => {
     await connections(1).waitFor({ timeout: 15_000 });
 
     // The simulated traffic (20 events/s) shows as a published rate above zero.
-    await first.waitForFunction(() => Number(document.getElementById('published-rate')?.textContent) > 0, null, {
+    await first.waitForFunction("Number(document.getElementById('published-rate').textContent) > 0", null, {
       timeout: 15_000,
     });
     expect(await first.locator('#subscribers').textContent()).toContain('metrics');

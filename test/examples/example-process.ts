@@ -1,7 +1,8 @@
 // Starts one of the examples as `npm run example:<name>` does (after the build), on a free port,
 // as a child process stopped by PID. The "listening on" line is the one the basic demo prints.
-import { existsSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type DemoProcess, startDemo } from '../browser/demo-process.js';
 

@@ -3,10 +3,15 @@
 // with no token repeated or lost (the page flags any index it did not expect).
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ANSWER_TEXT, tokenize } from '../../examples/token-stream/answer.mjs';
 import { type BrowserSession, launchBrowser, saveScreenshot } from '../helpers/browser.js';
 import { type ExampleProcess, startExample } from './example-process.js';
 
+// The example's fixed answer (plain JavaScript without declarations, hence the computed import).
+const answerModule = new URL('../../examples/token-stream/answer.mjs', import.meta.url).href;
+const { ANSWER_TEXT, tokenize } = (await import(answerModule)) as {
+  ANSWER_TEXT: string;
+  tokenize(text: string): string[];
+};
 const TOTAL = tokenize(ANSWER_TEXT).length;
 
 let server: ExampleProcess;
@@ -27,9 +32,11 @@ afterAll(async () => {
 
 function waitForTokens(page: Page, count: number): Promise<unknown> {
   return page.waitForFunction(
-    (n) => Number(document.getElementById('token-count')?.textContent) >= n,
-    count,
-    { timeout: 15_000 },
+    `Number(document.getElementById('token-count').textContent) >= ${count}`,
+    null,
+    {
+      timeout: 15_000,
+    },
   );
 }
 

@@ -86,7 +86,7 @@ function showRooms(rooms) {
     if (!member) {
       const lock = document.createElement('span');
       lock.className = 'lock';
-      lock.textContent = ' (not a member)';
+      lock.textContent = ' · no access';
       button.append(lock);
     }
     button.addEventListener('click', () => openRoom(name));
@@ -138,5 +138,7 @@ $('message-form').addEventListener('submit', async (event) => {
 });
 
 refresh().catch((err) => {
-  document.body.append(Object.assign(document.createElement('p'), { className: 'alert', textContent: err.message }));
+  document.body.append(
+    Object.assign(document.createElement('p'), { className: 'alert', textContent: err.message }),
+  );
 });

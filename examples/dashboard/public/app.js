@@ -26,7 +26,9 @@ function drawChart() {
   const max = Math.max(10, ...rates);
   const step = 600 / (HISTORY - 1);
   const offset = HISTORY - rates.length;
-  const points = rates.map((r, i) => `${((offset + i) * step).toFixed(1)},${(118 - (r / max) * 112).toFixed(1)}`);
+  const points = rates.map(
+    (r, i) => `${((offset + i) * step).toFixed(1)},${(118 - (r / max) * 112).toFixed(1)}`,
+  );
   $('chart-line').setAttribute('points', points.join(' '));
 }
 
