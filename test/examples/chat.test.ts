@@ -5,6 +5,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureChromium, saveScreenshot } from '../helpers/browser.js';
 import { type ExampleProcess, startExample } from './example-process.js';
+import type { PageGlobals } from './page-dom.js';
 
 let chat: ExampleProcess;
 let browser: Browser;
@@ -43,7 +44,9 @@ async function send(page: Page, text: string): Promise<void> {
   await page.locator('#message-text').fill(text);
   await page.locator('#message-form button[type="submit"]').click();
   // The page clears the field once the server has accepted (published) the message.
-  await page.waitForFunction("document.getElementById('message-text').value === ''");
+  await page.waitForFunction(
+    () => (globalThis as unknown as PageGlobals).document.getElementById('message-text')?.value === '',
+  );
 }
 
 /** The messages on the page as "<from>: <text>", top to bottom. */
@@ -58,9 +61,13 @@ function shown(page: Page): Promise<string[]> {
 }
 
 async function waitForCount(page: Page, count: number): Promise<void> {
-  await page.waitForFunction(`document.querySelectorAll('#messages li').length >= ${count}`, null, {
-    timeout: 10_000,
-  });
+  await page.waitForFunction(
+    (n) => (globalThis as unknown as PageGlobals).document.querySelectorAll('#messages li').length >= n,
+    count,
+    {
+      timeout: 10_000,
+    },
+  );
 }
 
 describe('chat example', () => {

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BrowserSession, launchBrowser, saveScreenshot } from '../helpers/browser.js';
 import { type ExampleProcess, startExample } from './example-process.js';
+import type { PageGlobals } from './page-dom.js';
 
 let server: ExampleProcess;
 let browser: BrowserSession;
@@ -35,9 +36,14 @@ describe('dashboard example', () => {
     await connections(1).waitFor({ timeout: 15_000 });
 
     // The simulated traffic (20 events/s) shows as a published rate above zero.
-    await first.waitForFunction("Number(document.getElementById('published-rate').textContent) > 0", null, {
-      timeout: 15_000,
-    });
+    await first.waitForFunction(
+      () => {
+        const rate = (globalThis as unknown as PageGlobals).document.getElementById('published-rate');
+        return Number(rate?.textContent) > 0;
+      },
+      null,
+      { timeout: 15_000 },
+    );
     expect(await first.locator('#subscribers').textContent()).toContain('metrics');
     await saveScreenshot(first, 'example-dashboard');
     await first.close();

@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type BrowserSession, launchBrowser, saveScreenshot } from '../helpers/browser.js';
 import { type ExampleProcess, startExample } from './example-process.js';
+import type { PageGlobals } from './page-dom.js';
 
 // The example's fixed answer (plain JavaScript without declarations, hence the computed import).
 const answerModule = new URL('../../examples/token-stream/answer.mjs', import.meta.url).href;
@@ -32,8 +33,9 @@ afterAll(async () => {
 
 function waitForTokens(page: Page, count: number): Promise<unknown> {
   return page.waitForFunction(
-    `Number(document.getElementById('token-count').textContent) >= ${count}`,
-    null,
+    (n) =>
+      Number((globalThis as unknown as PageGlobals).document.getElementById('token-count')?.textContent) >= n,
+    count,
     {
       timeout: 15_000,
     },
