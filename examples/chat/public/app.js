@@ -51,6 +51,7 @@ function openRoom(room) {
   $('room-name').textContent = `# ${room}`;
   $('messages').replaceChildren();
   $('room-error').hidden = true;
+  $('message-form').hidden = false;
   $('send-result').textContent = '';
   for (const button of $('rooms').querySelectorAll('button')) {
     button.setAttribute('aria-current', String(button.dataset.room === room));
@@ -65,10 +66,11 @@ function openRoom(room) {
       // `forbidden` for rooms you are not in; the client has stopped and will not retry.
       $('room-error').textContent =
         error.condition === 'forbidden'
-          ? `You are not a member of ${room} (stream-error: forbidden).`
+          ? `You are not a member of ${room} (stream\u2011error: forbidden).`
           : `${error.condition}: ${error.text}`;
       $('room-error').dataset.condition = error.condition;
       $('room-error').hidden = false;
+      $('message-form').hidden = true;
     },
   });
   setStatus(client.state);
