@@ -29,6 +29,8 @@ function drawChart() {
   const points = rates.map(
     (r, i) => `${((offset + i) * step).toFixed(1)},${(118 - (r / max) * 112).toFixed(1)}`,
   );
+  // One sample is a point: draw it as a short flat line so the chart is never blank.
+  if (points.length === 1) points.unshift(`${(600 - step).toFixed(1)},${points[0].split(',')[1]}`);
   $('chart-line').setAttribute('points', points.join(' '));
 }
 
