@@ -5,7 +5,8 @@
 // delivered per second, bytes per second) computed from the counters' change since the last
 // sample. A small simulated workload publishes on a `traffic` channel so the rates move; the
 // buttons on the page change its rate. Open the page in several tabs to see the connection
-// count follow.
+// count follow. With prom-client installed, GET /metrics serves the same numbers (and more) in
+// Prometheus format through express-eventstream/metrics.
 //
 //   PORT                 HTTP port (default 3003; 0 picks a free one)
 //   HOST                 address to listen on (default 127.0.0.1)
@@ -91,12 +92,24 @@ app.post('/traffic', express.json({ limit: '1kb' }), (req, res) => {
   res.json({ rate });
 });
 
+// The same numbers for a Prometheus scraper: express-eventstream/metrics needs the optional
+// prom-client package; without it the example runs without /metrics.
+let prometheus;
+try {
+  const { metrics } = await import('express-eventstream/metrics');
+  prometheus = metrics({ events });
+  app.get('/metrics', prometheus.handler);
+} catch {
+  console.log('prom-client is not installed: no /metrics endpoint (npm install prom-client)');
+}
+
 await runExample(app, {
   name: 'dashboard example',
   defaultPort: 3003,
   onClose: async () => {
     clearInterval(metricsTimer);
     clearInterval(trafficTimer);
+    prometheus?.close();
     await events.close();
   },
 });

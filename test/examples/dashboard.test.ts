@@ -45,6 +45,11 @@ describe('dashboard example', () => {
       { timeout: 15_000 },
     );
     expect(await first.locator('#subscribers').textContent()).toContain('metrics');
+
+    // The same server exposes Prometheus metrics through express-eventstream/metrics.
+    const scrape = await fetch(new URL('metrics', server.url));
+    expect(scrape.status).toBe(200);
+    expect(await scrape.text()).toMatch(/^express_eventstream_\w+/m);
     await saveScreenshot(first, 'example-dashboard');
     await first.close();
     expect(browser.problems).toEqual([]);
