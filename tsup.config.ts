@@ -5,9 +5,10 @@ import { defineConfig } from 'tsup';
 export default defineConfig([
   {
     // The Redis engine is its own entry; it imports the core by package name so both share one
-    // copy of the core's classes (errors compare with instanceof across the two entries).
-    entry: { index: 'src/index.ts', redis: 'src/redis/index.ts' },
-    external: ['express-eventstream', 'ioredis'],
+    // copy of the core's classes (errors compare with instanceof across the two entries). So does
+    // the metrics entry.
+    entry: { index: 'src/index.ts', redis: 'src/redis/index.ts', metrics: 'src/metrics.ts' },
+    external: ['express-eventstream', 'ioredis', 'prom-client'],
     format: ['esm', 'cjs'],
     // `@internal` members (the Events core accessor, Channel's constructor) stay out of the .d.ts.
     dts: { compilerOptions: { stripInternal: true } },

@@ -2,15 +2,21 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // src/redis imports the core by package name (so its build shares the core's classes). When
-  // tests run src/redis, that name must mean the core's sources too, or a test would mix two
-  // copies of the core; every other import of the name (package tests) still gets the build.
+  // src/redis and src/metrics.ts import the core by package name (so their builds share the
+  // core's classes). When tests run them, that name must mean the core's sources too, or a test
+  // would mix two copies of the core; every other import of the name (package tests) still gets
+  // the build.
   plugins: [
     {
       name: 'redis-engine-uses-core-sources',
       enforce: 'pre',
       resolveId(source: string, importer: string | undefined) {
-        if (source === 'express-eventstream' && importer?.includes('/src/redis/')) {
+        if (
+          source === 'express-eventstream' &&
+          (importer?.includes('/src/redis/') ||
+            importer?.endsWith('/src/metrics.ts') ||
+            importer?.endsWith('/src/metrics.ts'))
+        ) {
           return fileURLToPath(new URL('./src/index.ts', import.meta.url));
         }
         return undefined;

@@ -59,6 +59,23 @@ export const LIB_SUBJECTS = {
     },
   },
 
+  'lib-http-metrics': {
+    label: 'express-eventstream (this) — node:http, Prometheus metrics on',
+    framework: 'node:http',
+    note: '`lib-http` with `express-eventstream/metrics` subscribed (issue 14: cost of metrics)',
+    library: true,
+    pkg: 'express-eventstream',
+    build: async () => {
+      const { events, createHandler } = await import('express-eventstream');
+      const { metrics } = await import('express-eventstream/metrics');
+      const { Registry } = await import('prom-client');
+      const ev = events(options);
+      metrics({ registry: new Registry(), events: ev });
+      const handler = createHandler({ events: ev });
+      return served(ev, handler);
+    },
+  },
+
   'lib-fallback': {
     label: 'express-eventstream (this) — `res.write` fallback (behind `compression()`)',
     framework: 'Express 5 + compression',

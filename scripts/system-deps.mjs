@@ -17,6 +17,7 @@ export const SYSTEM_DEPENDENCIES = [
   { command: 'redis-server', pkg: 'redis-server' },
   { command: 'redis-cli', pkg: 'redis-tools' },
   { command: 'promtool', pkg: 'prometheus' },
+  { command: 'prometheus', pkg: 'prometheus' },
 ];
 
 /** The entries of SYSTEM_DEPENDENCIES for the given commands, e.g. `dependenciesFor('redis-server')`. */

@@ -17,6 +17,30 @@ export {
 } from './adapters/node.js';
 export { type BusEvent, type BusSink, type EventBus, encodeStoredEvent, LocalBus } from './core/bus.js';
 export { Channel, type ChannelEvents } from './core/channel.js';
+export {
+  type ConnectMessage,
+  type DeliverMessage,
+  DIAGNOSTICS_CHANNELS,
+  type DiagnosticsChannelName,
+  type DiagnosticsMessages,
+  type DiagnosticsSource,
+  type DisconnectMessage,
+  type DisconnectReasonName,
+  type EventsView,
+  type GripAttemptMessage,
+  type GripAttemptOutcome,
+  type GripFailureMessage,
+  type GripMessageBase,
+  type GripRetryMessage,
+  type GripSigRejectedMessage,
+  onDiagnostics,
+  type PublishMessage,
+  type ReplayMessage,
+  type ResetMessage,
+  type ResumeVia,
+  type SlowDropMessage,
+  type StoreErrorMessage,
+} from './core/diagnostics.js';
 export { encodeComment, encodeEvent, type WireEvent } from './core/encoder.js';
 export {
   DataSerializationError,

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Connection, type ConnectionOwner, type DisconnectReason } from '../src/core/connection.js';
 import { Hub } from '../src/core/hub.js';
-import { encode } from '../src/core/pipeline.js';
+import { encode } from '../src/core/prepare.js';
 import type { EncodedEvent } from '../src/core/types.js';
 import { FakeTransport } from './helpers/fake-transport.js';
 

@@ -1,7 +1,7 @@
 // An in-memory EventStore for the reconnect-storm benchmark that counts its reads.
 //
 // The library's own MemoryStore is not exported, so this is a plain store with the same
-// contract (src/store/types.ts: `append` → { epoch, events }, `readAfter(channels, after,
+// contract (src/history/store.ts: `append` → { epoch, events }, `readAfter(channels, after,
 // limit?)` → { epoch, records, gaps, head, lastSeq }): one seq per store, per-channel retention
 // by count, records in seq order. It counts `readAfter` calls, the channels and records they touched, and the
 // most reads in flight at once (concurrent identical reads are what a shared read would save).

@@ -130,6 +130,11 @@ export class Connection {
     this.#owner.delivered(out.events, out.payload.length);
   }
 
+  /** Bytes waiting for this client: the transport's backlog plus live events deferred during a replay. */
+  backlogBytes(): number {
+    return this.#transport.bufferedBytes() + this.#deferredBytes;
+  }
+
   /** End the stream cleanly (server shutdown). */
   end(): void {
     if (!this.#open) return;

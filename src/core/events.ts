@@ -7,6 +7,8 @@ import { assertChannelName } from '../protocol/channel-name.js';
 import { type EventBus, LocalBus } from './bus.js';
 import { Channel } from './channel.js';
 import type { DisconnectReason } from './connection.js';
+import { startDebugLog } from './debug.js';
+import type { DiagnosticsSource } from './diagnostics.js';
 import { InvalidOptionError, ListenerError } from './errors.js';
 import { Hub } from './hub.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
@@ -42,6 +44,8 @@ const CORE = Symbol.for('express-eventstream.core');
 export class Events<M extends object = EventMap> extends EventEmitter<EventsEvents> {
   /** GRIP channel prefix. */
   readonly prefix: string;
+  /** The `name` option: this namespace in diagnostics messages, debug logs and metric labels. */
+  readonly name: string;
   /** @internal */
   readonly [CORE]: EventsCore;
   readonly #settings: Settings;
@@ -66,6 +70,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     const settings = resolveSettings(options);
     this.#settings = settings;
     this.prefix = settings.prefix;
+    this.name = settings.name;
+    const source: DiagnosticsSource = { source: this, namespace: this.name };
+    startDebugLog();
     const { keepAliveMs, keepAliveText } = settings;
     this.#bus = settings.bus ?? new LocalBus();
     this.#hub = new Hub(
@@ -79,6 +86,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       keepAlive: keepAliveMs === false ? undefined : { text: keepAliveText, intervalMs: keepAliveMs },
       reliable: settings.reliable,
       retry: options.gripRetry,
+      diagnostics: source,
     });
     if (grip.sink !== undefined) this.#sinks.push(grip.sink);
     const events = this;
@@ -88,6 +96,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           return events.#closed;
         },
         report: (error, context) => this.#report(error, context),
+        source,
+        deliveredSoFar: () => ({ events: this.#stats.eventsDelivered, bytes: this.#stats.bytesDelivered }),
         counted: (published, failed) => {
           this.#stats.eventsPublished += published;
           this.#stats.publishErrors += failed;
@@ -122,6 +132,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
         report: (error) => this.#report(error, {}),
       },
       settings,
+      source,
     );
     this[CORE] = {
       settings,

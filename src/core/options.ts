@@ -12,6 +12,8 @@ import { InvalidOptionError } from './errors.js';
 import { assertGripKeys, assertKnownKeys } from './option-keys.js';
 
 export interface EventsOptions {
+  /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */
+  name?: string;
   /** Prefix of GRIP channel names (`events-clock` for channel `clock`). Default `'events-'`. */
   prefix?: string;
   /** GRIP proxies to publish to: a GRIP_URL, an array of them, or objects. Default: none. */
@@ -57,6 +59,7 @@ export interface EventsOptions {
 
 /** Resolved, validated options. */
 export interface Settings {
+  name: string;
   prefix: string;
   keepAliveMs: number | false;
   keepAliveText: string;
@@ -98,6 +101,7 @@ const EVENTS_OPTION_KEYS = [
   'history',
   'reliable',
   'bus',
+  'name',
 ] as const satisfies ReadonlyArray<keyof EventsOptions>;
 
 export function resolveSettings(options: EventsOptions): Settings {
@@ -146,7 +150,13 @@ export function resolveSettings(options: EventsOptions): Settings {
     }
     reliable = { secret, linkTimeoutSec };
   }
+  const name = options.name ?? 'default';
+  // A metric label value and a log field: printable, bounded.
+  if (typeof name !== 'string' || name === '' || name.length > 100 || /\p{Cc}/u.test(name)) {
+    throw new InvalidOptionError('name', 'name must be a string of 1 to 100 printable characters');
+  }
   return {
+    name,
     reliable,
     prefix,
     keepAliveMs,

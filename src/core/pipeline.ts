@@ -4,24 +4,10 @@ import { formatId } from '../history/ids.js';
 import type { EventStore } from '../history/store.js';
 import { assertChannelName } from '../protocol/channel-name.js';
 import { type EventBus, LocalBus } from './bus.js';
-import { assertEventId, assertEventName, assertRetry, dataToText, encodeFields, withId } from './encoder.js';
-import {
-  EventStoreError,
-  EventStreamError,
-  EventsClosedError,
-  EventTooLargeError,
-  InvalidEventError,
-} from './errors.js';
+import { type DiagnosticsSource, diag } from './diagnostics.js';
+import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
+import { finish, type PendingEvent, prepare } from './prepare.js';
 import type { EncodedEvent, EventSink } from './types.js';
-
-/** A validated event waiting for its id: everything but the `id:` line is encoded. */
-interface PendingEvent {
-  channel: string;
-  event: string | undefined;
-  /** A caller-supplied id (history off only). */
-  id: string | undefined;
-  body: string;
-}
 
 interface Batch {
   events: PendingEvent[];
@@ -32,6 +18,8 @@ interface Batch {
   delivered: Promise<void>;
   markDelivered: () => void;
   settled: boolean;
+  /** performance.now() at the batch's first publish, for the deliver diagnostics. */
+  startedAt: number;
 }
 
 /** What `publishTracked()` returns: the publish's promise, and when local delivery happened. */
@@ -46,6 +34,10 @@ export interface PipelineHost {
   report(error: Error, context: { channel?: string; event?: unknown }): void;
   /** Counters: events accepted, and publishes that failed. */
   counted(published: number, failed: number): void;
+  /** Deliveries and bytes written to subscribers so far (for the deliver diagnostics). */
+  deliveredSoFar(): { events: number; bytes: number };
+  /** Names the namespace in diagnostics messages. */
+  readonly source: DiagnosticsSource;
 }
 
 /**
@@ -59,7 +51,6 @@ function handled<T>(promise: Promise<T>): Promise<T> {
 }
 
 const SETTLED = Promise.resolve();
-const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
 
 export class Pipeline {
   readonly #host: PipelineHost;
@@ -151,7 +142,16 @@ export class Pipeline {
       });
       // Marked handled once per batch (not per publish): the hot path stays one push.
       handled(promise);
-      batch = { events: [], promise, resolve, reject, delivered, markDelivered, settled: false };
+      batch = {
+        events: [],
+        promise,
+        resolve,
+        reject,
+        delivered,
+        markDelivered,
+        settled: false,
+        startedAt: performance.now(),
+      };
       this.#pending = batch;
       // Everything published in this tick goes out together: one write per connection and one
       // request per proxy.
@@ -192,7 +192,10 @@ export class Pipeline {
           return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
         });
       } catch (cause) {
-        this.#fail(batch, new EventStoreError({ cause }));
+        const error = new EventStoreError({ cause });
+        if (diag.storeError.hasSubscribers)
+          diag.storeError.publish({ ...this.#host.source, operation: 'append', error });
+        this.#fail(batch, error);
         return;
       }
       this.#dispatch(batch, encoded);
@@ -205,8 +208,21 @@ export class Pipeline {
   };
 
   #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
+    const source = this.#host.source;
+    if (diag.publish.hasSubscribers) diag.publish.publish({ ...source, batch: encoded });
+    const before = diag.deliver.hasSubscribers ? this.#host.deliveredSoFar() : undefined;
     const bus = this.#bus.publish(encoded);
     if (this.#localBus) {
+      if (before !== undefined) {
+        const after = this.#host.deliveredSoFar();
+        diag.deliver.publish({
+          ...source,
+          events: encoded.length,
+          deliveries: after.events - before.events,
+          bytes: after.bytes - before.bytes,
+          durationMs: performance.now() - batch.startedAt,
+        });
+      }
       batch.markDelivered();
       if (this.#sinks.length === 0) {
         batch.resolve();
@@ -236,57 +252,4 @@ export class Pipeline {
     for (const ev of batch.events) this.#host.report(err, { channel: ev.channel, event: ev.event });
     batch.reject(err);
   }
-}
-
-/** Validate an event object and encode everything but its id, once. */
-function prepare(channel: string, input: unknown): PendingEvent {
-  if (input === null || typeof input !== 'object') {
-    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
-  }
-  // Each field is read exactly once, here: a getter or Proxy that throws (or changes its answer)
-  // cannot get past validation, and what it throws becomes a typed error.
-  let fields: Record<string, unknown>;
-  try {
-    fields = readFields(input as Record<string, unknown>);
-  } catch (cause) {
-    if (cause instanceof EventStreamError) throw cause;
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new InvalidEventError('event', `reading the event object threw: ${reason}`, { cause });
-  }
-  const { event, id, retry, raw, data } = fields;
-  assertEventName(event);
-  assertEventId(id);
-  assertRetry(retry);
-  if (raw !== undefined && typeof raw !== 'boolean')
-    throw new InvalidEventError('raw', 'raw must be a boolean');
-  const body = encodeFields({ event, retry, data: dataToText(data, raw === true) });
-  return { channel, event, id, body };
-}
-
-function readFields(ev: Record<string, unknown>): Record<string, unknown> {
-  // Inside the guarded read: Array.isArray throws on a revoked Proxy.
-  if (Array.isArray(ev))
-    throw new InvalidEventError('event', 'an event must be an object like { event, data }');
-  for (const key in ev) {
-    if (!EVENT_KEYS.has(key)) {
-      throw new InvalidEventError(key, `unknown event field '${key}' (allowed: event, data, id, retry, raw)`);
-    }
-  }
-  return { event: ev.event, id: ev.id, retry: ev.retry, raw: ev.raw, data: ev.data };
-}
-
-function finish(
-  p: PendingEvent,
-  id: string | undefined,
-  seq: number | undefined,
-  prevId?: string,
-): EncodedEvent {
-  const text = withId(id, p.body);
-  return { channel: p.channel, id, seq, prevId, event: p.event, text, bytes: Buffer.from(text) };
-}
-
-/** Validate and encode one event (no history): what a subscriber receives for it. */
-export function encode(channel: string, input: unknown): EncodedEvent {
-  const p = prepare(channel, input);
-  return finish(p, p.id, undefined);
 }

@@ -1,10 +1,13 @@
 // The subscriber side: opening a stream for an accepted request over a Transport (stream-open,
 // any replay after Last-Event-ID, then live events), and the bodies a GRIP proxy gets instead.
+
+import type { ResetReason } from '../history/ids.js';
 import { formatId } from '../history/ids.js';
 import { planRecovery } from '../history/recovery.js';
 import { openResume, planResume } from '../history/resume.js';
 import type { EventStore } from '../history/store.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
+import { type DiagnosticsSource, diag, type ResumeVia } from './diagnostics.js';
 import { encodeStreamOpen, encodeStreamReset } from './encoder.js';
 import { EventStoreError, NoHistoryError } from './errors.js';
 import type { Hub } from './hub.js';
@@ -28,14 +31,18 @@ export class Subscriptions {
   readonly #maxBufferBytes: number;
   readonly #replayTimeoutMs: number;
   readonly #owner: ConnectionOwner;
+  /** Names the namespace in diagnostics messages. */
+  readonly #source: DiagnosticsSource;
 
   constructor(
     hub: Hub,
     store: EventStore | undefined,
     host: SubscriptionHost,
     limits: { maxBufferBytes: number; replayTimeoutMs: number },
+    source: DiagnosticsSource,
   ) {
     this.#hub = hub;
+    this.#source = source;
     this.#store = store;
     this.#host = host;
     this.#maxBufferBytes = limits.maxBufferBytes;
@@ -43,6 +50,15 @@ export class Subscriptions {
     this.#owner = {
       released: (conn, reason) => {
         hub.remove(conn);
+        if (reason === 'slow' && diag.slowDrop.hasSubscribers)
+          diag.slowDrop.publish({
+            ...source,
+            channels: conn.channels,
+            bufferedBytes: conn.backlogBytes(),
+            maxBufferBytes: limits.maxBufferBytes,
+          });
+        if (diag.disconnect.hasSubscribers)
+          diag.disconnect.publish({ ...source, channels: conn.channels, reason });
         host.disconnected(conn.channels, reason);
       },
       delivered: (events, bytes) => host.delivered(events, bytes),
@@ -64,6 +80,7 @@ export class Subscriptions {
       // The initial bytes are not an event delivery.
       conn.send(new Outgoing(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
       if (conn.open) this.#host.connected(channels);
+      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
       return;
     }
     // Subscribe first and defer live events, then read the history: whatever is published
@@ -72,8 +89,9 @@ export class Subscriptions {
     conn.startReplay(this.#replayTimeoutMs);
     const subscribed = this.#hub.add(conn);
     this.#host.connected(channels);
+    if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
     const failed = (cause: unknown): void => {
-      this.#host.report(cause instanceof EventStoreError ? cause : new EventStoreError({ cause }));
+      this.#host.report(cause instanceof EventStoreError ? cause : this.#storeFailed('read', cause));
       // Without a position the client cannot be served safely; it reconnects and retries.
       conn.abort();
     };
@@ -81,14 +99,14 @@ export class Subscriptions {
       openResume(store, channels, lastEventId, {
         preamble,
         pageBytes: this.#maxBufferBytes,
-        onReset: () => this.#host.replayed(0, 1),
+        onReset: (lost, reason) => this.#countReset(lost, reason, 'stream'),
       });
     (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
       if (!conn.open) {
         void plan.pieces.return();
         return;
       }
-      this.#host.replayed(plan.replayed, 0);
+      this.#countReplay(plan.replayed, channels, lastEventId, 'stream');
       return conn.replay(plan.pieces, plan.coveredUpTo).catch(failed);
     }, failed);
   }
@@ -102,9 +120,11 @@ export class Subscriptions {
     if (this.#store === undefined)
       return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
     const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
-      throw new EventStoreError({ cause });
+      throw this.#storeFailed('read', cause);
     });
-    this.#host.replayed(plan.replayed, plan.reset === undefined ? 0 : 1);
+    // A GRIP hold's initial body: its replay and any reset, counted like a direct stream's.
+    if (plan.reset !== undefined) this.#countReset(plan.reset.channels, plan.reset.reason, 'grip-hold');
+    this.#countReplay(plan.replayed, channels, lastEventId, 'grip-hold');
     return { text: preamble + plan.text, lastIds: plan.lastIds };
   }
 
@@ -115,8 +135,30 @@ export class Subscriptions {
   ): Promise<{ text: string; lastIds: Record<string, string> }> {
     if (this.#store === undefined) throw new NoHistoryError();
     return planRecovery(this.#store, channels, lastIds).catch((cause: unknown) => {
-      throw new EventStoreError({ cause });
+      throw this.#storeFailed('read', cause);
     });
+  }
+
+  #storeFailed(operation: 'read', cause: unknown): EventStoreError {
+    const error = new EventStoreError({ cause });
+    if (diag.storeError.hasSubscribers) diag.storeError.publish({ ...this.#source, operation, error });
+    return error;
+  }
+
+  #countReplay(
+    events: number,
+    channels: readonly string[],
+    lastEventId: string | undefined,
+    via: ResumeVia,
+  ): void {
+    this.#host.replayed(events, 0);
+    if (lastEventId !== undefined && diag.replay.hasSubscribers)
+      diag.replay.publish({ ...this.#source, channels, lastEventId, events, via });
+  }
+
+  #countReset(channels: readonly string[], reason: ResetReason, via: ResumeVia): void {
+    this.#host.replayed(0, 1);
+    if (diag.reset.hasSubscribers) diag.reset.publish({ ...this.#source, channels, reason, via });
   }
 
   /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`. */

@@ -1,6 +1,8 @@
 // GRIP as one plug-in behind one interface. The core creates it from `events({ grip, gripRetry,
 // prefix, reliable })`; the request decision asks it whether a request came through a proxy, what
 // a hold answers and what a recovery fetch asks for; the publish pipeline sends through its sink.
+import { gripSigRejected } from '../core/debug.js';
+import type { DiagnosticsSource } from '../core/diagnostics.js';
 import type { EventSink } from '../core/types.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { queryOf } from '../protocol/request-view.js';
@@ -57,6 +59,8 @@ export interface GripPluginOptions {
   keepAlive: { text: string; intervalMs: number } | undefined;
   reliable: ReliableSettings | undefined;
   retry?: GripRetryOptions | undefined;
+  /** The Events object it serves, named in diagnostics messages and warnings. */
+  diagnostics?: DiagnosticsSource | undefined;
 }
 
 const DIRECT: Promise<GripRequestCheck> = Promise.resolve(Object.freeze({ kind: 'direct' }));
@@ -69,11 +73,19 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
           prefix,
           ...(options.retry !== undefined && { retry: options.retry }),
           reliable: reliable !== undefined,
+          ...(options.diagnostics !== undefined && { diagnostics: options.diagnostics }),
         })
       : undefined;
   return {
     sink,
-    check: (view) => (proxies === undefined ? DIRECT : checkGripRequest(view, proxies)),
+    async check(view) {
+      if (proxies === undefined) return DIRECT;
+      const check = await checkGripRequest(view, proxies);
+      if (check.kind === 'invalid' && options.diagnostics !== undefined) {
+        gripSigRejected(options.diagnostics.source, check.reason);
+      }
+      return check;
+    },
     recovery(view) {
       if (reliable === undefined || view.method !== 'GET' || !hasGripLast(view)) return undefined;
       const token = queryOf(view).get(RECOVER_PARAM);

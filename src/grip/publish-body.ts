@@ -43,13 +43,19 @@ export function validateRetry(retry: GripRetryOptions | undefined): Required<Gri
   return out;
 }
 
+/** A publish request body and how many items it holds. */
+export interface Body {
+  readonly text: string;
+  readonly items: number;
+}
+
 /** `{"items":[…]}` bodies for a batch, in publish order. */
-export function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: boolean): string[] {
-  const bodies: string[] = [];
+export function encodeBodies(batch: readonly EncodedEvent[], prefix: string, reliable: boolean): Body[] {
+  const bodies: Body[] = [];
   let items: string[] = [];
   let size = 0;
   const flush = (): void => {
-    if (items.length > 0) bodies.push(`{"items":[${items.join(',')}]}`);
+    if (items.length > 0) bodies.push({ text: `{"items":[${items.join(',')}]}`, items: items.length });
     items = [];
     size = 0;
   };

@@ -1,8 +1,10 @@
+import { gripFailed } from '../core/debug.js';
+import { type DiagnosticsSource, diag, type GripAttemptOutcome } from '../core/diagnostics.js';
 import type { EncodedEvent, EventSink } from '../core/types.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
 import { loadJose } from './jose.js';
-import { encodeBodies, validateRetry } from './publish-body.js';
+import { type Body, encodeBodies, validateRetry } from './publish-body.js';
 import type { GripRetryOptions, GripSettings } from './types.js';
 
 const JWT_LIFETIME_SEC = 600;
@@ -14,6 +16,8 @@ export interface GripSinkOptions {
   retry?: GripRetryOptions;
   /** Reliable mode: send each item's `prev-id` (the previous event on its channel). */
   reliable?: boolean;
+  /** The Events object the sink publishes for, named in diagnostics messages and warnings. */
+  diagnostics?: DiagnosticsSource;
 }
 
 /** Shared state of one sink: closing wakes sleepers and aborts requests so no timer outlives it. */
@@ -22,12 +26,14 @@ interface SinkState {
   readonly retry: Required<GripRetryOptions>;
   readonly sleepers: Set<() => void>;
   readonly requests: Set<AbortController>;
+  readonly diagnostics: DiagnosticsSource | undefined;
 }
 
 type Attempt =
   | { readonly ok: true }
   | {
       readonly ok: false;
+      readonly outcome: Exclude<GripAttemptOutcome, 'ok'>;
       readonly retryable: boolean;
       readonly detail: string;
       readonly status?: number;
@@ -50,6 +56,7 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
     retry: validateRetry(options.retry),
     sleepers: new Set(),
     requests: new Set(),
+    diagnostics: options.diagnostics,
   };
   const publishers = resolvedProxies(settings).map((proxy) => new ProxyPublisher(proxy, state));
   const prefix = options.prefix;
@@ -90,6 +97,8 @@ function asPublishError(reason: unknown): GripPublishError {
 
 class ProxyPublisher {
   readonly url: string;
+  /** The publish endpoint without its query string, for diagnostics. */
+  readonly proxyName: string;
   private tail: Promise<void> = Promise.resolve();
   private jwt: { token: string; renewAt: number } | undefined;
 
@@ -98,9 +107,10 @@ class ProxyPublisher {
     private readonly state: SinkState,
   ) {
     this.url = proxy.publishUrl;
+    this.proxyName = proxy.publishUrl.split('?')[0]!;
   }
 
-  enqueue(bodies: readonly string[]): Promise<void> {
+  enqueue(bodies: readonly Body[]): Promise<void> {
     const run = this.tail.then(() => this.sendAll(bodies));
     this.tail = run.catch(() => undefined);
     return run;
@@ -110,23 +120,67 @@ class ProxyPublisher {
     return this.tail;
   }
 
-  private async sendAll(bodies: readonly string[]): Promise<void> {
+  private async sendAll(bodies: readonly Body[]): Promise<void> {
     for (const body of bodies) await this.sendWithRetry(body);
   }
 
-  private async sendWithRetry(body: string): Promise<void> {
+  private async sendWithRetry(body: Body): Promise<void> {
     const { retries } = this.state.retry;
+    const d = this.state.diagnostics;
     let attempts = 0;
     for (;;) {
       if (this.state.closed) throw this.failure(attempts, undefined, 'the GRIP sink was closed');
       attempts += 1;
-      const outcome = await this.attempt(body);
+      const startedAt = performance.now();
+      const outcome = await this.attempt(body.text);
+      if (d !== undefined && diag.gripAttempt.hasSubscribers)
+        this.reportAttempt(d, attempts, body, startedAt, outcome);
       if (outcome.ok) return;
       if (!outcome.retryable || attempts > retries || this.state.closed) {
-        throw this.failure(attempts, outcome, this.state.closed ? 'the GRIP sink was closed' : undefined);
+        const error = this.failure(
+          attempts,
+          outcome,
+          this.state.closed ? 'the GRIP sink was closed' : undefined,
+        );
+        if (d !== undefined)
+          gripFailed(d, this.proxyName, attempts, this.state.closed ? 'closed' : outcome.outcome, error);
+        throw error;
       }
-      await this.sleep(this.delay(attempts, outcome.retryAfterMs));
+      const delayMs = this.delay(attempts, outcome.retryAfterMs);
+      if (d !== undefined && diag.gripRetry.hasSubscribers)
+        diag.gripRetry.publish({
+          ...d,
+          proxy: this.proxyName,
+          attempt: attempts,
+          delayMs,
+          detail: outcome.detail,
+        });
+      await this.sleep(delayMs);
     }
+  }
+
+  private reportAttempt(
+    d: DiagnosticsSource,
+    attempt: number,
+    body: Body,
+    startedAt: number,
+    outcome: Attempt,
+  ): void {
+    const durationMs = performance.now() - startedAt;
+    const base = {
+      ...d,
+      proxy: this.proxyName,
+      attempt,
+      items: body.items,
+      bytes: Buffer.byteLength(body.text),
+      durationMs,
+    };
+    if (outcome.ok) {
+      diag.gripAttempt.publish({ ...base, outcome: 'ok' });
+      return;
+    }
+    const status = outcome.status === undefined ? {} : { status: outcome.status };
+    diag.gripAttempt.publish({ ...base, outcome: outcome.outcome, detail: outcome.detail, ...status });
   }
 
   private failure(
@@ -190,6 +244,7 @@ class ProxyPublisher {
       const retryAfter = Number(res.headers.get('retry-after'));
       return {
         ok: false,
+        outcome: 'http-error',
         retryable: status >= 500 || status === 408 || status === 429,
         detail: `HTTP ${status}${excerpt.trim() ? ` ${excerpt.trim()}` : ''}`,
         status,
@@ -202,7 +257,8 @@ class ProxyPublisher {
         : this.state.closed
           ? 'aborted'
           : networkDetail(err);
-      return { ok: false, retryable: true, detail, cause: err };
+      const outcome = timedOut ? 'timeout' : this.state.closed ? 'aborted' : 'network-error';
+      return { ok: false, outcome, retryable: true, detail, cause: err };
     } finally {
       clearTimeout(timer);
       this.state.requests.delete(ac);

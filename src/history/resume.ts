@@ -78,7 +78,11 @@ export async function openResume(
   store: EventStore,
   channels: readonly string[],
   lastEventId: string | undefined,
-  options: { preamble: string; pageBytes: number; onReset: () => void },
+  options: {
+    preamble: string;
+    pageBytes: number;
+    onReset: (channels: readonly string[], reason: ResetReason) => void;
+  },
 ): Promise<ResumeStream> {
   const { preamble, pageBytes, onReset } = options;
   const hint = await store.epoch();
@@ -96,7 +100,7 @@ export async function openResume(
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
   if (typeof position !== 'number') {
-    onReset();
+    onReset(channels, position);
     const text = preamble + encodeStreamOpen({ replayed: 0 }) + resetText(epoch, head, channels, position);
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
@@ -136,13 +140,9 @@ export async function openResume(
       }
     }
     if (gaps.size > 0) {
-      onReset();
-      text += resetText(
-        epoch,
-        head,
-        channels.filter((c) => gaps.has(c)),
-        'expired',
-      );
+      const lost = channels.filter((c) => gaps.has(c));
+      onReset(lost, 'expired');
+      text += resetText(epoch, head, lost, 'expired');
     }
     if (text !== '') yield text;
   }

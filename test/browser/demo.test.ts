@@ -76,7 +76,13 @@ describe('basic demo in headless Chromium', () => {
     // One tick per whole second: each carries the server's clock, in a later second than the one
     // before. The server's stamps, not arrival times in the browser: a busy machine delivers
     // ticks late and in bursts, but never stamps two in one second.
-    const values = await page.locator('#event-log li[data-type="time"] .data').allTextContents();
+    // The page shows them as local HH:MM:SS; the full ISO stamp is the <time>'s datetime.
+    const values = await page
+      .locator('#event-log li[data-type="time"] .data time')
+      .evaluateAll((els) => els.map((el) => el.getAttribute('datetime') ?? ''));
+    const shown = await page.locator('#event-log li[data-type="time"] .data').allTextContents();
+    expect(values).toHaveLength(shown.length);
+    for (const text of shown) expect(text).toMatch(/^\d\d:\d\d:\d\d$/);
     for (const value of values) expect(new Date(value).toISOString()).toBe(value);
     const seconds = values.map((v) => Math.floor(Date.parse(v) / 1000)).reverse();
     for (let i = 1; i < seconds.length; i++) expect(seconds[i]).toBeGreaterThan(seconds[i - 1]!);

@@ -21,12 +21,21 @@ let source;
 let lastEventId = '';
 let lastChannels = '';
 
-/** A <time> element for now: HH:MM:SS.mmm shown, the full ISO time in its datetime attribute. */
-function timeElement() {
-  const now = new Date().toISOString();
+/** HH:MM:SS in the viewer's local time. */
+function clockTime(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/**
+ * A <time> element showing `date` (default: now) as local HH:MM:SS; the full ISO time is in its
+ * datetime attribute and, as local date and time, in its tooltip.
+ */
+function timeElement(date = new Date()) {
   const time = document.createElement('time');
-  time.dateTime = now;
-  time.textContent = now.slice(11, 23);
+  time.dateTime = date.toISOString();
+  time.title = date.toLocaleString();
+  time.textContent = clockTime(date);
   return time;
 }
 
@@ -39,7 +48,11 @@ function append(list, item) {
 function logConnection(kind, text) {
   const li = document.createElement('li');
   li.dataset.kind = kind;
-  li.append(timeElement(), ` ${kind}: ${text}`);
+  // The time in its own column, so a long line wraps under its text, not under the time.
+  const body = document.createElement('span');
+  body.className = 'body';
+  body.textContent = `${kind}: ${text}`;
+  li.append(timeElement(), body);
   append(connectionLog, li);
 }
 
@@ -63,10 +76,13 @@ function replayNote(data) {
   return typeof replayed === 'number' ? `resumed: ${replayed} missed event(s) replayed` : '';
 }
 
-/** A short human-readable form of an event's data. */
+/** A short human-readable form of an event's data: text, or a <time> for a clock tick. */
 function summary(type, data) {
   const parsed = parseJson(data);
-  if (type === 'time' && typeof parsed?.value === 'string') return parsed.value;
+  if (type === 'time' && typeof parsed?.value === 'string' && !Number.isNaN(Date.parse(parsed.value))) {
+    // The server's clock, shown like the arrival times; its ISO form stays in datetime.
+    return timeElement(new Date(parsed.value));
+  }
   if (type === 'message' && typeof parsed?.text === 'string') return parsed.text;
   if (type === 'stream-error' && typeof parsed?.text === 'string') return parsed.text;
   if (type === 'stream-reset' && Array.isArray(parsed?.channels)) {
@@ -92,29 +108,32 @@ function logEvent(event, id) {
   }
 
   const time = timeElement();
+  const body = document.createElement('span');
+  body.className = 'body';
   const type = document.createElement('span');
   type.className = 'type';
   type.textContent = event.type;
-  li.append(time, ' ', type);
+  body.append(type);
+  li.append(time, body);
 
   if (id) {
     const idEl = document.createElement('span');
     idEl.className = 'id';
     idEl.textContent = `#${id}`;
-    li.append(' ', idEl);
+    body.append(' ', idEl);
   }
   if (li.dataset.replayed) {
     const badge = document.createElement('span');
     badge.className = 'badge';
     badge.textContent = 'replayed';
-    li.append(' ', badge);
+    body.append(' ', badge);
   }
   const text = event.type === 'stream-open' ? replayNote(event.data) : summary(event.type, event.data);
   if (text) {
     const data = document.createElement('span');
     data.className = 'data';
-    data.textContent = text;
-    li.append(' ', data);
+    data.append(text);
+    body.append(' ', data);
   }
   append(eventLog, li);
 }
@@ -140,6 +159,12 @@ function rememberChannels(channels) {
   params.delete('channel');
   for (const name of channels) params.append('channel', name);
   history.replaceState(null, '', `${location.pathname}?${params}`);
+}
+
+/** Shows the stream URL with break opportunities after `?` and `&` (narrow screens). */
+function showUrl(url) {
+  urlEl.replaceChildren();
+  for (const part of url.split(/(?<=[?&])/)) urlEl.append(part, document.createElement('wbr'));
 }
 
 function disconnect(reason) {
@@ -173,7 +198,7 @@ function connect({ resume = false } = {}) {
   const resumeFrom = resume && lastChannels === url ? lastEventId : '';
   lastChannels = url;
   if (resumeFrom) url += `&${new URLSearchParams({ lastEventId: resumeFrom })}`;
-  urlEl.textContent = url;
+  showUrl(url);
   const es = new EventSource(url);
   source = es;
   lastEventId = resumeFrom;

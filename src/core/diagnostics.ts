@@ -1,0 +1,234 @@
+// Diagnostics channels (node:diagnostics_channel): one named channel per lifecycle step, the base
+// for metrics, tracing and debug logs. Channels are looked up once, here, at module load; every
+// emission point checks `hasSubscribers` first, so nothing is built or sent while nobody listens.
+// Channel names are global to the process, so the ESM and CJS builds (and the metrics entry)
+// share them.
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { InvalidOptionError } from './errors.js';
+import type { EncodedEvent, EventsStats } from './types.js';
+
+/** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
+export const DIAGNOSTICS_CHANNELS = Object.freeze({
+  /** A batch of events (one tick's `publish()` calls) got its ids and is about to be delivered. */
+  publish: 'express-eventstream:publish',
+  /** A batch was written to the local (direct) connections. */
+  deliver: 'express-eventstream:deliver',
+  /** A direct stream opened. */
+  connect: 'express-eventstream:connect',
+  /** A direct stream closed, with the reason. */
+  disconnect: 'express-eventstream:disconnect',
+  /** A client resumed with `Last-Event-ID` and was sent the stored events after it. */
+  replay: 'express-eventstream:replay',
+  /** A `stream-reset` was sent: the history could not bridge the client's gap. */
+  reset: 'express-eventstream:reset',
+  /** A client was cut off because its outbound buffer passed `maxBufferBytes`. */
+  slowDrop: 'express-eventstream:slow-drop',
+  /** One HTTP request to a GRIP proxy's publish endpoint finished (success or not). */
+  gripAttempt: 'express-eventstream:grip:attempt',
+  /** A failed GRIP publish request will be retried after `delayMs`. */
+  gripRetry: 'express-eventstream:grip:retry',
+  /** A GRIP publish gave up: the batch did not reach this proxy. */
+  gripFailure: 'express-eventstream:grip:failure',
+  /** A request carried a `Grip-Sig` that did not verify (answered 403). */
+  gripSigRejected: 'express-eventstream:grip:sig-rejected',
+  /** The event history (EventStore) failed to append or read. */
+  storeError: 'express-eventstream:store-error',
+} as const);
+
+export type DiagnosticsChannelName = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
+
+/** What a message's `source` offers: it is the Events object itself (compare with `===`). */
+export interface EventsView {
+  readonly name: string;
+  readonly closed: boolean;
+  stats(): EventsStats;
+}
+
+/** Fields of every message: which Events namespace it concerns. */
+export interface DiagnosticsSource {
+  /** The Events object that emitted it. */
+  readonly source: EventsView;
+  /** Its `name` option (default `'default'`): the namespace label of metrics. */
+  readonly namespace: string;
+}
+
+/** `express-eventstream:publish` */
+export interface PublishMessage extends DiagnosticsSource {
+  /**
+   * The events of the batch, in publish order, with ids and encoded text. These are the objects
+   * (and `bytes` buffers) written to every subscriber: read them, never modify them.
+   */
+  readonly batch: readonly EncodedEvent[];
+}
+
+/** `express-eventstream:deliver` */
+export interface DeliverMessage extends DiagnosticsSource {
+  /** Events in the batch. */
+  readonly events: number;
+  /** Event deliveries written now (one event to three connections counts three). */
+  readonly deliveries: number;
+  /** Bytes written now. Connections still resuming get the batch after their replay, not counted here. */
+  readonly bytes: number;
+  /** Milliseconds from the batch's first `publish()` call to its local fan-out (store append included). */
+  readonly durationMs: number;
+}
+
+/** `express-eventstream:connect` */
+export interface ConnectMessage extends DiagnosticsSource {
+  readonly channels: readonly string[];
+}
+
+/** Why a stream closed: the client went away, it was too slow, or the server ended it. */
+export type DisconnectReasonName = 'client' | 'slow' | 'server';
+
+/** `express-eventstream:disconnect` */
+export interface DisconnectMessage extends DiagnosticsSource {
+  readonly channels: readonly string[];
+  readonly reason: DisconnectReasonName;
+}
+
+/** How a resumed stream is served. */
+export type ResumeVia = 'stream' | 'grip-hold';
+
+/** `express-eventstream:replay` */
+export interface ReplayMessage extends DiagnosticsSource {
+  readonly channels: readonly string[];
+  /** The `Last-Event-ID` the client sent. */
+  readonly lastEventId: string;
+  /** Stored events sent (0 when the client was up to date or got a reset instead). */
+  readonly events: number;
+  /** `stream` for a direct connection, `grip-hold` for the initial body of a GRIP hold. */
+  readonly via: ResumeVia;
+}
+
+/** `express-eventstream:reset` */
+export interface ResetMessage extends DiagnosticsSource {
+  /** Channels the reset covers. */
+  readonly channels: readonly string[];
+  /** `expired` (events left the history), `unknown-id` (another epoch or a future id), `malformed-id`. */
+  readonly reason: 'expired' | 'unknown-id' | 'malformed-id';
+  readonly via: ResumeVia;
+}
+
+/** `express-eventstream:slow-drop` */
+export interface SlowDropMessage extends DiagnosticsSource {
+  readonly channels: readonly string[];
+  /**
+   * Bytes waiting for the client when it was dropped (socket buffer plus live events held during a
+   * replay). Below `maxBufferBytes` when the client was dropped for not taking its replay within
+   * `replayTimeoutMs`.
+   */
+  readonly bufferedBytes: number;
+  readonly maxBufferBytes: number;
+}
+
+/** How one GRIP publish request ended. */
+export type GripAttemptOutcome = 'ok' | 'http-error' | 'network-error' | 'timeout' | 'aborted';
+
+/** Fields of every GRIP message. */
+export interface GripMessageBase extends DiagnosticsSource {
+  /** The proxy's publish endpoint, without query string (no credentials). */
+  readonly proxy: string;
+}
+
+/** `express-eventstream:grip:attempt` */
+export interface GripAttemptMessage extends GripMessageBase {
+  /** 1 for the first try of a request body, 2 for the first retry, … */
+  readonly attempt: number;
+  /** Items (events) in the request body. */
+  readonly items: number;
+  /** Size of the request body in bytes. */
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly outcome: GripAttemptOutcome;
+  /** HTTP status, when the proxy answered. */
+  readonly status?: number;
+  /** What went wrong (absent on success). */
+  readonly detail?: string;
+}
+
+/** `express-eventstream:grip:retry` */
+export interface GripRetryMessage extends GripMessageBase {
+  /** The attempt that failed. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly detail: string;
+}
+
+/** `express-eventstream:grip:failure` */
+export interface GripFailureMessage extends GripMessageBase {
+  readonly attempts: number;
+  readonly outcome: Exclude<GripAttemptOutcome, 'ok'> | 'closed';
+  /** The `GripPublishError` the publish rejects with. */
+  readonly error: Error;
+}
+
+/** `express-eventstream:grip:sig-rejected` */
+export interface GripSigRejectedMessage extends DiagnosticsSource {
+  /** Why, e.g. `invalid Grip-Sig: signature does not verify`. */
+  readonly reason: string;
+  /** True when the signature itself does not verify: most often the proxy signs with another key. */
+  readonly keyMismatch: boolean;
+}
+
+/** `express-eventstream:store-error` */
+export interface StoreErrorMessage extends DiagnosticsSource {
+  readonly operation: 'append' | 'read';
+  /** The `EventStoreError` (its `cause` is what the store threw). */
+  readonly error: Error;
+}
+
+/** Message type of each channel, by its key in `DIAGNOSTICS_CHANNELS`. */
+export interface DiagnosticsMessages {
+  publish: PublishMessage;
+  deliver: DeliverMessage;
+  connect: ConnectMessage;
+  disconnect: DisconnectMessage;
+  replay: ReplayMessage;
+  reset: ResetMessage;
+  slowDrop: SlowDropMessage;
+  gripAttempt: GripAttemptMessage;
+  gripRetry: GripRetryMessage;
+  gripFailure: GripFailureMessage;
+  gripSigRejected: GripSigRejectedMessage;
+  storeError: StoreErrorMessage;
+}
+
+/** A channel whose `publish` takes only its documented message type. */
+export interface TypedChannel<T> {
+  readonly hasSubscribers: boolean;
+  publish(message: T): void;
+}
+
+type Channels = { readonly [K in keyof DiagnosticsMessages]: TypedChannel<DiagnosticsMessages[K]> };
+
+function makeChannels(): Channels {
+  const out: Record<string, TypedChannel<unknown>> = {};
+  for (const [key, name] of Object.entries(DIAGNOSTICS_CHANNELS)) out[key] = diagnosticsChannel.channel(name);
+  return out as unknown as Channels;
+}
+
+/**
+ * @internal The channel objects. Emit as one line:
+ * `if (diag.connect.hasSubscribers) diag.connect.publish({ … })`.
+ */
+export const diag: Channels = makeChannels();
+
+/**
+ * Subscribe to one channel with its message type; returns the unsubscribe function.
+ * `onDiagnostics('disconnect', (m) => console.log(m.reason))`.
+ */
+export function onDiagnostics<K extends keyof DiagnosticsMessages>(
+  key: K,
+  listener: (message: DiagnosticsMessages[K]) => void,
+): () => void {
+  const name = DIAGNOSTICS_CHANNELS[key];
+  if (name === undefined) {
+    throw new InvalidOptionError('channel', `unknown diagnostics channel '${String(key)}'`);
+  }
+  const fn = listener as (message: unknown, name: string | symbol) => void;
+  diagnosticsChannel.subscribe(name, fn);
+  return () => {
+    diagnosticsChannel.unsubscribe(name, fn);
+  };
+}

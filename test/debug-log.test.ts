@@ -1,0 +1,64 @@
+// Debug logging (issue 14): NODE_DEBUG=express-eventstream prints the lifecycle lines; the
+// misconfiguration warnings (unreachable proxy, Grip-Sig key mismatch) appear exactly once per
+// Events object, with or without NODE_DEBUG. A child process runs the built package.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const SCRIPT = fileURLToPath(new URL('./fixtures/debug-app.mjs', import.meta.url));
+const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+async function runApp(nodeDebug: string | undefined): Promise<{ stdout: string; stderr: string }> {
+  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm test does)`);
+  const env: NodeJS.ProcessEnv = { ...process.env, DIST };
+  delete env.NODE_DEBUG;
+  delete env.NODE_OPTIONS;
+  if (nodeDebug !== undefined) env.NODE_DEBUG = nodeDebug;
+  const out = await run(process.execPath, [SCRIPT], { env, timeout: 30_000 });
+  expect(out.stdout).toContain('DONE');
+  return out;
+}
+
+const count = (text: string, pattern: RegExp): number => text.match(new RegExp(pattern, 'g'))?.length ?? 0;
+
+describe('NODE_DEBUG=express-eventstream', () => {
+  it('prints one line per lifecycle step: connect, reset, disconnect, slow drop, GRIP retry and failure', async () => {
+    const { stderr } = await runApp('express-eventstream');
+    const lines = stderr.split('\n').filter((l) => /^EXPRESS-EVENTSTREAM \d+: /.test(l));
+    const text = lines.join('\n');
+    expect(text).toMatch(/\[dbg\] connect channels=a$/m);
+    expect(text).toMatch(/\[dbg\] stream-reset reason=malformed-id channels=a via stream$/m);
+    expect(text).toMatch(/\[dbg\] disconnect reason=client channels=a$/m);
+    expect(text).toMatch(/\[dbg\] slow client dropped: \d+ bytes buffered \(max 65536\) channels=s$/m);
+    expect(text).toMatch(/\[dbg\] disconnect reason=slow channels=s$/m);
+    expect(text).toMatch(/\[dbg-grip\] Grip-Sig rejected: invalid Grip-Sig: signature does not verify$/m);
+    expect(
+      count(
+        text,
+        /\[dbg-grip\] GRIP publish to http:\/\/127\.0\.0\.1:\d+\/publish\/ failed \(attempt 1: .*ECONNREFUSED.*\); retry in \d+ ms/,
+      ),
+    ).toBe(2);
+    expect(count(text, /GRIP publish to \S+ gave up after 2 attempts/)).toBe(2);
+    // Per-batch steps are not logged (they would flood the log).
+    expect(text).not.toMatch(/publish \[|deliver/);
+  });
+
+  it('the misconfiguration warnings appear once each, with and without NODE_DEBUG', async () => {
+    for (const nodeDebug of ['express-eventstream', undefined]) {
+      const { stderr } = await runApp(nodeDebug);
+      expect(
+        count(
+          stderr,
+          /\[EXPRESS_EVENTSTREAM_GRIP_UNREACHABLE\] ExpressEventStreamWarning: GRIP proxy unreachable/,
+        ),
+      ).toBe(1);
+      expect(
+        count(stderr, /\[EXPRESS_EVENTSTREAM_GRIP_SIG_KEY\] ExpressEventStreamWarning: Grip-Sig rejected/),
+      ).toBe(1);
+      if (nodeDebug === undefined) expect(stderr).not.toMatch(/EXPRESS-EVENTSTREAM \d+:/);
+    }
+  });
+});
