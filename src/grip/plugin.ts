@@ -33,7 +33,7 @@ export type RecoveryRequest =
 
 export interface GripPlugin {
   /** `direct`, `proxied` (a verified proxy signed it), or `invalid` (→ 403). Never rejects. */
-  check(view: RequestView): Promise<GripRequestCheck>;
+  check(view: RequestView): GripRequestCheck | Promise<GripRequestCheck>;
   /**
    * Reliable mode, on a proxied GET: the recovery the proxy asks for, or undefined when this is no
    * recovery fetch. A link is honoured only on a fetch by the proxy itself: signed by it and
@@ -63,7 +63,7 @@ export interface GripPluginOptions {
   diagnostics?: DiagnosticsSource | undefined;
 }
 
-const DIRECT: Promise<GripRequestCheck> = Promise.resolve(Object.freeze({ kind: 'direct' }));
+const DIRECT: GripRequestCheck = Object.freeze({ kind: 'direct' });
 
 export function createGripPlugin(options: GripPluginOptions, publish = true): GripPlugin {
   const { proxies, prefix, keepAlive, reliable } = options;
@@ -78,14 +78,17 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
       : undefined;
   return {
     sink,
-    async check(view) {
-      if (proxies === undefined) return DIRECT;
-      const check = await checkGripRequest(view, proxies);
-      if (check.kind === 'invalid' && options.diagnostics !== undefined) {
-        gripSigRejected(options.diagnostics.source, check.reason);
-      }
-      return check;
-    },
+    // Without proxies nothing is verified: answered synchronously, no promise per request.
+    check:
+      proxies === undefined
+        ? () => DIRECT
+        : async (view) => {
+            const check = await checkGripRequest(view, proxies);
+            if (check.kind === 'invalid' && options.diagnostics !== undefined) {
+              gripSigRejected(options.diagnostics.source, check.reason);
+            }
+            return check;
+          },
     recovery(view) {
       if (reliable === undefined || view.method !== 'GET' || !hasGripLast(view)) return undefined;
       const token = queryOf(view).get(RECOVER_PARAM);

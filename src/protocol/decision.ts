@@ -95,7 +95,8 @@ export async function decide(
   if (lastEventIdOf(view) === STREAM_ERROR_ID) {
     return { kind: 'answer', status: 204, headers: { 'Cache-Control': 'no-store' }, body: EMPTY };
   }
-  const check = await endpoint.grip.check(view);
+  const checking = endpoint.grip.check(view);
+  const check = checking instanceof Promise ? await checking : checking;
   if (check.kind === 'invalid') return plain(403, `Forbidden: ${check.reason}`);
   const proxied = check.kind === 'proxied';
   const recovery = proxied ? endpoint.grip.recovery(view) : undefined;
