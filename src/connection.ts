@@ -41,6 +41,9 @@ export interface ConnectionOwner {
   delivered(events: number, bytes: number): void;
 }
 
+/** Running on Bun (see fastSocket). */
+const IS_BUN = typeof process.versions.bun === 'string';
+
 /**
  * The socket fast path: for a plain `node:http` response whose `write` nobody wrapped (no
  * compression middleware) and whose headers already reached the socket, writing one pre-framed
@@ -48,6 +51,9 @@ export interface ConnectionOwner {
  */
 function fastSocket(res: HttpResponse): Socket | undefined {
   if (!(res instanceof ServerResponse)) return undefined; // HTTP/2 compat: always res.write
+  // Bun's node:http response is backed by its native server: `res.socket` is a stand-in whose
+  // writes never reach the connection (and the stream breaks), so Bun always uses res.write.
+  if (IS_BUN) return undefined;
   if (res.write !== ServerResponse.prototype.write) return undefined; // wrapped, e.g. compression()
   const socket = res.socket;
   if (!socket?.writable || !res.headersSent) return undefined;
