@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // src/redis, src/metrics.ts and the framework adapters (src/adapters) import the core by
@@ -25,6 +25,8 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    // `npm run test:next` (vitest.next.config.ts): next build is too slow for every run.
+    exclude: [...configDefaults.exclude, 'test/next/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
