@@ -5,15 +5,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeServer } from './runtime.js';
 import { connect, request, type SseClient } from './sse-client.js';
 
+export interface RemoteStats {
+  connections: number;
+  subscribers: Record<string, number>;
+  slowClientsDropped: number;
+}
+
 export interface Remote {
   publish(channel: string, event: string, data: string): Promise<void>;
-  stats(): Promise<{ connections: number; subscribers: Record<string, number> }>;
+  stats(): Promise<RemoteStats>;
   /** Resolve once `stats()` satisfies `predicate`; reject after `timeoutMs`. */
-  statsUntil(
-    predicate: (s: { connections: number; subscribers: Record<string, number> }) => boolean,
-    timeoutMs: number,
-    what: string,
-  ): Promise<void>;
+  statsUntil(predicate: (s: RemoteStats) => boolean, timeoutMs: number, what: string): Promise<void>;
 }
 
 export function remoteOf(server: RuntimeServer): Remote {
@@ -26,7 +28,7 @@ export function remoteOf(server: RuntimeServer): Remote {
       if (res.status !== 204) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
     },
     async stats() {
-      return (await (await fetch(server.url('/stats'))).json()) as Awaited<ReturnType<Remote['stats']>>;
+      return (await (await fetch(server.url('/stats'))).json()) as RemoteStats;
     },
     async statsUntil(predicate, timeoutMs, what) {
       const start = Date.now();
@@ -42,7 +44,16 @@ export function remoteOf(server: RuntimeServer): Remote {
   return remote;
 }
 
-export function remoteSuite(name: string, start: () => Promise<RuntimeServer>): void {
+export interface RemoteSuiteOptions {
+  /** The server runs with EES_MAX_BUFFER=65536 and has POST /flood: test the stalled reader. */
+  stalledReader?: boolean;
+}
+
+export function remoteSuite(
+  name: string,
+  start: () => Promise<RuntimeServer>,
+  options: RemoteSuiteOptions = {},
+): void {
   describe(name, () => {
     let server: RuntimeServer;
     let remote: Remote;
@@ -125,5 +136,26 @@ export function remoteSuite(name: string, start: () => Promise<RuntimeServer>): 
       d.close();
       await remote.statsUntil((s) => s.connections === 0, 2000, 'the second disconnect');
     });
+
+    if (options.stalledReader === true)
+      it('drops a stalled reader at its bound while another keeps receiving everything', async () => {
+        const slow = await open('/events?channel=flood');
+        slow.pause();
+        const fast = await open('/events?channel=flood');
+        const count = 600;
+        // 600 events of 16 KiB: ~10 MB, more than the loopback socket buffers absorb for the
+        // stalled reader, so its stream's queue passes the 64 KiB bound.
+        const flood = await fetch(server.url(`/flood?channel=flood&count=${count}&size=16384`), {
+          method: 'POST',
+        });
+        expect(flood.status).toBe(204);
+        await fast.waitFor((x) => x.named('flood').length === count, 30_000, 'every flood event');
+        expect(fast.named('flood').map((e) => Number(e.data.split(' ')[0]))).toEqual(
+          Array.from({ length: count }, (_, i) => i),
+        );
+        await remote.statsUntil((s) => s.connections === 1, 5000, 'the stalled reader to be dropped');
+        expect((await remote.stats()).slowClientsDropped).toBe(1);
+        expect(fast.ended).toBe(false);
+      }, 60_000);
   });
 }

@@ -17,7 +17,9 @@ const cases: [Runtime, string][] = [
 ];
 
 for (const [runtime, entry] of cases) {
-  remoteSuite(`createHandler on ${runtime}'s node:http (dist/${entry})`, () =>
-    startRuntimeServer(runtime, script, { env: { EES_ENTRY: dist(entry) } }),
+  remoteSuite(
+    `createHandler on ${runtime}'s node:http (dist/${entry})`,
+    () => startRuntimeServer(runtime, script, { env: { EES_ENTRY: dist(entry), EES_MAX_BUFFER: '65536' } }),
+    { stalledReader: entry === 'index.js' },
   );
 }
