@@ -1,10 +1,11 @@
 // Builds and serves a Next.js app for tests: the fixture is copied to a private directory under
 // .tmp/ (inside the repository, so `next` and this package resolve from its node_modules; `next
-// build` writes .next/, next-env.d.ts and tsconfig.json there, never into the fixture), built
+// build` writes .next/, next-env.d.ts and tsconfig.json there, never into the fixture; the
+// package itself is linked as node_modules/express-eventstream), built
 // with `next build`, and served by `next start` on a free 127.0.0.1 port (port 0: Next prints
 // the one it got). Stopped by PID; the directory is removed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,6 +45,10 @@ export async function buildAndStartNext(fixture: string, readyTimeoutMs = 60_000
   mkdirSync(join(root, '.tmp'), { recursive: true });
   const dir = mkdtempSync(join(root, '.tmp', 'next-app-'));
   cpSync(fixture, dir, { recursive: true });
+  // The app depends on this package as users install it: node_modules/express-eventstream (here
+  // a link to the repository, so its package.json "exports" and the built dist/ are used).
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(root, join(dir, 'node_modules', 'express-eventstream'), 'dir');
   const started = Date.now();
   try {
     await run(['build'], dir);
