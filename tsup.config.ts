@@ -4,11 +4,17 @@ import { defineConfig } from 'tsup';
 // `npm run build` empties it first (scripts/clean-dist.mjs).
 export default defineConfig([
   {
-    // The Redis engine is its own entry; it imports the core by package name so both share one
-    // copy of the core's classes (errors compare with instanceof across the two entries). So does
-    // the metrics entry.
-    entry: { index: 'src/index.ts', redis: 'src/redis/index.ts', metrics: 'src/metrics.ts' },
-    external: ['express-eventstream', 'ioredis', 'prom-client'],
+    // The Redis engine, the metrics entry and the framework adapters are their own entries; they
+    // import the core by package name so all share one copy of the core's classes (errors compare
+    // with instanceof across entries). The frameworks themselves are only used for types.
+    entry: {
+      index: 'src/index.ts',
+      redis: 'src/redis/index.ts',
+      metrics: 'src/metrics.ts',
+      fastify: 'src/adapters/fastify.ts',
+      koa: 'src/adapters/koa.ts',
+    },
+    external: ['express-eventstream', 'ioredis', 'prom-client', 'fastify', 'koa'],
     format: ['esm', 'cjs'],
     // `@internal` members (the Events core accessor, Channel's constructor) stay out of the .d.ts.
     dts: { compilerOptions: { stripInternal: true } },

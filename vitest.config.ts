@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // src/redis and src/metrics.ts import the core by package name (so their builds share the
-  // core's classes). When tests run them, that name must mean the core's sources too, or a test
-  // would mix two copies of the core; every other import of the name (package tests) still gets
-  // the build.
+  // src/redis, src/metrics.ts and the framework adapters (src/adapters) import the core by
+  // package name (so their builds share the core's classes). When tests run them, that name must
+  // mean the core's sources too, or a test would mix two copies of the core; every other import
+  // of the name (package tests) still gets the build.
   plugins: [
     {
       name: 'redis-engine-uses-core-sources',
@@ -14,7 +14,7 @@ export default defineConfig({
         if (
           source === 'express-eventstream' &&
           (importer?.includes('/src/redis/') ||
-            importer?.endsWith('/src/metrics.ts') ||
+            importer?.includes('/src/adapters/') ||
             importer?.endsWith('/src/metrics.ts'))
         ) {
           return fileURLToPath(new URL('./src/index.ts', import.meta.url));
@@ -25,6 +25,8 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    // `npm run test:next` (vitest.next.config.ts): next build is too slow for every run.
+    exclude: [...configDefaults.exclude, 'test/next/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -1,4 +1,5 @@
-// The docs site: `npm run docs` generates the API reference (TypeDoc, into docs/api/) and builds
+// The docs site: `npm run docs` generates the API reference (TypeDoc, into docs/api/ and
+// docs/api-{redis,client,metrics}/ for the subpath exports) and builds
 // this site into docs/.vitepress/dist/. Dead internal links fail the build (VitePress's default);
 // only links to a local dev server (http://localhost:3000 in the examples) are exempt.
 import { defineConfig } from 'vitepress';
@@ -49,6 +50,8 @@ export default defineConfig({
         items: [
           { text: 'API', link: '/api/' },
           { text: 'API: express-eventstream/redis', link: '/api-redis/' },
+          { text: 'API: express-eventstream/client', link: '/api-client/' },
+          { text: 'API: express-eventstream/metrics', link: '/api-metrics/' },
           { text: 'Migrating from 2.x', link: '/migrating' },
           { text: 'Benchmarks', link: '/benchmarks' },
           { text: 'Contributing', link: '/contributing' },

@@ -71,11 +71,12 @@ function sendText(res, status, text) {
  */
 export function createDemoApp({
   grip,
+  history,
   clock: withClock = true,
   clockIntervalMs = 1000,
   log = () => {},
 } = {}) {
-  const events = createEvents({ grip });
+  const events = createEvents({ grip, ...(history !== undefined && { history }) });
   events.on('error', (err) => log(`events error: ${err?.code ?? ''} ${err?.message ?? err}`));
 
   // The clock: an object-mode Readable piped into the channel's Writable. Behind a proxy with
@@ -161,27 +162,45 @@ export function createDemoApp({
 }
 
 /**
+ * The shared history on Redis (`express-eventstream/redis`, needs `ioredis`): every process
+ * started with the same `redisUrl` shares the ids and the events, so a browser resumes on any.
+ */
+async function redisHistory(redisUrl) {
+  const { redisStore } = await import('express-eventstream/redis');
+  return redisStore({ url: redisUrl, namespace: 'demo' });
+}
+
+/**
  * Starts the demo on `port` (0 picks a free one) at `host`. Resolves once listening, with the
  * bound `port`, the `url`, and `close()` which stops accepting connections, ends the open
- * streams (events.close()) and resolves when the server has closed.
+ * streams (events.close()) and resolves when the server has closed. With `redisUrl` the history
+ * lives in Redis (shared with every demo process on that Redis) instead of in this process.
  */
 export async function createDemoServer({
   port = 3000,
   host = '127.0.0.1',
   grip,
+  redisUrl,
   clock,
   clockIntervalMs,
   log,
 } = {}) {
-  const demo = createDemoApp({ grip, clock, clockIntervalMs, log });
+  const history = redisUrl ? await redisHistory(redisUrl) : undefined;
+  const demo = createDemoApp({ grip, history, clock, clockIntervalMs, log });
   const server = createServer(demo.app);
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await demo.close();
+    await history?.close();
+    throw err;
+  }
   const address = server.address();
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -201,6 +220,7 @@ export async function createDemoServer({
         const timer = setTimeout(() => server.closeAllConnections(), 2000);
         await closed;
         clearTimeout(timer);
+        await history?.close();
       })();
       return closing;
     },

@@ -13,7 +13,7 @@
 //
 // Needs the `pushpin` Debian package (installed with apt-get when running as root).
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Child mode: one origin without the clock, so the demo has exactly one clock.
 if (process.argv[2] === '--origin-without-clock') {
@@ -22,6 +22,7 @@ if (process.argv[2] === '--origin-without-clock') {
   const demo = await createDemoServer({
     port: 0,
     grip: process.env.GRIP_URL,
+    redisUrl: process.env.REDIS_URL || undefined,
     clock: false,
     log,
   });
@@ -29,7 +30,7 @@ if (process.argv[2] === '--origin-without-clock') {
   const stop = () => demo.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-} else {
+} else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main();
 }
 
@@ -90,7 +91,11 @@ function stopChild(child) {
   });
 }
 
-async function main() {
+/**
+ * Runs the demo. `env` is added to both origins' environment (e.g. REDIS_URL), `notes` lines are
+ * printed after the URLs, and `onStop` runs after the origins and Pushpin have stopped.
+ */
+export async function main({ env = {}, notes = [], onStop, script = 'demo:pushpin' } = {}) {
   const { dependenciesFor, ensureSystemDependencies } = await import('../../scripts/system-deps.mjs');
   const { freePorts, startPushpin } = await import('../../scripts/pushpin.mjs');
   try {
@@ -120,6 +125,7 @@ async function main() {
     stopping = true;
     await Promise.all(origins.map((o) => stopChild(o.child)));
     await pushpin?.stop();
+    await onStop?.();
     process.exit(code);
   }
   process.on('SIGINT', () => shutdown(0));
@@ -127,9 +133,9 @@ async function main() {
 
   try {
     origins.push(
-      await startOrigin('origin-1', [selfScript, '--origin-without-clock'], { GRIP_URL: gripUrl }),
+      await startOrigin('origin-1', [selfScript, '--origin-without-clock'], { ...env, GRIP_URL: gripUrl }),
     );
-    origins.push(await startOrigin('origin-2', [serverScript], { GRIP_URL: gripUrl, PORT: '0' }));
+    origins.push(await startOrigin('origin-2', [serverScript], { ...env, GRIP_URL: gripUrl, PORT: '0' }));
     pushpin = await startPushpin({
       originPorts: origins.map((o) => o.port),
       httpPort,
@@ -138,7 +144,7 @@ async function main() {
     });
   } catch (err) {
     console.error(`could not start the demo: ${err.message}`);
-    console.error(`(busy port? try PUSHPIN_PORT=0 PUSHPIN_PUBLISH_PORT=0 npm run demo:pushpin)`);
+    console.error(`(busy port? try PUSHPIN_PORT=0 PUSHPIN_PUBLISH_PORT=0 npm run ${script})`);
     await shutdown(1);
     return;
   }
@@ -158,5 +164,6 @@ async function main() {
     `  origin-2     http://127.0.0.1:${origins[1].port}/  pid ${origins[1].child.pid}  (runs the clock)`,
   );
   console.log(`  Pushpin logs ${pushpin.dir}`);
+  for (const line of notes) console.log(line);
   console.log('Ctrl-C stops everything.');
 }

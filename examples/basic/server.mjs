@@ -2,6 +2,8 @@
 //   PORT      HTTP port (default 3000; 0 picks a free one)
 //   HOST      address to listen on (default 127.0.0.1)
 //   GRIP_URL  optional, e.g. http://127.0.0.1:5561 when running behind Pushpin
+//   REDIS_URL optional, e.g. redis://127.0.0.1:6379: the history lives in Redis, shared by every
+//             demo process on it (needs the optional peer dependency ioredis)
 import { createDemoServer } from './app.mjs';
 
 const port = process.env.PORT === undefined || process.env.PORT === '' ? 3000 : Number(process.env.PORT);
@@ -11,12 +13,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const host = process.env.HOST || '127.0.0.1';
 const grip = process.env.GRIP_URL || undefined;
+const redisUrl = process.env.REDIS_URL || undefined;
 
 const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
 
 let demo;
 try {
-  demo = await createDemoServer({ port, host, grip, log });
+  demo = await createDemoServer({ port, host, grip, redisUrl, log });
 } catch (err) {
   console.error(`could not start the demo: ${err.message}`);
   process.exit(1);

@@ -280,10 +280,15 @@ export class RedisBus implements EventBus {
     } catch (err) {
       this.#report(err);
     }
+    this.#settleWaiters();
+  }
+
+  /** Resolve the publish() waiters whose events are now delivered here (or never will be). */
+  #settleWaiters(): void {
     if (this.#waiters.size === 0) return;
     for (const w of this.#waiters) {
-      const last = this.#channels.get(w.channel)?.last;
-      if (last === undefined || last >= w.seq) this.#settle(w);
+      const state = this.#channels.get(w.channel);
+      if (state === undefined || (state.last !== undefined && state.last >= w.seq)) this.#settle(w);
     }
   }
 
@@ -377,9 +382,11 @@ export class RedisBus implements EventBus {
       this.stats.storeReads++;
       const read = await this.#store.readPositions(positions, this.#pageSize);
       if (this.#epoch !== undefined && read.epoch !== this.#epoch) {
-        // Redis lost its data: positions from the old epoch mean nothing now.
+        // Redis lost its data: positions from the old epoch mean nothing now. Subscribers are
+        // reset to this read's head, so each channel continues from its newest event as of this
+        // same read (a later read could have skipped events appended in between, unannounced).
         const placed = channels.filter((c) => this.#channels.get(c)?.last !== undefined);
-        for (const c of placed) this.#channels.get(c)!.last = undefined;
+        for (const c of placed) this.#channels.get(c)!.last = read.lastSeq[c] ?? 0;
         this.#epoch = read.epoch;
         this.#reset(placed, 'unknown-id', { epoch: read.epoch, head: read.head });
         continue;
@@ -392,6 +399,9 @@ export class RedisBus implements EventBus {
           state.resolveReady();
         }
       }
+      // A channel placed after its events were appended has nothing to deliver for them (its
+      // subscribers read them from the store); their publish() must not wait for an echo.
+      this.#settleWaiters();
       // Channels that lost events to retention above their position restart at their newest.
       const expired: string[] = [];
       for (const c of read.gaps) {

@@ -7,8 +7,14 @@ import type { Socket } from 'node:net';
 import type { Outgoing } from '../core/transport.js';
 import { NodeTransport, resetSocket } from './node-base.js';
 
+/** Running on Bun (see fastSocket). */
+const IS_BUN = typeof process.versions.bun === 'string';
+
 /** The response's socket when the fast path is safe for it. */
 export function fastSocket(res: ServerResponse): Socket | undefined {
+  // Bun's node:http response is backed by its native server: `res.socket` is a stand-in whose
+  // writes never reach the connection (and the stream breaks), so Bun always uses res.write.
+  if (IS_BUN) return undefined;
   if (res.write !== ServerResponse.prototype.write) return undefined; // wrapped, e.g. compression()
   const socket = res.socket;
   if (!socket?.writable || !res.headersSent) return undefined;

@@ -11,23 +11,43 @@ export interface ChaosClient {
   resets: number;
   /** True once the first connection's `stream-open` arrived. */
   connected: boolean;
+  /** Connections per `X-Origin` response header value (when the server sends one). */
+  readonly servedBy: Record<string, number>;
   /** Resolves when the client has received `total`. */
   readonly done: Promise<void>;
 }
 
-export function chaosClient(url: string, total: number, maxEventsPerConnection: number): ChaosClient {
-  const client: ChaosClient = { received: [], cuts: 0, resets: 0, connected: false, done: Promise.resolve() };
+/**
+ * `headers`, when given, is called for each connection and its headers are added to the request
+ * (e.g. a `host` that a proxy routes to a randomly chosen origin).
+ */
+export function chaosClient(
+  url: string,
+  total: number,
+  maxEventsPerConnection: number,
+  options: { headers?: () => Record<string, string> } = {},
+): ChaosClient {
+  const client: ChaosClient = {
+    received: [],
+    cuts: 0,
+    resets: 0,
+    connected: false,
+    servedBy: {},
+    done: Promise.resolve(),
+  };
   let position: string | undefined;
   const finished = () => client.received.at(-1) === total;
 
   const connectOnce = () =>
     new Promise<void>((resolve) => {
       const budget = 1 + Math.floor(Math.random() * maxEventsPerConnection);
-      const headers: Record<string, string> = { accept: 'text/event-stream' };
+      const headers: Record<string, string> = { accept: 'text/event-stream', ...options.headers?.() };
       if (position !== undefined) headers['last-event-id'] = position;
       let seen = 0;
       let buffer = '';
       const req = http.get(url, { headers, agent: false }, (res) => {
+        const origin = res.headers['x-origin'];
+        if (typeof origin === 'string') client.servedBy[origin] = (client.servedBy[origin] ?? 0) + 1;
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           buffer += chunk;

@@ -139,6 +139,40 @@ describe('redisBus', () => {
     }
   });
 
+  it('publish() of an event appended before its channel was placed resolves once placed, not at the timeout', async () => {
+    // A process's first subscriber on a channel arrives just as it publishes there: the channel's
+    // position is read after the append, so the event is never echoed to this bus (the subscriber
+    // reads it from the store). Its publish() must resolve then, not wait out the echo timeout.
+    const h = await busOn(redis.url, ns(), []);
+    try {
+      const { epoch, events } = await h.store.append([{ channel: 'late', body: body(1) }]);
+      const placed = h.bus.subscribe('late');
+      let resolved = false;
+      void h.bus
+        .publish(
+          [
+            {
+              channel: 'late',
+              id: `${epoch}-${events[0]!.seq}`,
+              seq: events[0]!.seq,
+              event: undefined,
+              text: '',
+              bytes: Buffer.alloc(0),
+            },
+          ],
+          600_000,
+        )
+        .then(() => {
+          resolved = true;
+        });
+      await placed;
+      await until(() => resolved, 10_000, 'publish() to resolve');
+      expect(h.got).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('fills a gap from the store when pub/sub lost messages, before delivering later events', async () => {
     const namespace = ns();
     const h = await busOn(redis.url, namespace, ['a', 'b']);
@@ -242,6 +276,40 @@ describe('redisBus', () => {
       await h.store.append([{ channel: 'a', body: body(3) }]);
       await until(() => h.got.some((e) => e.id === `${second.epoch}-2`), 5000, 'an event of the new epoch');
       expect(h.got.at(-1)!.id).toBe(`${second.epoch}-2`);
+    } finally {
+      await h.close();
+      await server.stop();
+    }
+  });
+
+  it('after an epoch change, continues from the read that reset its channels: an event appended just after is delivered', async () => {
+    const namespace = ns();
+    const server = await startRedis();
+    const h = await busOn(server.url, namespace, ['e']);
+    try {
+      const first = await h.store.append([{ channel: 'e', body: body(1) }]);
+      await until(() => h.got.length === 1, 5000, 'first event');
+      server.cli('FLUSHALL');
+      // The bus' first read of the new epoch is followed at once by another append.
+      const read = h.store.readPositions.bind(h.store);
+      let between: string | undefined;
+      h.store.readPositions = async (...args) => {
+        const r = await read(...args);
+        if (between === undefined && r.epoch !== first.epoch) {
+          between = 'pending';
+          const { epoch, events } = await h.store.append([{ channel: 'e', body: body('between') }]);
+          between = `${epoch}-${events[0]!.seq}`;
+        }
+        return r;
+      };
+      const second = await h.store.append([{ channel: 'e', body: body(2) }]);
+      await until(() => h.resets.length === 1, 5000, 'a reset');
+      expect(h.resets[0]).toEqual({ channels: ['e'], reason: 'unknown-id' });
+      await until(() => h.got.some((e) => e.id === between), 5000, 'the event appended after the reset');
+      // The reset moved subscribers to the new epoch's head at that read (the second append):
+      // everything after it comes, once.
+      expect(h.got.slice(1).map((e) => e.id)).toEqual([between]);
+      expect(between).toBe(`${second.epoch}-${second.events[0]!.seq + 1}`);
     } finally {
       await h.close();
       await server.stop();

@@ -1,0 +1,43 @@
+// Shared by the framework adapters: their `channels`/`authorize` callbacks take the framework's
+// request object (FastifyRequest, Koa Context), while the node handler calls them with the raw
+// IncomingMessage. A WeakMap from the raw request back to the framework's object bridges the two
+// without touching either object.
+import type { IncomingMessage } from 'node:http';
+import type { HandlerOptions, HttpRequest } from 'express-eventstream';
+
+interface FrameworkCallbacks<T> {
+  channels?: (req: T) => readonly string[] | Promise<readonly string[]>;
+  authorize?: (req: T, channels: readonly string[]) => boolean | Promise<boolean>;
+}
+
+export function frameworkOptions<M extends object, T extends object>(
+  options: Omit<HandlerOptions<M>, 'channels' | 'authorize'> & FrameworkCallbacks<T>,
+): { options: HandlerOptions<M>; bind: (raw: IncomingMessage, framework: T) => void } {
+  const byRaw = new WeakMap<HttpRequest, T>();
+  const of = (raw: HttpRequest): T => {
+    const framework = byRaw.get(raw);
+    // bind() runs before the handler sees the request, so this cannot miss.
+    if (framework === undefined) throw new Error('express-eventstream: request not bound to its framework');
+    return framework;
+  };
+  // Anything that is not an object, or a callback that is not a function, goes to the handler
+  // untouched, so it is refused there with the usual InvalidOptionError.
+  if (options === null || typeof options !== 'object') {
+    return { options: options as HandlerOptions<M>, bind: () => {} };
+  }
+  const { channels, authorize, ...rest } = options;
+  const resolved: HandlerOptions<M> = { ...rest };
+  if ('channels' in options) {
+    resolved.channels =
+      typeof channels === 'function'
+        ? (raw) => channels(of(raw))
+        : (channels as HandlerOptions<M>['channels']);
+  }
+  if ('authorize' in options) {
+    resolved.authorize =
+      typeof authorize === 'function'
+        ? (raw, list) => authorize(of(raw), list)
+        : (authorize as HandlerOptions<M>['authorize']);
+  }
+  return { options: resolved, bind: (raw, framework) => byRaw.set(raw, framework) };
+}
