@@ -41,6 +41,7 @@ export {
   type SlowDropMessage,
   type StoreErrorMessage,
 } from './core/diagnostics.js';
+export type { CloseOptions } from './core/drain.js';
 export { encodeComment, encodeEvent, type WireEvent } from './core/encoder.js';
 export {
   DataSerializationError,

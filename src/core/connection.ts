@@ -1,5 +1,6 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
+import { encodeRetry } from './encoder.js';
 import { Outgoing, type Transport } from './transport.js';
 import type { DisconnectReason, EncodedEvent } from './types.js';
 
@@ -140,6 +141,16 @@ export class Connection {
     if (!this.#open) return;
     this.#release('server');
     this.#transport.end();
+  }
+
+  /**
+   * End the stream after a lone `retry:` (graceful drain): the client waits `retryMs` before
+   * reconnecting, so clients drained together do not come back together.
+   */
+  endWithRetry(retryMs: number): void {
+    if (!this.#open) return;
+    this.#transport.write(new Outgoing(Buffer.from(encodeRetry(retryMs)), 0));
+    this.end();
   }
 
   /** Cut the connection off at once (the client reconnects). */

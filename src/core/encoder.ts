@@ -132,6 +132,11 @@ function retryBlock(retry: number): string {
   return `retry: ${retry}\n\n`;
 }
 
+/** A lone `retry:` block as bytes' text (a drained stream's last write). */
+export function encodeRetry(retry: number): string {
+  return retryBlock(retry);
+}
+
 /**
  * What every stream starts with before `stream-open`: an optional 2 KiB comment (old proxies and
  * polyfills buffer small responses) and an optional `retry:`.

@@ -9,6 +9,7 @@ import { Channel } from './channel.js';
 import type { DisconnectReason } from './connection.js';
 import { startDebugLog } from './debug.js';
 import type { DiagnosticsSource } from './diagnostics.js';
+import { type CloseOptions, drain, resolveDrainMs } from './drain.js';
 import { InvalidOptionError, ListenerError } from './errors.js';
 import { Hub } from './hub.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
@@ -54,6 +55,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #stats = {
     connectionsOpened: 0,
     eventsPublished: 0,
@@ -194,13 +196,22 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     };
   }
 
-  /** Stop publishing, end every open stream, and release timers, the bus and sinks. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stop publishing, end every open stream, and release timers, the bus and sinks. With
+   * `{ drainMs }` the streams end spread over that window, each after a random `retry:`.
+   */
+  async close(options?: CloseOptions): Promise<void> {
+    const drainMs = resolveDrainMs(options);
+    if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
+    this.#closing = this.#shutDown(drainMs);
+    return this.#closing;
+  }
+
+  async #shutDown(drainMs: number): Promise<void> {
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
-    for (const conn of this.#hub.connections()) conn.end();
+    await drain(this.#hub.connections(), drainMs);
     await Promise.all([this.#bus.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
 
