@@ -9,7 +9,7 @@ import type { EncodedEvent, EventsStats } from './types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
-  /** A batch of events (one tick's `publish()` calls) got its ids and is about to be delivered. */
+  /** A batch of events (one event-loop turn's `publish()` calls) got its ids and is about to be delivered. */
   publish: 'express-eventstream:publish',
   /** A batch was written to the local (direct) connections. */
   deliver: 'express-eventstream:deliver',

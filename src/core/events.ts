@@ -111,6 +111,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
         sinks: this.#sinks,
         maxChannelNameLength: settings.maxChannelNameLength,
         maxEventBytes: settings.maxEventBytes,
+        flushIntervalMs: settings.flushIntervalMs,
       },
     );
     const subscriptions = new Subscriptions(

@@ -31,6 +31,13 @@ export interface EventsOptions {
   maxBufferBytes?: number;
   /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
   maxEventBytes?: number;
+  /**
+   * Coalescing window for published events, in ms. Default 0: events published in the same turn
+   * of the event loop (one synchronous loop, or several I/O callbacks of one poll phase) leave in
+   * one write per connection, right after that phase, with no timer. A positive value holds a
+   * batch up to that long so more events share its writes: a bounded delay for throughput.
+   */
+  flushIntervalMs?: number;
   /** Time a resuming client has to take its whole replay before it is dropped as slow. Default 30 000 ms. */
   replayTimeoutMs?: number;
   /** Most channels one request may subscribe to. Default 20 (Pushpin's own limit). */
@@ -65,6 +72,7 @@ export interface Settings {
   keepAliveText: string;
   maxBufferBytes: number;
   maxEventBytes: number;
+  flushIntervalMs: number;
   replayTimeoutMs: number;
   maxChannelsPerRequest: number;
   maxChannelNameLength: number;
@@ -86,6 +94,25 @@ function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallb
   return value;
 }
 
+// A window longer than this is a mistake, not a trade: events would sit unsent for seconds.
+const MAX_FLUSH_INTERVAL_MS = 1000;
+
+function flushInterval(value: unknown): number {
+  if (value === undefined) return 0;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 0 ||
+    value > MAX_FLUSH_INTERVAL_MS
+  ) {
+    throw new InvalidOptionError(
+      'flushIntervalMs',
+      `flushIntervalMs must be an integer from 0 to ${MAX_FLUSH_INTERVAL_MS} (ms), got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
 /** Every key `events()` accepts; anything else is refused, naming the closest of these. */
 const EVENTS_OPTION_KEYS = [
   'prefix',
@@ -97,6 +124,7 @@ const EVENTS_OPTION_KEYS = [
   'maxChannelsPerRequest',
   'maxChannelNameLength',
   'maxEventBytes',
+  'flushIntervalMs',
   'replayTimeoutMs',
   'history',
   'reliable',
@@ -163,6 +191,7 @@ export function resolveSettings(options: EventsOptions): Settings {
     keepAliveText: encodeKeepAliveEvent(format),
     maxBufferBytes,
     maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
+    flushIntervalMs: flushInterval(options.flushIntervalMs),
     replayTimeoutMs: positiveInteger(options, 'replayTimeoutMs', 30_000),
     maxChannelsPerRequest,
     maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),

@@ -1,4 +1,4 @@
-// The publish pipeline: validate → encode once → per-tick batch → store append (assigns ids) →
+// The publish pipeline: validate → encode once → per-turn batch → store append (assigns ids) →
 // bus publish (delivers to the hubs) → sinks (GRIP proxies). One place published events pass through.
 import { formatId } from '../history/ids.js';
 import type { EventStore } from '../history/store.js';
@@ -62,6 +62,9 @@ export class Pipeline {
   readonly #maxChannelNameLength: number;
   readonly #maxEventBytes: number;
   #pending: Batch | undefined;
+  readonly #flushIntervalMs: number;
+  /** The timer of a coalescing window in progress (flushIntervalMs > 0). */
+  #timer: NodeJS.Timeout | undefined;
   /** Serialises store appends so batches reach clients in publish order. */
   #appending: Promise<void> = Promise.resolve();
 
@@ -73,8 +76,10 @@ export class Pipeline {
       sinks: EventSink[];
       maxChannelNameLength: number;
       maxEventBytes: number;
+      flushIntervalMs: number;
     },
   ) {
+    this.#flushIntervalMs = config.flushIntervalMs;
     this.#host = host;
     this.#store = config.store;
     this.#bus = config.bus;
@@ -153,15 +158,21 @@ export class Pipeline {
         startedAt: performance.now(),
       };
       this.#pending = batch;
-      // Everything published in this tick goes out together: one write per connection and one
-      // request per proxy.
-      process.nextTick(this.#flush);
+      // Everything published in this turn of the event loop goes out together: one write per
+      // connection and one request per proxy. setImmediate runs right after the current poll
+      // phase, so events from several I/O callbacks of that phase (many POSTs, many bus
+      // messages) share the batch, and a lone event waits for no timer. process.nextTick would
+      // flush after each callback: one write per event per connection under sustained traffic.
+      if (this.#flushIntervalMs === 0) setImmediate(this.#flush);
+      else this.#timer = setTimeout(this.#flush, this.#flushIntervalMs);
     }
     batch.events.push(encoded);
     return batch;
   }
 
   #flush = (): void => {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     const batch = this.#pending;
     if (batch === undefined) return;
     this.#pending = undefined;
