@@ -68,6 +68,31 @@ describe('Hub over fake transports', () => {
     expect(interest).toEqual(['+a', '+b', '-b']);
   });
 
+  it('makes every subscriber that joins while the bus subscription is pending wait for it', async () => {
+    let subscribed!: () => void;
+    const hub = new Hub(undefined, 0, {
+      subscribe: () =>
+        new Promise<void>((resolve) => {
+          subscribed = resolve;
+        }),
+      unsubscribe: () => {},
+    });
+    const owner: ConnectionOwner = { released: (c) => hub.remove(c), delivered: () => {} };
+    const conn = () => new Connection(new FakeTransport(), ['a'], owner, 1000);
+    const order: string[] = [];
+    void hub.add(conn())?.then(() => order.push('first'));
+    const second = hub.add(conn());
+    expect(second).toBeDefined();
+    void second!.then(() => order.push('second'));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    subscribed();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(order).toEqual(['first', 'second']);
+    // Once the subscription is up, later subscribers need not wait.
+    expect(hub.add(conn())).toBeUndefined();
+  });
+
   it('drops a connection whose backlog is past the bound when more is written, once', () => {
     const { hub, connect, released } = setup(100);
     const slow = connect(['a']);
@@ -122,6 +147,42 @@ describe('Connection over a fake transport', () => {
     expect(t.writes).toEqual(['replay up to 5\n\n', 'data: 6\n\n']);
     hub.deliver([withSeq(encode('a', { data: 7 }), 7)]);
     expect(t.writes.at(-1)).toBe('data: 7\n\n');
+  });
+
+  it('after the replay, drops live events it already covered (a shared bus lagging the store), until a later one', async () => {
+    const { hub, connect } = setup();
+    const { t, conn } = connect(['a', 'b']);
+    const other = connect(['a', 'b']);
+    conn.startReplay(10_000);
+    async function* pieces() {
+      yield 'replay 1-7\n\n';
+    }
+    await conn.replay(pieces(), 7);
+    // The bus delivers 5-7 (and another channel's 6) only now, then 8 and 9.
+    hub.deliver([withSeq(encode('a', { data: 5 }), 5)]);
+    hub.deliver([withSeq(encode('b', { data: 6 }), 6), withSeq(encode('a', { data: 7 }), 7)]);
+    hub.deliver([withSeq(encode('a', { data: 7.5 }), 7), withSeq(encode('b', { data: 8 }), 8)]);
+    hub.deliver([withSeq(encode('a', { data: 9 }), 9)]);
+    expect(t.writes).toEqual(['replay 1-7\n\n', 'data: 8\n\n', 'data: 9\n\n']);
+    // A connection that was live all along gets everything.
+    expect(other.t.text).toBe('data: 5\n\ndata: 6\n\ndata: 7\n\ndata: 7.5\n\ndata: 8\n\ndata: 9\n\n');
+  });
+
+  it('a new epoch (stream-reset unknown-id) ends the dropping: its seqs start over', async () => {
+    const { hub, connect } = setup();
+    const { t, conn } = connect(['a']);
+    conn.startReplay(10_000);
+    async function* pieces() {
+      yield 'replay up to 50\n\n';
+    }
+    await conn.replay(pieces(), 50);
+    const reset = (own: readonly string[]) => ({
+      ...encode(own[0]!, { event: 'stream-reset', data: 'r' }),
+      seq: 2,
+    });
+    hub.reset(['a'], reset, true);
+    hub.deliver([withSeq(encode('a', { data: 3 }), 3)]);
+    expect(t.writes).toEqual(['replay up to 50\n\n', 'event: stream-reset\ndata: "r"\n\n', 'data: 3\n\n']);
   });
 
   it('waits for the transport to drain before writing more of a replay', async () => {

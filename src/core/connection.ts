@@ -21,6 +21,13 @@ export class Connection {
   lastWriteAt = 0;
   /** Owned by the Hub: marks the connection as already collected for the batch being fanned out. */
   batchMark = 0;
+  /**
+   * Owned by the Hub: live events with a seq up to this were already written by the replay. A
+   * shared bus can deliver an event after a new subscriber read it from the store (the bus lags
+   * the store), so the Hub drops those; the first later event clears it (a bus delivers in seq
+   * order). 0: nothing to drop.
+   */
+  skipUpTo = 0;
   readonly #transport: Transport;
   readonly #maxBufferBytes: number;
   readonly #owner: ConnectionOwner;
@@ -96,7 +103,14 @@ export class Connection {
       const deferred = this.#deferred;
       this.#deferred = undefined;
       const parts: Buffer[] = [];
-      for (const ev of deferred) if (ev.seq === undefined || ev.seq > coveredUpTo) parts.push(ev.bytes);
+      let upTo = coveredUpTo;
+      for (const ev of deferred) {
+        if (ev.seq === undefined || ev.seq > upTo) {
+          parts.push(ev.bytes);
+          if (ev.seq !== undefined) upTo = ev.seq;
+        }
+      }
+      this.skipUpTo = upTo;
       this.#deferredBytes = 0;
       if (parts.length > 0) this.send(new Outgoing(Buffer.concat(parts), parts.length), Date.now());
     }

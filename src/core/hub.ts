@@ -12,6 +12,12 @@ export interface ChannelInterest {
 
 export class Hub {
   #byChannel = new Map<string, Set<Connection>>();
+  /**
+   * Channels whose bus subscription is still being set up. Every subscriber that joins meanwhile
+   * waits for it too: reading the history before the bus delivers every later event could miss
+   * the events in between (the bus delivers only what follows its own read of the store).
+   */
+  #pending = new Map<string, Promise<void>>();
   #all = new Set<Connection>();
   #flushMark = 0;
   #keepAlive: Outgoing | undefined;
@@ -44,9 +50,18 @@ export class Hub {
         this.#byChannel.set(channel, set);
         const subscribed = this.#interest.subscribe(channel);
         if (subscribed !== undefined) {
-          ready ??= [];
-          ready.push(subscribed);
+          const pending = Promise.resolve(subscribed);
+          this.#pending.set(channel, pending);
+          const settled = () => {
+            if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
+          };
+          pending.then(settled, settled);
         }
+      }
+      const pending = this.#pending.get(channel);
+      if (pending !== undefined) {
+        ready ??= [];
+        ready.push(pending);
       }
       set.add(conn);
     }
@@ -67,6 +82,7 @@ export class Hub {
       set.delete(conn);
       if (set.size === 0) {
         this.#byChannel.delete(channel);
+        this.#pending.delete(channel);
         this.#interest.unsubscribe(channel);
       }
     }
@@ -90,7 +106,7 @@ export class Hub {
       const out = new Outgoing(ev.bytes, 1);
       for (const conn of set) {
         if (conn.replaying) conn.defer(ev);
-        else conn.send(out, now);
+        else if (conn.skipUpTo === 0 || !covered(conn, ev)) conn.send(out, now);
       }
       return;
     }
@@ -112,6 +128,12 @@ export class Hub {
         for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.defer(ev);
         continue;
       }
+      if (conn.skipUpTo !== 0) {
+        // Just out of its replay: its own bytes, without what the replay already wrote.
+        const own = batch.filter((ev) => conn.channels.includes(ev.channel) && !covered(conn, ev));
+        if (own.length > 0) conn.send(bytesFor(own, conn.channels), now);
+        continue;
+      }
       let out = byKey.get(conn.key);
       if (out === undefined) {
         out = bytesFor(batch, conn.channels);
@@ -124,8 +146,13 @@ export class Hub {
   /**
    * Subscribers of `channels` may have missed events: each gets one `stream-reset` (built by
    * `resetFor` from the channels it listens to) in order with live events. Returns how many got one.
+   * `newEpoch`: the seqs start over, so what a replay covered in the old epoch means nothing.
    */
-  reset(channels: readonly string[], resetFor: (own: readonly string[]) => EncodedEvent): number {
+  reset(
+    channels: readonly string[],
+    resetFor: (own: readonly string[]) => EncodedEvent,
+    newEpoch = false,
+  ): number {
     const own = new Map<Connection, string[]>();
     for (const channel of channels) {
       const set = this.#byChannel.get(channel);
@@ -138,6 +165,7 @@ export class Hub {
     }
     const now = Date.now();
     for (const [conn, list] of own) {
+      if (newEpoch) conn.skipUpTo = 0;
       const ev = resetFor(list);
       if (conn.replaying) conn.defer(ev);
       else conn.send(new Outgoing(ev.bytes, 0), now);
@@ -162,6 +190,14 @@ export class Hub {
     const due = now - this.#keepAliveMs;
     for (const conn of this.#all) if (conn.lastWriteAt <= due && !conn.replaying) conn.send(keepAlive, now);
   };
+}
+
+/** Whether the replay already wrote `ev`; the first event it did not clears the mark. */
+function covered(conn: Connection, ev: EncodedEvent): boolean {
+  if (ev.seq === undefined) return false;
+  if (ev.seq <= conn.skipUpTo) return true;
+  conn.skipUpTo = 0;
+  return false;
 }
 
 function bytesFor(batch: readonly EncodedEvent[], channels: readonly string[]): Outgoing {

@@ -164,10 +164,14 @@ export class Subscriptions {
   /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`. */
   reset(channels: readonly string[], reason: string, at: { epoch: string; head: number }): void {
     const id = formatId(at.epoch, at.head);
-    const sent = this.#hub.reset(channels, (own): EncodedEvent => {
-      const text = encodeStreamReset(id, own, reason);
-      return { channel: own[0]!, id, seq: at.head, event: 'stream-reset', text, bytes: Buffer.from(text) };
-    });
+    const sent = this.#hub.reset(
+      channels,
+      (own): EncodedEvent => {
+        const text = encodeStreamReset(id, own, reason);
+        return { channel: own[0]!, id, seq: at.head, event: 'stream-reset', text, bytes: Buffer.from(text) };
+      },
+      reason === 'unknown-id',
+    );
     if (sent > 0) this.#host.replayed(0, sent);
   }
 }
