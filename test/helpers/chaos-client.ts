@@ -18,11 +18,12 @@ export interface ChaosClient {
 }
 
 /**
- * `headers`, when given, is called for each connection and its headers are added to the request
- * (e.g. a `host` that a proxy routes to a randomly chosen origin).
+ * `url` may be a function, called for each connection (e.g. to pick a random process). `headers`,
+ * when given, is called for each connection and its headers are added to the request (e.g. a
+ * `host` that a proxy routes to a randomly chosen origin).
  */
 export function chaosClient(
-  url: string,
+  url: string | (() => string),
   total: number,
   maxEventsPerConnection: number,
   options: { headers?: () => Record<string, string> } = {},
@@ -45,7 +46,7 @@ export function chaosClient(
       if (position !== undefined) headers['last-event-id'] = position;
       let seen = 0;
       let buffer = '';
-      const req = http.get(url, { headers, agent: false }, (res) => {
+      const req = http.get(typeof url === 'function' ? url() : url, { headers, agent: false }, (res) => {
         const origin = res.headers['x-origin'];
         if (typeof origin === 'string') client.servedBy[origin] = (client.servedBy[origin] ?? 0) + 1;
         res.setEncoding('utf8');

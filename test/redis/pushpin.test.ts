@@ -5,19 +5,15 @@
 // Host routing with failover is the way to have it answered by another origin. Publishes go
 // through a forwarder in this process that can drop chosen events, as if the origin's publish to
 // the proxy had been lost or the origin had died right after storing the event in Redis.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chaosClient } from '../helpers/chaos-client.js';
 import { ensurePushpin, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';
+import { type OriginProcess, publishOk, startOrigin as spawnOrigin } from './origin-process.js';
 
-const ORIGIN = fileURLToPath(new URL('./fixtures/grip-origin.mjs', import.meta.url));
-const DIST = fileURLToPath(new URL('../../dist/redis.js', import.meta.url));
 const SECRET = 'shared-recovery-secret-0123456789';
 
 let redis: RedisInstance;
@@ -25,7 +21,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 const pushpins: PushpinInstance[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm test does)`);
   await ensurePushpin();
   redis = await startRedis();
 });
@@ -51,47 +46,15 @@ interface Origin {
   kill(): Promise<void>;
 }
 
-function startOrigin(name: string, env: Record<string, string>): Promise<Origin> {
-  const child: ChildProcess = spawn(process.execPath, [ORIGIN], {
-    env: { ...process.env, NAME: name, REDIS_URL: redis.url, SECRET, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /listening (\d+)/.exec(output);
-      if (m === null) return;
-      const port = Number(m[1]);
-      const base = `http://127.0.0.1:${port}`;
-      resolve({
-        name,
-        port,
-        async publish(channel, events) {
-          const res = await fetch(`${base}/publish?channel=${encodeURIComponent(channel)}`, {
-            method: 'POST',
-            body: JSON.stringify(events),
-          });
-          if (res.status !== 200) throw new Error(`publish on ${name}: ${res.status} ${await res.text()}`);
-        },
-        async recoveries() {
-          return ((await (await fetch(`${base}/stats`)).json()) as { recoveries: number }).recoveries;
-        },
-        async kill() {
-          child.kill('SIGKILL');
-          await exited;
-        },
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`origin ${name} exited with ${code}:\n${output}`)));
-  });
+async function startOrigin(name: string, env: Record<string, string>): Promise<Origin> {
+  const o: OriginProcess = await spawnOrigin(name, { REDIS_URL: redis.url, SECRET, ...env }, cleanups);
+  return {
+    name,
+    port: o.port,
+    publish: (channel, events) => publishOk(o, channel, events),
+    recoveries: async () => (await o.stats()).recoveries,
+    kill: () => o.kill(),
+  };
 }
 
 /** The data of a published item's SSE text (`data: <n>`), or undefined. */
