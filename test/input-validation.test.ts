@@ -11,37 +11,21 @@ import {
   DataSerializationError,
   type EventInput,
   EventStoreError,
-  type Events,
   type EventsOptions,
   encodeEvent,
   express,
   InvalidEventError,
   InvalidOptionError,
 } from '../src/index.js';
-import { startServer, type TestServer } from './helpers/server.js';
-import { connect, type SseClient } from './helpers/sse-client.js';
+import { openedClient, serveWithCleanup, type TestServer } from './helpers/server.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(options: EventsOptions): Promise<{ ev: Events; server: TestServer }> {
-  const ev = createEvents({ keepAlive: false, ...options });
-  const server = await startServer(createHandler({ events: ev }));
-  cleanups.push(async () => {
-    await ev.close();
-    await server.close();
-  });
-  return { ev, server };
-}
-
-async function client(server: TestServer, channel: string): Promise<SseClient> {
-  const c = await connect(server.url(`/?channel=${channel}`));
-  cleanups.push(() => c.close());
-  await c.waitFor((x) => x.named('stream-open').length === 1, 5000, 'stream-open');
-  return c;
-}
+const serve = (options: EventsOptions) => serveWithCleanup(cleanups, options);
+const client = (server: TestServer, channel: string) => openedClient(cleanups, server, channel);
 
 /** The error `fn` throws (or undefined). */
 function thrown(fn: () => unknown): unknown {

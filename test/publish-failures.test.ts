@@ -10,15 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/history/memory-store.js';
 import {
   events as createEvents,
-  createHandler,
   EventStoreError,
-  type Events,
   type EventsOptions,
   GripPublishError,
   ListenerError,
 } from '../src/index.js';
-import { startServer, type TestServer } from './helpers/server.js';
-import { connect, type SseClient, until } from './helpers/sse-client.js';
+import { openedClient, serveWithCleanup, type TestServer } from './helpers/server.js';
+import { until } from './helpers/sse-client.js';
 
 const run = promisify(execFile);
 const distEntry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -28,22 +26,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(options: EventsOptions): Promise<{ ev: Events; server: TestServer }> {
-  const ev = createEvents({ keepAlive: false, ...options });
-  const server = await startServer(createHandler({ events: ev }));
-  cleanups.push(async () => {
-    await ev.close();
-    await server.close();
-  });
-  return { ev, server };
-}
-
-async function client(server: TestServer, channel: string): Promise<SseClient> {
-  const c = await connect(server.url(`/?channel=${channel}`));
-  cleanups.push(() => c.close());
-  await c.waitFor((x) => x.named('stream-open').length === 1, 5000, 'stream-open');
-  return c;
-}
+const serve = (options: EventsOptions) => serveWithCleanup(cleanups, options);
+const client = (server: TestServer, channel: string) => openedClient(cleanups, server, channel);
 
 /** A loopback port with nothing listening on it: a GRIP proxy that is down. */
 async function deadPort(): Promise<number> {

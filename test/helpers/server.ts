@@ -66,3 +66,28 @@ export async function serveEvents(
     },
   };
 }
+
+/**
+ * For tests that register cleanups: serve `events({ keepAlive: false, ...options })` and push
+ * its teardown onto `cleanups`.
+ */
+export async function serveWithCleanup(
+  cleanups: Array<() => Promise<void> | void>,
+  options: EventsOptions,
+): Promise<{ ev: Events; server: TestServer }> {
+  const fx = await serveEvents({ keepAlive: false, ...options });
+  cleanups.push(() => fx.close());
+  return { ev: fx.ev, server: fx.server };
+}
+
+/** A client on `channel` that has received `stream-open`, closed by `cleanups`. */
+export async function openedClient(
+  cleanups: Array<() => Promise<void> | void>,
+  server: TestServer,
+  channel: string,
+): Promise<SseClient> {
+  const c = await connect(server.url(`/?channel=${channel}`));
+  cleanups.push(() => c.close());
+  await c.waitFor((x) => x.named('stream-open').length === 1, 5000, 'stream-open');
+  return c;
+}
