@@ -59,6 +59,20 @@ export const LIB_SUBJECTS = {
     },
   },
 
+  'lib-http-window5': {
+    label: 'express-eventstream (this) — node:http, `flushIntervalMs: 5`',
+    framework: 'node:http',
+    note: '`lib-http` with an opt-in 5 ms coalescing window (issue 13)',
+    library: true,
+    pkg: 'express-eventstream',
+    build: async (opts) => {
+      const { events, createHandler } = await import('express-eventstream');
+      const ev = events({ ...optionsFor(opts), flushIntervalMs: 5 });
+      const handler = createHandler({ events: ev });
+      return served(ev, handler, opts?.store);
+    },
+  },
+
   'lib-http-metrics': {
     label: 'express-eventstream (this) — node:http, Prometheus metrics on',
     framework: 'node:http',
