@@ -246,7 +246,13 @@ export const GRIP_SUBJECTS = {
   },
 };
 
-export const LIBRARY_SUBJECTS = ['lib-express', 'lib-http', 'lib-http-window5', 'lib-http-metrics', 'lib-fallback'];
+export const LIBRARY_SUBJECTS = [
+  'lib-express',
+  'lib-http',
+  'lib-http-window5',
+  'lib-http-metrics',
+  'lib-fallback',
+];
 
 /** The order of the standard set: raw baseline first (ratios are taken against it). */
 export const STANDARD = [
