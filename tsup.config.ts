@@ -13,6 +13,7 @@ export default defineConfig([
       metrics: 'src/metrics.ts',
       fastify: 'src/adapters/fastify.ts',
       koa: 'src/adapters/koa.ts',
+      fetch: 'src/fetch.ts',
     },
     external: ['express-eventstream', 'ioredis', 'prom-client', 'fastify', 'koa'],
     format: ['esm', 'cjs'],
@@ -20,6 +21,8 @@ export default defineConfig([
     dts: { compilerOptions: { stripInternal: true } },
     sourcemap: true,
     clean: false,
+    // Keep `node:` on built-in imports: Deno resolves built-ins only by that prefix.
+    removeNodeProtocol: false,
     target: 'node20',
     platform: 'node',
     splitting: false,

@@ -9,6 +9,11 @@ export {
   express,
 } from './adapters/express.js';
 export {
+  type FetchEventStreamHandler,
+  type FetchHandlerOptions,
+  fetchHandler,
+} from './adapters/fetch.js';
+export {
   createHandler,
   type EventStreamHandler,
   type HandlerOptions,

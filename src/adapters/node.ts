@@ -2,15 +2,13 @@
 // decision, and writes the verdict or opens the stream over the transport that fits the response.
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { encodePreamble } from '../core/encoder.js';
-import { InvalidOptionError } from '../core/errors.js';
-import { coreOf, type Events, eventsProtocolOf } from '../core/events.js';
-import { assertGripKeys, assertKnownKeys } from '../core/option-keys.js';
+import { coreOf, type Events } from '../core/events.js';
 import type { EventMap } from '../core/types.js';
-import { type GripOption, resolveGrip } from '../grip/index.js';
-import { decide, type Endpoint, failure } from '../protocol/decision.js';
+import type { GripOption } from '../grip/index.js';
+import { decide, failure } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { isGone, type NodeResponse, startStream, writeComplete } from '../transports/node.js';
+import { resolveEndpoint } from './endpoint.js';
 
 /** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -38,22 +36,6 @@ export interface HandlerOptions<M extends object = EventMap, Req extends HttpReq
 /** A `(req, res)` listener for `http.createServer()` or `http2.createSecureServer({ allowHTTP1: true })`. */
 export type EventStreamHandler<Req extends HttpRequest = HttpRequest> = (req: Req, res: HttpResponse) => void;
 
-/** Every key `createHandler()` and `express()` accept. */
-const HANDLER_OPTION_KEYS = [
-  'events',
-  'grip',
-  'channels',
-  'authorize',
-  'retry',
-  'padding',
-] as const satisfies ReadonlyArray<keyof HandlerOptions>;
-
-function assertFunction(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidOptionError(name, `${name} must be a function`);
-  }
-}
-
 /** The view of a node request: headers as Node parsed them (repeats joined), the original URL. */
 export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): RequestView {
   const headers = req.headers;
@@ -67,53 +49,10 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
   };
 }
 
-/** Validate handler options against an Events object; the endpoint the decision serves. */
-export function resolveEndpoint<M extends object, Req>(
-  options: HandlerOptions<M, Req & HttpRequest>,
-): { events: Events<M>; endpoint: Endpoint } {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('options', 'options must be an object like { events }');
-  }
-  assertKnownKeys(options, HANDLER_OPTION_KEYS);
-  assertGripKeys(options.grip);
-  const { events } = options;
-  const protocol = eventsProtocolOf(events);
-  if (protocol === 'incompatible') {
-    throw new InvalidOptionError(
-      'events',
-      'options.events comes from an incompatible version of express-eventstream; install one version',
-    );
-  }
-  if (protocol === 'none') {
-    throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
-  }
-  assertFunction(options.channels, 'channels');
-  assertFunction(options.authorize, 'authorize');
-  if (options.retry !== undefined && (!Number.isSafeInteger(options.retry) || options.retry < 0)) {
-    throw new InvalidOptionError('retry', 'retry must be a non-negative integer (ms)');
-  }
-  const core = coreOf(events);
-  const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
-  const { subscriptions } = core;
-  const endpoint: Endpoint = {
-    grip,
-    maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
-    maxChannelNameLength: core.settings.maxChannelNameLength,
-    retry: options.retry,
-    preamble: encodePreamble(options.padding === true, options.retry),
-    history: {
-      initial: (channels, preamble, lastEventId) =>
-        subscriptions.initialText(channels, preamble, lastEventId),
-      recovery: (channels, positions) => subscriptions.recoveryText(channels, positions),
-    },
-  };
-  return { events, endpoint };
-}
-
 export function createHandler<M extends object = EventMap, Req extends HttpRequest = HttpRequest>(
   options: HandlerOptions<M, Req>,
 ): EventStreamHandler<Req> {
-  const { events, endpoint } = resolveEndpoint<M, Req>(options);
+  const { events, endpoint } = resolveEndpoint<M>(options);
   const core = coreOf(events);
   const { channels, authorize } = options;
 

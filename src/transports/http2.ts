@@ -1,7 +1,10 @@
 // HTTP/2 (compat API): writes go through `res.write`; a reset is an RST_STREAM with CANCEL.
-import { type Http2ServerResponse, constants as http2Constants } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Outgoing } from '../core/transport.js';
 import { NodeTransport } from './node-base.js';
+
+/** The HTTP/2 error code CANCEL (RFC 9113, section 7); a constant, so node:http2 is not loaded. */
+const NGHTTP2_CANCEL = 0x8;
 
 export class Http2Transport extends NodeTransport<Http2ServerResponse> {
   constructor(res: Http2ServerResponse) {
@@ -28,6 +31,6 @@ export class Http2Transport extends NodeTransport<Http2ServerResponse> {
   // CANCEL resets the stream at once; a NO_ERROR close would wait for the buffered bytes to
   // flush to a client that is not reading, keeping the stream and its session alive.
   reset(): void {
-    this.res.stream.close(http2Constants.NGHTTP2_CANCEL);
+    this.res.stream.close(NGHTTP2_CANCEL);
   }
 }

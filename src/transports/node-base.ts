@@ -5,6 +5,22 @@ import type { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Outgoing, Transport } from '../core/transport.js';
 
+let serverResponse: typeof ServerResponse | undefined;
+
+/**
+ * node:http's `ServerResponse`, loaded on first use rather than imported: importing the package
+ * then loads no HTTP module, so the Fetch path (Bun.serve, Deno.serve, Next.js) never does.
+ */
+export function httpServerResponse(): typeof ServerResponse {
+  serverResponse ??= process.getBuiltinModule('node:http').ServerResponse;
+  return serverResponse;
+}
+
+/** Whether `res` is an HTTP/1.1 `node:http` response (else an HTTP/2 compat one). */
+export function isHttp1(res: ServerResponse | Http2ServerResponse): res is ServerResponse {
+  return res instanceof httpServerResponse();
+}
+
 /** Sockets whose current response is an open event stream (HTTP/1.1). */
 const streamSockets = new WeakSet<Socket>();
 

@@ -2,10 +2,10 @@
 // (no compression middleware) and whose headers already reached the socket, writing one
 // pre-framed chunk straight to the socket costs a fraction of `res.write()` and yields identical
 // bytes. The chunk framing is computed once per Outgoing and shared by every connection.
-import { ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Outgoing } from '../core/transport.js';
-import { NodeTransport, resetSocket } from './node-base.js';
+import { httpServerResponse, NodeTransport, resetSocket } from './node-base.js';
 
 /** Running on Bun (see fastSocket). */
 const IS_BUN = typeof process.versions.bun === 'string';
@@ -15,7 +15,7 @@ export function fastSocket(res: ServerResponse): Socket | undefined {
   // Bun's node:http response is backed by its native server: `res.socket` is a stand-in whose
   // writes never reach the connection (and the stream breaks), so Bun always uses res.write.
   if (IS_BUN) return undefined;
-  if (res.write !== ServerResponse.prototype.write) return undefined; // wrapped, e.g. compression()
+  if (res.write !== httpServerResponse().prototype.write) return undefined; // wrapped, e.g. compression()
   const socket = res.socket;
   if (!socket?.writable || !res.headersSent) return undefined;
   return socket;

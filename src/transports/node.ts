@@ -1,10 +1,10 @@
 // Writing verdicts to node:http / node:http2 (compat) responses, and choosing the transport a
 // stream runs over. The only place that tells HTTP/1.1 from HTTP/2 responses.
-import { ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Transport } from '../core/transport.js';
 import { Http2Transport } from './http2.js';
-import { carriesEventStream, resetSocket } from './node-base.js';
+import { carriesEventStream, isHttp1, resetSocket } from './node-base.js';
 import { ResponseTransport } from './node-response.js';
 import { fastSocket, SocketTransport } from './node-socket.js';
 
@@ -13,7 +13,7 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 /** Whether the client already went away. */
 export function isGone(res: NodeResponse): boolean {
-  if (res instanceof ServerResponse) return res.destroyed || res.socket?.destroyed === true;
+  if (isHttp1(res)) return res.destroyed || res.socket?.destroyed === true;
   return res.stream.destroyed;
 }
 
@@ -31,7 +31,7 @@ export function writeComplete(
 
 /** The transport for a response whose head was sent: socket fast path, `res.write`, or HTTP/2. */
 function transportFor(res: NodeResponse): Transport {
-  if (!(res instanceof ServerResponse)) return new Http2Transport(res);
+  if (!isHttp1(res)) return new Http2Transport(res);
   const socket = fastSocket(res);
   return socket === undefined ? new ResponseTransport(res) : new SocketTransport(res, socket);
 }
@@ -46,7 +46,7 @@ export function startStream(
   closed: () => boolean,
   open: (transport: Transport) => void,
 ): void {
-  if (res instanceof ServerResponse && res.socket === null && !res.destroyed && !res.writableEnded) {
+  if (isHttp1(res) && res.socket === null && !res.destroyed && !res.writableEnded) {
     // HTTP/1.1 pipelining: this response is queued behind another one on its connection. It has
     // no socket and is never told when the connection closes, so it must not be subscribed.
     const socket = res.req.socket;
@@ -65,7 +65,7 @@ export function startStream(
   if (res.destroyed || res.writableEnded) return; // the client left while it waited
   res.writeHead(200, headers);
   // HTTP/2 compat sends its headers with the first write, which follows immediately.
-  if (res instanceof ServerResponse) res.flushHeaders();
+  if (isHttp1(res)) res.flushHeaders();
   if (closed()) {
     // Never a subscriber: end it without a Connection, so no 'disconnect' without 'connect'.
     res.end();

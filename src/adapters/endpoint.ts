@@ -1,0 +1,77 @@
+// Handler options shared by every responder (node:http, Express, Fetch): validated once, into the
+// Endpoint the request decision serves. Knows no HTTP library.
+import { encodePreamble } from '../core/encoder.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { coreOf, type Events, eventsProtocolOf } from '../core/events.js';
+import { assertGripKeys, assertKnownKeys } from '../core/option-keys.js';
+import { type GripOption, resolveGrip } from '../grip/index.js';
+import type { Endpoint } from '../protocol/decision.js';
+
+/** The options every responder takes; `channels` and `authorize` receive its request type. */
+interface EndpointOptions<M extends object> {
+  events: Events<M>;
+  grip?: GripOption | null;
+  channels?: unknown;
+  authorize?: unknown;
+  retry?: number;
+  padding?: boolean;
+}
+
+/** Every key `createHandler()`, `express()` and `fetchHandler()` accept. */
+const HANDLER_OPTION_KEYS = [
+  'events',
+  'grip',
+  'channels',
+  'authorize',
+  'retry',
+  'padding',
+] as const satisfies ReadonlyArray<keyof EndpointOptions<object>>;
+
+function assertFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(name, `${name} must be a function`);
+  }
+}
+
+/** Validate handler options against an Events object; the endpoint the decision serves. */
+export function resolveEndpoint<M extends object>(
+  options: EndpointOptions<M>,
+): { events: Events<M>; endpoint: Endpoint } {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', 'options must be an object like { events }');
+  }
+  assertKnownKeys(options, HANDLER_OPTION_KEYS);
+  assertGripKeys(options.grip);
+  const { events } = options;
+  const protocol = eventsProtocolOf(events);
+  if (protocol === 'incompatible') {
+    throw new InvalidOptionError(
+      'events',
+      'options.events comes from an incompatible version of express-eventstream; install one version',
+    );
+  }
+  if (protocol === 'none') {
+    throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
+  }
+  assertFunction(options.channels, 'channels');
+  assertFunction(options.authorize, 'authorize');
+  if (options.retry !== undefined && (!Number.isSafeInteger(options.retry) || options.retry < 0)) {
+    throw new InvalidOptionError('retry', 'retry must be a non-negative integer (ms)');
+  }
+  const core = coreOf(events);
+  const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
+  const { subscriptions } = core;
+  const endpoint: Endpoint = {
+    grip,
+    maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
+    maxChannelNameLength: core.settings.maxChannelNameLength,
+    retry: options.retry,
+    preamble: encodePreamble(options.padding === true, options.retry),
+    history: {
+      initial: (channels, preamble, lastEventId) =>
+        subscriptions.initialText(channels, preamble, lastEventId),
+      recovery: (channels, positions) => subscriptions.recoveryText(channels, positions),
+    },
+  };
+  return { events, endpoint };
+}

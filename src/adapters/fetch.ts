@@ -1,0 +1,92 @@
+// The web-standard Fetch responder: a `Request` in, a `Response` out, for every server written
+// against the Fetch API (Bun.serve, Deno.serve, Hono, Next.js route handlers, @hono/node-server).
+// Maps the Request to a RequestView, awaits the decision, and answers the verdict, or opens the
+// stream over a ReadableStream transport. Imports nothing Node-only.
+import { coreOf, type Events } from '../core/events.js';
+import type { EventMap } from '../core/types.js';
+import type { GripOption } from '../grip/index.js';
+import { decide, failure, type Verdict } from '../protocol/decision.js';
+import type { RequestView } from '../protocol/request-view.js';
+import { WebStreamTransport } from '../transports/web-stream.js';
+import { resolveEndpoint } from './endpoint.js';
+
+export interface FetchHandlerOptions<M extends object = EventMap, R extends Request = Request> {
+  /** The Events object whose channels this endpoint serves. */
+  events: Events<M>;
+  /**
+   * GRIP configuration used to recognise and verify requests coming through a proxy. Defaults to
+   * the Events object's `grip`; pass `null` to serve every request directly.
+   */
+  grip?: GripOption | null;
+  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
+  channels?: (request: R) => readonly string[] | Promise<readonly string[]>;
+  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
+  authorize?: (request: R, channels: readonly string[]) => boolean | Promise<boolean>;
+  /** Reconnection delay (ms) sent to clients in the first bytes of every stream. */
+  retry?: number;
+  /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
+  padding?: boolean;
+}
+
+/** `(request) => Promise<Response>`: a route handler for any Fetch-API server. */
+export type FetchEventStreamHandler<R extends Request = Request> = (request: R) => Promise<Response>;
+
+/** Path and query of an absolute URL (`http://host/events?channel=a` → `/events?channel=a`). */
+function pathOf(url: string): string {
+  const authority = url.indexOf('//');
+  const path = url.indexOf('/', authority === -1 ? 0 : authority + 2);
+  return path === -1 ? '/' : url.slice(path);
+}
+
+/** The view of a Fetch request: `Headers.get()` already joins repeated headers with `, `. */
+function fetchRequestView(request: Request): RequestView {
+  const headers = request.headers;
+  return {
+    method: request.method.toUpperCase(),
+    url: pathOf(request.url),
+    header: (name) => headers.get(name) ?? undefined,
+  };
+}
+
+/** A complete verdict as a Response. Null-body statuses (204) must not get a body at all. */
+function respond(verdict: Exclude<Verdict, { kind: 'stream' }>): Response {
+  const body = verdict.body.length === 0 ? null : (verdict.body as Uint8Array<ArrayBuffer>);
+  return new Response(body, { status: verdict.status, headers: verdict.headers });
+}
+
+/**
+ * The event-stream endpoint as a Fetch handler: `Bun.serve({ fetch: handler })`,
+ * `Deno.serve(handler)`, `app.get('/events', (c) => handler(c.req.raw))` in Hono, or
+ * `export const GET = handler` in a Next.js route. Options as for `createHandler()`, with the
+ * `Request` passed to `channels` and `authorize`.
+ */
+export function fetchHandler<M extends object = EventMap, R extends Request = Request>(
+  options: FetchHandlerOptions<M, R>,
+): FetchEventStreamHandler<R> {
+  const { events, endpoint } = resolveEndpoint<M>(options);
+  const core = coreOf(events);
+  const { channels, authorize } = options;
+
+  return async function eventStreamHandler(request: R): Promise<Response> {
+    let verdict: Verdict;
+    try {
+      verdict = await decide(fetchRequestView(request), endpoint, {
+        channels: channels && (() => channels(request)),
+        authorize: authorize && ((list) => authorize(request, list)),
+      });
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      core.report(error, {});
+      verdict = failure(error);
+    }
+    if (verdict.kind !== 'stream') return respond(verdict);
+    // The client left while the decision ran, or the namespace closed: never a subscriber (so no
+    // 'disconnect' without 'connect'); the response just ends.
+    if (request.signal.aborted || core.closed) {
+      return new Response(null, { status: verdict.status, headers: verdict.headers });
+    }
+    const transport = new WebStreamTransport(request.signal);
+    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId);
+    return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
+  };
+}
