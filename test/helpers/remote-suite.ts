@@ -7,6 +7,7 @@ import { connect, request, type SseClient } from './sse-client.js';
 
 export interface RemoteStats {
   connections: number;
+  connectionsOpened: number;
   subscribers: Record<string, number>;
   slowClientsDropped: number;
 }
@@ -47,6 +48,11 @@ export function remoteOf(server: RuntimeServer): Remote {
 export interface RemoteSuiteOptions {
   /** The server runs with EES_MAX_BUFFER=65536 and has POST /flood: test the stalled reader. */
   stalledReader?: boolean;
+  /**
+   * Only GET (and HEAD) reach the endpoint, as with Hono's `app.get()`: other methods are the
+   * app's routing, not the handler's answer.
+   */
+  getOnly?: boolean;
 }
 
 export function remoteSuite(
@@ -108,6 +114,26 @@ export function remoteSuite(
         headers: { accept: 'text/event-stream', 'last-event-id': 'error' },
       });
       expect(stop.status).toBe(204);
+    });
+
+    it('answers other methods as the decision says: 405 with Allow, OPTIONS 204, HEAD without a stream', async () => {
+      const opened = (await remote.stats()).connectionsOpened;
+      if (options.getOnly !== true) {
+        const post = await request(server.url('/events?channel=a'), { method: 'POST' });
+        expect(post.status).toBe(405);
+        expect(post.headers.allow).toBe('GET, HEAD, OPTIONS');
+        const preflight = await request(server.url('/events?channel=a'), { method: 'OPTIONS' });
+        expect(preflight.status).toBe(204);
+        expect(preflight.headers.allow).toBe('GET, HEAD, OPTIONS');
+      }
+      const head = await request(server.url('/events?channel=a'), {
+        method: 'HEAD',
+        headers: { accept: 'text/event-stream' },
+      });
+      expect(head.status).toBe(200);
+      expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+      expect(head.body).toBe('');
+      expect((await remote.stats()).connectionsOpened).toBe(opened);
     });
 
     it('resumes after Last-Event-ID with exactly the missed events', async () => {
