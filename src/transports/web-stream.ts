@@ -10,6 +10,9 @@ const HIGH_WATER_MARK = 16 * 1024;
 
 const byteLength = (chunk: Uint8Array): number => chunk.byteLength;
 
+const RESET_REASON =
+  'express-eventstream: event stream reset (a client too slow for maxBufferBytes, or a resume that failed); the client reconnects';
+
 export class WebStreamTransport implements Transport {
   /** The Response body. */
   readonly stream: ReadableStream<Uint8Array>;
@@ -68,11 +71,7 @@ export class WebStreamTransport implements Transport {
     if (!this.#open) return;
     this.#finish();
     // What is queued is still delivered; then the response ends.
-    try {
-      this.#controller.close();
-    } catch {
-      // already closed by the runtime
-    }
+    this.#close();
   }
 
   reset(): void {
@@ -94,8 +93,9 @@ export class WebStreamTransport implements Transport {
   readonly #aborted = (): void => {
     if (!this.#open) return;
     this.#gone();
-    // Nobody reads the queue any more: drop it now, whether or not the runtime cancels.
-    this.#error();
+    // End the body too, so a runtime that never cancels is not left waiting on a read. Closed,
+    // not errored: runtimes log a body's error, and this is an ordinary hang-up.
+    this.#close();
   };
 
   #gone(): void {
@@ -125,9 +125,21 @@ export class WebStreamTransport implements Transport {
     for (const resolve of waiting) resolve();
   }
 
+  #close(): void {
+    try {
+      this.#controller.close();
+    } catch {
+      // already closed or errored
+    }
+  }
+
+  /**
+   * Erroring the body is the only way a Fetch handler can cut a response off: the runtime resets
+   * the connection (and logs this error once, so it says what happened).
+   */
   #error(): void {
     try {
-      this.#controller.error(new Error('event stream reset'));
+      this.#controller.error(new Error(RESET_REASON));
     } catch {
       // already errored or closed
     }
