@@ -1,10 +1,11 @@
-// Next.js App Router: a route handler in a minimal app (test/fixtures/next-app), built with
-// `next build` and served by `next start`. Runs as `npm run test:next` (the build takes ~45 s
-// on the CI machine; .ci/run runs it after `npm test`).
+// Next.js App Router: fetchHandler as a route handler (`export const GET = fetchHandler(...)`)
+// in a minimal app (test/fixtures/next-app), built with `next build` and served by `next start`.
+// Runs as `npm run test:next` (the build takes ~45 s on the CI machine; .ci/run runs it after
+// `npm test`).
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAndStartNext, type NextApp } from '../helpers/next.js';
-import { connect, type SseClient } from '../helpers/sse-client.js';
+import { connect, request, type SseClient } from '../helpers/sse-client.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/next-app', import.meta.url));
 
@@ -21,40 +22,62 @@ describe('Next.js route handler (next build + next start)', () => {
     await app?.stop();
   });
 
-  async function post(text: string): Promise<{ streams: number }> {
+  /** Publishes `text` on channel `messages`; the route answers its open connections. */
+  async function post(text: string): Promise<{ connections: number }> {
     const res = await fetch(app.url('/events'), { method: 'POST', body: text });
     expect(res.status).toBe(200);
-    return (await res.json()) as { streams: number };
+    return (await res.json()) as { connections: number };
   }
 
-  it('streams without buffering: events arrive while the response is open, uncompressed', async () => {
-    const c = await connect(app.url('/events'), { accept: 'text/event-stream', 'accept-encoding': 'gzip' });
+  it('streams without buffering: stream-open, then each event while the response is open, uncompressed', async () => {
+    const c = await connect(app.url('/events?channel=messages'), {
+      accept: 'text/event-stream',
+      'accept-encoding': 'gzip',
+    });
     clients.push(c);
     expect(c.status).toBe(200);
     expect(c.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(c.headers['cache-control']).toBe('no-cache, no-transform');
     expect(c.headers['content-encoding']).toBeUndefined();
     // The stream never ends on its own: if Next held the body back, nothing would arrive.
-    await c.waitFor((x) => x.named('open').length === 1, 10_000, 'the first event');
-    expect(await post('hello')).toEqual({ streams: 1 });
+    await c.waitFor((x) => x.named('stream-open').length === 1, 10_000, 'stream-open');
+    expect(await post('hello')).toEqual({ connections: 1 });
     await c.waitFor((x) => x.named('message').length === 1, 10_000, 'the posted message');
-    expect(JSON.parse(c.named('message')[0]!.data)).toEqual({ text: 'hello' });
+    expect(await post('again')).toEqual({ connections: 1 });
+    await c.waitFor((x) => x.named('message').length === 2, 10_000, 'the second message');
+    expect(c.named('message').map((e) => JSON.parse(e.data))).toEqual([{ text: 'hello' }, { text: 'again' }]);
     expect(c.ended).toBe(false);
   });
 
-  it("tells the route when the client leaves (request.signal or the stream's cancel)", async () => {
+  it('resumes after Last-Event-ID and refuses bad requests as the other entry points do', async () => {
+    const seen = clients[0]!.named('message');
+    const again = await connect(app.url('/events?channel=messages'), {
+      accept: 'text/event-stream',
+      'last-event-id': seen[0]!.id!,
+    });
+    clients.push(again);
+    await again.waitFor((x) => x.named('message').length === 1, 10_000, 'the replay');
+    expect(again.named('message')[0]).toEqual(seen[1]);
+    const bad = await request(app.url('/events?channel=a%3Bb'), { headers: { accept: '*/*' } });
+    expect(bad.status).toBe(400);
+    const json = await request(app.url('/events?channel=a'), { headers: { accept: 'application/json' } });
+    expect(json.status).toBe(406);
+  });
+
+  it('releases the subscription when the client leaves', async () => {
     for (const c of clients.splice(0)) c.close();
-    const c = await connect(app.url('/events'), { accept: 'text/event-stream' });
-    await c.waitFor((x) => x.named('open').length === 1, 10_000, 'the first event');
-    expect((await post('x')).streams).toBe(1);
+    const c = await connect(app.url('/events?channel=messages'), { accept: 'text/event-stream' });
+    await c.waitFor((x) => x.named('stream-open').length === 1, 10_000, 'stream-open');
+    expect((await post('x')).connections).toBe(1);
     c.close();
-    // The route counts its open streams in each POST answer: poll until it has let this one go.
-    let streams = -1;
+    // Each POST answers the open connections: poll until the route has let this one go.
+    let connections = -1;
     const start = Date.now();
-    while (Date.now() - start < 5000) {
-      streams = (await post('probe')).streams;
-      if (streams === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() - start < 2000) {
+      connections = (await post('probe')).connections;
+      if (connections === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
     }
-    expect(streams).toBe(0);
+    expect(connections).toBe(0);
   });
 });
