@@ -1,6 +1,6 @@
 // The Transport seam: what a Connection writes through. The core knows nothing of HTTP; each
 // transport (src/transports/) wraps one kind of response: the HTTP/1.1 socket fast path, the
-// `res.write` fallback, an HTTP/2 stream, and later a web ReadableStream.
+// `res.write` fallback, an HTTP/2 stream, and a web ReadableStream (the Fetch path).
 
 /**
  * Bytes to send to a set of connections, encoded once: the same object goes to every connection

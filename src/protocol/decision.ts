@@ -1,5 +1,5 @@
 // The request decision: what a request to an event-stream endpoint gets, from a RequestView alone.
-// Every responder (node:http, Express, later Fetch) maps its request to a view, awaits `decide()`,
+// Every responder (node:http, Express, Fetch) maps its request to a view, awaits `decide()`,
 // and writes the verdict: a complete response (status, headers, body), or a stream to open.
 import { encodeStreamError, STREAM_ERROR_ID } from '../core/encoder.js';
 import { EventStoreError } from '../core/errors.js';
