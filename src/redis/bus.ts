@@ -431,6 +431,9 @@ export class RedisBus implements EventBus {
     } catch (err) {
       this.#report(err);
     }
+    // The reset stands for everything up to the channels' new position: publish() calls waiting
+    // for an echo of those events must not wait out their timeout.
+    this.#settleWaiters();
   }
 
   #report(err: unknown): void {
