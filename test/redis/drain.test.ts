@@ -4,7 +4,10 @@
 // spread across the window (the distribution of their ends is measured and printed), each after
 // its own `retry:`, and every client, reconnecting to B with its Last-Event-ID after that delay,
 // must end up with every event exactly once, in order.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
@@ -84,20 +87,54 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-/** Counts per `width` ms from 0 to `window`, plus one bucket for later. */
-function histogram(times: readonly number[], width: number, window: number): number[] {
-  const buckets = Array.from({ length: Math.ceil(window / width) + 1 }, () => 0);
-  for (const t of times) buckets[Math.min(buckets.length - 1, Math.max(0, Math.floor(t / width)))]!++;
-  return buckets;
+const BUCKET_MS = DRAIN_MS / 10;
+
+/** The 5/25/50/75/95 % points of `times` and their counts per BUCKET_MS from 0 to the last. */
+function spread(times: readonly number[]): { points: number[]; buckets: number[] } {
+  const sorted = [...times].sort((x, y) => x - y);
+  const points = [0.05, 0.25, 0.5, 0.75, 0.95].map((p) => Math.round(quantile(sorted, p)));
+  const buckets = Array.from({ length: Math.floor(Math.max(0, sorted.at(-1)!) / BUCKET_MS) + 1 }, () => 0);
+  for (const t of sorted) buckets[Math.max(0, Math.floor(t / BUCKET_MS))]!++;
+  return { points, buckets };
+}
+
+function describeSpread(times: readonly number[], withBuckets = true): string {
+  const { points, buckets } = spread(times);
+  const counts = withBuckets ? `; per ${BUCKET_MS} ms: ${buckets.join(' ')}` : '';
+  return `5/25/50/75/95 % at ${points.join(' / ')}${counts}`;
+}
+
+/**
+ * Spread across the window, ideally: quartiles half the window apart, the 5 % and 95 % points
+ * 90 % of it apart, 10 % of the ends per tenth. Only the shape is checked, with room for a
+ * loaded machine: a process that runs late shifts and stretches the ends past the window, and a
+ * stalled event loop (in a, or here) bunches the ends due meanwhile into one bucket (at a load
+ * average of 15 on 2 cores, healthy runs showed quartiles 360 ms to 1,400 ms apart). Ends all at
+ * once still fail, on the same machine: tried with a drain that ignored its window, they came
+ * out with quartiles 124 ms apart in 2 buckets by a's clock, 176 ms apart in 3 as seen here.
+ */
+function expectSpread(times: readonly number[]): void {
+  const { points, buckets } = spread(times);
+  const [p5, q1, , q3, p95] = points as [number, number, number, number, number];
+  expect(q3 - q1, 'interquartile range').toBeGreaterThan(DRAIN_MS / 8);
+  expect(p95 - p5, '5 % to 95 %').toBeGreaterThan(DRAIN_MS / 4);
+  expect(Math.max(...buckets), `the busiest ${BUCKET_MS} ms`).toBeLessThan((times.length * 2) / 3);
+  expect(
+    buckets.filter((count) => count >= times.length * 0.02).length,
+    `${BUCKET_MS} ms buckets with 2 % of the ends`,
+  ).toBeGreaterThanOrEqual(4);
 }
 
 describe('graceful drain across processes', () => {
   it('1,000 clients: close({ drainMs: 2000 }) on SIGTERM ends them spread across the window; each resumes on another process without loss', async () => {
     const redis = await startRedis();
     cleanups.push(() => redis.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'ees-drain-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const drainLog = join(dir, 'a.json');
     const env = { REDIS_URL: redis.url, NS: 'drain', BUS: '1', DRAIN_MS: String(DRAIN_MS) };
     const [a, b] = (await Promise.all([
-      startOrigin('a', env, cleanups),
+      startOrigin('a', { ...env, DRAIN_LOG: drainLog }, cleanups),
       startOrigin('b', env, cleanups),
     ])) as [OriginProcess, OriginProcess];
     const path = '/events?channel=d';
@@ -185,32 +222,22 @@ describe('graceful drain across processes', () => {
       'every event on every client',
     );
 
-    // The distribution of the ends (ms after SIGTERM), against the window.
-    const ends = clients.map((c) => c.endedAt!).sort((x, y) => x - y);
-    const back = clients.map((c) => c.reconnectedAt!).sort((x, y) => x - y);
-    const q = [0.05, 0.25, 0.5, 0.75, 0.95].map((p) => Math.round(quantile(ends, p)));
-    const perBucket = histogram(ends, DRAIN_MS / 10, DRAIN_MS);
-    const reconnects = histogram(back, DRAIN_MS / 5, 3 * DRAIN_MS);
+    // The distribution of the ends (ms after SIGTERM): as the clients saw them, and as a itself
+    // ended them (its own clock, from its SIGTERM handler). Printed for the record.
+    const seen = clients.map((c) => c.endedAt!);
+    const ended = JSON.parse(readFileSync(drainLog, 'utf8')) as number[];
+    const back = clients.map((c) => c.reconnectedAt!);
     console.log(
       [
         `drain of ${CLIENTS} streams over ${DRAIN_MS} ms (${total} events, published through b):`,
-        `  ends after SIGTERM: first ${Math.round(ends[0]!)} ms, 5/25/50/75/95 % ${q.join(' / ')} ms, last ${Math.round(ends.at(-1)!)} ms`,
-        `  ends per ${DRAIN_MS / 10} ms: ${perBucket.slice(0, -1).join(' ')} (later: ${perBucket.at(-1)})`,
-        `  reconnections to b per ${DRAIN_MS / 5} ms: ${reconnects.slice(0, -1).join(' ')} (later: ${reconnects.at(-1)})`,
+        `  ends seen by the clients, ms after SIGTERM: ${describeSpread(seen)}`,
+        `  ends by a's own clock, ms after its SIGTERM handler: ${describeSpread(ended)}`,
+        `  reconnections to b, ms after SIGTERM: ${describeSpread(back, false)}`,
       ].join('\n'),
     );
-    // Evenly spread, ideally: the quartiles half the window apart, the 5 % and 95 % points 90 % of
-    // it apart, 10 % of the ends per tenth. Only the shape is checked, with room for a loaded
-    // machine: a reacts to SIGTERM late (every end shifts), and a stalled event loop, here or in a,
-    // bunches the ends observed meanwhile into one bucket. Ends all at once, or bunched into a
-    // fraction of the window, still fail.
-    const [p5, q1, , q3, p95] = q as [number, number, number, number, number];
-    expect(q3 - q1).toBeGreaterThan(DRAIN_MS / 8);
-    expect(p95 - p5).toBeGreaterThan(DRAIN_MS / 2);
-    expect(Math.max(...perBucket)).toBeLessThan(CLIENTS * 0.6);
-    expect(perBucket.slice(0, 10).filter((count) => count >= CLIENTS * 0.02).length).toBeGreaterThanOrEqual(
-      4,
-    );
+    expect(ended).toHaveLength(CLIENTS);
+    expectSpread(seen);
+    expectSpread(ended);
 
     // Every client: on a then b, one retry: in the window, everything once and in order.
     expect(clients.filter((c) => c.failure !== undefined).map((c) => c.failure)).toEqual([]);
