@@ -10,7 +10,7 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       redis: 'src/redis/index.ts',
-      metrics: 'src/metrics.ts',
+      metrics: 'src/metrics/index.ts',
       fastify: 'src/adapters/fastify.ts',
       koa: 'src/adapters/koa.ts',
       fetch: 'src/fetch.ts',

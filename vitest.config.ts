@@ -2,10 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // src/redis, src/metrics.ts, src/fetch.ts and the framework adapters (src/adapters) import the
-  // core by package name (so their builds share the core's classes). When tests run them, that
-  // name must mean the core's sources too, or a test would mix two copies of the core; every
-  // other import of the name (package tests) still gets the build.
+  // src/redis, src/metrics, src/fetch.ts and the framework adapters (src/adapters) import the core by
+  // package name (so their builds share the core's classes). When tests run them, that name must
+  // mean the core's sources too, or a test would mix two copies of the core; every other import
+  // of the name (package tests) still gets the build.
   plugins: [
     {
       name: 'redis-engine-uses-core-sources',
@@ -15,7 +15,7 @@ export default defineConfig({
           source === 'express-eventstream' &&
           (importer?.includes('/src/redis/') ||
             importer?.includes('/src/adapters/') ||
-            importer?.endsWith('/src/metrics.ts') ||
+            importer?.includes('/src/metrics/') ||
             importer?.endsWith('/src/fetch.ts'))
         ) {
           return fileURLToPath(new URL('./src/index.ts', import.meta.url));

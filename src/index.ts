@@ -20,7 +20,14 @@ export {
   type HttpRequest,
   type HttpResponse,
 } from './adapters/node.js';
-export { type BusEvent, type BusSink, type EventBus, encodeStoredEvent, LocalBus } from './core/bus.js';
+export {
+  type BusEvent,
+  type BusResetReason,
+  type BusSink,
+  type EventBus,
+  encodeStoredEvent,
+  LocalBus,
+} from './core/bus.js';
 export { Channel, type ChannelEvents } from './core/channel.js';
 export {
   type ConnectMessage,
@@ -42,6 +49,7 @@ export {
   type PublishMessage,
   type ReplayMessage,
   type ResetMessage,
+  type ResetVia,
   type ResumeVia,
   type SlowDropMessage,
   type StoreErrorMessage,

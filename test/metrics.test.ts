@@ -2,7 +2,7 @@
 // scraped by a real Prometheus server that answers queries about a running app.
 import http from 'node:http';
 import expressApp from 'express';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   events as createEvents,
@@ -12,7 +12,12 @@ import {
   express,
   InvalidOptionError,
 } from '../src/index.js';
-import { metrics, metricsHandler } from '../src/metrics.js';
+import {
+  type MetricsFetchHandler,
+  metrics,
+  metricsFetchHandler,
+  metricsHandler,
+} from '../src/metrics/index.js';
 import { type PrometheusInstance, promtoolCheckMetrics, startPrometheus } from './helpers/prometheus.js';
 import { freePorts } from './helpers/pushpin.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -194,18 +199,27 @@ describe('metrics() from real traffic', () => {
       { registry, channelLabels: { max: 0 } },
       { registry, channelLabels: true },
       { registry, events: {} },
+      { registry, channelLabel: { max: 5 } },
       'nope',
+      [],
     ];
     for (const options of bad) {
       expect(() => metrics(options as Parameters<typeof metrics>[0]), JSON.stringify(options)).toThrow(
         InvalidOptionError,
       );
     }
+    // An unknown key is named, with the closest valid one.
+    expect(() => metrics({ registry, Prefix: 'x_' } as never)).toThrow(
+      /unknown metrics\(\) option 'Prefix': did you mean 'prefix'/,
+    );
+    expect(() => metrics({ registry, Prefix: 'x_' } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION', option: 'Prefix' }),
+    );
   });
 });
 
 describe('serving /metrics', () => {
-  it('handler() answers node:http with the text exposition; response() gives a web Response', async () => {
+  it('handler answers node:http GET and HEAD with the text exposition, other methods 405', async () => {
     const registry = new Registry();
     const { ev } = await app({ name: 'srv', keepAlive: false });
     const m = metrics({ registry, events: ev });
@@ -215,13 +229,66 @@ describe('serving /metrics', () => {
     const res = await request(server.url('/metrics'));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe(registry.contentType);
+    expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body).toContain('# TYPE express_eventstream_connections gauge');
     expect(res.body).toContain('express_eventstream_connections{namespace="srv"} 0');
+    const head = await request(server.url('/metrics'), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe(registry.contentType);
+    expect(head.body).toBe('');
+    const post = await request(server.url('/metrics'), { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+  });
 
-    const web = await m.response();
-    expect(web.status).toBe(200);
-    expect(web.headers.get('content-type')).toBe(registry.contentType);
-    expect(await web.text()).toContain('# TYPE express_eventstream_events_published_total counter');
+  it('fetch answers a web Request with a Response: GET and HEAD, 405 otherwise; metricsFetchHandler() is m.fetch', async () => {
+    const registry = new Registry();
+    const { ev } = await app({ name: 'web', keepAlive: false });
+    const handler: MetricsFetchHandler = metricsFetchHandler({ registry, events: ev });
+    const m = metrics({ registry });
+    cleanups.push(() => m.close());
+    expect(handler).toBe(m.fetch);
+    await ev.publish('x', { data: 1 });
+
+    const res = await handler(new Request('http://app.test/metrics'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(registry.contentType);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const text = await res.text();
+    expect(text).toContain('express_eventstream_events_published_total{namespace="web"} 1');
+    expect(text).toBe(await registry.metrics());
+    const check = await promtoolCheckMetrics(text);
+    expect(check.output).toBe('');
+    expect(check.code).toBe(0);
+
+    const head = await handler(new Request('http://app.test/metrics', { method: 'HEAD' }));
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const post = await handler(new Request('http://app.test/metrics', { method: 'POST', body: 'x' }));
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    // Without a request: the exposition, as for a GET.
+    expect(await (await m.fetch()).text()).toContain('namespace="web"');
+  });
+
+  it('a registry whose collect() fails answers 500 on both handlers, and the process carries on', async () => {
+    const registry = new Registry();
+    const m = metrics({ registry });
+    cleanups.push(() => m.close());
+    registry.registerMetric(
+      new Gauge({
+        name: 'broken',
+        help: 'fails to collect',
+        registers: [],
+        collect() {
+          throw new Error('collect failed');
+        },
+      }),
+    );
+    expect((await m.fetch(new Request('http://app.test/metrics'))).status).toBe(500);
+    const server = await startServer(m.handler);
+    cleanups.push(() => server.close());
+    expect((await request(server.url('/metrics'))).status).toBe(500);
   });
 
   it('promtool check metrics accepts the exposition, every metric family present', async () => {
@@ -250,6 +317,39 @@ describe('serving /metrics', () => {
   });
 });
 
+/** Waits until a query's single value equals `want` (re-querying as scrapes arrive). */
+function queryUntilOn(p: PrometheusInstance): (expr: string, want: number) => Promise<void> {
+  return async (expr, want) => {
+    const deadline = Date.now() + 20_000;
+    let last: unknown;
+    for (;;) {
+      const result = await p.query(expr);
+      last = result;
+      if (result.length === 1 && result[0]!.value === want) return;
+      if (Date.now() > deadline) throw new Error(`${expr}: wanted ${want}, last ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+}
+
+/**
+ * Serves a Fetch-style handler over node:http: the glue a Fetch runtime (Bun.serve, Deno.serve,
+ * a Next.js route) provides, written here with nothing but the web Request/Response globals.
+ */
+function serveFetch(handler: (request: Request) => Promise<Response>): Promise<TestServer> {
+  return startServer((req, res) => {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (typeof value === 'string') headers.set(name, value);
+    }
+    const url = `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`;
+    void handler(new Request(url, { method: req.method, headers })).then(async (response) => {
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(Buffer.from(await response.arrayBuffer()));
+    });
+  });
+}
+
 describe('a real Prometheus server', () => {
   let prom: PrometheusInstance | undefined;
   afterEach(async (ctx) => {
@@ -275,20 +375,8 @@ describe('a real Prometheus server', () => {
     });
 
     prom = await startPrometheus({ targets: [`127.0.0.1:${port}`], scrapeIntervalMs: 250 });
-    const p = prom;
+    const queryUntil = queryUntilOn(prom);
     const gauge = 'express_eventstream_connections{namespace="prom"}';
-    /** Waits until the query's single value equals `want` (re-querying as scrapes arrive). */
-    const queryUntil = async (expr: string, want: number): Promise<void> => {
-      const deadline = Date.now() + 20_000;
-      let last: unknown;
-      for (;;) {
-        const result = await p.query(expr);
-        last = result;
-        if (result.length === 1 && result[0]!.value === want) return;
-        if (Date.now() > deadline) throw new Error(`${expr}: wanted ${want}, last ${JSON.stringify(last)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
     await queryUntil('up{job="app"}', 1);
     await queryUntil(gauge, 0);
 
@@ -301,5 +389,27 @@ describe('a real Prometheus server', () => {
     for (let i = 0; i < 5; i++) await ev.publish('p', { data: i });
     await queryUntil('express_eventstream_events_delivered_total{namespace="prom"}', 10);
     await queryUntil('sum(express_eventstream_disconnects_total{namespace="prom",reason="client"})', 1);
+  });
+
+  it('scrapes a Fetch-style handler (metricsFetchHandler()); the connection gauge equals the open clients', async () => {
+    const registry = new Registry();
+    const { ev, server } = await app({ name: 'prom-fetch', keepAlive: false });
+    const metricsServer = await serveFetch(metricsFetchHandler({ registry, events: ev }));
+    cleanups.push(async () => {
+      metrics({ registry }).close();
+      await metricsServer.close();
+    });
+    prom = await startPrometheus({ targets: [`127.0.0.1:${metricsServer.port}`], scrapeIntervalMs: 250 });
+    const queryUntil = queryUntilOn(prom);
+    const gauge = 'express_eventstream_connections{namespace="prom-fetch"}';
+    await queryUntil('up{job="app"}', 1);
+    await queryUntil(gauge, 0);
+    const clients: SseClient[] = [];
+    for (let i = 0; i < 4; i++) clients.push(track(await connect(server.url('/?channel=f'))));
+    await queryUntil(gauge, 4);
+    clients[3]!.close();
+    await queryUntil(gauge, 3);
+    for (let i = 0; i < 2; i++) await ev.publish('f', { data: i });
+    await queryUntil('express_eventstream_events_delivered_total{namespace="prom-fetch"}', 6);
   });
 });

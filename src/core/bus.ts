@@ -15,6 +15,9 @@ export interface BusEvent {
   readonly body: string;
 }
 
+/** Why a bus resets channels: `unknown-id` (the store's epoch changed), `expired` (retention won). */
+export type BusResetReason = 'unknown-id' | 'expired';
+
 /** Where a bus delivers: this process's hub. */
 export interface BusSink {
   /** A batch of events in seq order; each subscriber gets the ones on its channels. */
@@ -24,7 +27,7 @@ export interface BusSink {
    * change, `'expired'` when retention dropped events the bus had not delivered yet). `at` is the
    * store position the bus continues from: they get a `stream-reset` whose id is that position.
    */
-  reset?(channels: string[], reason: string, at: { epoch: string; head: number }): void;
+  reset?(channels: string[], reason: BusResetReason, at: { epoch: string; head: number }): void;
 }
 
 /**

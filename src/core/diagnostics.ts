@@ -11,7 +11,7 @@ import type { EncodedEvent, EventsStats } from './types.js';
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
   /** A batch of events (one event-loop turn's `publish()` calls) got its ids and is about to be delivered. */
   publish: 'express-eventstream:publish',
-  /** A batch was written to the local (direct) connections. */
+  /** The bus delivered a batch here and it was written to this process's direct connections. */
   deliver: 'express-eventstream:deliver',
   /** A direct stream opened. */
   connect: 'express-eventstream:connect',
@@ -19,7 +19,7 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
   disconnect: 'express-eventstream:disconnect',
   /** A client resumed with `Last-Event-ID` and was sent the stored events after it. */
   replay: 'express-eventstream:replay',
-  /** A `stream-reset` was sent: the history could not bridge the client's gap. */
+  /** A `stream-reset` was sent: the history (or a shared bus) could not bridge a client's gap. */
   reset: 'express-eventstream:reset',
   /** A client was cut off because its outbound buffer passed `maxBufferBytes`. */
   slowDrop: 'express-eventstream:slow-drop',
@@ -61,7 +61,11 @@ export interface PublishMessage extends DiagnosticsSource {
   readonly batch: readonly EncodedEvent[];
 }
 
-/** `express-eventstream:deliver` */
+/**
+ * `express-eventstream:deliver`, once per batch the bus hands to this process: with the in-process
+ * bus, each published batch; with a shared bus (`RedisBus`), each batch it delivers, whichever
+ * process published it (one per channel of an append, or one per catch-up page).
+ */
 export interface DeliverMessage extends DiagnosticsSource {
   /** Events in the batch. */
   readonly events: number;
@@ -69,8 +73,12 @@ export interface DeliverMessage extends DiagnosticsSource {
   readonly deliveries: number;
   /** Bytes written now. Connections still resuming get the batch after their replay, not counted here. */
   readonly bytes: number;
-  /** Milliseconds from the batch's first `publish()` call to its local fan-out (store append included). */
-  readonly durationMs: number;
+  /**
+   * Milliseconds from the first `publish()` call of the batch to its local fan-out (store append,
+   * and a shared bus' round trip, included). Absent when the batch holds no event this process
+   * published while someone listened to this channel (another process' events).
+   */
+  readonly durationMs?: number;
 }
 
 /** `express-eventstream:connect` */
@@ -101,13 +109,20 @@ export interface ReplayMessage extends DiagnosticsSource {
   readonly via: ResumeVia;
 }
 
-/** `express-eventstream:reset` */
+/** Where a `stream-reset` came from: a resume (direct or GRIP hold), or a shared bus that lost events. */
+export type ResetVia = ResumeVia | 'bus';
+
+/** `express-eventstream:reset`, once per `stream-reset` sent (a bus reset: once per stream it reaches). */
 export interface ResetMessage extends DiagnosticsSource {
-  /** Channels the reset covers. */
+  /** Channels the reset covers (of this stream). */
   readonly channels: readonly string[];
-  /** `expired` (events left the history), `unknown-id` (another epoch or a future id), `malformed-id`. */
+  /**
+   * `expired` (events left the history), `unknown-id` (another epoch or a future id; from a bus:
+   * the store lost its data), `malformed-id`.
+   */
   readonly reason: 'expired' | 'unknown-id' | 'malformed-id';
-  readonly via: ResumeVia;
+  /** `stream` or `grip-hold` for a resume; `bus` when a shared bus could not deliver events it lost. */
+  readonly via: ResetVia;
 }
 
 /** `express-eventstream:slow-drop` */

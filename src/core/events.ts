@@ -99,7 +99,6 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
         },
         report: (error, context) => this.#report(error, context),
         source,
-        deliveredSoFar: () => ({ events: this.#stats.eventsDelivered, bytes: this.#stats.bytesDelivered }),
         counted: (published, failed) => {
           this.#stats.eventsPublished += published;
           this.#stats.publishErrors += failed;
@@ -133,6 +132,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
           this.#stats.streamResets += resets;
         },
         report: (error) => this.#report(error, {}),
+        deliveredSoFar: () => ({ events: this.#stats.eventsDelivered, bytes: this.#stats.bytesDelivered }),
+        publishedAt: (batch) => this.#pipeline.publishedAt(batch),
       },
       settings,
       source,
@@ -148,7 +149,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     };
     // Delivered batches (this process's and, with a shared bus, other processes') go to the hub.
     const started = this.#bus.start({
-      deliver: (batch) => this.#hub.deliver(batch),
+      deliver: (batch) => subscriptions.deliver(batch),
       reset: (channels, reason, at) => subscriptions.reset(channels, reason, at),
     });
     if (started !== undefined) {

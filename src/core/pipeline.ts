@@ -22,6 +22,14 @@ interface Batch {
   startedAt: number;
 }
 
+/** A batch of this process on its way through the bus, while someone listens to `deliver`. */
+interface InFlight {
+  /** Seqs of its first and last event (a store assigns a batch consecutive seqs). */
+  readonly first: number | undefined;
+  readonly last: number | undefined;
+  readonly startedAt: number;
+}
+
 /** What `publishTracked()` returns: the publish's promise, and when local delivery happened. */
 export interface TrackedPublish {
   done: Promise<void>;
@@ -34,8 +42,6 @@ export interface PipelineHost {
   report(error: Error, context: { channel?: string; event?: unknown }): void;
   /** Counters: events accepted, and publishes that failed. */
   counted(published: number, failed: number): void;
-  /** Deliveries and bytes written to subscribers so far (for the deliver diagnostics). */
-  deliveredSoFar(): { events: number; bytes: number };
   /** Names the namespace in diagnostics messages. */
   readonly source: DiagnosticsSource;
 }
@@ -67,6 +73,10 @@ export class Pipeline {
   #timer: NodeJS.Timeout | undefined;
   /** Serialises store appends so batches reach clients in publish order. */
   #appending: Promise<void> = Promise.resolve();
+  /** The batch being handed to the bus right now (a bus may deliver it before publish() returns). */
+  #handing: InFlight | undefined;
+  /** Batches a shared bus has not delivered here yet (only while `deliver` has subscribers). */
+  readonly #inFlight = new Set<InFlight>();
 
   constructor(
     host: PipelineHost,
@@ -218,22 +228,38 @@ export class Pipeline {
     });
   };
 
+  /**
+   * When the earliest batch of this process among `delivered`'s events started, for the deliver
+   * diagnostics: the batch being handed to the bus (a bus that delivers at once), else the
+   * batches still travelling through a shared bus whose seqs `delivered` holds.
+   */
+  publishedAt(delivered: readonly EncodedEvent[]): number | undefined {
+    if (this.#handing !== undefined) return this.#handing.startedAt;
+    let at: number | undefined;
+    for (const own of this.#inFlight) {
+      if (at !== undefined && own.startedAt >= at) continue;
+      const { first, last } = own;
+      if (first === undefined || last === undefined) continue;
+      if (delivered.some((ev) => ev.seq !== undefined && ev.seq >= first && ev.seq <= last))
+        at = own.startedAt;
+    }
+    return at;
+  }
+
   #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
-    const source = this.#host.source;
-    if (diag.publish.hasSubscribers) diag.publish.publish({ ...source, batch: encoded });
-    const before = diag.deliver.hasSubscribers ? this.#host.deliveredSoFar() : undefined;
-    const bus = this.#bus.publish(encoded);
+    if (diag.publish.hasSubscribers) diag.publish.publish({ ...this.#host.source, batch: encoded });
+    // Only while someone listens to `deliver`: remember when this batch started, for its duration.
+    const own: InFlight | undefined = diag.deliver.hasSubscribers
+      ? { first: encoded[0]?.seq, last: encoded.at(-1)?.seq, startedAt: batch.startedAt }
+      : undefined;
+    this.#handing = own;
+    let bus: Promise<void>;
+    try {
+      bus = this.#bus.publish(encoded);
+    } finally {
+      this.#handing = undefined;
+    }
     if (this.#localBus) {
-      if (before !== undefined) {
-        const after = this.#host.deliveredSoFar();
-        diag.deliver.publish({
-          ...source,
-          events: encoded.length,
-          deliveries: after.events - before.events,
-          bytes: after.bytes - before.bytes,
-          durationMs: performance.now() - batch.startedAt,
-        });
-      }
       batch.markDelivered();
       if (this.#sinks.length === 0) {
         batch.resolve();
@@ -246,6 +272,11 @@ export class Pipeline {
     }
     // A shared bus delivers asynchronously (other processes' events keep seq order with ours);
     // it resolves once the batch was delivered here. It never rejects for another process.
+    if (own !== undefined) {
+      this.#inFlight.add(own);
+      const arrived = () => this.#inFlight.delete(own);
+      bus.then(arrived, arrived);
+    }
     const local = bus.then(batch.markDelivered, batch.markDelivered);
     Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(
       batch.resolve,

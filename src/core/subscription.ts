@@ -1,13 +1,16 @@
 // The subscriber side: opening a stream for an accepted request over a Transport (stream-open,
-// any replay after Last-Event-ID, then live events), and the bodies a GRIP proxy gets instead.
+// any replay after Last-Event-ID, then live events), the bodies a GRIP proxy gets instead, and
+// what the bus hands this process (batches to fan out, resets). The diagnostics of those steps
+// (connect, disconnect, replay, reset, slow drop, deliver) are emitted here, once each.
 
 import type { ResetReason } from '../history/ids.js';
 import { formatId } from '../history/ids.js';
 import { planRecovery } from '../history/recovery.js';
 import { openResume, planResume } from '../history/resume.js';
 import type { EventStore } from '../history/store.js';
+import type { BusResetReason } from './bus.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
-import { type DiagnosticsSource, diag, type ResumeVia } from './diagnostics.js';
+import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
 import { encodeStreamOpen, encodeStreamReset } from './encoder.js';
 import { EventStoreError, NoHistoryError } from './errors.js';
 import type { Hub } from './hub.js';
@@ -22,6 +25,10 @@ export interface SubscriptionHost {
   delivered(events: number, bytes: number): void;
   replayed(events: number, resets: number): void;
   report(error: Error): void;
+  /** Deliveries and bytes written to subscribers so far (the deliver diagnostics take differences). */
+  deliveredSoFar(): { events: number; bytes: number };
+  /** When the earliest batch this process published among `batch`'s events started (performance.now()). */
+  publishedAt(batch: readonly EncodedEvent[]): number | undefined;
 }
 
 export class Subscriptions {
@@ -156,22 +163,44 @@ export class Subscriptions {
       diag.replay.publish({ ...this.#source, channels, lastEventId, events, via });
   }
 
-  #countReset(channels: readonly string[], reason: ResetReason, via: ResumeVia): void {
+  #countReset(channels: readonly string[], reason: ResetReason, via: ResetVia): void {
     this.#host.replayed(0, 1);
     if (diag.reset.hasSubscribers) diag.reset.publish({ ...this.#source, channels, reason, via });
   }
 
-  /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`. */
-  reset(channels: readonly string[], reason: string, at: { epoch: string; head: number }): void {
+  /**
+   * The bus delivers a batch (published here or, with a shared bus, in any process): fan it out
+   * to this process's subscribers. Every delivery path ends here, so `deliver` is emitted here.
+   */
+  deliver(batch: readonly EncodedEvent[]): void {
+    if (!diag.deliver.hasSubscribers) {
+      this.#hub.deliver(batch);
+      return;
+    }
+    const before = this.#host.deliveredSoFar();
+    this.#hub.deliver(batch);
+    const after = this.#host.deliveredSoFar();
+    const startedAt = this.#host.publishedAt(batch);
+    diag.deliver.publish({
+      ...this.#source,
+      events: batch.length,
+      deliveries: after.events - before.events,
+      bytes: after.bytes - before.bytes,
+      ...(startedAt !== undefined && { durationMs: performance.now() - startedAt }),
+    });
+  }
+
+  /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`, each counted. */
+  reset(channels: readonly string[], reason: BusResetReason, at: { epoch: string; head: number }): void {
     const id = formatId(at.epoch, at.head);
-    const sent = this.#hub.reset(
+    this.#hub.reset(
       channels,
       (own): EncodedEvent => {
+        this.#countReset(own, reason, 'bus');
         const text = encodeStreamReset(id, own, reason);
         return { channel: own[0]!, id, seq: at.head, event: 'stream-reset', text, bytes: Buffer.from(text) };
       },
       reason === 'unknown-id',
     );
-    if (sent > 0) this.#host.replayed(0, sent);
   }
 }

@@ -15,7 +15,7 @@
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
 import { type EncodedEvent, encodeStoredEvent, InvalidOptionError } from 'express-eventstream';
 import type { RedisClient, RedisStore } from './store.js';
-import type { BusEvent, BusSink, ChainedRecord, EventBus } from './types.js';
+import type { BusEvent, BusResetReason, BusSink, ChainedRecord, EventBus } from './types.js';
 
 export interface RedisBusOptions {
   /** The Redis store the events are appended to (its client is duplicated for subscribing). */
@@ -423,7 +423,7 @@ export class RedisBus implements EventBus {
     }
   }
 
-  #reset(channels: string[], reason: string, at: { epoch: string; head: number }): void {
+  #reset(channels: string[], reason: BusResetReason, at: { epoch: string; head: number }): void {
     if (channels.length === 0) return;
     this.stats.resets++;
     try {
@@ -431,6 +431,9 @@ export class RedisBus implements EventBus {
     } catch (err) {
       this.#report(err);
     }
+    // The reset stands for everything up to the channels' new position: publish() calls waiting
+    // for an echo of those events must not wait out their timeout.
+    this.#settleWaiters();
   }
 
   #report(err: unknown): void {

@@ -4,6 +4,7 @@ import type { EventStore, StoredRecord } from 'express-eventstream';
 export type {
   AppendResult,
   BusEvent,
+  BusResetReason,
   BusSink,
   EventBus,
   ReadResult,

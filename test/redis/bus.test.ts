@@ -221,11 +221,29 @@ describe('redisBus', () => {
       await until(() => h.got.length === 1, 5000, 'first event');
       // Five events on a that this bus never hears; only the last two are kept.
       await silent.append(Array.from({ length: 5 }, (_, i) => ({ channel: 'a', body: body(i + 2) })));
-      await h.store.append([
+      const { epoch, events } = await h.store.append([
         { channel: 'b', body: body(7) },
         { channel: 'a', body: body(8) },
       ]);
+      // Its publish() resolves with the reset that covers 8 (no echo of 8 will ever come).
+      let published = false;
+      void h.bus
+        .publish(
+          events.map(({ seq }, i) => ({
+            channel: i === 0 ? 'b' : 'a',
+            id: `${epoch}-${seq}`,
+            seq,
+            event: undefined,
+            text: '',
+            bytes: Buffer.alloc(0),
+          })),
+          600_000,
+        )
+        .then(() => {
+          published = true;
+        });
       await until(() => h.resets.length === 1, 5000, 'a reset');
+      await until(() => published, 10_000, 'publish() of the events the reset covers to resolve');
       // Like a resume past retention: the reset stands for everything up to the store's position
       // when it was read (8 included); delivery goes on after it.
       expect(h.resets).toEqual([{ channels: ['a'], reason: 'expired' }]);
