@@ -67,6 +67,8 @@ export function collectEnvironment(root, defs) {
     }
   }
   for (const extra of ['express', 'compression']) versions[extra] = pkgVersion(root, extra);
+  // packages a subject runs on besides its own (fetch-subjects.mjs: fastify, @hono/node-server)
+  for (const d of defs) for (const p of d.extraPkgs ?? []) versions[p] ??= pkgVersion(root, p);
   return {
     date: new Date().toISOString(),
     cores: cpus.length,
@@ -87,14 +89,16 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function metricsOf(run) {
+/** The figures of one run (null when it failed); heap is NaN when the server could not force GC. */
+export function metricsOf(run) {
   if (!run?.ok) return null;
+  const heapOk = run.mem1.gc !== false && run.mem0.gc !== false;
   return {
     dps: run.burst.missing ? Number.NaN : run.burst.deliveriesPerSec,
     lat: run.latency.median,
     p99: run.latency.p99,
     cpu: run.burst.cpuMsPer1000,
-    heap: (run.mem1.heapUsed - run.mem0.heapUsed) / run.n,
+    heap: heapOk ? (run.mem1.heapUsed - run.mem0.heapUsed) / run.n : Number.NaN,
     rss: (run.mem1.rss - run.mem0.rss) / run.n,
     connect: run.connectMs,
     genShare: run.burst.genCpuShare,

@@ -4,6 +4,8 @@
 //                      [--repeats 15] [--deliveries 400000] [--profile <subject>]
 //                      [--out BENCHMARKS.md] [--no-report] [--grip] [--list]
 //   node bench/run.mjs --sustained | --storm | --scale   (issue 13; see sustained.mjs, storm.mjs, scale.mjs)
+//   node bench/run.mjs --fetch   (issue 12: Fetch handler on Node/Bun/Deno + peers, N 1k/5k × 2 rounds,
+//                                 its own section of BENCHMARKS.md; see fetch-subjects.mjs)
 //
 // Each run = one fresh server process (pinned to core 0) + one load-generator process
 // (pinned to core 1). Rounds are interleaved: round r runs every N, and for each N every
@@ -15,7 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { spawnNode, stop, TASKSET, watch } from './lib/proc.mjs';
+import { writeFetchSection } from './fetch-report.mjs';
+import { runtimeVersion, spawnNode, spawnRuntime, stop, TASKSET, watch } from './lib/proc.mjs';
 import { aggregate, collectEnvironment, writeReport } from './report.mjs';
 import { STANDARD, SUBJECTS } from './subjects.mjs';
 
@@ -45,6 +48,8 @@ const { values: a } = parseArgs({
     storm: { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     rates: { type: 'string' },
+    // issue 12: the Fetch handler on Node, Bun and Deno beside lib-http and the peers (FETCH_PRESET)
+    fetch: { type: 'boolean', default: false },
   },
 });
 
@@ -103,15 +108,19 @@ async function runIssue13(which) {
 }
 
 const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
-const ALL = { ...SUBJECTS, ...LIB_SUBJECTS };
+const { FETCH_PRESET, FETCH_SUBJECTS } = await import('./fetch-subjects.mjs');
+/** @type {Record<string, { label: string, framework: string, runtime?: 'node' | 'bun' | 'deno', pkg?: string, note?: string, library?: boolean }>} */
+const ALL = { ...SUBJECTS, ...LIB_SUBJECTS, ...FETCH_SUBJECTS };
 
 if (a.from) {
   const saved = JSON.parse(readFileSync(a.from, 'utf8'));
   const out = path.resolve(root, a.out ?? 'BENCHMARKS.md');
-  writeReport(out, {
+  const write = saved.config.fetch ? writeFetchSection : writeReport;
+  write(out, {
     env: saved.env,
     config: saved.config,
     agg: aggregate(saved.runs, saved.config.subjects, saved.config.Ns),
+    runs: saved.runs,
     grip: saved.grip ?? null,
     subjectDefs: ALL,
     rawFile: path.relative(root, path.resolve(a.from)),
@@ -126,7 +135,9 @@ if (a.list) {
 }
 
 const quick = a.quick;
-const subjects = (a.subjects ? a.subjects.split(',') : STANDARD).map((s) => s.trim()).filter(Boolean);
+const subjects = (a.subjects ? a.subjects.split(',') : a.fetch ? FETCH_PRESET : STANDARD)
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const s of subjects) {
   if (!ALL[s]) {
     console.error(`unknown subject "${s}"; try --list`);
@@ -134,8 +145,10 @@ for (const s of subjects) {
   }
 }
 if (!subjects.includes('raw')) subjects.unshift('raw'); // ratios need the baseline
-const Ns = (a.n ? a.n.split(',') : quick ? ['500'] : ['1000', '5000', '10000']).map(Number);
-const rounds = Number(a.rounds ?? (quick ? 1 : 3));
+const Ns = (
+  a.n ? a.n.split(',') : quick ? ['500'] : a.fetch ? ['1000', '5000'] : ['1000', '5000', '10000']
+).map(Number);
+const rounds = Number(a.rounds ?? (quick ? 1 : a.fetch ? 2 : 3));
 const repeats = Number(a.repeats ?? (quick ? 8 : 15));
 const deliveries = Number(a.deliveries ?? (quick ? 100_000 : 400_000));
 const pin = !a['no-pin'] && TASKSET !== null && os.cpus().length >= 2;
@@ -153,7 +166,11 @@ const env = collectEnvironment(
 );
 env.pinned = pin;
 env.loadBefore = os.loadavg();
-const config = { subjects, Ns, rounds, repeats, deliveries, quick, pin };
+// the runtimes the servers run under (Bun and Deno from their devDependencies)
+env.runtimes = Object.fromEntries(
+  [...new Set(subjects.map((s) => ALL[s]?.runtime ?? 'node'))].map((r) => [r, runtimeVersion(r)]),
+);
+const config = { subjects, Ns, rounds, repeats, deliveries, quick, pin, fetch: a.fetch };
 
 const burstFor = (n) => Math.max(10, Math.min(1000, Math.round(deliveries / n)));
 
@@ -207,27 +224,32 @@ async function runOne(subject, n, round) {
   if (load > 0.2)
     console.log(`  (machine still busy: ${pct(load)} load from other processes; running anyway)`);
   const m0 = machineCpu();
-  const serverArgs = ['--expose-gc'];
-  if (a.profile === subject) {
+  const runtime = ALL[subject]?.runtime ?? 'node';
+  /** @type {string[]} */
+  const nodeArgs = [];
+  if (a.profile === subject && runtime === 'node') {
     const dir = path.join(resultsDir, 'prof');
     mkdirSync(dir, { recursive: true });
-    serverArgs.push(
+    nodeArgs.push(
       '--cpu-prof',
       `--cpu-prof-dir=${dir}`,
       `--cpu-prof-name=${subject}-${n}-r${round}.cpuprofile`,
     );
   }
-  serverArgs.push(path.join(here, 'server.mjs'), '--subject', subject);
-  if (a.profile === subject) {
+  const serverArgs = ['--subject', subject];
+  if (a.profile === subject && runtime === 'node') {
     // a second profile of the publish phases only (first latency publish → end of burst)
     serverArgs.push(
       '--profile-publish',
       path.join(resultsDir, 'prof', `${subject}-${n}-r${round}.publish.cpuprofile`),
     );
   }
-  const server = spawnNode(serverArgs, { cpu: pin ? 0 : null });
+  const server = spawnRuntime(runtime, path.join(here, 'server.mjs'), serverArgs, {
+    cpu: pin ? 0 : null,
+    nodeArgs,
+  });
   const sw = watch(server);
-  const run = { subject, n, round, burst: burstFor(n), ok: false };
+  const run = { subject, n, round, runtime, burst: burstFor(n), ok: false };
   try {
     const ready = JSON.parse((await sw.waitLine('READY ', 30_000)).slice(6));
     const gen = spawnNode(
@@ -279,7 +301,8 @@ function short(run) {
   if (!run.ok) return `FAILED: ${run.error}`;
   const b = run.burst;
   const v = run.verify;
-  const heap = ((run.mem1.heapUsed - run.mem0.heapUsed) / run.n / 1024).toFixed(1);
+  const heap =
+    run.mem1.gc === false ? 'n/a ' : ((run.mem1.heapUsed - run.mem0.heapUsed) / run.n / 1024).toFixed(1);
   const bad =
     v.lost || v.reordered || v.protocolErrors || b.missing ? ` LOST=${v.lost} REORD=${v.reordered}` : '';
   return `${Math.round(b.deliveriesPerSec / 1000)}k/s lat ${run.latency.median.toFixed(1)}ms cpu ${b.cpuMsPer1000.toFixed(3)}ms/1k heap ${heap}KB conn ${Math.round(run.connectMs)}ms gen ${(b.genCpuShare * 100).toFixed(0)}%${bad}`;
@@ -317,7 +340,7 @@ async function main() {
   env.loadAfter = os.loadavg();
   env.durationSec = Math.round((Date.now() - t0) / 1000);
   let grip = null;
-  if (a.grip || a['grip-only'] || (!quick && !a.subjects && !a.n)) {
+  if (a.grip || a['grip-only'] || (!quick && !a.subjects && !a.n && !a.fetch)) {
     try {
       const { runGrip } = await import('./grip.mjs');
       grip = await runGrip({ quick, pin, resultsDir });
@@ -331,11 +354,12 @@ async function main() {
   if (!a['no-report']) {
     const agg = aggregate(runs, subjects, Ns);
     const out = path.resolve(root, a.out ?? 'BENCHMARKS.md');
-    writeReport(out, { env, config, agg, grip, subjectDefs: ALL, rawFile: path.relative(root, rawFile) });
+    const write = a.fetch ? writeFetchSection : writeReport;
+    write(out, { env, config, agg, runs, grip, subjectDefs: ALL, rawFile: path.relative(root, rawFile) });
     console.log(`wrote ${path.relative(root, out)} (${env.durationSec}s)`);
   }
   // a full run also refreshes the sustained-rate, reconnect-storm and connection-scale sections
-  if (!quick && !a.subjects && !a.n && !a['grip-only'])
+  if (!quick && !a.subjects && !a.n && !a['grip-only'] && !a.fetch)
     await runIssue13({ sustained: true, storm: true, scale: true });
 }
 

@@ -1,6 +1,11 @@
 // Server under test: `node --expose-gc bench/server.mjs --subject <name>`.
 //
-// Serves the subject's SSE endpoint on one 127.0.0.1 port and a control API on another:
+// Serves the subject's SSE endpoint on one 127.0.0.1 port and a control API on another. The
+// Fetch subjects (fetch-subjects.mjs) run this file under their runtime: Bun (`bun run`; GC by
+// `Bun.gc(true)`) or Deno (`deno run --v8-flags=--expose-gc`), where the endpoint is served by
+// `Bun.serve` / `Deno.serve` and the control API by the runtime's node:http; on Node a Fetch
+// subject goes through @hono/node-server's getRequestListener. Without a way to force GC, /mem
+// answers `gc: false` and the report shows no heap figures for the run.
 //   GET  /mem                      process.memoryUsage() after forced GCs
 //   GET  /stats                    { subscribers } (library count, else requests whose response is open)
 //   POST /publish?from=S&count=K&cpu=1
@@ -37,17 +42,31 @@ const { values: args } = parseArgs({
 });
 
 const name = args.subject ?? '';
-const def = SUBJECTS[name] ?? GRIP_SUBJECTS[name] ?? (await import('./lib-subjects.mjs')).LIB_SUBJECTS[name];
+const def =
+  SUBJECTS[name] ??
+  GRIP_SUBJECTS[name] ??
+  (await import('./lib-subjects.mjs')).LIB_SUBJECTS[name] ??
+  (await import('./fetch-subjects.mjs')).FETCH_SUBJECTS[name];
 if (!def) {
   console.error(`unknown subject ${name}`);
   process.exit(2);
 }
-
-const gc = globalThis.gc;
-if (typeof gc !== 'function') {
-  console.error('run with --expose-gc');
+const Bun = /** @type {any} */ (globalThis).Bun;
+const Deno = /** @type {any} */ (globalThis).Deno;
+const runtime = Bun ? 'bun' : Deno ? 'deno' : 'node';
+if ((def.runtime ?? 'node') !== runtime) {
+  console.error(`subject ${name} runs on ${def.runtime ?? 'node'}, this is ${runtime}`);
   process.exit(2);
 }
+
+/** @type {(() => void) | null} */
+const gc =
+  typeof globalThis.gc === 'function'
+    ? /** @type {() => void} */ (globalThis.gc)
+    : Bun
+      ? () => Bun.gc(true)
+      : null;
+if (!gc) console.error('no way to force GC (run Node with --expose-gc): heap figures will be n/a');
 
 const PAD = 'x'.repeat(Number(args.pad));
 /** @type {{ keepAliveMs?: number, store?: object }} */
@@ -60,7 +79,12 @@ if (args['counting-store']) {
 const subject = await def.build(buildOpts);
 
 let openResponses = 0;
-const listener = subject.listener;
+/** @type {import('node:http').RequestListener} */
+let listener = subject.listener;
+if (!listener && subject.fetch && runtime === 'node') {
+  const { getRequestListener } = await import('@hono/node-server');
+  listener = getRequestListener(subject.fetch);
+}
 // Count open responses only for subjects without a subscriber count of their own: the extra
 // 'close' listener would otherwise add to every subject's heap per connection.
 const server = http.createServer(
@@ -120,12 +144,13 @@ let wallMark = process.hrtime.bigint();
 const settle = () => new Promise((r) => setImmediate(r));
 
 async function measureMemory() {
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 3 && gc; i++) {
     gc();
     await settle();
   }
   const m = process.memoryUsage();
   return {
+    gc: gc !== null,
     rss: m.rss,
     heapUsed: m.heapUsed,
     heapTotal: m.heapTotal,
@@ -226,7 +251,7 @@ const ctl = http.createServer(async (req, res) => {
       send(res, subject.counters ? subject.counters() : {});
     } else if (url.pathname === '/heap-snapshot') {
       const file = String(url.searchParams.get('file'));
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 3 && gc; i++) {
         gc();
         await settle();
       }
@@ -286,6 +311,28 @@ const listen = (srv) =>
     });
   });
 
-const port = await listen(server);
+/** The SSE endpoint: the node:http server, or the runtime's own server for a Fetch subject. */
+async function listenEndpoint() {
+  if (runtime === 'node' || !subject.fetch) return listen(server);
+  if (Bun) {
+    // idleTimeout 0: Bun.serve closes connections idle for 10 s by default
+    const s = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      idleTimeout: 0,
+      development: false,
+      fetch: subject.fetch,
+    });
+    return s.port;
+  }
+  return new Promise((resolve) => {
+    Deno.serve(
+      { port: 0, hostname: '127.0.0.1', onListen: (/** @type {{ port: number }} */ a) => resolve(a.port) },
+      subject.fetch,
+    );
+  });
+}
+
+const port = await listenEndpoint();
 const ctlPort = await listen(ctl);
 process.stdout.write(`READY ${JSON.stringify({ port, ctl: ctlPort, pid: process.pid })}\n`);

@@ -1,11 +1,12 @@
 // BENCHMARKS.md holds the standard tables (rewritten by every `npm run bench`) and the sections of
 // the issue-13 benchmarks (sustained rate, reconnect storm, connection scale), each between
-// `<!-- bench:KEY -->` and `<!-- /bench:KEY -->` (and the Redis engine's, from bench/redis.mjs). Each benchmark replaces only its own section, and
+// `<!-- bench:KEY -->` and `<!-- /bench:KEY -->` (and the Redis engine's, from bench/redis.mjs, and
+// issue 12's Fetch handler runs, `run.mjs --fetch`). Each benchmark replaces only its own section, and
 // the standard report keeps the others.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-export const SECTION_KEYS = ['sustained', 'storm', 'scale', 'redis'];
+export const SECTION_KEYS = ['sustained', 'storm', 'scale', 'redis', 'fetch'];
 
 const open = (k) => `<!-- bench:${k} -->`;
 const close = (k) => `<!-- /bench:${k} -->`;
