@@ -73,6 +73,7 @@ export function writeFetchSection(file, { env, config, agg, runs, subjectDefs: d
   md += '\nMethod (as in the standard tables above, with these differences):\n\n';
   md +=
     '- The same load generator (`bench/loadgen.mjs`: N raw `node:net` clients, every event checked in order), the same control API and the same figures: burst deliveries/s, 1-event fan-out latency, server CPU per 1,000 deliveries, heap and RSS per idle connection, accept time.\n';
+  md += `- Bursts of ${config.deliveries.toLocaleString('en-US')} deliveries (K = ${config.deliveries.toLocaleString('en-US')} / N events; the standard tables use 400,000), ${config.repeats} latency samples per run.\n`;
   md +=
     '- A Bun subject runs `bench/server.mjs` itself under `bun run`: the SSE endpoint is `Bun.serve({ idleTimeout: 0 })` with the subject’s `fetch`, the control API Bun’s `node:http`. A Deno subject runs it under `deno run --v8-flags=--expose-gc` (loopback-only network): `Deno.serve` and Deno’s `node:http`. `process.cpuUsage()`, `process.memoryUsage()` and `process.hrtime` work on both.\n';
   md +=
