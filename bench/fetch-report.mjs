@@ -67,6 +67,16 @@ export function writeFetchSection(file, { env, config, agg, runs, subjectDefs: d
     .map(([k, v]) => `${k}: ${v}`)
     .join('; ')} (Bun and Deno from the \`bun\` and \`deno\` devDependencies)\n`;
   md += `- Load average (1/5/15 min) before: ${load(env.loadBefore)}, after: ${load(env.loadAfter)}; ${env.durationSec ?? '?'} s. **The machine is shared with other agents' sessions** (tests and builds may have run at the same time): compare ratios within a round, not absolute figures; the other load measured during each run is in the CPU table.\n`;
+  const foreign = (runs ?? []).map((r) => r.foreignLoad).filter((x) => Number.isFinite(x));
+  if (foreign.length) {
+    const pct = (x) => `${Math.round(x * 100)} %`;
+    const retried = (runs ?? []).filter((r) => r.retriedAfterForeignLoad !== undefined).length;
+    md += `- Other processes used a median ${pct(median(foreign))} of the machine during the runs (${pct(Math.min(...foreign))}–${pct(Math.max(...foreign))}); ${retried} of ${runs?.length} runs are the repeat of a run disturbed by more than 30 %.`;
+    md +=
+      median(foreign) > 0.3
+        ? ` **Measured under heavy other load${config.rounds < 2 ? ', one round' : ''}: a single disturbed run can be off by 2× or more; re-run on a quiet machine before quoting absolute figures.**\n`
+        : '\n';
+  }
   md += `- Packages: ${Object.entries(env.versions)
     .map(([k, v]) => `${k} ${v}`)
     .join('; ')}\n`;
