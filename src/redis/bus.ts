@@ -14,6 +14,7 @@
 // pauses delivery, buffers what arrives, and syncs from the store: one multi-channel read per page
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
 import { type EncodedEvent, encodeStoredEvent, InvalidOptionError } from 'express-eventstream';
+import { assertBusValues, assertKnownKeys, assertObject } from './options.js';
 import type { RedisClient, RedisStore } from './store.js';
 import type { BusEvent, BusResetReason, BusSink, ChainedRecord, EventBus } from './types.js';
 
@@ -34,7 +35,23 @@ export interface RedisBusOptions {
    * turns it off. Default 10 000.
    */
   checkIntervalMs?: number | false;
+  /**
+   * Close the store when the bus closes, so `events.close()` releases both (`redis()` sets it).
+   * Default false: a store passed in stays open.
+   */
+  closeStore?: boolean;
 }
+
+/** The keys redisBus() accepts. */
+export const BUS_KEYS = [
+  'store',
+  'encode',
+  'onError',
+  'pageSize',
+  'maxBuffered',
+  'checkIntervalMs',
+  'closeStore',
+] as const;
 
 interface ChannelState {
   /** Seq of the last event delivered on this channel; undefined until the first sync places it. */
@@ -77,6 +94,7 @@ export class RedisBus implements EventBus {
   readonly #pageSize: number;
   readonly #maxBuffered: number;
   readonly #sharded: boolean;
+  readonly #closeStore: boolean;
   #sub: RedisClient | undefined;
   #sink: BusSink | undefined;
   #channels = new Map<string, ChannelState>();
@@ -97,17 +115,22 @@ export class RedisBus implements EventBus {
   readonly stats = { delivered: 0, syncs: 0, storeReads: 0, gaps: 0, resets: 0 };
 
   constructor(options: RedisBusOptions) {
+    assertObject(options, 'options', 'redisBus() options');
+    assertKnownKeys(options, BUS_KEYS);
+    const store = options.store as Partial<RedisStore> | null | undefined;
+    // Duck-typed, like the store's client: a second copy of this module makes another class.
+    if (typeof store?.readPositions !== 'function' || typeof store.pubsubChannel !== 'function') {
+      throw new InvalidOptionError('store', 'redisBus() needs { store }: a redisStore()');
+    }
+    assertBusValues(options);
     this.#store = options.store;
     this.#encode = options.encode ?? encodeBusEvent;
     this.#onError = options.onError ?? (() => {});
     this.#pageSize = options.pageSize ?? 1000;
     this.#maxBuffered = options.maxBuffered ?? 100_000;
+    this.#closeStore = options.closeStore ?? false;
     this.#sharded = options.store.pubsub === 'sharded';
-    const check = options.checkIntervalMs ?? 10_000;
-    if (check !== false && (!Number.isSafeInteger(check) || check < 1)) {
-      throw new InvalidOptionError('checkIntervalMs', 'checkIntervalMs must be a positive integer or false');
-    }
-    this.#checkIntervalMs = check;
+    this.#checkIntervalMs = options.checkIntervalMs ?? 10_000;
   }
 
   async start(sink: BusSink): Promise<void> {
@@ -217,6 +240,7 @@ export class RedisBus implements EventBus {
         sub.disconnect();
       }
     }
+    if (this.#closeStore) await this.#store.close();
   }
 
   // --- receiving --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // Redis. Needs the optional peer dependency `ioredis`.
 export { encodeBusEvent, RedisBus, type RedisBusOptions, redisBus } from './bus.js';
 export { RedisUnavailableError } from './errors.js';
+export { type RedisOptions, type RedisSetup, redis } from './setup.js';
 export { FAIL_FAST, type RedisClient, RedisStore, type RedisStoreOptions, redisStore } from './store.js';
 export type {
   AppendResult,

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from './errors.js';
+import { assertKnownKeys, assertObject, assertRedisUrl, positiveInteger } from './options.js';
 import { APPEND_LUA, EPOCH_LUA, READ_LUA } from './scripts.js';
 import type { AppendResult, ChainedRecord, EventStoreV2, ReadResult } from './types.js';
 
@@ -53,13 +54,16 @@ const APPEND = script(APPEND_LUA);
 const READ = script(READ_LUA);
 const EPOCH = script(EPOCH_LUA);
 
-function positive(name: string, value: number | undefined, fallback: number | undefined) {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(name, `${name} must be a positive integer`);
-  }
-  return value;
-}
+/** The keys redisStore() accepts. */
+export const STORE_KEYS = [
+  'client',
+  'url',
+  'namespace',
+  'keyPrefix',
+  'maxEventsPerChannel',
+  'maxAgeMs',
+  'pubsub',
+] as const;
 
 /** A fresh epoch candidate: 8 base-36 characters (the script keeps an existing one). */
 function newEpoch(): string {
@@ -79,9 +83,8 @@ export class RedisStore implements EventStoreV2 {
   readonly #metaKeys: [string, string, string];
 
   constructor(options: RedisStoreOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidOptionError('options', 'redisStore() options must be an object');
-    }
+    assertObject(options, 'options', 'redisStore() options');
+    assertKnownKeys(options, STORE_KEYS);
     const namespace = options.namespace ?? 'events';
     if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
       throw new InvalidOptionError('namespace', 'namespace must be 1-64 of A-Z a-z 0-9 _ . : -');
@@ -94,16 +97,20 @@ export class RedisStore implements EventStoreV2 {
     if (pubsub !== 'sharded' && pubsub !== 'classic') {
       throw new InvalidOptionError('pubsub', "pubsub must be 'sharded' or 'classic'");
     }
-    this.#maxEvents = positive('maxEventsPerChannel', options.maxEventsPerChannel, 1000)!;
-    this.#maxAgeMs = positive('maxAgeMs', options.maxAgeMs, undefined) ?? 0;
+    this.#maxEvents = positiveInteger('maxEventsPerChannel', options.maxEventsPerChannel, 1000);
+    this.#maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, 0);
+    if (options.client !== undefined && options.url !== undefined) {
+      throw new InvalidOptionError('url', 'pass either client or url, not both');
+    }
     if (options.client !== undefined) {
       // Duck-typed: the app's ioredis may be another copy than the one this module resolves.
-      if (typeof (options.client as Partial<Redis>).evalsha !== 'function') {
+      if (typeof (options.client as Partial<Redis> | null)?.evalsha !== 'function') {
         throw new InvalidOptionError('client', 'client must be an ioredis Redis or Cluster');
       }
       this.client = options.client;
       this.#owned = false;
-    } else if (typeof options.url === 'string') {
+    } else if (options.url !== undefined) {
+      assertRedisUrl(options.url);
       this.client = new Redis(options.url, FAIL_FAST);
       // Errors surface through rejected commands; an unhandled 'error' event would crash.
       this.client.on('error', () => {});

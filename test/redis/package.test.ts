@@ -11,11 +11,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const CHECK = `
 const report = {
-  kinds: ['redisStore', 'redisBus', 'RedisStore', 'RedisBus', 'RedisUnavailableError'].map((k) => typeof redis[k]),
+  kinds: ['redis', 'redisStore', 'redisBus', 'RedisStore', 'RedisBus', 'RedisUnavailableError'].map((k) => typeof redis[k]),
   shared: new redis.RedisUnavailableError('append', new Error('down')) instanceof core.EventStreamError,
   code: new redis.RedisUnavailableError('append', new Error('down')).code,
 };
 try { redis.redisStore({}); } catch (e) { report.invalid = e instanceof core.InvalidOptionError && e.code; }
+try { redis.redis('http://x'); } catch (e) { report.setupInvalid = e instanceof core.InvalidOptionError && e.option; }
 console.log(JSON.stringify(report));
 `;
 
@@ -34,10 +35,11 @@ describe('express-eventstream/redis package entry', () => {
     const args = kind === 'esm' ? ['--input-type=module', '-e', source] : ['-e', source];
     const { stdout } = await run(process.execPath, args, { cwd: root });
     expect(JSON.parse(stdout)).toEqual({
-      kinds: ['function', 'function', 'function', 'function', 'function'],
+      kinds: ['function', 'function', 'function', 'function', 'function', 'function'],
       shared: true,
       code: 'ERR_SSE_REDIS',
       invalid: 'ERR_SSE_INVALID_OPTION',
+      setupInvalid: 'url',
     });
   });
 });
