@@ -56,6 +56,55 @@ describe('origin processes sharing one Redis as history and bus', () => {
     });
   }, 120_000);
 
+  it('a subscriber process whose Redis connection is cut (CLIENT KILL) while another publishes fills the gap: its clients get every event once, in order', async () => {
+    const redis = await redisServer(false);
+    // Each origin names its connections (ioredis reads connectionName from the URL), so the
+    // test can cut exactly one process' subscriber connection.
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((name) =>
+        startOrigin(
+          name,
+          { REDIS_URL: `${redis.url}/?connectionName=origin-${name}`, NS: 'cut', BUS: '1' },
+          cleanups,
+        ),
+      ),
+    );
+    const subscriber = (name: string) => {
+      const lines = redis
+        .cli('CLIENT', 'LIST', 'TYPE', 'pubsub')
+        .split('\n')
+        .filter((l) => l.includes(` name=${name} `));
+      expect(lines, `pub/sub connections of ${name}`).toHaveLength(1);
+      return /\bid=(\d+)/.exec(lines[0]!)![1]!;
+    };
+    const path = '/events?channel=cut';
+    const onA = await stream(a!.url(path));
+    const onB = await stream(b!.url(path));
+    for (const c of [onA, onB]) await c.waitFor((x) => x.named('stream-open').length === 1);
+    const [subA, subB] = [subscriber('origin-a'), subscriber('origin-b')];
+    const syncsBefore = (await b!.stats()).bus!.syncs!;
+
+    const total = 2000;
+    const batch = 20;
+    for (let first = 1; first <= total; first += batch) {
+      // Cut b's subscriber connection halfway: a goes on publishing while b reconnects.
+      if (first === total / 2 + 1) expect(redis.cli('CLIENT', 'KILL', 'ID', subB)).toBe('1');
+      await publishOk(a!, 'cut', range(first, first + batch - 1).map(n));
+    }
+    for (const c of [onA, onB]) await c.waitFor((x) => numbers(x).length >= total, 20_000, `${total} events`);
+    expect(numbers(onB)).toEqual(range(1, total));
+    expect(numbers(onA)).toEqual(range(1, total));
+    for (const c of [onA, onB]) {
+      expect(c.named('stream-reset')).toEqual([]);
+      const seqs = c.named('n').map((e) => Number(e.id!.split('-')[1]));
+      expect(seqs).toEqual(range(seqs[0]!, seqs[0]! + total - 1));
+    }
+    // b reconnected (a new subscriber connection) and caught up from the store; a was untouched.
+    expect(subscriber('origin-b')).not.toBe(subB);
+    expect(subscriber('origin-a')).toBe(subA);
+    expect((await b!.stats()).bus!.syncs).toBeGreaterThan(syncsBefore);
+  }, 60_000);
+
   for (const aof of [true, false]) {
     it(`Redis killed and restarted mid-stream ${aof ? 'with' : 'without'} AOF: typed rejections while down, then every event or an explicit reset`, async () => {
       const redis = await redisServer(aof);

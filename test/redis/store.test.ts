@@ -149,29 +149,45 @@ describe('redisStore', () => {
     }
   });
 
-  it('sends stream-reset expired when the shared history no longer reaches back', async () => {
-    const store = redisStore({ url: redis.url, namespace: ns(), maxEventsPerChannel: 2 });
-    const ev = events({ history: store, keepAlive: false });
-    const server = await startServer(createHandler({ events: ev }));
-    try {
-      for (let i = 0; i < 4; i++) await ev.publish('c', { data: i });
-      const epoch = await store.epoch();
-      const client = await connect(server.url('/?channel=c'), {
-        accept: 'text/event-stream',
-        'last-event-id': `${epoch}-1`,
-      });
-      await client.waitFor((c) => c.named('stream-reset').length === 1);
-      expect(JSON.parse(client.named('stream-reset')[0]!.data)).toEqual({
-        channels: ['c'],
-        reason: 'expired',
-      });
-      client.close();
-    } finally {
-      await ev.close();
-      await server.close();
-      await store.close();
-    }
-  });
+  it.each([
+    ['count', { maxEventsPerChannel: 2 }],
+    ['age', { maxAgeMs: 200 }],
+  ] as const)(
+    'sends stream-reset expired when the shared history no longer reaches back (retention by %s)',
+    async (_by, retention) => {
+      const store = redisStore({ url: redis.url, namespace: ns(), ...retention });
+      const ev = events({ history: store, keepAlive: false });
+      const server = await startServer(createHandler({ events: ev }));
+      try {
+        for (let i = 0; i < 4; i++) await ev.publish('c', { data: i });
+        if ('maxAgeMs' in retention) {
+          // Redis' own clock ages the events out: poll the store until they are gone (bounded).
+          const deadline = Date.now() + 5000;
+          while ((await store.readAfter(['c'], 1)).gaps.length === 0) {
+            if (Date.now() > deadline) throw new Error('the events did not age out within 5 s');
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          // One event after the expiry: the history holds it, but not those before.
+          await ev.publish('c', { data: 4 });
+        }
+        const epoch = await store.epoch();
+        const client = await connect(server.url('/?channel=c'), {
+          accept: 'text/event-stream',
+          'last-event-id': `${epoch}-1`,
+        });
+        await client.waitFor((c) => c.named('stream-reset').length === 1);
+        expect(JSON.parse(client.named('stream-reset')[0]!.data)).toEqual({
+          channels: ['c'],
+          reason: 'expired',
+        });
+        client.close();
+      } finally {
+        await ev.close();
+        await server.close();
+        await store.close();
+      }
+    },
+  );
 });
 
 describe('redisStore across Redis restarts', () => {
