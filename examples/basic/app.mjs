@@ -72,11 +72,16 @@ function sendText(res, status, text) {
 export function createDemoApp({
   grip,
   history,
+  bus,
   clock: withClock = true,
   clockIntervalMs = 1000,
   log = () => {},
 } = {}) {
-  const events = createEvents({ grip, ...(history !== undefined && { history }) });
+  const events = createEvents({
+    grip,
+    ...(history !== undefined && { history }),
+    ...(bus !== undefined && { bus }),
+  });
   events.on('error', (err) => log(`events error: ${err?.code ?? ''} ${err?.message ?? err}`));
 
   // The clock: an object-mode Readable piped into the channel's Writable. Behind a proxy with
@@ -164,29 +169,36 @@ export function createDemoApp({
 /**
  * The shared history on Redis (`express-eventstream/redis`, needs `ioredis`): every process
  * started with the same `redisUrl` shares the ids and the events, so a browser resumes on any.
+ * With `bus`, also the Redis bus: a browser connected straight to this process gets what every
+ * process publishes. events.close() closes that bus, and the bus its store.
  */
-async function redisHistory(redisUrl) {
-  const { redisStore } = await import('express-eventstream/redis');
-  return redisStore({ url: redisUrl, namespace: 'demo' });
+async function redisEngine(redisUrl, bus) {
+  const { redis, redisStore } = await import('express-eventstream/redis');
+  if (bus) return { ...redis({ url: redisUrl, namespace: 'demo' }), closeHistory: false };
+  return { history: redisStore({ url: redisUrl, namespace: 'demo' }), closeHistory: true };
 }
 
 /**
  * Starts the demo on `port` (0 picks a free one) at `host`. Resolves once listening, with the
  * bound `port`, the `url`, and `close()` which stops accepting connections, ends the open
  * streams (events.close()) and resolves when the server has closed. With `redisUrl` the history
- * lives in Redis (shared with every demo process on that Redis) instead of in this process.
+ * lives in Redis (shared with every demo process on that Redis) instead of in this process; with
+ * `redisBus` too, the processes on that Redis also share their events through the Redis bus.
  */
 export async function createDemoServer({
   port = 3000,
   host = '127.0.0.1',
   grip,
   redisUrl,
+  redisBus = false,
   clock,
   clockIntervalMs,
   log,
 } = {}) {
-  const history = redisUrl ? await redisHistory(redisUrl) : undefined;
-  const demo = createDemoApp({ grip, history, clock, clockIntervalMs, log });
+  const engine = redisUrl ? await redisEngine(redisUrl, redisBus) : {};
+  const { history, bus } = engine;
+  const closeHistory = () => (engine.closeHistory ? history.close() : undefined);
+  const demo = createDemoApp({ grip, history, bus, clock, clockIntervalMs, log });
   const server = createServer(demo.app);
   try {
     await new Promise((resolve, reject) => {
@@ -198,7 +210,7 @@ export async function createDemoServer({
     });
   } catch (err) {
     await demo.close();
-    await history?.close();
+    await closeHistory();
     throw err;
   }
   const address = server.address();
@@ -220,7 +232,7 @@ export async function createDemoServer({
         const timer = setTimeout(() => server.closeAllConnections(), 2000);
         await closed;
         clearTimeout(timer);
-        await history?.close();
+        await closeHistory();
       })();
       return closing;
     },

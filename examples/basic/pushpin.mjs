@@ -12,8 +12,8 @@
 //   PUSHPIN_PUBLISH_PORT  Pushpin's publish API port (default 5561; 0 picks a free one)
 //
 // Needs the `pushpin` Debian package (installed with apt-get when running as root).
-import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { portFromEnv, startOrigin, stopChild } from './children.mjs';
 
 // Child mode: one origin without the clock, so the demo has exactly one clock.
 if (process.argv[2] === '--origin-without-clock') {
@@ -32,63 +32,6 @@ if (process.argv[2] === '--origin-without-clock') {
   process.on('SIGINT', stop);
 } else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main();
-}
-
-function portFromEnv(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
-    process.exit(1);
-  }
-  return port;
-}
-
-/** Spawns one origin and resolves with its port once it prints its "listening on" line. */
-function startOrigin(label, args, env) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const prefix = (chunk) =>
-    chunk
-      .toString()
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => `[${label}] ${l}\n`)
-      .join('');
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${label} did not start within 10 s:\n${seen}`)), 10_000);
-    const onData = (chunk) => {
-      process.stdout.write(prefix(chunk));
-      seen += chunk.toString();
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), label });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${label} exited with code ${code}:\n${seen}`));
-    });
-  });
-}
-
-function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /**

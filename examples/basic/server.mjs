@@ -4,6 +4,9 @@
 //   GRIP_URL  optional, e.g. http://127.0.0.1:5561 when running behind Pushpin
 //   REDIS_URL optional, e.g. redis://127.0.0.1:6379: the history lives in Redis, shared by every
 //             demo process on it (needs the optional peer dependency ioredis)
+//   REDIS_BUS 1: with REDIS_URL, the Redis bus too, so pages connected to this process get the
+//             events every demo process on that Redis publishes
+//   CLOCK     off: no clock in this process (run one clock per group of processes)
 import { createDemoServer } from './app.mjs';
 
 const port = process.env.PORT === undefined || process.env.PORT === '' ? 3000 : Number(process.env.PORT);
@@ -14,12 +17,18 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const host = process.env.HOST || '127.0.0.1';
 const grip = process.env.GRIP_URL || undefined;
 const redisUrl = process.env.REDIS_URL || undefined;
+const redisBus = process.env.REDIS_BUS === '1';
+const clock = process.env.CLOCK !== 'off';
+if (redisBus && redisUrl === undefined) {
+  console.error('REDIS_BUS=1 needs REDIS_URL');
+  process.exit(1);
+}
 
 const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
 
 let demo;
 try {
-  demo = await createDemoServer({ port, host, grip, redisUrl, log });
+  demo = await createDemoServer({ port, host, grip, redisUrl, redisBus, clock, log });
 } catch (err) {
   console.error(`could not start the demo: ${err.message}`);
   process.exit(1);
