@@ -7,7 +7,10 @@
 //      append), from 1 and 2 publisher processes: the sustained publish rate through one Redis;
 //   3. a resume of 1,000 events on 10 channels: the store read alone, and a client reconnecting
 //      with Last-Event-ID to an origin on the Redis history (time to its last event, round trips);
-//   4. the bus' publish→delivery latency (another connection appends, paced).
+//   4. the bus' publish→delivery latency (another connection appends, paced);
+//   5. publish→delivery latency to real SSE clients over HTTP: across processes through the
+//      Redis bus against in-process, at 1k and 10k events/s (bench/redis-latency.mjs);
+//   6. who pays for a channel's traffic: the CPU of a process whose clients follow another channel.
 // Round trips are counted by Redis itself (INFO commandstats: calls of EVALSHA), so they include
 // every script call the library made, whoever made it.
 import { spawn } from 'node:child_process';
@@ -79,6 +82,13 @@ const { values: args } = parseArgs({
     report: { type: 'string' },
     // Render from a saved --json file instead of measuring.
     from: { type: 'string' },
+    // Part 5 only (no report): for working on the latency path.
+    'latency-only': { type: 'boolean', default: false },
+    'latency-clients': { type: 'string', default: '10' },
+    'latency-rounds': { type: 'string', default: '2' },
+    'latency-rates': { type: 'string', default: '1000,10000' },
+    // Start part 5's processes with --cpu-prof, writing into this directory.
+    'latency-profile': { type: 'string' },
   },
 });
 if (args.from) {
@@ -151,6 +161,46 @@ console.log(
 );
 
 try {
+  if (!args['latency-only']) await parts1to4();
+  // 5. Publish → delivery to SSE clients over HTTP, across processes and in-process.
+  const { measureLatency } = await import('./redis-latency.mjs');
+  const latencyOptions = {
+    clients: Number(args['latency-clients']),
+    rounds: args.quick ? 1 : Number(args['latency-rounds']),
+    rates: args['latency-rates'].split(',').map(Number),
+    measureMs: args.quick ? 1500 : 5000,
+    warmMs: 500,
+  };
+  results.latencyLoadBefore = os.loadavg().map((x) => Number(x.toFixed(2)));
+  console.log(
+    `\n5. publish → delivery to ${latencyOptions.clients} SSE clients over HTTP (load ${results.latencyLoadBefore.join(' ')})`,
+  );
+  results.latency = await measureLatency({
+    redisUrl: server.url,
+    redisPid: server.pid,
+    cpuMs,
+    ...latencyOptions,
+    ...(args['latency-profile'] && { profileDir: args['latency-profile'] }),
+  });
+  results.latencyMethod = { ...latencyOptions };
+  // 6. Who pays for a channel's traffic (per-channel subscriptions, sharded or classic pub/sub).
+  console.log('\n6. a process whose clients follow another channel than the busy one');
+  const { measureInterest } = await import('./redis-latency.mjs');
+  results.interest = await measureInterest({ redisUrl: server.url, seconds: args.quick ? 1 : 3 });
+  results.latencyLoadAfter = os.loadavg().map((x) => Number(x.toFixed(2)));
+  for (const r of results.latency) {
+    console.log(
+      `  ${r.setup.padEnd(12)} ${String(r.rate).padStart(5)}/s (sent ${Math.round(r.sentPerSec)}/s): ` +
+        `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, max ${r.maxMs.toFixed(1)} ms over ${r.deliveries} deliveries; ` +
+        `lost ${r.lost}, reordered ${r.reordered}, failed ${r.failed}; CPU µs/event: serving ${r.serveCpuUsPerEvent.toFixed(1)}, ` +
+        `publishing ${r.publishCpuUsPerEvent.toFixed(1)}, redis-server ${r.redisCpuUsPerEvent.toFixed(1)}`,
+    );
+  }
+} finally {
+  await server.stop();
+}
+
+async function parts1to4() {
   // 1. Store appends.
   console.log(
     `\n1. store.append through one redis-server, ${SECONDS} s each (10 channels, ${BODY.length} B events)`,
@@ -404,13 +454,11 @@ try {
   );
   await bus.close();
   await Promise.all([pubStore.close(), subStore.close(), resumeStore.close()]);
-} finally {
-  await server.stop();
 }
 results.loadAfter = os.loadavg().map((x) => Number(x.toFixed(2)));
 console.log(`\nload after: ${results.loadAfter.join(' ')}`);
 if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
-if (args.report && !args.quick) writeReport(results, args.report);
+if (args.report && !args.quick && !args['latency-only']) writeReport(results, args.report);
 
 /** The Redis section of `file` (kept by bench/report.mjs when the standard tables are rewritten). */
 function writeReport(r, file) {
@@ -465,10 +513,86 @@ function writeReport(r, file) {
   md += '\n### Bus publish → delivery\n\n';
   md += `One connection appends an event every ~1 ms (${r.bus.events} events); the bus, on its own subscriber connection, `;
   md += `delivers it to a sink in the same process: from the append call to the sink, p50 ${ms(r.bus.p50Ms)} ms, p99 ${ms(r.bus.p99Ms)} ms.\n`;
+  if (r.latency) md += latencySection(r);
+  if (r.interest) md += interestSection(r);
   md += '\n### Targets (issue 11)\n\n| target | measured | |\n|---|---|---|\n';
+  if (r.latency) md += latencyTargetRow(r);
   md += `| ≥ 50,000 events/s through one Redis shard with batching | ${int(best)} events/s end to end (best row above); Redis itself ≈ ${int(ceiling)} events/s per core at batches ≥ 100 | ${best >= 50_000 ? '✅' : '❌ (clients share the 2 cores with Redis)'} |\n`;
   const worst = Math.max(r.resume.clientRoundTrips, r.resume.gripRoundTrips);
   md += `| resume of 1,000 events (10 channels) in ≤ 1 round trip per channel | ${r.resume.clientRoundTrips} round trips direct, ${r.resume.gripRoundTrips} through a proxy (store read alone: ${r.resume.storeRoundTrips}) | ${worst <= 10 ? '✅' : '❌'} |\n`;
   writeSection(file, 'redis', md);
   console.log(`wrote the Redis section of ${file}`);
+}
+
+/** The "publish → delivery" part of the report (part 5). */
+function latencySection(r) {
+  const m = r.latencyMethod;
+  const ms = (x) => x.toFixed(2);
+  let md = '\n### Publish → delivery to SSE clients, across processes and in-process\n\n';
+  md += `Load average before this part: ${r.latencyLoadBefore.join(' / ')}, after: ${r.latencyLoadAfter.join(' / ')}. Method:\n\n`;
+  md += `- ${m.clients} SSE clients (raw sockets, \`bench/lib/sse-client.mjs\`) in the benchmark's own process hold `;
+  md += 'streams on one channel of an origin process (`createHandler()` on node:http, the built package). ';
+  md += 'Every process is a separate `node` process; redis-server is private, loopback, no persistence.\n';
+  md +=
+    '- The publishing process calls `events.publish()` at a fixed rate, paced by a 1 ms timer (each tick ';
+  md +=
+    "publishes what is due, at most 2 ms' worth, so a stalled loop never catches up in a burst): 1 event per ";
+  md += 'tick at 1k/s, about 10 per tick at 10k/s (the core sends them as one batch).\n';
+  md +=
+    '- Latency is from the `publish()` call to the read that brought the event to a client: each event carries ';
+  md +=
+    '`process.hrtime()` of its publish (CLOCK_MONOTONIC on Linux, one clock for every process of the machine), ';
+  md += `and the client subtracts it from its own at the read. Every (client, event) is a sample; the first ${m.warmMs} ms `;
+  md += `of each run are not counted, then ${m.measureMs / 1000} s are; ${m.rounds} round(s), each running the setups `;
+  md += 'in a rotated order, samples merged. Percentiles from a log histogram (±1 %).\n';
+  md +=
+    "- **lost / reordered**: events a client missed or got out of order (checked per client on the data's ";
+  md +=
+    'sequence); must be 0. CPU is user + system time of each process over the run, per event published.\n';
+  md +=
+    '- Setups: *in-process* rows publish and serve in one process; *cross-process*: process A only publishes ';
+  md +=
+    '(Redis history and bus, no clients), process B only serves the clients and gets the events through its Redis bus.\n\n';
+  md +=
+    '| setup | rate, events/s (sent) | deliveries | p50 ms | p99 ms | max ms | lost / reordered | CPU µs per event: serving process | publishing process | redis-server |\n';
+  md += '|---|---|---|---|---|---|---|---|---|---|\n';
+  for (const x of r.latency) {
+    const cross = x.setup === 'cross';
+    md += `| ${x.label} | ${x.rate.toLocaleString('en-US')} (${Math.round(x.sentPerSec).toLocaleString('en-US')}) | ${x.deliveries.toLocaleString('en-US')} | ${ms(x.p50Ms)} | ${ms(x.p99Ms)} | ${ms(x.maxMs)} | ${x.lost} / ${x.reordered} | ${x.serveCpuUsPerEvent.toFixed(1)} | ${cross ? x.publishCpuUsPerEvent.toFixed(1) : '(same process)'} | ${x.redisCpuUsPerEvent ? x.redisCpuUsPerEvent.toFixed(1) : '—'} |\n`;
+  }
+  return md;
+}
+
+/** The latency target's row: cross-process p99 against in-process at 1k/s. */
+function latencyTargetRow(r) {
+  const at = (setup) => r.latency.find((x) => x.setup === setup && x.rate === 1000);
+  const cross = at('cross');
+  const local = at('redis-local');
+  const bus = at('redis-bus');
+  const memory = at('memory-local');
+  if (!cross || !local) return '';
+  const delta = cross.p99Ms - local.p99Ms;
+  let md = `| cross-process p99 within 2 ms of in-process at 1k events/s | cross-process p99 ${cross.p99Ms.toFixed(2)} ms; in-process `;
+  md += `${local.p99Ms.toFixed(2)} ms with the same Redis history and the default LocalBus (+${delta.toFixed(2)} ms)`;
+  if (bus) md += `, ${bus.p99Ms.toFixed(2)} ms with the Redis bus in one process`;
+  if (memory)
+    md += `, ${memory.p99Ms.toFixed(2)} ms without Redis (+${(cross.p99Ms - memory.p99Ms).toFixed(2)} ms)`;
+  md += ` | ${delta <= 2 ? '✅' : '❌'} |\n`;
+  return md;
+}
+
+/** Part 6: the per-channel subscriptions, sharded and classic. */
+function interestSection(r) {
+  let md = "\n### Who pays for a channel's traffic\n\n";
+  md += 'Process A publishes on one channel; process B (Redis history and bus) serves 10 SSE clients on ';
+  md += "another channel, then on the busy one. B's CPU (user + system) per second of each run, and how ";
+  md += "many events B's bus received from Redis. On one redis-server, sharded and classic pub/sub both ";
+  md += 'filter per channel (on a cluster, a classic PUBLISH also goes to every node).\n\n';
+  md +=
+    "| pub/sub | B's clients follow | published, events/s | B's CPU, ms per s | events B's bus received |\n";
+  md += '|---|---|---|---|---|\n';
+  for (const x of r.interest) {
+    md += `| ${x.pubsub} | ${x.follows} | ${Math.round(x.publishedPerSec).toLocaleString('en-US')} | ${x.serveCpuMsPerSec.toFixed(1)} | ${x.busReceived.toLocaleString('en-US')} |\n`;
+  }
+  return md;
 }
