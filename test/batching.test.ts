@@ -5,7 +5,15 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { readFile } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { events as createEvents, createHandler, type Events, InvalidOptionError } from '../src/index.js';
+import {
+  events as createEvents,
+  createHandler,
+  type EventStore,
+  EventStoreError,
+  type Events,
+  InvalidOptionError,
+  MemoryStore,
+} from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, type SseClient, until } from './helpers/sse-client.js';
 
@@ -176,5 +184,88 @@ describe('batching that follows load', () => {
     }
     expect(() => createEvents({ flushIntervalMS: 5 } as never)).toThrow(/did you mean 'flushIntervalMs'/);
     expect(() => createEvents({ flushIntervalMs: 0 }).close()).not.toThrow();
+  });
+});
+
+/** A MemoryStore whose appends wait for `release()` and record their sizes; `fails(n)` rejects one of n items. */
+function gatedStore(fails: (items: number) => boolean = () => false) {
+  const memory = new MemoryStore();
+  const calls: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const store: EventStore = {
+    epoch: () => memory.epoch(),
+    readAfter: (channels, afterSeq, limit) => memory.readAfter(channels, afterSeq, limit),
+    async append(items) {
+      calls.push(items.length);
+      await gate;
+      if (fails(items.length)) throw new Error('store down');
+      return memory.append(items);
+    },
+  };
+  return { store, calls, release: () => release() };
+}
+
+/** Lets the pipeline flush what was published (its flush runs on setImmediate). */
+const flushed = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+describe('appends while the store is slow (group commit)', () => {
+  it('batches flushed while an append is in flight go in ONE next append: every event once, in order', async () => {
+    const { store, calls, release } = gatedStore();
+    const ev = createEvents({ history: store, keepAlive: false });
+    const server = await startServer(createHandler({ events: ev }));
+    try {
+      const sub = await connect(server.url('/?channel=a'));
+      clients.push(sub);
+      await sub.waitFor((x) => x.named('stream-open').length === 1);
+      const first = ev.publish('a', { event: 'n', data: 1 });
+      await until(() => calls.length === 1, 5000, 'the first append');
+      // Three more batches, each flushed on its own tick, while the first append waits.
+      const later: Promise<void>[] = [];
+      for (const n of [2, 3, 4]) {
+        later.push(ev.publish('a', { event: 'n', data: n }));
+        await flushed();
+      }
+      expect(calls).toEqual([1]);
+      release();
+      await Promise.all([first, ...later]);
+      expect(calls).toEqual([1, 3]);
+      await sub.waitFor((c) => c.named('n').length === 4, 5000, 'four events');
+      expect(sub.named('n').map((e) => Number(e.data))).toEqual([1, 2, 3, 4]);
+      const seqs = sub.named('n').map((e) => Number(e.id!.split('-')[1]));
+      expect(seqs).toEqual([seqs[0]!, seqs[0]! + 1, seqs[0]! + 2, seqs[0]! + 3]);
+    } finally {
+      await ev.close();
+      await server.close();
+    }
+  });
+
+  it('a grouped append that fails rejects every publish of the group with EventStoreError; the next goes on', async () => {
+    const { store, calls, release } = gatedStore((items) => items === 2);
+    const ev = createEvents({ history: store, keepAlive: false });
+    ev.on('error', () => {});
+    try {
+      const first = ev.publish('a', { data: 1 });
+      await until(() => calls.length === 1, 5000, 'the first append');
+      const grouped: Promise<void>[] = [];
+      for (const n of [2, 3]) {
+        grouped.push(ev.publish('a', { data: n }));
+        await flushed();
+      }
+      release();
+      await first;
+      const outcomes = await Promise.allSettled(grouped);
+      expect(calls).toEqual([1, 2]);
+      for (const o of outcomes) {
+        expect(o.status).toBe('rejected');
+        expect((o as PromiseRejectedResult).reason).toBeInstanceOf(EventStoreError);
+      }
+      await expect(ev.publish('a', { data: 4 })).resolves.toBeUndefined();
+      expect(calls).toEqual([1, 2, 1]);
+    } finally {
+      await ev.close();
+    }
   });
 });

@@ -1,8 +1,9 @@
-// The publish pipeline: validate → encode once → per-turn batch → store append (assigns ids) →
-// bus publish (delivers to the hubs) → sinks (GRIP proxies). One place published events pass through.
-import { formatId } from '../history/ids.js';
+// The publish pipeline: validate → encode once → per-turn batch → store append (assigns ids; see
+// appender.ts) → bus publish (delivers to the hubs) → sinks (GRIP proxies). One place published
+// events pass through.
 import type { EventStore } from '../history/store.js';
 import { assertChannelName } from '../protocol/channel-name.js';
+import { Appender } from './appender.js';
 import { type EventBus, LocalBus } from './bus.js';
 import { type DiagnosticsSource, diag } from './diagnostics.js';
 import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
@@ -58,9 +59,12 @@ function handled<T>(promise: Promise<T>): Promise<T> {
 
 const SETTLED = Promise.resolve();
 
+const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 export class Pipeline {
   readonly #host: PipelineHost;
-  readonly #store: EventStore | undefined;
+  /** Appends batches to the history (one at a time, grouping those that wait); none without one. */
+  readonly #appender: Appender<Batch> | undefined;
   readonly #bus: EventBus;
   /** The in-process bus delivers synchronously: delivery is known done when publish() returns. */
   readonly #localBus: boolean;
@@ -71,8 +75,6 @@ export class Pipeline {
   readonly #flushIntervalMs: number;
   /** The timer of a coalescing window in progress (flushIntervalMs > 0). */
   #timer: NodeJS.Timeout | undefined;
-  /** Serialises store appends so batches reach clients in publish order. */
-  #appending: Promise<void> = Promise.resolve();
   /** The batch being handed to the bus right now (a bus may deliver it before publish() returns). */
   #handing: InFlight | undefined;
   /** Batches a shared bus has not delivered here yet (only while `deliver` has subscribers). */
@@ -91,7 +93,17 @@ export class Pipeline {
   ) {
     this.#flushIntervalMs = config.flushIntervalMs;
     this.#host = host;
-    this.#store = config.store;
+    this.#appender =
+      config.store &&
+      new Appender<Batch>(config.store, {
+        appended: (group, encoded) => this.#dispatch(group, encoded),
+        failed: (group, cause, stage) => {
+          const error = stage === 'append' ? new EventStoreError({ cause }) : toError(cause);
+          if (stage === 'append' && diag.storeError.hasSubscribers)
+            diag.storeError.publish({ ...this.#host.source, operation: 'append', error });
+          for (const b of group) this.#fail(b, error);
+        },
+      });
     this.#bus = config.bus;
     this.#localBus = config.bus instanceof LocalBus;
     this.#sinks = config.sinks;
@@ -102,7 +114,7 @@ export class Pipeline {
   /** Send the batch waiting for its tick now, and wait until every accepted batch was appended. */
   async flush(): Promise<void> {
     if (this.#pending !== undefined) this.#flush();
-    await this.#appending;
+    await this.#appender?.idle();
   }
 
   /** Validate and queue one event; `done` settles when it was delivered and every sink took it. */
@@ -116,7 +128,7 @@ export class Pipeline {
       const size =
         Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
       if (size > this.#maxEventBytes) throw new EventTooLargeError(size, this.#maxEventBytes);
-      if (pending.id !== undefined && this.#store !== undefined) {
+      if (pending.id !== undefined && this.#appender !== undefined) {
         throw new InvalidEventError(
           'id',
           'ids are assigned by the event history; pass history: false to events() to set your own',
@@ -186,46 +198,20 @@ export class Pipeline {
     const batch = this.#pending;
     if (batch === undefined) return;
     this.#pending = undefined;
-    const store = this.#store;
-    if (store === undefined) {
-      try {
-        this.#dispatch(
-          batch,
-          batch.events.map((p) => finish(p, p.id, undefined)),
-        );
-      } catch (err) {
-        this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
-      }
+    if (this.#appender !== undefined) {
+      // The store assigns ids. Appending before delivering means a client that resumes reads
+      // every event it could have missed from the store.
+      this.#appender.add(batch);
       return;
     }
-    // The store assigns ids. Appending before delivering means a client that resumes reads
-    // every event it could have missed from the store; the chain keeps batches in order.
-    this.#appending = this.#appending.then(async () => {
-      let encoded: EncodedEvent[];
-      try {
-        // The epoch comes with the append: once the events are stored, nothing else can fail
-        // and make their publish reject (a caller would retry and store them twice).
-        const { epoch, events } = await store.append(
-          batch.events.map(({ channel, body }) => ({ channel, body })),
-        );
-        encoded = batch.events.map((p, i) => {
-          const { seq, prevSeq } = events[i]!;
-          return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
-        });
-      } catch (cause) {
-        const error = new EventStoreError({ cause });
-        if (diag.storeError.hasSubscribers)
-          diag.storeError.publish({ ...this.#host.source, operation: 'append', error });
-        this.#fail(batch, error);
-        return;
-      }
-      this.#dispatch(batch, encoded);
-    });
-    // The chain must never stay rejected, or every later batch would wait forever; every path
-    // above settles its batch, so anything arriving here is a defect, reported and contained.
-    this.#appending = this.#appending.catch((err: unknown) => {
-      this.#fail(batch, err instanceof Error ? err : new Error(String(err)));
-    });
+    try {
+      this.#dispatch(
+        [batch],
+        batch.events.map((p) => finish(p, p.id, undefined)),
+      );
+    } catch (err) {
+      this.#fail(batch, toError(err));
+    }
   };
 
   /**
@@ -246,11 +232,12 @@ export class Pipeline {
     return at;
   }
 
-  #dispatch(batch: Batch, encoded: EncodedEvent[]): void {
+  /** Deliver `group` (one batch, or several the appender stored together) and hand it to the sinks. */
+  #dispatch(group: readonly Batch[], encoded: EncodedEvent[]): void {
     if (diag.publish.hasSubscribers) diag.publish.publish({ ...this.#host.source, batch: encoded });
     // Only while someone listens to `deliver`: remember when this batch started, for its duration.
     const own: InFlight | undefined = diag.deliver.hasSubscribers
-      ? { first: encoded[0]?.seq, last: encoded.at(-1)?.seq, startedAt: batch.startedAt }
+      ? { first: encoded[0]?.seq, last: encoded.at(-1)?.seq, startedAt: group[0]!.startedAt }
       : undefined;
     this.#handing = own;
     let bus: Promise<void>;
@@ -259,15 +246,19 @@ export class Pipeline {
     } finally {
       this.#handing = undefined;
     }
+    const delivered = () => {
+      for (const b of group) b.markDelivered();
+    };
+    const resolved = () => {
+      for (const b of group) b.resolve();
+    };
+    const failed = (err: Error) => {
+      for (const b of group) this.#fail(b, err);
+    };
     if (this.#localBus) {
-      batch.markDelivered();
-      if (this.#sinks.length === 0) {
-        batch.resolve();
-        return;
-      }
-      Promise.all(this.#sinks.map((sink) => sink.publish(encoded))).then(batch.resolve, (err: Error) =>
-        this.#fail(batch, err),
-      );
+      delivered();
+      if (this.#sinks.length === 0) resolved();
+      else Promise.all(this.#sinks.map((sink) => sink.publish(encoded))).then(resolved, failed);
       return;
     }
     // A shared bus delivers asynchronously (other processes' events keep seq order with ours);
@@ -277,11 +268,8 @@ export class Pipeline {
       const arrived = () => this.#inFlight.delete(own);
       bus.then(arrived, arrived);
     }
-    const local = bus.then(batch.markDelivered, batch.markDelivered);
-    Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(
-      batch.resolve,
-      (err: Error) => this.#fail(batch, err),
-    );
+    const local = bus.then(delivered, delivered);
+    Promise.all([local, ...this.#sinks.map((sink) => sink.publish(encoded))]).then(resolved, failed);
   }
 
   #fail(batch: Batch, err: Error): void {
