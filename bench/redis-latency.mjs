@@ -228,8 +228,10 @@ export async function measureLatency({
   measureMs = 5000,
   rounds = 2,
   profileDir,
+  setups = LATENCY_SETUPS.map((x) => x.key),
   log = console.log,
 }) {
+  const chosen = LATENCY_SETUPS.filter((x) => setups.includes(x.key));
   const { ClientPool } = await import('./lib/gen-common.mjs');
   const { Histogram } = await import('./lib/hist.mjs');
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -262,7 +264,7 @@ export async function measureLatency({
 
   let run = 0;
   for (let round = 0; round < rounds; round++) {
-    const order = LATENCY_SETUPS.map((_, i) => LATENCY_SETUPS[(i + round) % LATENCY_SETUPS.length]);
+    const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]);
     for (const setup of order) {
       const ns = `lat${round}${setup.key.replace(/-/g, '')}`;
       const children = setup.procs.map((spec, i) =>

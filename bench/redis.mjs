@@ -85,8 +85,10 @@ const { values: args } = parseArgs({
     // Part 5 only (no report): for working on the latency path.
     'latency-only': { type: 'boolean', default: false },
     'latency-clients': { type: 'string', default: '10' },
-    'latency-rounds': { type: 'string', default: '2' },
+    'latency-rounds': { type: 'string', default: '3' },
     'latency-rates': { type: 'string', default: '1000,10000' },
+    // Some of memory-local, redis-local, redis-bus, cross (default all; the report needs all).
+    'latency-setups': { type: 'string' },
     // Start part 5's processes with --cpu-prof, writing into this directory.
     'latency-profile': { type: 'string' },
   },
@@ -181,6 +183,7 @@ try {
     cpuMs,
     ...latencyOptions,
     ...(args['latency-profile'] && { profileDir: args['latency-profile'] }),
+    ...(args['latency-setups'] && { setups: args['latency-setups'].split(',') }),
   });
   results.latencyMethod = { ...latencyOptions };
   // 6. Who pays for a channel's traffic (per-channel subscriptions, sharded or classic pub/sub).
