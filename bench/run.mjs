@@ -6,12 +6,14 @@
 //   node bench/run.mjs --sustained | --storm | --scale   (issue 13; see sustained.mjs, storm.mjs, scale.mjs)
 //   node bench/run.mjs --fetch   (issue 12: Fetch handler on Node/Bun/Deno + peers, N 1k/5k × 2 rounds,
 //                                 its own section of BENCHMARKS.md; see fetch-subjects.mjs)
+// A full run (no --quick, --subjects, --n) ends with the issue-13 three and bench/redis.mjs (issue 11).
 //
 // Each run = one fresh server process (pinned to core 0) + one load-generator process
 // (pinned to core 1). Rounds are interleaved: round r runs every N, and for each N every
 // subject, in an order rotated by r. Ratios are taken against `raw` from the same round
 // and N. Raw per-run results go to bench/results/ (git-ignored).
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -359,9 +361,21 @@ async function main() {
     write(out, { env, config, agg, runs, grip, subjectDefs: ALL, rawFile: path.relative(root, rawFile) });
     console.log(`wrote ${path.relative(root, out)} (${env.durationSec}s)`);
   }
-  // a full run also refreshes the sustained-rate, reconnect-storm and connection-scale sections
-  if (!quick && !a.subjects && !a.n && !a['grip-only'] && !a.fetch)
+  // a full run also refreshes the sustained-rate, reconnect-storm and connection-scale sections,
+  // and the Redis engine's (bench/redis.mjs, with its own private redis-server)
+  if (!quick && !a.subjects && !a.n && !a['grip-only'] && !a.fetch) {
     await runIssue13({ sustained: true, storm: true, scale: true });
+    if (!a['no-report']) runRedis(path.resolve(root, a.out ?? 'BENCHMARKS.md'));
+  }
+}
+
+/** The Redis section (issue 11); a failure (no redis-server, say) is reported, not fatal. */
+function runRedis(out) {
+  const r = spawnSync(process.execPath, [path.join(here, 'redis.mjs'), '--report', out], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0)
+    console.error(`bench/redis.mjs failed (${r.status ?? r.signal}); the Redis section is unchanged`);
 }
 
 await main();
