@@ -103,7 +103,7 @@ async function child() {
       mark = process.cpuUsage();
       send({ marked: true });
     } else if (cmd.cmd === 'cpu') {
-      send({ cpuUs: cpuUs(), busDelivered: bus?.stats.delivered ?? 0 });
+      send({ cpuUs: cpuUs(), busDelivered: bus?.stats.delivered ?? 0, bus: bus?.stats });
     } else if (cmd.cmd === 'wait') {
       // Until `n` clients follow `channel` and the bus delivers everything on it from now on.
       const deadline = performance.now() + 10_000;
@@ -248,6 +248,7 @@ export async function measureLatency({
         label: setup.label,
         rate,
         hist: new Histogram(),
+        runs: [],
         sent: 0,
         seconds: 0,
         lost: 0,
@@ -312,7 +313,8 @@ export async function measureLatency({
         const reordered0 = sse.reduce((s, c) => s + c.reordered, 0);
         await Promise.all(children.map((c) => c.request({ cmd: 'mark' })));
         const redis0 = cpuMs(redisPid);
-        hist = row.hist;
+        hist = new Histogram();
+        const runHist = hist;
         windowFrom = hrNowUs() + warmMs * 1000;
         windowTo = windowFrom + measureMs * 1000;
         const done = await publisher.request({ cmd: 'run', rate, ms: warmMs + measureMs }, 120_000);
@@ -320,6 +322,9 @@ export async function measureLatency({
         const redisCpu = cpuMs(redisPid) - redis0;
         const cpus = await Promise.all(children.map((c) => c.request({ cmd: 'cpu' })));
         hist = null;
+        row.hist.merge(runHist);
+        row.runs.push({ p50: runHist.percentile(50), p99: runHist.percentile(99), max: runHist.max });
+        const bus = cpus[servingAt].bus;
         const seconds = (warmMs + measureMs) / 1000;
         row.sent += done.sent;
         row.seconds += seconds;
@@ -333,7 +338,10 @@ export async function measureLatency({
         run++;
         log(
           `  [${run}] r${round} ${setup.key.padEnd(12)} ${String(rate).padStart(5)}/s: sent ${done.sent}, ` +
-            `p50 ${row.hist.percentile(50).toFixed(2)} ms, p99 ${row.hist.percentile(99).toFixed(2)} ms so far` +
+            `p50 ${runHist.percentile(50).toFixed(2)} ms, p99 ${runHist.percentile(99).toFixed(2)} ms, max ${runHist.max.toFixed(1)} ms` +
+            (bus
+              ? `; serving bus: ${bus.syncs} syncs, ${bus.gaps} gaps, ${bus.storeReads} reads so far`
+              : '') +
             `${reached ? '' : ' (NOT every client got the last event)'}`,
         );
         await sleep(200);
@@ -342,6 +350,11 @@ export async function measureLatency({
       await Promise.all(children.map((c) => c.exit()));
     }
   }
+  const median = (xs) => {
+    const sorted = [...xs].sort((x, y) => x - y);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
   return [...rows.values()].map((r) => {
     const s = r.hist.summary();
     return {
@@ -351,8 +364,13 @@ export async function measureLatency({
       clients,
       sentPerSec: r.sent / r.seconds,
       deliveries: s.n,
-      p50Ms: s.p50,
-      p99Ms: s.p99,
+      // Each round's own percentiles, and their median: one stall caused by another program in
+      // one round moves the pooled p99 of every sample, not the median of the rounds'.
+      rounds: r.runs,
+      p50Ms: median(r.runs.map((x) => x.p50)),
+      p99Ms: median(r.runs.map((x) => x.p99)),
+      pooledP50Ms: s.p50,
+      pooledP99Ms: s.p99,
       maxMs: s.max,
       meanMs: s.mean,
       lost: r.lost,

@@ -23,6 +23,14 @@ export class Histogram {
     if (ms > this.max) this.max = ms;
   }
 
+  /** Adds every sample of `other` (a Histogram) to this one. */
+  merge(other) {
+    for (let i = 0; i < BUCKETS; i++) this.counts[i] += other.counts[i];
+    this.n += other.n;
+    this.sum += other.sum;
+    if (other.max > this.max) this.max = other.max;
+  }
+
   /** Upper edge of the bucket holding the p-th percentile (ms). */
   percentile(p) {
     if (this.n === 0) return Number.NaN;
