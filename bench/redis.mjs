@@ -579,7 +579,8 @@ function latencySection(r) {
     md += `(one round trip to Redis before delivery, since the store assigns the ids) adds ${diff(local.p50Ms, memory.p50Ms)} ms `;
     md += `at p50 and ${diff(local.p99Ms, memory.p99Ms)} ms at p99 to the in-memory history.`;
   }
-  md += ' The tails are those of a 2-core machine running redis-server, both node processes, the clients and other jobs.\n';
+  md +=
+    ' The tails are those of a 2-core machine running redis-server, both node processes, the clients and other jobs.\n';
   return md;
 }
 
