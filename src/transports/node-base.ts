@@ -1,5 +1,7 @@
 // What the node:http and node:http2 transports share: the response's 'close' as "peer gone",
 // 'drain' waits, and which HTTP/1.1 sockets carry an event stream (for pipelining, see node.ts).
+// The socket fast path (node-socket.ts) uses the helpers but not the class: once its response is
+// released (node-release.ts) it holds the socket only.
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -29,6 +31,12 @@ export function carriesEventStream(socket: Socket): boolean {
   return streamSockets.has(socket);
 }
 
+/** Mark `socket` as carrying an open event stream (or no longer). */
+export function markStreamSocket(socket: Socket, carries: boolean): void {
+  if (carries) streamSockets.add(socket);
+  else streamSockets.delete(socket);
+}
+
 /**
  * Cut a TCP connection with a reset. A plain close keeps the unsent bytes (up to the kernel's
  * send buffer, megabytes) queued for a peer that is not reading, for as long as it stays
@@ -43,9 +51,22 @@ export function resetSocket(socket: Socket): void {
   }
 }
 
-interface Emitter {
+export interface Emitter {
   once(event: string, listener: () => void): unknown;
   removeListener(event: string, listener: () => void): unknown;
+}
+
+/** Resolves on the first 'drain' of `drain` or 'close' of `close`, whichever comes first. */
+export function drainedOrClosed(drain: Emitter, close: Emitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      drain.removeListener('drain', done);
+      close.removeListener('close', done);
+      resolve();
+    };
+    drain.once('drain', done);
+    close.once('close', done);
+  });
 }
 
 export abstract class NodeTransport<R extends ServerResponse | Http2ServerResponse> implements Transport {
@@ -64,7 +85,7 @@ export abstract class NodeTransport<R extends ServerResponse | Http2ServerRespon
       res.getHeader('content-encoding') !== undefined;
     if (socket) {
       this.#socket = socket;
-      streamSockets.add(socket);
+      markStreamSocket(socket, true);
     }
   }
 
@@ -76,17 +97,7 @@ export abstract class NodeTransport<R extends ServerResponse | Http2ServerRespon
   protected abstract drainEmitter(): Emitter;
 
   drained(): Promise<void> {
-    const emitter = this.drainEmitter();
-    const res = this.res as unknown as Emitter;
-    return new Promise((resolve) => {
-      const done = () => {
-        emitter.removeListener('drain', done);
-        res.removeListener('close', done);
-        resolve();
-      };
-      emitter.once('drain', done);
-      res.once('close', done);
-    });
+    return drainedOrClosed(this.drainEmitter(), this.res as unknown as Emitter);
   }
 
   end(): void {
@@ -99,7 +110,7 @@ export abstract class NodeTransport<R extends ServerResponse | Http2ServerRespon
   }
 
   detach(): void {
-    if (this.#socket) streamSockets.delete(this.#socket);
+    if (this.#socket) markStreamSocket(this.#socket, false);
     if (this.#onClose) (this.res as unknown as Emitter).removeListener('close', this.#onClose);
     this.#onClose = undefined;
   }

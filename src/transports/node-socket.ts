@@ -2,10 +2,20 @@
 // (no compression middleware) and whose headers already reached the socket, writing one
 // pre-framed chunk straight to the socket costs a fraction of `res.write()` and yields identical
 // bytes. The chunk framing is computed once per Outgoing and shared by every connection.
+// Once the head is out the response is released when nothing else listens to it
+// (node-release.ts): the transport then holds the socket only, and the request and response
+// objects can be collected for the life of the stream.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Outgoing } from '../core/transport.js';
-import { httpServerResponse, NodeTransport, resetSocket } from './node-base.js';
+import type { Outgoing, Transport } from '../core/transport.js';
+import {
+  drainedOrClosed,
+  type Emitter,
+  httpServerResponse,
+  markStreamSocket,
+  resetSocket,
+} from './node-base.js';
+import { endReleased, releaseResponse } from './node-release.js';
 
 /** Running on Bun (see fastSocket). */
 const IS_BUN = typeof process.versions.bun === 'string';
@@ -31,15 +41,24 @@ function frame(payload: Buffer): Buffer {
   return out;
 }
 
-export class SocketTransport extends NodeTransport<ServerResponse> {
+export class SocketTransport implements Transport {
   readonly #socket: Socket;
   readonly #chunked: boolean;
+  /** The response while node:http keeps it (not released): it ends the stream and tells its close. */
+  readonly #res: ServerResponse | undefined;
+  #onClose: (() => void) | undefined;
 
   constructor(res: ServerResponse, socket: Socket) {
-    super(res, socket);
     this.#socket = socket;
     this.#chunked = res.chunkedEncoding;
     socket.setNoDelay(true);
+    markStreamSocket(socket, true);
+    this.#res = releaseResponse(res, socket) ? undefined : res;
+  }
+
+  /** What emits 'close' when the peer is gone: the response, or the socket once released. */
+  #closer(): Emitter {
+    return this.#res ?? this.#socket;
   }
 
   write(out: Outgoing): void {
@@ -59,11 +78,29 @@ export class SocketTransport extends NodeTransport<ServerResponse> {
     return this.#socket.writableNeedDrain;
   }
 
-  protected drainEmitter(): Socket {
-    return this.#socket;
+  drained(): Promise<void> {
+    return drainedOrClosed(this.#socket, this.#closer());
+  }
+
+  end(): void {
+    if (this.#res) this.#res.end();
+    else endReleased(this.#socket, this.#chunked);
   }
 
   reset(): void {
     resetSocket(this.#socket);
+  }
+
+  onClose(listener: () => void): void {
+    this.#onClose = listener;
+    // A socket emits 'close' once: `on` spares the wrapper object `once` costs per connection.
+    if (this.#res) this.#res.once('close', listener);
+    else this.#socket.on('close', listener);
+  }
+
+  detach(): void {
+    markStreamSocket(this.#socket, false);
+    if (this.#onClose) this.#closer().removeListener('close', this.#onClose);
+    this.#onClose = undefined;
   }
 }
