@@ -52,6 +52,8 @@ const { values: a } = parseArgs({
     rates: { type: 'string' },
     // issue 12: the Fetch handler on Node, Bun and Deno beside lib-http and the peers (FETCH_PRESET)
     fetch: { type: 'boolean', default: false },
+    // --scale only: an earlier built checkout to measure beside this one (bench/scale.mjs)
+    before: { type: 'string' },
   },
 });
 
@@ -101,6 +103,8 @@ async function runIssue13(which) {
     await runScale({
       ...(a.subjects && { subjects: list(a.subjects) }),
       ...(a.n && { n: Number(a.n) }),
+      ...(a.rounds && { rounds: Number(a.rounds) }),
+      ...(a.before && { before: a.before }),
       ...(a.out && { out: a.out }),
       ...(quickIssue13 && { n: 1000, idleMs: 3000, snapshotN: 300 }),
       ...pinOpt,

@@ -4,7 +4,7 @@
 //
 // 1. server memory after forced GCs (and, with --snapshot-prefix, a heap snapshot `<prefix>-0`)
 // 2. N raw SSE clients (at most --concurrency connects in flight); accept time = first connect
-//    until every client has its response head
+//    until every client has its response head, and the server's CPU until all are subscribed
 // 3. server memory again once all N are registered and idle (and snapshot `<prefix>-1`)
 // 4. one-event fan-out latency: --repeats times, publish one event, time until the LAST client
 //    has parsed it; the server's CPU per fan-out
@@ -94,11 +94,15 @@ async function main() {
       'POST',
       `/heap-snapshot?file=${encodeURIComponent(`${prefix}-0.heapsnapshot`)}`,
     );
+  await ctl('POST', '/mark');
   const t0 = now();
   const opened = await pool.openMany(N, Number(a.concurrency), spec);
   clients = [...warm, ...opened].map((o) => o.client);
   result.acceptMs = now() - t0;
   await waitSubscribers(ctl, N + W, 60_000);
+  // the server's CPU for accepting and subscribing the N (unlike the wall time, barely moved by
+  // other load on the machine)
+  result.acceptCpu = await ctl('GET', '/cpu');
   await sleep(Math.min(2000, 200 + N / 20));
   result.mem1 = await ctl('GET', '/mem');
   if (prefix)
