@@ -73,10 +73,10 @@ export function retainers(file, ctor) {
     }
     const steps = [];
     for (let n = i; n !== 0; n = parent[n]) steps.push(`${nodeLabel(parent[n])} ${edgeLabel(via[n])}`);
-    // GC-root bookkeeping nodes carry per-object indexes: group them under one label
+    // root bookkeeping nodes and internal edges carry per-object numbers: group them under one label
     const key = steps
       .reverse()
-      .map((s) => s.replace(/\[\d+\]/g, '[n]'))
+      .map((s) => s.replace(/\b\d+\b/g, 'n'))
       .join('\n    → ');
     groups.set(key, (groups.get(key) ?? 0) + 1);
   }
