@@ -247,6 +247,29 @@ describe('a released connection behaves as before', () => {
     expect(s.disconnects[0]!.reason).toBe('client');
   });
 
+  it("a 'data' listener added to its socket takes the reading over from the parser, as under node:http", async () => {
+    let socket: net.Socket | undefined;
+    const s = await serve((ev) => {
+      const handler = createHandler({ events: ev });
+      return (req, res) => {
+        socket = req.socket;
+        handler(req, res);
+      };
+    });
+    const raw = rawClient(s.port, GET('/?channel=a'));
+    await until(() => raw.state.text.includes('event: stream-open'), 5000, 'stream-open');
+    expect(await collected(s.refs)).toBe(true);
+    let read = '';
+    socket!.on('data', (chunk: Buffer) => {
+      read += chunk.toString('latin1');
+    });
+    raw.socket.write('not a request');
+    await until(() => read === 'not a request', 5000, 'the bytes at the new listener');
+    await s.ev.publish('a', { event: 'n', data: 1 });
+    await until(() => raw.state.text.includes('event: n\n'), 5000, 'an event after the takeover');
+    expect(raw.state.closed).toBe(false);
+  });
+
   it('headersTimeout and requestTimeout do not end it', async () => {
     const s = await serve((ev) => createHandler({ events: ev }), {
       headersTimeout: 200,
