@@ -1,10 +1,12 @@
 // An in-memory EventStore for the reconnect-storm benchmark that counts its reads.
 //
-// The library's own MemoryStore is not exported, so this is a plain store with the same
-// contract (src/history/store.ts: `append` → { epoch, events }, `readAfter(channels, after,
-// limit?)` → { epoch, records, gaps, head, lastSeq }): one seq per store, per-channel retention
-// by count, records in seq order. It counts `readAfter` calls, the channels and records they touched, and the
-// most reads in flight at once (concurrent identical reads are what a shared read would save).
+// A plain store of the EventStore contract (src/history/store.ts: `append` → { epoch, events },
+// `readAfter(channels, after, limit?)` → { epoch, records, gaps, head, lastSeq }), not the
+// library's MemoryStore, so that it can count its reads and answer them in a later turn: one seq
+// per store, per-channel retention by count, records in seq order. It counts `readAfter` calls,
+// the channels and records they touched, and the most reads in flight at once. The library
+// merges identical concurrent reads (src/history/shared-reads.ts) before they reach any store, so
+// these counts show what reaches the store.
 
 import { randomBytes } from 'node:crypto';
 
