@@ -2,7 +2,8 @@
 //
 //   npm run bench -- --storm [--subjects lib-http,lib-express] [--n 10000] [--missed 100]
 //                    [--spread-ms 1000] [--rounds 1] [--no-report]
-//   node bench/storm.mjs …   (same flags, and --label TEXT: names this run set in the report)
+//   node bench/storm.mjs …   (same flags, and --label TEXT: names this run set in the report;
+//                    --store-latency-ms M: the counting store answers each read after M ms)
 //   node bench/storm.mjs --render a.json,b.json   (one section from several raw result files,
 //                    e.g. the same storm on the code before and after a change, in that order)
 //
@@ -29,6 +30,8 @@ export const STORM_DEFAULTS = {
   spreadMs: 1000,
   liveRate: 10,
   rounds: 1,
+  /** The counting store answers each read after this many ms; 0: in the next turn. */
+  storeLatencyMs: 0,
 };
 
 /** @param {Partial<typeof STORM_DEFAULTS> & { pin?: boolean, report?: boolean, out?: string }} opts */
@@ -48,7 +51,7 @@ export async function runStorm(opts = {}) {
       const loadStart = os.loadavg();
       const run = await runPair({
         subject: s,
-        serverArgs: ['--counting-store'],
+        serverArgs: ['--counting-store', '--store-latency-ms', String(o.storeLatencyMs)],
         gen: 'storm-gen.mjs',
         genArgs: [
           '--n',
@@ -118,19 +121,20 @@ export function renderStorm({ sets, defs }) {
         `${set.config.label ? `**${set.config.label}**` : 'one run set'} (commit ${set.config.commit ?? '?'}; ${set.config.rounds} round(s)${set.durationSec ? `, ${set.durationSec} s` : ''}${set.rawFile ? `; raw results \`${set.rawFile}\`, git-ignored` : ''})`,
     )
     .join('; ')}.\n\n`;
-  md += `**Method.** One server process (core 0) and one load generator (core 1). ${config.n.toLocaleString('en-US')} raw SSE clients, each on 3 of 10 channels (client i: \`c{i mod 10}\`, \`c{i+1 mod 10}\`, \`c{i+2 mod 10}\`, so 10 distinct channel sets); event seq s goes to channel \`c{s mod 10}\`, one \`POST /publish-one\` request per event. After 20 warm-up events reached everyone, all client sockets are destroyed at once (the server must report 0 subscribers), ${config.missed} events are published to nobody, and then every client reconnects at a uniformly random moment within ${config.spreadMs} ms with \`Last-Event-ID\` = the last id it saw (all clients saw the same last id, so each channel set makes identical reads; the load generator draws the moments itself, as clients given a \`retry\` range would spread out). During the storm live events keep coming (${config.liveRate}/s). **All live** = from the storm's start until every client has every event it missed; **reconnect → live** = per client, from its reconnect to having every missed event. **Peak RSS** = the server's highest RSS sampled every 20 ms during the storm. **Store reads** = \`readAfter\` calls on the server's history, a counting in-memory store passed as \`history:\` (bench/lib/counting-store.mjs: a plain store of the \`EventStore\` contract that answers each read in a later turn, like a networked store, so concurrent reads overlap); *distinct* = distinct (channels, position) pairs read, *most in flight* = the most reads the store had under way at once. **Correct** = after the storm and one more event per channel, every client has received every event of its 3 channels exactly once, in order, across both connections. **Load** = the machine's 1-minute load average (2 cores) when the run started and ended, and the share of the machine other processes used during it. No peers: none of them resumes from \`Last-Event-ID\`.\n\n`;
+  md += `**Method.** One server process (core 0) and one load generator (core 1). ${config.n.toLocaleString('en-US')} raw SSE clients, each on 3 of 10 channels (client i: \`c{i mod 10}\`, \`c{i+1 mod 10}\`, \`c{i+2 mod 10}\`, so 10 distinct channel sets); event seq s goes to channel \`c{s mod 10}\`, one \`POST /publish-one\` request per event. After 20 warm-up events reached everyone, all client sockets are destroyed at once (the server must report 0 subscribers), ${config.missed} events are published to nobody, and then every client reconnects at a uniformly random moment within ${config.spreadMs} ms with \`Last-Event-ID\` = the last id it saw (all clients saw the same last id, so each channel set makes identical reads; the load generator draws the moments itself, as clients given a \`retry\` range would spread out). During the storm live events keep coming (${config.liveRate}/s). **All live** = from the storm's start until every client has every event it missed; **reconnect → live** = per client, from its reconnect to having every missed event. **Peak RSS** = the server's highest RSS sampled every 20 ms during the storm. **Store reads** = \`readAfter\` calls on the server's history, a counting in-memory store passed as \`history:\` (bench/lib/counting-store.mjs: a plain store of the \`EventStore\` contract that answers each read in the next turn of the event loop, or after the fixed delay in the *store answers* column, like a store across the network, so concurrent reads overlap); *distinct* = distinct (channels, position) pairs read, *most in flight* = the most reads the store had under way at once. **Correct** = after the storm and one more event per channel, every client has received every event of its 3 channels exactly once, in order, across both connections. **Load** = the machine's 1-minute load average (2 cores) when the run started and ended, and the share of the machine other processes used during it. No peers: none of them resumes from \`Last-Event-ID\`.\n\n`;
   md +=
-    '| subject | code | clients | all live ms | reconnect → live p50 / p99 / max ms | last response head ms | peak RSS MB (before) | server CPU during the storm ms (user / system) | store reads (distinct, most in flight) | records read | events replayed | stream resets | correct | load 1-min start → end (others) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+    '| subject | code | store answers | clients | all live ms | reconnect → live p50 / p99 / max ms | last response head ms | peak RSS MB (before) | server CPU during the storm ms (user / system) | store reads (distinct, most in flight) | records read | events replayed | stream resets | correct | load 1-min start → end (others) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
   for (const s of config.subjects) {
     for (const set of sets) {
       for (const r of set.runs.filter((x) => x.subject === s)) {
         const code =
           `${set.config.label ?? ''}${set.config.commit ? ` (${set.config.commit})` : ''}`.trim() || '—';
+        const answers = set.config.storeLatencyMs > 0 ? `after ${set.config.storeLatencyMs} ms` : 'next turn';
         const load = r.load
           ? `${fixed(r.load.start[0])} → ${fixed(r.load.end[0])} (${Number.isFinite(r.foreignLoad) ? `${(r.foreignLoad * 100).toFixed(0)} %` : '—'})`
           : '—';
         if (!r.ok) {
-          md += `| ${defs[s]?.label ?? s} | ${code} | ${set.config.n} | **FAILED**: ${r.error} |||||||||| ${load} |\n`;
+          md += `| ${defs[s]?.label ?? s} | ${code} | ${answers} | ${set.config.n} | **FAILED**: ${r.error} |||||||||| ${load} |\n`;
           continue;
         }
         const st = r.storm;
@@ -145,7 +149,7 @@ export function renderStorm({ sets, defs }) {
           problems.push(`${st.reconnectErrors} reconnects failed (${st.firstReconnectError})`);
         if (v.publishErrors) problems.push(`${v.publishErrors} publish errors`);
         const l = st.reconnectToLive;
-        md += `| ${defs[s]?.label ?? s} | ${code} | ${r.n.toLocaleString('en-US')} | ${st.allLiveMs === null ? `not all within the bound (${st.liveClients} live)` : ms(st.allLiveMs)} | ${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)} | ${ms(st.lastHeadMs)} | ${mb(st.rssPeak)} (${mb(st.rssBefore)}) | ${ms(st.serverCpuUs / 1000)} (${ms(st.serverUserUs / 1000)} / ${ms(st.serverSystemUs / 1000)}) | ${st.storeReads.toLocaleString('en-US')} (${st.storeDistinctReads}, ${st.storeMaxReadsInFlight}) | ${st.storeReadRecords.toLocaleString('en-US')} | ${st.eventsReplayed.toLocaleString('en-US')} | ${st.streamResets} | ${problems.length ? `**NO**: ${problems.join('; ')}` : `yes (${v.eventsReceived.toLocaleString('en-US')} events)`} | ${load} |\n`;
+        md += `| ${defs[s]?.label ?? s} | ${code} | ${answers} | ${r.n.toLocaleString('en-US')} | ${st.allLiveMs === null ? `not all within the bound (${st.liveClients} live)` : ms(st.allLiveMs)} | ${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)} | ${ms(st.lastHeadMs)} | ${mb(st.rssPeak)} (${mb(st.rssBefore)}) | ${ms(st.serverCpuUs / 1000)} (${ms(st.serverUserUs / 1000)} / ${ms(st.serverSystemUs / 1000)}) | ${st.storeReads.toLocaleString('en-US')} (${st.storeDistinctReads}, ${st.storeMaxReadsInFlight}) | ${st.storeReadRecords.toLocaleString('en-US')} | ${st.eventsReplayed.toLocaleString('en-US')} | ${st.streamResets} | ${problems.length ? `**NO**: ${problems.join('; ')}` : `yes (${v.eventsReceived.toLocaleString('en-US')} events)`} | ${load} |\n`;
       }
     }
   }
@@ -188,6 +192,7 @@ if (isMain) {
       missed: { type: 'string' },
       'spread-ms': { type: 'string' },
       'live-rate': { type: 'string' },
+      'store-latency-ms': { type: 'string' },
       rounds: { type: 'string' },
       label: { type: 'string' },
       render: { type: 'string' },
@@ -204,6 +209,7 @@ if (isMain) {
       ...(a.missed && { missed: Number(a.missed) }),
       ...(a['spread-ms'] && { spreadMs: Number(a['spread-ms']) }),
       ...(a['live-rate'] && { liveRate: Number(a['live-rate']) }),
+      ...(a['store-latency-ms'] && { storeLatencyMs: Number(a['store-latency-ms']) }),
       ...(a.rounds && { rounds: Number(a.rounds) }),
       ...(a.label && { label: a.label }),
       ...(a.out && { out: a.out }),

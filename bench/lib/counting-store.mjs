@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 
 export class CountingStore {
-  /** @param {{ maxEventsPerChannel?: number }} [options] */
-  constructor({ maxEventsPerChannel = 1000 } = {}) {
+  /** @param {{ maxEventsPerChannel?: number, latencyMs?: number }} [options] */
+  constructor({ maxEventsPerChannel = 1000, latencyMs = 0 } = {}) {
+    this.latencyMs = latencyMs;
     this.epochId = randomBytes(6).readUIntBE(0, 6).toString(36);
     this.max = maxEventsPerChannel;
     /** @type {Map<string, { records: { seq: number, channel: string, body: string }[], evictedUpTo: number, lastSeq: number }>} */
@@ -60,8 +61,9 @@ export class CountingStore {
     const key = `${channels.join(',')}@${afterSeq}`;
     this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
     try {
-      // a real store answers in a later turn; so does this one (reads overlap like a real one's)
-      await new Promise((r) => setImmediate(r));
+      // a real store answers in a later turn; so does this one (reads overlap like a real one's),
+      // or after `latencyMs`, like a remote store (a database across the network)
+      await new Promise((r) => (this.latencyMs > 0 ? setTimeout(r, this.latencyMs) : setImmediate(r)));
       const gaps = [];
       const records = [];
       /** @type {Record<string, number>} */
