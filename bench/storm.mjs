@@ -171,14 +171,21 @@ export function renderStorm({ sets, defs }) {
 /** Writes one section from raw result files of earlier runs (in the given order). */
 async function renderFiles(files, out, report) {
   const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
-  // Files of the same code and store latency (rounds run apart, e.g. interleaved) form one set.
+  // Files of the same label and store latency (rounds run apart, e.g. interleaved) form one set.
   /** @type {Map<string, { config: any, runs: any[], rawFiles: string[] }>} */
   const groups = new Map();
   for (const f of files) {
     const { config, runs } = JSON.parse(readFileSync(f, 'utf8'));
-    const key = JSON.stringify([config.label, config.commit, config.storeLatencyMs ?? 0, config.n]);
-    const g = groups.get(key) ?? { config: { ...config, rounds: 0 }, runs: [], rawFiles: [] };
+    const key = JSON.stringify([config.label, config.storeLatencyMs ?? 0, config.n]);
+    const g = groups.get(key) ?? {
+      config: { ...config, rounds: 0, commit: undefined },
+      runs: [],
+      rawFiles: [],
+    };
     g.config.rounds += config.rounds;
+    // the same label over commits that differ only outside src/ (the bench itself)
+    const commits = new Set([...(g.config.commit?.split(' / ') ?? []), config.commit ?? '?']);
+    g.config.commit = [...commits].join(' / ');
     g.runs.push(...runs);
     g.rawFiles.push(path.relative(root, path.resolve(f)));
     groups.set(key, g);
