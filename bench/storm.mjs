@@ -160,7 +160,7 @@ export function renderStorm({ sets, defs }) {
         `${set.config.label ?? 'runs'}${set.config.storeLatencyMs > 0 ? `, store ${set.config.storeLatencyMs} ms` : ''}: ${config.subjects
           .map(
             (s) =>
-              `${s} all live ${ms(medianOf(set, s, (r) => r.storm.allLiveMs ?? Number.NaN))} ms, store reads ${ms(medianOf(set, s, (r) => r.storm.storeReads))}`,
+              `${s} all live ${ms(medianOf(set, s, (r) => r.storm.allLiveMs ?? Number.NaN))} ms, store reads ${Math.round(medianOf(set, s, (r) => r.storm.storeReads)).toLocaleString('en-US')}`,
           )
           .join(', ')}`,
     )
