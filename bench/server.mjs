@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     'keepalive-ms': { type: 'string' },
     // storm bench: give library subjects a store that counts its reads (bench/lib/counting-store.mjs)
     'counting-store': { type: 'boolean', default: false },
+    // …that answers each read after this many ms (default: in the next turn), like a remote store
+    'store-latency-ms': { type: 'string', default: '0' },
   },
 });
 
@@ -74,7 +76,7 @@ const buildOpts = {};
 if (args['keepalive-ms']) buildOpts.keepAliveMs = Number(args['keepalive-ms']);
 if (args['counting-store']) {
   const { CountingStore } = await import('./lib/counting-store.mjs');
-  buildOpts.store = new CountingStore();
+  buildOpts.store = new CountingStore({ latencyMs: Number(args['store-latency-ms']) });
 }
 const subject = await def.build(buildOpts);
 

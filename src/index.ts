@@ -96,3 +96,4 @@ export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js'
 export type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './history/store.js';
 export { channelNameProblem } from './protocol/channel-name.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
+export type { RetryOption } from './protocol/preamble.js';

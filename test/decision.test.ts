@@ -7,6 +7,7 @@ import { resolveGrip } from '../src/grip/grip-url.js';
 import { createGripPlugin } from '../src/grip/plugin.js';
 import { signRecoveryToken } from '../src/grip/recovery.js';
 import { decide, type Endpoint, failure, type RequestHooks, type Verdict } from '../src/protocol/decision.js';
+import { resolvePreamble } from '../src/protocol/preamble.js';
 import type { RequestView } from '../src/protocol/request-view.js';
 
 function view(url: string, headers: Record<string, string> = {}, method = 'GET'): RequestView {
@@ -235,5 +236,29 @@ describe('decide(): request view → verdict', () => {
       headers: { 'Retry-After': '1' },
     });
     expect(failure(new Error('bug'))).toMatchObject({ status: 500 });
+  });
+});
+
+describe('the preamble (padding, retry)', () => {
+  const PAD = `:${' '.repeat(2048)}\n\n`;
+  it('is one fixed text without retry or with a single delay', () => {
+    expect(resolvePreamble(false, undefined).text()).toBe('');
+    expect(resolvePreamble(true, undefined).text()).toBe(PAD);
+    const fixed = resolvePreamble(true, 2500);
+    expect(fixed.retry).toBe(2500);
+    expect(fixed.text()).toBe(`${PAD}retry: 2500\n\n`);
+  });
+
+  it('draws from a range per stream, both ends included, after the shared padding', () => {
+    const draws = [0, 0.5, 0.999_999_9];
+    const range = resolvePreamble(true, { minDelayMs: 1000, maxDelayMs: 3000 }, () => draws.shift()!);
+    expect(range.retry).toBe(1000);
+    expect([range.text(), range.text(), range.text()]).toEqual([
+      `${PAD}retry: 1000\n\n`,
+      `${PAD}retry: 2000\n\n`,
+      `${PAD}retry: 3000\n\n`,
+    ]);
+    const single = resolvePreamble(false, { minDelayMs: 7, maxDelayMs: 7 }, () => 0.999_999_9);
+    expect(single.text()).toBe('retry: 7\n\n');
   });
 });

@@ -4,7 +4,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
-import { events as createEvents, createHandler, type Events, type EventsOptions } from '../src/index.js';
+import {
+  events as createEvents,
+  createHandler,
+  type Events,
+  type EventsOptions,
+  type RetryOption,
+} from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { request, until } from './helpers/sse-client.js';
 
@@ -29,11 +35,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(options: EventsOptions = {}): Promise<Fixture> {
+async function setup(options: EventsOptions = {}, retry: RetryOption = RETRY_MS): Promise<Fixture> {
   const ev = createEvents({ keepAlive: false, ...options });
   const handler = createHandler({
     events: ev,
-    retry: RETRY_MS,
+    retry,
     authorize: (_req: IncomingMessage, channels) => !channels.includes('secret'),
   });
   const requests: Seen[] = [];
@@ -125,6 +131,26 @@ describe('EventSource subscription', () => {
     await until(() => seen.filter((e) => e.type === 'n').length === 4, 5000, 'live event after resume');
     expect(seen.filter((e) => e.type === 'n').map((e) => e.data)).toEqual(['1', '2', '3', '4']);
     expect(es.readyState).toBe(EventSource.OPEN);
+  });
+});
+
+describe('a retry range', () => {
+  it('brings every EventSource back after the server drops them all at once, each resuming once', async () => {
+    const fx = await setup({}, { minDelayMs: 20, maxDelayMs: 200 });
+    const sources = Array.from({ length: 8 }, () => fx.open('?channel=feed'));
+    const seen = sources.map((es) => record(es, ['n']));
+    await until(() => fx.ev.stats().connections === 8, 5000, 'all subscribed');
+    await fx.ev.publish('feed', { event: 'n', data: 1 });
+    await until(() => seen.every((s) => s.length === 1), 5000, 'first event');
+    for (const r of fx.requests) r.res.destroy();
+    await until(() => fx.ev.stats().connections === 0, 5000, 'all dropped');
+    await fx.ev.publish('feed', { event: 'n', data: 2 });
+    await until(() => fx.requests.length === 16, 5000, 'every reconnect');
+    for (const r of fx.requests.slice(8)) expect(r.lastEventId).toBe(seen[0]![0]!.lastEventId);
+    await until(() => fx.ev.stats().connections === 8, 5000, 'all subscribed again');
+    await fx.ev.publish('feed', { event: 'n', data: 3 });
+    await until(() => seen.every((s) => s.length === 3), 5000, 'missed and live events');
+    for (const s of seen) expect(s.map((e) => e.data)).toEqual(['1', '2', '3']);
   });
 });
 

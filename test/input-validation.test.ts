@@ -218,6 +218,7 @@ describe('unknown option keys are refused, naming the closest valid key (defect 
       retry: 1,
       padding: true,
     });
+    createHandler({ events: ev, retry: { minDelayMs: 0, maxDelayMs: 5000 } });
     createEvents({
       prefix: 'p-',
       keepAlive: false,
@@ -232,6 +233,23 @@ describe('unknown option keys are refused, naming the closest valid key (defect 
     })
       .close()
       .catch(() => undefined);
+  });
+
+  it.each([
+    [-1, 'retry', /retry must be an integer from 0/],
+    [1.5, 'retry', /retry must be an integer from 0/],
+    ['1s', 'retry', /retry must be an integer \(ms\) or \{ minDelayMs, maxDelayMs \}/],
+    [[1000, 2000], 'retry', /or \{ minDelayMs, maxDelayMs \}/],
+    [{ minDelayMs: 1000 }, 'retry.maxDelayMs', /retry\.maxDelayMs must be an integer/],
+    [{ minDelayMs: -1, maxDelayMs: 5 }, 'retry.minDelayMs', /retry\.minDelayMs must be an integer/],
+    [{ minDelayMs: 5, maxDelayMs: 1 }, 'retry', /must not exceed retry\.maxDelayMs/],
+    [{ min: 1, maxDelayMs: 5 }, 'retry.min', /did you mean 'retry\.minDelayMs'\?/],
+  ])('createHandler() refuses retry %j (%s)', (retry, option, message) => {
+    const ev = createEvents({ keepAlive: false });
+    cleanups.push(() => ev.close());
+    const err = optionError(() => createHandler({ events: ev, retry } as never));
+    expect(err.option).toBe(option);
+    expect(err.message).toMatch(message);
   });
 });
 

@@ -117,6 +117,33 @@ describe('a successful subscription', () => {
     expect(c.body.startsWith(`:${' '.repeat(2048)}\n\n`)).toBe(true);
   });
 
+  it('draws each stream its own retry from a range; everything after it is the same bytes', async () => {
+    const { ev } = await serve({ retry: { minDelayMs: 1000, maxDelayMs: 1999 }, padding: true });
+    const all = await Promise.all(Array.from({ length: 30 }, () => open('/?channel=a')));
+    for (const c of all) await c.waitFor((x) => x.events.length >= 1);
+    await ev.publish('a', { event: 'x', data: 1 });
+    for (const c of all) await c.waitFor((x) => x.named('x').length === 1);
+    for (const c of all) {
+      expect(c.retries).toHaveLength(1);
+      expect(c.retries[0]).toBeGreaterThanOrEqual(1000);
+      expect(c.retries[0]).toBeLessThanOrEqual(1999);
+      expect(
+        c.body.startsWith(`:${' '.repeat(2048)}\n\nretry: ${c.retries[0]}\n\nevent: stream-open\n`),
+      ).toBe(true);
+    }
+    // 30 draws from 1,000 values: all alike would mean one shared draw.
+    expect(new Set(all.map((c) => c.retries[0])).size).toBeGreaterThan(1);
+    const live = (c: SseClient) => c.body.slice(c.body.indexOf('\n\n', c.body.indexOf('stream-open')) + 2);
+    expect(new Set(all.map(live)).size).toBe(1);
+  });
+
+  it('with a retry range, stream-error carries its lower end (that reconnect is answered 204)', async () => {
+    await serve({ retry: { minDelayMs: 200, maxDelayMs: 300 }, authorize: () => false });
+    const c = await open('/?channel=a');
+    await c.waitFor((x) => x.named('stream-error').length === 1);
+    expect(c.retries).toEqual([200]);
+  });
+
   it('serves clients that send no Accept header or a wildcard', async () => {
     await serve();
     const none = await open('/?channel=a', {});

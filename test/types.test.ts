@@ -80,8 +80,11 @@ function typeChecks(ev: Events<AppEvents>, loose: Events, strict: Events<NoMessa
   // Handler options.
   // @ts-expect-error events is required
   createHandler({});
-  // @ts-expect-error retry is a number
+  // @ts-expect-error retry is a number or a range
   createHandler({ events: ev, retry: '1s' });
+  createHandler({ events: ev, retry: { minDelayMs: 1000, maxDelayMs: 5000 } });
+  // @ts-expect-error a range has both ends
+  createHandler({ events: ev, retry: { minDelayMs: 1000 } });
   // @ts-expect-error authorize returns a boolean
   createHandler({ events: ev, authorize: () => 'yes' });
 }

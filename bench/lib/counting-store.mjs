@@ -1,16 +1,19 @@
 // An in-memory EventStore for the reconnect-storm benchmark that counts its reads.
 //
-// The library's own MemoryStore is not exported, so this is a plain store with the same
-// contract (src/history/store.ts: `append` → { epoch, events }, `readAfter(channels, after,
-// limit?)` → { epoch, records, gaps, head, lastSeq }): one seq per store, per-channel retention
-// by count, records in seq order. It counts `readAfter` calls, the channels and records they touched, and the
-// most reads in flight at once (concurrent identical reads are what a shared read would save).
+// A plain store of the EventStore contract (src/history/store.ts: `append` → { epoch, events },
+// `readAfter(channels, after, limit?)` → { epoch, records, gaps, head, lastSeq }), not the
+// library's MemoryStore, so that it can count its reads and answer them in a later turn: one seq
+// per store, per-channel retention by count, records in seq order. It counts `readAfter` calls,
+// the channels and records they touched, and the most reads in flight at once. The library
+// merges identical concurrent reads (src/history/shared-reads.ts) before they reach any store, so
+// these counts show what reaches the store.
 
 import { randomBytes } from 'node:crypto';
 
 export class CountingStore {
-  /** @param {{ maxEventsPerChannel?: number }} [options] */
-  constructor({ maxEventsPerChannel = 1000 } = {}) {
+  /** @param {{ maxEventsPerChannel?: number, latencyMs?: number }} [options] */
+  constructor({ maxEventsPerChannel = 1000, latencyMs = 0 } = {}) {
+    this.latencyMs = latencyMs;
     this.epochId = randomBytes(6).readUIntBE(0, 6).toString(36);
     this.max = maxEventsPerChannel;
     /** @type {Map<string, { records: { seq: number, channel: string, body: string }[], evictedUpTo: number, lastSeq: number }>} */
@@ -58,8 +61,9 @@ export class CountingStore {
     const key = `${channels.join(',')}@${afterSeq}`;
     this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
     try {
-      // a real store answers in a later turn; so does this one (reads overlap like a real one's)
-      await new Promise((r) => setImmediate(r));
+      // a real store answers in a later turn; so does this one (reads overlap like a real one's),
+      // or after `latencyMs`, like a remote store (a database across the network)
+      await new Promise((r) => (this.latencyMs > 0 ? setTimeout(r, this.latencyMs) : setImmediate(r)));
       const gaps = [];
       const records = [];
       /** @type {Record<string, number>} */

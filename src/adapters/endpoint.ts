@@ -1,11 +1,11 @@
 // Handler options shared by every responder (node:http, Express, Fetch): validated once, into the
 // Endpoint the request decision serves. Knows no HTTP library.
-import { encodePreamble } from '../core/encoder.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { coreOf, type Events, eventsProtocolOf } from '../core/events.js';
 import { assertGripKeys, assertKnownKeys } from '../core/option-keys.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { Endpoint } from '../protocol/decision.js';
+import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
 
 /** The options every responder takes; `channels` and `authorize` receive its request type. */
 interface EndpointOptions<M extends object> {
@@ -13,7 +13,7 @@ interface EndpointOptions<M extends object> {
   grip?: GripOption | null;
   channels?: unknown;
   authorize?: unknown;
-  retry?: number;
+  retry?: RetryOption;
   padding?: boolean;
 }
 
@@ -55,9 +55,7 @@ export function resolveEndpoint<M extends object>(
   }
   assertFunction(options.channels, 'channels');
   assertFunction(options.authorize, 'authorize');
-  if (options.retry !== undefined && (!Number.isSafeInteger(options.retry) || options.retry < 0)) {
-    throw new InvalidOptionError('retry', 'retry must be a non-negative integer (ms)');
-  }
+  const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = coreOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
   const { subscriptions } = core;
@@ -65,8 +63,11 @@ export function resolveEndpoint<M extends object>(
     grip,
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
     maxChannelNameLength: core.settings.maxChannelNameLength,
-    retry: options.retry,
-    preamble: encodePreamble(options.padding === true, options.retry),
+    retry: preamble.retry,
+    // Read once per stream: with a retry range each read draws that stream's delay.
+    get preamble() {
+      return preamble.text();
+    },
     history: {
       initial: (channels, preamble, lastEventId) =>
         subscriptions.initialText(channels, preamble, lastEventId),

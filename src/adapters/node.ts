@@ -6,6 +6,7 @@ import { coreOf, type Events } from '../core/events.js';
 import type { EventMap } from '../core/types.js';
 import type { GripOption } from '../grip/index.js';
 import { decide, failure } from '../protocol/decision.js';
+import type { RetryOption } from '../protocol/preamble.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { isGone, type NodeResponse, startStream, writeComplete } from '../transports/node.js';
 import { resolveEndpoint } from './endpoint.js';
@@ -27,8 +28,12 @@ export interface HandlerOptions<M extends object = EventMap, Req extends HttpReq
   channels?: (req: Req) => readonly string[] | Promise<readonly string[]>;
   /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
   authorize?: (req: Req, channels: readonly string[]) => boolean | Promise<boolean>;
-  /** Reconnection delay (ms) sent to clients in the first bytes of every stream. */
-  retry?: number;
+  /**
+   * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
+   * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
+   * lose their connections together (a deploy, a network blip) do not come back together.
+   */
+  retry?: RetryOption;
   /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
   padding?: boolean;
 }

@@ -1,6 +1,7 @@
 // Resuming: which stored events a (re)connecting client gets before live ones.
 import { encodeStreamOpen, encodeStreamReset } from '../core/encoder.js';
 import { formatId, idsOf, parseSeq, type ResetReason, recordText } from './ids.js';
+import { readAfterShared } from './shared-reads.js';
 import type { EventStore, StoredRecord } from './store.js';
 
 export interface ResumePlan {
@@ -15,6 +16,9 @@ export interface ResumePlan {
   reset: { channels: string[]; reason: ResetReason } | undefined;
 }
 
+// Every read goes through readAfterShared: clients resuming at once from the same position share
+// one read (a reconnect storm), and a shared result is only read here, never changed.
+
 /**
  * Decide what a client gets before live events. Fresh clients get `stream-open` with an id
  * marking "now", so that even a client that receives nothing can resume without loss. Resuming
@@ -28,7 +32,11 @@ export async function planResume(
 ): Promise<ResumePlan> {
   const hint = await store.epoch();
   const parsed = parseSeq(lastEventId, hint);
-  const read = await store.readAfter(channels, typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER);
+  const read = await readAfterShared(
+    store,
+    channels,
+    typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
+  );
   // Ids are judged against, and formatted in, the epoch the read happened in.
   const { epoch, head } = read;
   const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
@@ -87,7 +95,8 @@ export async function openResume(
   const { preamble, pageBytes, onReset } = options;
   const hint = await store.epoch();
   const parsed = parseSeq(lastEventId, hint);
-  const first = await store.readAfter(
+  const first = await readAfterShared(
+    store,
     channels,
     typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
     FIRST_PAGE,
@@ -166,7 +175,7 @@ async function* readPages(
   let after = afterSeq;
   let limit = FIRST_PAGE;
   while (active.length > 0 && after < head) {
-    const read = await store.readAfter(active, after, limit);
+    const read = await readAfterShared(store, active, after, limit);
     if (read.epoch !== epoch) throw new Error('the event history was reset during a replay');
     const gaps = read.gaps.filter((c) => active.includes(c));
     if (gaps.length > 0) active = active.filter((c) => !gaps.includes(c));

@@ -55,7 +55,8 @@ export interface EventStore {
   /**
    * Stored events on `channels` after `afterSeq`, and which of those channels have a gap. With
    * `limit`, at most that many (the lowest seqs): callers page by reading again after the last
-   * seq they got, so a long replay never has to be held in memory at once.
+   * seq they got, so a long replay never has to be held in memory at once. Identical concurrent
+   * reads are merged and the result handed to each caller: do not change it after returning it.
    */
   readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult>;
   close?(): Promise<void>;

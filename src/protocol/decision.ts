@@ -50,7 +50,10 @@ export interface Endpoint {
   readonly maxChannelNameLength: number;
   /** Reconnection delay sent first on every stream (and with `stream-error`). */
   readonly retry: number | undefined;
-  /** Sent before `stream-open` on every stream (padding, retry). */
+  /**
+   * Sent before `stream-open` on every stream (padding, retry). With a `retry` range each read
+   * draws a new delay: read it once per stream.
+   */
   readonly preamble: string;
   /** The history, for bodies a proxy gets before holding. */
   readonly history: {

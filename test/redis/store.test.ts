@@ -6,7 +6,7 @@ import { createHandler, events } from '../../src/index.js';
 import { RedisStore, redisStore } from '../../src/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
-import { connect } from '../helpers/sse-client.js';
+import { connect, until } from '../helpers/sse-client.js';
 
 let redis: RedisInstance;
 let n = 0;
@@ -188,6 +188,53 @@ describe('redisStore', () => {
       }
     },
   );
+});
+
+describe('redisStore under a reconnect storm', () => {
+  it('20 clients resuming at once from one id make one read of the shared history', async () => {
+    const store = redisStore({ url: redis.url, namespace: ns() });
+    const ev = events({ history: store, keepAlive: false });
+    const server = await startServer(createHandler({ events: ev }));
+    const clients: Awaited<ReturnType<typeof connect>>[] = [];
+    try {
+      for (let i = 0; i < 3; i++) await ev.publish(i % 2 ? 'a' : 'b', { event: 'n', data: i });
+      const epoch = await store.epoch();
+      // Count the reads that reach Redis; hold every resume at epoch() until all are subscribed.
+      let reads = 0;
+      const readAfter = store.readAfter.bind(store);
+      store.readAfter = (...args) => {
+        reads++;
+        return readAfter(...args);
+      };
+      const realEpoch = store.epoch.bind(store);
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      store.epoch = () => gate.then(realEpoch);
+      for (let i = 0; i < 20; i++) {
+        clients.push(
+          await connect(server.url(i % 2 ? '/?channel=a&channel=b' : '/?channel=b&channel=a'), {
+            accept: 'text/event-stream',
+            'last-event-id': `${epoch}-0`,
+          }),
+        );
+      }
+      await until(() => ev.stats().connections === 20, 5000, 'all subscribed');
+      open();
+      await ev.publish('a', { event: 'n', data: 3 });
+      for (const c of clients) {
+        await c.waitFor((x) => x.named('n').length === 4, 5000, 'replay and live event');
+        expect(c.named('n').map((e) => Number(e.data))).toEqual([0, 1, 2, 3]);
+      }
+      expect(reads).toBe(1);
+    } finally {
+      for (const c of clients) c.close();
+      await ev.close();
+      await server.close();
+      await store.close();
+    }
+  });
 });
 
 describe('redisStore across Redis restarts', () => {
