@@ -206,12 +206,15 @@ describe('redisStore under a reconnect storm', () => {
         reads++;
         return readAfter(...args);
       };
-      const realEpoch = store.epoch.bind(store);
+      // The gate hands every waiting resume the epoch in the same turn (a real epoch() per
+      // client would answer over several turns on a loaded machine, and only reads that start
+      // in one turn share a store read).
+      const current = await store.epoch();
       let open!: () => void;
       const gate = new Promise<void>((resolve) => {
         open = resolve;
       });
-      store.epoch = () => gate.then(realEpoch);
+      store.epoch = () => gate.then(() => current);
       for (let i = 0; i < 20; i++) {
         clients.push(
           await connect(server.url(i % 2 ? '/?channel=a&channel=b' : '/?channel=b&channel=a'), {
