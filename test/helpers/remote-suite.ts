@@ -45,6 +45,42 @@ export function remoteOf(server: RuntimeServer): Remote {
   return remote;
 }
 
+type Open = (path: string, headers?: Record<string, string>) => Promise<SseClient>;
+
+/** A client that left after 3 events and comes back with the first id gets exactly the other 2. */
+export async function expectResume(open: Open, remote: Remote): Promise<void> {
+  const first = await open('/events?channel=resume');
+  for (const n of ['1', '2', '3']) await remote.publish('resume', 'n', n);
+  await first.waitFor((x) => x.named('n').length === 3, 5000, 'three events');
+  first.close();
+  const again = await open('/events?channel=resume', { 'last-event-id': first.named('n')[0]!.id! });
+  await again.waitFor((x) => x.named('n').length === 2, 5000, 'the replay');
+  expect(again.named('n').map((e) => [e.id, e.data])).toEqual(
+    first
+      .named('n')
+      .slice(1)
+      .map((e) => [e.id, e.data]),
+  );
+}
+
+/**
+ * Two clients, then each leaves: the server releases each subscription (stats) soon after.
+ * Returns the stats seen with both connected.
+ */
+export async function expectRelease(open: Open, remote: Remote): Promise<RemoteStats> {
+  const c = await open('/events?channel=gone&channel=other');
+  const d = await open('/events?channel=other');
+  const before = await remote.stats();
+  expect(before.connections).toBe(2);
+  c.close();
+  // The issue asks for one second; two leave room for a loaded CI machine.
+  await remote.statsUntil((s) => s.connections === 1, 2000, 'the disconnect to be noticed');
+  expect((await remote.stats()).subscribers).toEqual({ other: 1 });
+  d.close();
+  await remote.statsUntil((s) => s.connections === 0, 2000, 'the second disconnect');
+  return before;
+}
+
 export interface RemoteSuiteOptions {
   /** The server runs with EES_MAX_BUFFER=65536 and has POST /flood: test the stalled reader. */
   stalledReader?: boolean;
@@ -136,31 +172,10 @@ export function remoteSuite(
       expect((await remote.stats()).connectionsOpened).toBe(opened);
     });
 
-    it('resumes after Last-Event-ID with exactly the missed events', async () => {
-      const first = await open('/events?channel=resume');
-      for (const n of ['1', '2', '3']) await remote.publish('resume', 'n', n);
-      await first.waitFor((x) => x.named('n').length === 3, 5000, 'three events');
-      first.close();
-      const again = await open('/events?channel=resume', { 'last-event-id': first.named('n')[0]!.id! });
-      await again.waitFor((x) => x.named('n').length === 2, 5000, 'the replay');
-      expect(again.named('n').map((e) => [e.id, e.data])).toEqual(
-        first
-          .named('n')
-          .slice(1)
-          .map((e) => [e.id, e.data]),
-      );
-    });
+    it('resumes after Last-Event-ID with exactly the missed events', () => expectResume(open, remote));
 
     it('releases the subscription soon after the client disconnects', async () => {
-      const c = await open('/events?channel=gone&channel=other');
-      const d = await open('/events?channel=other');
-      expect((await remote.stats()).connections).toBe(2);
-      c.close();
-      // The issue asks for one second; two leave room for a loaded CI machine.
-      await remote.statsUntil((s) => s.connections === 1, 2000, 'the disconnect to be noticed');
-      expect((await remote.stats()).subscribers).toEqual({ other: 1 });
-      d.close();
-      await remote.statsUntil((s) => s.connections === 0, 2000, 'the second disconnect');
+      await expectRelease(open, remote);
     });
 
     if (options.stalledReader === true)

@@ -5,7 +5,13 @@
 // (test/frameworks/).
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Remote, type RemoteStats, remoteOf } from '../helpers/remote-suite.js';
+import {
+  expectRelease,
+  expectResume,
+  type Remote,
+  type RemoteStats,
+  remoteOf,
+} from '../helpers/remote-suite.js';
 import { type Runtime, type RuntimeServer, startRuntimeServer } from '../helpers/runtime.js';
 import { connect, request, type SseClient } from '../helpers/sse-client.js';
 
@@ -110,31 +116,10 @@ for (const runtime of ['bun', 'deno'] as const satisfies readonly Runtime[]) {
         expect((await remote.stats()).subscribers).toEqual({ private: 1 });
       });
 
-      it('resumes after Last-Event-ID with exactly the missed events', async () => {
-        const first = await open('/events?channel=resume');
-        for (const n of ['1', '2', '3']) await remote.publish('resume', 'n', n);
-        await first.waitFor((x) => x.named('n').length === 3, 5000, 'three events');
-        first.close();
-        const again = await open('/events?channel=resume', { 'last-event-id': first.named('n')[0]!.id! });
-        await again.waitFor((x) => x.named('n').length === 2, 5000, 'the replay');
-        expect(again.named('n').map((e) => [e.id, e.data])).toEqual(
-          first
-            .named('n')
-            .slice(1)
-            .map((e) => [e.id, e.data]),
-        );
-      });
+      it('resumes after Last-Event-ID with exactly the missed events', () => expectResume(open, remote));
 
       it('releases the subscription soon after the client disconnects', async () => {
-        const c = await open('/events?channel=gone&channel=other');
-        const d = await open('/events?channel=other');
-        const before = await remote.stats();
-        expect(before.connections).toBe(2);
-        c.close();
-        await remote.statsUntil((s) => s.connections === 1, 2000, 'the disconnect to be noticed');
-        expect((await remote.stats()).subscribers).toEqual({ other: 1 });
-        d.close();
-        await remote.statsUntil((s) => s.connections === 0, 2000, 'the second disconnect');
+        const before = await expectRelease(open, remote);
         if (framework === 'koa') {
           // Deno's node:http also emits a client's leaving as an 'error' on the socket, which Koa
           // watches: Koa reports each one to app.on('error') (and, without a listener, logs
