@@ -262,6 +262,9 @@ export function connect<M extends object = EventMap>(
       if (es !== source) return;
       // Its id is the literal "error": never a position to resume from.
       const body = parseObject(message.data);
+      // The server's history is unreachable for now: the stream ends and EventSource reconnects
+      // after the retry it was sent, from its last id (the 'error' event says 'reconnecting').
+      if (body?.condition === 'unavailable') return;
       stop({
         condition: typeof body?.condition === 'string' ? body.condition : 'unknown',
         text: typeof body?.text === 'string' ? body.text : String(message.data),

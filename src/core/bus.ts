@@ -28,6 +28,11 @@ export interface BusSink {
    * store position the bus continues from: they get a `stream-reset` whose id is that position.
    */
   reset?(channels: string[], reason: BusResetReason, at: { epoch: string; head: number }): void;
+  /**
+   * The bus failed on its own (its service is unreachable): emitted as `'error'` of the Events
+   * object. A bus reports the start of an outage, not every retry.
+   */
+  report?(error: Error): void;
 }
 
 /**

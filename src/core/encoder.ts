@@ -177,6 +177,15 @@ export function encodeStreamError(condition: string, text: string, retry: number
   });
 }
 
+/**
+ * `stream-error` `unavailable`: the history or the bus cannot be reached now. Without an id, so
+ * the client keeps its position, and the stream ends: EventSource reconnects after `retry` ms
+ * with its Last-Event-ID, and resumes losslessly once the service is back.
+ */
+export function encodeUnavailable(text: string, retry: number | undefined): string {
+  return encodeFields({ event: 'stream-error', retry, data: JSON.stringify({ condition: 'unavailable', text }) });
+}
+
 /** The id `stream-error` carries; a reconnect with it is refused. */
 export const STREAM_ERROR_ID = 'error';
 

@@ -151,6 +151,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     const started = this.#bus.start({
       deliver: (batch) => subscriptions.deliver(batch),
       reset: (channels, reason, at) => subscriptions.reset(channels, reason, at),
+      report: (error) => this.#report(error, {}),
     });
     if (started !== undefined) {
       Promise.resolve(started).catch((err: unknown) =>

@@ -18,6 +18,11 @@ export class Hub {
    * the events in between (the bus delivers only what follows its own read of the store).
    */
   #pending = new Map<string, Promise<void>>();
+  /**
+   * Channels whose bus subscription failed (its service unreachable) while they kept subscribers:
+   * the next subscriber asks the bus again instead of reading the history unsubscribed.
+   */
+  #failed = new Set<string>();
   #all = new Set<Connection>();
   #flushMark = 0;
   #keepAlive: Outgoing | undefined;
@@ -48,16 +53,8 @@ export class Hub {
       if (set === undefined) {
         set = new Set();
         this.#byChannel.set(channel, set);
-        const subscribed = this.#interest.subscribe(channel);
-        if (subscribed !== undefined) {
-          const pending = Promise.resolve(subscribed);
-          this.#pending.set(channel, pending);
-          const settled = () => {
-            if (this.#pending.get(channel) === pending) this.#pending.delete(channel);
-          };
-          pending.then(settled, settled);
-        }
-      }
+        this.#subscribe(channel);
+      } else if (this.#failed.delete(channel)) this.#subscribe(channel);
       const pending = this.#pending.get(channel);
       if (pending !== undefined) {
         ready ??= [];
@@ -74,6 +71,23 @@ export class Hub {
     return ready && Promise.all(ready);
   }
 
+  /** Ask the bus for `channel`; subscribers joining until it answers wait for the same answer. */
+  #subscribe(channel: string): void {
+    const subscribed = this.#interest.subscribe(channel);
+    if (subscribed === undefined) return;
+    const pending = Promise.resolve(subscribed);
+    this.#pending.set(channel, pending);
+    const settled = (ok: boolean) => {
+      if (this.#pending.get(channel) !== pending) return;
+      this.#pending.delete(channel);
+      if (!ok && this.#byChannel.has(channel)) this.#failed.add(channel);
+    };
+    pending.then(
+      () => settled(true),
+      () => settled(false),
+    );
+  }
+
   remove(conn: Connection): void {
     if (!this.#all.delete(conn)) return;
     for (const channel of conn.channels) {
@@ -83,6 +97,7 @@ export class Hub {
       if (set.size === 0) {
         this.#byChannel.delete(channel);
         this.#pending.delete(channel);
+        this.#failed.delete(channel);
         this.#interest.unsubscribe(channel);
       }
     }

@@ -11,11 +11,23 @@ import type { EventStore } from '../history/store.js';
 import type { BusResetReason } from './bus.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
-import { encodeStreamOpen, encodeStreamReset } from './encoder.js';
+import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from './encoder.js';
 import { EventStoreError, NoHistoryError } from './errors.js';
 import type { Hub } from './hub.js';
 import { Outgoing, type Transport } from './transport.js';
 import type { EncodedEvent } from './types.js';
+
+const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
+/** A preamble that set the reconnection delay already (the handler's `retry` option). */
+const RETRY = /^retry:/m;
+
+/**
+ * The delay sent with `stream-error` `unavailable` when the handler sets none: 1-3 s, drawn per
+ * stream, so the clients of an outage do not all come back in the same instant.
+ */
+function unavailableRetry(): number {
+  return 1000 + Math.floor(Math.random() * 2001);
+}
 
 /** What the subscriber side reports to its namespace. */
 export interface SubscriptionHost {
@@ -99,8 +111,12 @@ export class Subscriptions {
     if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
     const failed = (cause: unknown): void => {
       this.#host.report(cause instanceof EventStoreError ? cause : this.#storeFailed('read', cause));
-      // Without a position the client cannot be served safely; it reconnects and retries.
-      conn.abort();
+      // Without a position the client cannot be served safely: it is told so and reconnects later.
+      if (!conn.open) return;
+      const head = conn.lastWriteAt === 0 ? preamble : '';
+      const text = head + encodeUnavailable(UNAVAILABLE, RETRY.test(preamble) ? undefined : unavailableRetry());
+      conn.send(new Outgoing(Buffer.from(text), 0), Date.now());
+      conn.end();
     };
     const resume = () =>
       openResume(store, channels, lastEventId, {

@@ -1,7 +1,8 @@
 // redis(): the shared history and the bus over it from one configuration, for
 // `events({ ...redis(process.env.REDIS_URL) })`.
 import { InvalidOptionError } from 'express-eventstream';
-import { BUS_KEYS, type RedisBus, type RedisBusOptions, redisBus } from './bus.js';
+import { type RedisBus, redisBus } from './bus.js';
+import { BUS_KEYS, type RedisBusOptions } from './bus-options.js';
 import { assertBusValues, assertKnownKeys, assertObject } from './options.js';
 import { type RedisStore, type RedisStoreOptions, redisStore, STORE_KEYS } from './store.js';
 

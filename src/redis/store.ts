@@ -2,14 +2,14 @@
 // Each operation is one script call (one round trip); see scripts.ts for the key layout.
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
-import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { RedisUnavailableError } from './errors.js';
+import { clientEndpoint, Link, type RedisClient, redactUrl } from './link.js';
 import { assertKnownKeys, assertObject, assertRedisUrl, positiveInteger } from './options.js';
 import { APPEND_LUA, EPOCH_LUA, READ_LUA } from './scripts.js';
 import type { AppendResult, ChainedRecord, EventStoreV2, ReadResult } from './types.js';
 
-/** A connected ioredis client: a single server or a cluster. */
-export type RedisClient = Redis | Cluster;
+export type { RedisClient } from './link.js';
 
 export interface RedisStoreOptions {
   /** An ioredis client (Redis or Cluster) the store uses but does not close. */
@@ -75,7 +75,11 @@ export class RedisStore implements EventStoreV2 {
   readonly namespace: string;
   /** `SPUBLISH` or `PUBLISH`: what the append script announces with (a bus must subscribe alike). */
   readonly pubsub: 'sharded' | 'classic';
+  /** Where the client goes: its URL without the password, named by every `RedisUnavailableError`. */
+  readonly endpoint: string;
   readonly #owned: boolean;
+  /** Why the store's own client is down, while it is (undefined for an application's client). */
+  readonly #link: Link | undefined;
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
   /** `<prefix>{ns}:` */
@@ -109,12 +113,16 @@ export class RedisStore implements EventStoreV2 {
       }
       this.client = options.client;
       this.#owned = false;
+      this.#link = undefined;
+      this.endpoint = clientEndpoint(options.client);
     } else if (options.url !== undefined) {
       assertRedisUrl(options.url);
       this.client = new Redis(options.url, FAIL_FAST);
-      // Errors surface through rejected commands; an unhandled 'error' event would crash.
-      this.client.on('error', () => {});
+      // Errors surface through rejected commands; the link's 'error' listener also keeps an
+      // unhandled 'error' event from crashing the process.
+      this.#link = new Link(this.client);
       this.#owned = true;
+      this.endpoint = redactUrl(options.url);
     } else {
       throw new InvalidOptionError('client', 'redisStore() needs a client or a url');
     }
@@ -230,6 +238,10 @@ export class RedisStore implements EventStoreV2 {
 
   /** EVALSHA, loading the script with EVAL when this server does not know it yet. */
   async #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
+    // While the own client is known to be down, fail at once with the reason instead of queueing
+    // until ioredis gives up: a subscriber gets its answer now, and the client keeps reconnecting.
+    const down = this.#link?.failure;
+    if (down !== undefined) throw new RedisUnavailableError(operation, { cause: down, endpoint: this.endpoint });
     try {
       try {
         return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
@@ -238,7 +250,9 @@ export class RedisStore implements EventStoreV2 {
         return await this.client.eval(s.lua, keys.length, ...keys, ...args);
       }
     } catch (err) {
-      throw new RedisUnavailableError(operation, { cause: err });
+      // A command given up because the connection failed: the connection's error is the cause.
+      const cause = this.#link?.failure ?? err;
+      throw new RedisUnavailableError(operation, { cause, endpoint: this.endpoint });
     }
   }
 }
