@@ -183,7 +183,11 @@ export function encodeStreamError(condition: string, text: string, retry: number
  * with its Last-Event-ID, and resumes losslessly once the service is back.
  */
 export function encodeUnavailable(text: string, retry: number | undefined): string {
-  return encodeFields({ event: 'stream-error', retry, data: JSON.stringify({ condition: 'unavailable', text }) });
+  return encodeFields({
+    event: 'stream-error',
+    retry,
+    data: JSON.stringify({ condition: 'unavailable', text }),
+  });
 }
 
 /** The id `stream-error` carries; a reconnect with it is refused. */

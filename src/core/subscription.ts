@@ -114,7 +114,8 @@ export class Subscriptions {
       // Without a position the client cannot be served safely: it is told so and reconnects later.
       if (!conn.open) return;
       const head = conn.lastWriteAt === 0 ? preamble : '';
-      const text = head + encodeUnavailable(UNAVAILABLE, RETRY.test(preamble) ? undefined : unavailableRetry());
+      const text =
+        head + encodeUnavailable(UNAVAILABLE, RETRY.test(preamble) ? undefined : unavailableRetry());
       conn.send(new Outgoing(Buffer.from(text), 0), Date.now());
       conn.end();
     };

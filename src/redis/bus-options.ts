@@ -42,4 +42,3 @@ export const BUS_KEYS = [
 export function encodeBusEvent(ev: BusEvent): EncodedEvent {
   return encodeStoredEvent(ev);
 }
-

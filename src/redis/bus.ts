@@ -76,11 +76,10 @@ export class RedisBus implements EventBus {
     this.#channels = this.#chain.channels;
     this.#closeStore = options.closeStore ?? false;
     this.#checkIntervalMs = options.checkIntervalMs ?? 10_000;
-    const bus = this;
     Object.defineProperties(this.stats, {
-      gaps: { enumerable: true, get: () => bus.#chain.gaps },
-      channels: { enumerable: true, get: () => bus.#channels.size },
-      subscribed: { enumerable: true, get: () => bus.#pubsub?.count ?? 0 },
+      gaps: { enumerable: true, get: () => this.#chain.gaps },
+      channels: { enumerable: true, get: () => this.#channels.size },
+      subscribed: { enumerable: true, get: () => this.#pubsub?.count ?? 0 },
     });
   }
 

@@ -241,7 +241,8 @@ export class RedisStore implements EventStoreV2 {
     // While the own client is known to be down, fail at once with the reason instead of queueing
     // until ioredis gives up: a subscriber gets its answer now, and the client keeps reconnecting.
     const down = this.#link?.failure;
-    if (down !== undefined) throw new RedisUnavailableError(operation, { cause: down, endpoint: this.endpoint });
+    if (down !== undefined)
+      throw new RedisUnavailableError(operation, { cause: down, endpoint: this.endpoint });
     try {
       try {
         return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);

@@ -63,7 +63,11 @@ describe('a client leaving while its channel is subscribed (defect 4)', () => {
     // Redis' replies come 150 ms late: every client leaves while its channel's SSUBSCRIBE is in flight.
     const proxy = await startDelayProxy(redisServer.port, 150);
     const namespace = ns();
-    const setup = redis({ url: `redis://127.0.0.1:${proxy.port}`, namespace, bus: { checkIntervalMs: false } });
+    const setup = redis({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      namespace,
+      bus: { checkIntervalMs: false },
+    });
     const ev = events({ ...setup, keepAlive: false });
     const server = await startServer(createHandler({ events: ev }));
     try {
@@ -91,7 +95,11 @@ describe('a client leaving while its channel is subscribed (defect 4)', () => {
       // sent before its own on the bus' connection.
       const stays = await connect(server.url('/?channel=stays'));
       await stays.waitFor((c) => c.named('stream-open').length === 1, 10_000, 'stream-open');
-      await until(() => shardChannels(namespace).length === 1, 10_000, 'only the channel that stays in Redis');
+      await until(
+        () => shardChannels(namespace).length === 1,
+        10_000,
+        'only the channel that stays in Redis',
+      );
       expect(shardChannels(namespace)).toEqual([`ees:{${namespace}}:p:stays`]);
       expect(ev.stats().subscribers).toEqual({ stays: 1 });
       expect(setup.bus.stats.channels).toBe(1);

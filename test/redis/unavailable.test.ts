@@ -5,9 +5,9 @@
 // not left behind in Redis or in the process.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler, EventStoreError, type Events, events } from '../../src/index.js';
-import { redis, redisBus, redisStore } from '../../src/redis/index.js';
+import { redis, redisStore } from '../../src/redis/index.js';
 import { deadPort } from '../helpers/net.js';
-import { type RedisInstance, startRedis } from '../helpers/redis.js';
+import { startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';
 
@@ -15,9 +15,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-let n = 0;
-const ns = () => `u${process.pid}x${++n}`;
 
 interface Served {
   ev: Events;
@@ -88,22 +85,24 @@ describe('Redis unreachable: subscribers get an answer at once (defect 3)', () =
     const port = await deadPort();
     const url = `redis://:s3cret@127.0.0.1:${port}`;
     const s = await serve(events({ ...redis(url), keepAlive: false }));
-    const clients = await Promise.all(
-      ['a', 'a', 'b'].map((c) => connect(s.server.url(`/?channel=${c}`))),
-    );
+    const clients = await Promise.all(['a', 'a', 'b'].map((c) => connect(s.server.url(`/?channel=${c}`))));
     for (const c of clients) await expectUnavailable(c);
     expect(await answerMs(s, 3)).toBeLessThan(2000);
     // The subscriber's failure: an EventStoreError whose cause names the endpoint (no password)
     // and the refused connection.
     const failure = s.errors.find((e) => e instanceof EventStoreError);
     expect(failure?.message).toMatch(
-      new RegExp(`Redis \\w+ failed at redis://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`),
+      new RegExp(
+        `Redis \\w+ failed at redis://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`,
+      ),
     );
     expect(s.errors.map((e) => e.message).join('\n')).not.toContain('s3cret');
     // A publish fails just as clearly, not with "Reached the max retries per request limit".
     const published = await s.ev.publish('a', { data: 1 }).catch((e: unknown) => e as Error);
     expect(published).toBeInstanceOf(EventStoreError);
-    expect((published as Error).message).toContain(`Redis append failed at redis://127.0.0.1:${port}: connect ECONNREFUSED`);
+    expect((published as Error).message).toContain(
+      `Redis append failed at redis://127.0.0.1:${port}: connect ECONNREFUSED`,
+    );
     expect((published as Error).message).not.toContain('max retries');
     // The bus' own failure reaches 'error' too.
     expect(s.errors.some((e) => e.message.startsWith('Redis subscriber connection failed at'))).toBe(true);
