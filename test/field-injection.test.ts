@@ -13,7 +13,6 @@ import {
   type Events,
   type EventsOptions,
   encodeEvent,
-  events,
   fetchHandler,
   InvalidEventError,
   type WireEvent,
