@@ -311,12 +311,11 @@ describe('disconnect releases everything', () => {
       await server.close();
     });
     let connects = 0;
-    let disconnects = 0;
+    // Counted per reason and checked after the loop: a throw inside the listener would only
+    // become a warning (the library isolates listener failures), never a test failure.
+    const reasons = new Map<string, number>();
     ev.on('connect', () => connects++);
-    ev.on('disconnect', (d) => {
-      disconnects++;
-      if (d.reason !== 'client') throw new Error(`unexpected disconnect reason ${d.reason}`);
-    });
+    ev.on('disconnect', (d) => reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1));
     const gc = obtainGc();
     const BATCH = 200;
     const TOTAL = 10_000;
@@ -347,7 +346,8 @@ describe('disconnect releases everything', () => {
     for (let round = warmup; round < TOTAL / BATCH; round++) await cycle(round);
 
     expect(connects).toBe(TOTAL);
-    expect(disconnects).toBe(TOTAL);
+    // Every client left on its own: 10,000 disconnects, all with reason 'client'.
+    expect(Object.fromEntries(reasons)).toEqual({ client: TOTAL });
     expect(ev.stats().connectionsOpened).toBe(TOTAL);
     expect(ev.stats().connections).toBe(0);
     expect(ev.stats().subscribers).toEqual({});

@@ -1,12 +1,13 @@
 // Graceful drain: events.close({ drainMs }) ends the open streams spread over the window, each
 // after a random `retry:`, and resolves once the last one ended. Real server, real sockets.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventsClosedError, InvalidOptionError } from '../src/index.js';
 import { type EventsFixture, serveEvents } from './helpers/server.js';
 import type { SseClient } from './helpers/sse-client.js';
 
 let fixture: EventsFixture | undefined;
 afterEach(async () => {
+  vi.useRealTimers();
   await fixture?.close();
   fixture = undefined;
 });
@@ -24,36 +25,66 @@ async function openMany(f: EventsFixture, n: number): Promise<SseClient[]> {
   return clients;
 }
 
-/** Close with a drain window; returns when each client saw its end, relative to the close() call. */
-async function drainAndMeasure(f: EventsFixture, clients: SseClient[], drainMs: number) {
-  const start = performance.now();
-  const endedAt = clients.map(() => Number.NaN);
-  const ends = clients.map((c, i) =>
-    c
-      .waitFor((x) => x.ended, drainMs + 30_000, 'end')
-      .then(() => {
-        endedAt[i] = performance.now() - start;
-      }),
-  );
+/**
+ * Close with a drain window on a fake clock (setTimeout only: sockets run for real) and count,
+ * on the server side, how many streams have ended after each tenth of the window. A stream's
+ * release is synchronous in the drain's timer, so each count is exact whatever the load.
+ */
+async function drainOnFakeClock(f: EventsFixture, clients: SseClient[], drainMs: number) {
+  let ended = 0;
+  const reasons = new Set<string>();
+  f.ev.on('disconnect', ({ reason }) => {
+    ended++;
+    reasons.add(reason);
+  });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const endedAt: number[] = [];
   let connectionsWhenClosed = -1;
-  const closed = f.ev.close({ drainMs }).then(() => {
+  let closed = false;
+  const closing = f.ev.close({ drainMs }).then(() => {
+    closed = true;
     connectionsWhenClosed = f.ev.stats().connections;
   });
-  await Promise.all([closed, ...ends]);
-  return { endedAt, connectionsWhenClosed };
+  // close() flushes the pipeline first: wait (I/O turns, not the faked timers) until the drain
+  // has scheduled one end per stream.
+  while (vi.getTimerCount() < clients.length) await new Promise((r) => setImmediate(r));
+  const step = drainMs / 10;
+  for (let t = 0; t <= drainMs; t += step) {
+    if (t > 0) vi.advanceTimersByTime(step);
+    endedAt.push(ended);
+  }
+  vi.useRealTimers();
+  await closing;
+  expect(closed).toBe(true);
+  // Generous: the clients only have to see the ends the server already made.
+  await Promise.all(clients.map((c) => c.waitFor((x) => x.ended, 30_000, 'end')));
+  return { endedAt, connectionsWhenClosed, reasons: [...reasons] };
 }
 
-function expectSpread(endedAt: number[], drainMs: number): void {
-  const sorted = [...endedAt].sort((a, b) => a - b);
-  const first = sorted[0]!;
-  const last = sorted.at(-1)!;
-  // Not all at once: ends cover most of the window, some in each half.
-  expect(last - first).toBeGreaterThan(drainMs / 2);
-  expect(sorted.filter((t) => t < drainMs / 2).length).toBeGreaterThan(sorted.length / 4);
-  expect(sorted.filter((t) => t >= drainMs / 2).length).toBeGreaterThan(sorted.length / 4);
-  // Never before the window started; none much later than it (scheduling slack only).
-  expect(first).toBeGreaterThanOrEqual(0);
-  expect(last).toBeLessThan(drainMs + 5000);
+/**
+ * Evenly spread: after each tenth of the window, the streams ended so far are that fraction of
+ * them, give or take the one whose slot straddles the moment (each ends inside its own slot).
+ */
+function expectSpread(endedAt: number[], count: number): void {
+  expect(endedAt[0], 'ended at the close() call').toBeLessThanOrEqual(1);
+  endedAt.forEach((n, i) => {
+    const due = (count * i) / 10;
+    expect(n, `ended after ${i}/10 of the window`).toBeGreaterThanOrEqual(Math.floor(due) - 1);
+    expect(n, `ended after ${i}/10 of the window`).toBeLessThanOrEqual(Math.ceil(due) + 1);
+  });
+  expect(endedAt.at(-1)).toBe(count);
+}
+
+/** The retry: values cover the window: some in each quarter, none beyond it. */
+function expectRetriesSpread(clients: SseClient[], drainMs: number): void {
+  const retries = clients.map((c) => c.retries[0]!);
+  for (const r of retries) expect(r).toBeLessThanOrEqual(drainMs);
+  for (let q = 0; q < 4; q++) {
+    const inQuarter = retries.filter((r) => r >= (q * drainMs) / 4 && r < ((q + 1) * drainMs) / 4);
+    expect(inQuarter.length, `retry: values in quarter ${q + 1} of the window`).toBeGreaterThan(
+      retries.length / 16,
+    );
+  }
 }
 
 describe('events.close({ drainMs })', () => {
@@ -62,17 +93,17 @@ describe('events.close({ drainMs })', () => {
     const clients = await openMany(fixture, 50);
     await fixture.ev.publish('a', { event: 'n', data: 1 });
     const drainMs = 1500;
-    const { endedAt, connectionsWhenClosed } = await drainAndMeasure(fixture, clients, drainMs);
+    const { endedAt, connectionsWhenClosed, reasons } = await drainOnFakeClock(fixture, clients, drainMs);
     expect(connectionsWhenClosed).toBe(0);
-    expectSpread(endedAt, drainMs);
+    expect(reasons).toEqual(['server']);
+    expectSpread(endedAt, clients.length);
     for (const c of clients) {
       // The event published before close() arrived; the retry: came last, before the end.
       expect(c.named('n').map((e) => e.data)).toEqual(['1']);
       expect(c.retries).toHaveLength(1);
-      expect(c.retries[0]).toBeGreaterThanOrEqual(0);
-      expect(c.retries[0]).toBeLessThanOrEqual(drainMs);
       expect(c.body.endsWith(`retry: ${c.retries[0]}\n\n`)).toBe(true);
     }
+    expectRetriesSpread(clients, drainMs);
     // Random delays: the clients do not all come back after the same wait.
     expect(new Set(clients.map((c) => c.retries[0])).size).toBeGreaterThan(10);
   });
@@ -125,9 +156,10 @@ describe('events.close({ drainMs })', () => {
     fixture = await serveEvents();
     const clients = await openMany(fixture, 1000);
     const drainMs = 2000;
-    const { endedAt, connectionsWhenClosed } = await drainAndMeasure(fixture, clients, drainMs);
+    const { endedAt, connectionsWhenClosed } = await drainOnFakeClock(fixture, clients, drainMs);
     expect(connectionsWhenClosed).toBe(0);
-    expectSpread(endedAt, drainMs);
+    expectSpread(endedAt, clients.length);
     for (const c of clients) expect(c.retries).toHaveLength(1);
+    expectRetriesSpread(clients, drainMs);
   }, 30_000);
 });

@@ -176,12 +176,24 @@ describe('stream-error stops EventSource', () => {
     expect(fx.requests[1]!.lastEventId).toBe('error');
     expect(errors.at(-1)).toBe(204);
 
-    // And it stays closed: no request within many retry periods.
-    await new Promise((r) => setTimeout(r, RETRY_MS * 10));
-    expect(fx.requests).toHaveLength(2);
-    expect(es.readyState).toBe(EventSource.CLOSED);
     expect(seen.filter((e) => e.type === 'stream-open')).toHaveLength(0);
     expect(fx.ev.stats().connectionsOpened).toBe(0);
+
+    // And it stays closed. No clock: a control EventSource with the same retry: is dropped by
+    // the server ten times and must reconnect ten times, each after a retry period; one that
+    // had not stopped would have come back in that time too.
+    const control = fx.open('?channel=control');
+    const controlRequests = () => fx.requests.filter((r) => r.url.includes('channel=control'));
+    for (let round = 1; round <= 10; round++) {
+      await until(() => fx.ev.stats().connections === 1, 10_000, `control stream ${round}`);
+      expect(controlRequests()).toHaveLength(round);
+      controlRequests().at(-1)!.res.destroy();
+      await until(() => fx.ev.stats().connections === 0, 10_000, `control drop ${round}`);
+    }
+    await until(() => controlRequests().length === 11, 10_000, 'the control back a tenth time');
+    expect(fx.requests.filter((r) => !r.url.includes('channel=control'))).toHaveLength(2);
+    expect(es.readyState).toBe(EventSource.CLOSED);
+    control.close();
 
     // The configured retry applies to refusals too: the refusal carries it, so the one
     // reconnect above came after 50 ms, not after eventsource's default of 3 s.

@@ -303,7 +303,13 @@ describe('serving /metrics', () => {
     const m = metrics({ registry, events: ev, channelLabels: { max: 10 } });
     cleanups.push(() => m.close());
     const c = track(await connect(server.url('/?channel=a')));
-    await ev.publish('a', { data: 1 }).catch(() => {});
+    // The proxy is down: the publish is delivered locally, then rejects after its one retry
+    // (that failure is what fills the GRIP families below).
+    const failure = await ev.publish('a', { data: 1 }).then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
+    expect(failure).toMatchObject({ code: 'ERR_GRIP_PUBLISH', attempts: 2, status: undefined });
     await c.waitFor((x) => x.named('message').length === 1, 5000, 'event');
     const text = await registry.metrics();
     expect(text).toContain('express_eventstream_grip_publish_duration_seconds_bucket{');
@@ -330,6 +336,31 @@ function queryUntilOn(p: PrometheusInstance): (expr: string, want: number) => Pr
       await new Promise((r) => setTimeout(r, 100));
     }
   };
+}
+
+/**
+ * After the waits: the scraped connection gauge, delivered counter and disconnects per reason
+ * equal the namespace's own stats() and `want` (a wait only shows a value was reached once;
+ * this also catches series that should not exist, such as a disconnect under a second reason).
+ */
+async function expectScrapedEqualsServer(
+  p: PrometheusInstance,
+  namespace: string,
+  ev: Events,
+  want: { connections: number; delivered: number; disconnects: Record<string, number> },
+): Promise<void> {
+  const one = async (expr: string) => (await p.query(expr)).map((r) => r.value);
+  const stats = ev.stats();
+  expect(stats.connections).toBe(want.connections);
+  expect(stats.eventsDelivered).toBe(want.delivered);
+  expect(await one(`express_eventstream_connections{namespace="${namespace}"}`)).toEqual([want.connections]);
+  expect(await one(`express_eventstream_events_delivered_total{namespace="${namespace}"}`)).toEqual([
+    want.delivered,
+  ]);
+  const byReason = await p.query(
+    `sum by (reason) (express_eventstream_disconnects_total{namespace="${namespace}"}) > 0`,
+  );
+  expect(Object.fromEntries(byReason.map((r) => [r.metric.reason, r.value]))).toEqual(want.disconnects);
 }
 
 /**
@@ -389,6 +420,12 @@ describe('a real Prometheus server', () => {
     for (let i = 0; i < 5; i++) await ev.publish('p', { data: i });
     await queryUntil('express_eventstream_events_delivered_total{namespace="prom"}', 10);
     await queryUntil('sum(express_eventstream_disconnects_total{namespace="prom",reason="client"})', 1);
+    // Prometheus' view equals what the server counted itself, reason by reason.
+    await expectScrapedEqualsServer(prom, 'prom', ev, {
+      connections: 2,
+      delivered: 10,
+      disconnects: { client: 1 },
+    });
   });
 
   it('scrapes a Fetch-style handler (metricsFetchHandler()); the connection gauge equals the open clients', async () => {
@@ -411,5 +448,10 @@ describe('a real Prometheus server', () => {
     await queryUntil(gauge, 3);
     for (let i = 0; i < 2; i++) await ev.publish('f', { data: i });
     await queryUntil('express_eventstream_events_delivered_total{namespace="prom-fetch"}', 6);
+    await expectScrapedEqualsServer(prom, 'prom-fetch', ev, {
+      connections: 3,
+      delivered: 6,
+      disconnects: { client: 1 },
+    });
   });
 });

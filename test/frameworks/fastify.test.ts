@@ -44,6 +44,7 @@ async function startFastify(ev: Events, logs?: string[], handlerTimeout?: number
   const { port } = app.server.address() as AddressInfo;
   return {
     base: `http://127.0.0.1:${port}`,
+    server: app.server,
     close: async () => {
       app.server.closeAllConnections();
       await app.close();

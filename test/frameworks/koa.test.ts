@@ -50,6 +50,7 @@ async function startKoa(ev: Events) {
   const { port } = server.address() as AddressInfo;
   return {
     base: `http://127.0.0.1:${port}`,
+    server,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -13,6 +13,8 @@ import { connect, request, type SseClient, until } from './sse-client.js';
 
 export interface FrameworkApp {
   base: string;
+  /** The framework's node:http server (the release test watches its sockets close). */
+  server: http.Server;
   close(): Promise<void>;
 }
 
@@ -152,15 +154,43 @@ export function frameworkSuite(name: string, start: (ev: Events) => Promise<Fram
 
     it('releases the subscription when the client disconnects', async () => {
       const { base, ev } = await setup();
+      // Timed on the server, not by this client's waits: when the server's socket of each
+      // stream closed, and when the library released that stream ('disconnect').
+      const socketClosedAt: number[] = [];
+      app!.server.on('connection', (socket) => {
+        const i = socketClosedAt.push(Number.NaN) - 1;
+        socket.once('close', () => {
+          socketClosedAt[i] = performance.now();
+        });
+      });
+      const released: Array<{ at: number; channels: readonly string[]; reason: string }> = [];
+      ev.on('disconnect', ({ channels, reason }) =>
+        released.push({ at: performance.now(), channels, reason }),
+      );
       const c = await open(`${base}/events?channel=a&channel=b`);
       const d = await open(`${base}/events?channel=a`);
       expect(ev.stats().connections).toBe(2);
+      // Generous waits: a loaded machine may be slow to deliver the close to the server.
       c.close();
-      await until(() => ev.stats().connections === 1, 2000, 'the first disconnect');
+      await until(() => ev.stats().connections === 1, 20_000, 'the first disconnect');
       expect(ev.stats().subscribers).toEqual({ a: 1 });
       d.close();
-      await until(() => ev.stats().connections === 0, 2000, 'the second disconnect');
+      await until(() => ev.stats().connections === 0, 20_000, 'the second disconnect');
       expect(ev.stats().subscribers).toEqual({});
+      expect(released.map(({ channels, reason }) => [channels, reason])).toEqual([
+        [['a', 'b'], 'client'],
+        [['a'], 'client'],
+      ]);
+      // Released at once when the server saw the socket close (or before: the end of the
+      // request can be noticed first): within the issue's one second, on the server's clock.
+      await until(
+        () => socketClosedAt.length === 2 && socketClosedAt.every((t) => !Number.isNaN(t)),
+        20_000,
+        'sockets closed',
+      );
+      released.forEach(({ at }, i) => {
+        expect(at - socketClosedAt[i]!, `release ${i + 1} after its socket closed (ms)`).toBeLessThan(1000);
+      });
     });
   });
 }
