@@ -38,6 +38,8 @@ export function clientEndpoint(client: RedisClient): string {
 export class Link {
   #failure: Error | undefined;
   readonly #client: RedisClient;
+  /** Callers of ready() (one 'ready' listener for all of them, however many wait). */
+  readonly #waiting = new Set<() => void>();
 
   constructor(client: RedisClient) {
     this.#client = client;
@@ -47,11 +49,29 @@ export class Link {
     });
     client.on('ready', () => {
       this.#failure = undefined;
+      for (const waiter of this.#waiting) waiter();
+      this.#waiting.clear();
     });
   }
 
   /** Why the connection is down: the last failed attempt's error; undefined while it is up or untried. */
   get failure(): Error | undefined {
     return this.#client.status === 'ready' ? undefined : this.#failure;
+  }
+
+  /** Whether the connection is ready within `timeoutMs` (at once when it is). */
+  ready(timeoutMs: number): Promise<boolean> {
+    if (this.#client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#waiting.add(waiter);
+    });
   }
 }

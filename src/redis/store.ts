@@ -34,11 +34,14 @@ export interface RedisStoreOptions {
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const PREFIX = /^[A-Za-z0-9_.:-]{0,32}$/;
 
+/** The longest wait between reconnect attempts of the store's own client. */
+const RECONNECT_MAX_MS = 500;
+
 /** Client options for clients the store opens itself: commands fail instead of queueing for long. */
 export const FAIL_FAST: RedisOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 5000,
-  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
 };
 
 interface Script {
@@ -238,11 +241,13 @@ export class RedisStore implements EventStoreV2 {
 
   /** EVALSHA, loading the script with EVAL when this server does not know it yet. */
   async #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
-    // While the own client is known to be down, fail at once with the reason instead of queueing
-    // until ioredis gives up: a subscriber gets its answer now, and the client keeps reconnecting.
-    const down = this.#link?.failure;
-    if (down !== undefined)
-      throw new RedisUnavailableError(operation, { cause: down, endpoint: this.endpoint });
+    // While the own client is known to be down, wait for one reconnect attempt at most, then fail
+    // with the connection's error instead of queueing until ioredis gives up: a subscriber gets its
+    // answer in time, and the client keeps reconnecting.
+    const link = this.#link;
+    if (link?.failure !== undefined && !(await link.ready(RECONNECT_MAX_MS + 100))) {
+      throw new RedisUnavailableError(operation, { cause: link.failure, endpoint: this.endpoint });
+    }
     try {
       try {
         return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
