@@ -3,6 +3,9 @@
 // end of the stream: EventSource comes back later from its last id), errors name the endpoint and
 // the cause; and subscriptions of clients that leave while their channel is being subscribed are
 // not left behind in Redis or in the process.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler, EventStoreError, type Events, events } from '../../src/index.js';
 import { redis, redisStore } from '../../src/redis/index.js';
@@ -153,5 +156,23 @@ describe('Redis unreachable: subscribers get an answer at once (defect 3)', () =
     await again.waitFor((c) => c.named('message').length === 1, 10_000, 'the resumed stream');
     expect(JSON.parse(again.named('message')[0]!.data)).toBe('after');
     open.close();
+  });
+
+  it('NODE_DEBUG says why the subscriber was answered: the endpoint and the refused connection, not a slow client', async () => {
+    const port = await deadPort();
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'express-eventstream' };
+    env.REDIS_URL = `redis://127.0.0.1:${port}`;
+    delete env.NODE_OPTIONS;
+    const app = fileURLToPath(new URL('./fixtures/unavailable-app.mjs', import.meta.url));
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [app], { env, timeout: 20_000 });
+    expect(stdout).toContain('DONE');
+    expect(stderr).toMatch(
+      new RegExp(
+        `\\[default\\] event store read failed: the event store failed: Redis \\w+ failed at redis://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`,
+        'm',
+      ),
+    );
+    expect(stderr).toMatch(/\[default\] disconnect reason=server channels=a$/m);
+    expect(stderr).not.toContain('slow client dropped');
   });
 });
