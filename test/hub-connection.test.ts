@@ -93,6 +93,28 @@ describe('Hub over fake transports', () => {
     expect(hub.add(conn())).toBeUndefined();
   });
 
+  it('asks the bus again for a channel whose subscription failed when the next subscriber joins, instead of reading unsubscribed', async () => {
+    const calls: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+    const hub = new Hub(undefined, 0, {
+      subscribe: () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject })),
+      unsubscribe: () => {},
+    });
+    const owner: ConnectionOwner = { released: (c) => hub.remove(c), delivered: () => {} };
+    const conn = () => new Connection(new FakeTransport(), ['a'], owner, 1000);
+    const first = hub.add(conn());
+    calls[0]!.reject(new Error('Redis is down'));
+    await expect(first).rejects.toThrow('Redis is down');
+    // The first subscriber is still registered (its owner ends it); the next one must not take
+    // the failed subscription for a working one.
+    const second = hub.add(conn());
+    expect(calls).toHaveLength(2);
+    expect(second).toBeDefined();
+    calls[1]!.resolve();
+    await second;
+    expect(hub.add(conn())).toBeUndefined();
+    expect(calls).toHaveLength(2);
+  });
+
   it('drops a connection whose backlog is past the bound when more is written, once', () => {
     const { hub, connect, released } = setup(100);
     const slow = connect(['a']);
