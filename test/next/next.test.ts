@@ -3,7 +3,7 @@
 // Runs as `npm run test:next` (the build takes ~45 s on the CI machine; .ci/run runs it after
 // `npm test`).
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAndStartNext, type NextApp } from '../helpers/next.js';
 import { connect, request, type SseClient } from '../helpers/sse-client.js';
 
@@ -17,8 +17,12 @@ describe('Next.js route handler (next build + next start)', () => {
     app = await buildAndStartNext(fixture);
     console.log(`next build took ${app.buildMs} ms`);
   }, 240_000);
+  // Each test starts with no open connection: its clients leave, and the route let them go.
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await expectAllReleased();
+  });
   afterAll(async () => {
-    for (const c of clients) c.close();
     await app?.stop();
   });
 
@@ -27,6 +31,19 @@ describe('Next.js route handler (next build + next start)', () => {
     const res = await fetch(app.url('/events'), { method: 'POST', body: text });
     expect(res.status).toBe(200);
     return (await res.json()) as { connections: number };
+  }
+
+  /** Each POST answers the open connections: poll until the route has none left. */
+  async function expectAllReleased(): Promise<void> {
+    let connections = -1;
+    const start = Date.now();
+    // Generous: the release is immediate, but a loaded machine may answer the POSTs slowly.
+    while (Date.now() - start < 20_000) {
+      connections = (await post('probe')).connections;
+      if (connections === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(connections).toBe(0);
   }
 
   it('streams without buffering: stream-open, then each event while the response is open, uncompressed', async () => {
@@ -80,20 +97,10 @@ describe('Next.js route handler (next build + next start)', () => {
   });
 
   it('releases the subscription when the client leaves', async () => {
-    for (const c of clients.splice(0)) c.close();
     const c = await connect(app.url('/events?channel=messages'), { accept: 'text/event-stream' });
     await c.waitFor((x) => x.named('stream-open').length === 1, 10_000, 'stream-open');
     expect((await post('x')).connections).toBe(1);
     c.close();
-    // Each POST answers the open connections: poll until the route has let this one go.
-    let connections = -1;
-    const start = Date.now();
-    // Generous: the release is immediate, but a loaded machine may answer the POSTs slowly.
-    while (Date.now() - start < 20_000) {
-      connections = (await post('probe')).connections;
-      if (connections === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(connections).toBe(0);
+    await expectAllReleased();
   });
 });

@@ -105,24 +105,32 @@ function describeSpread(times: readonly number[], withBuckets = true): string {
 }
 
 /**
- * Spread across the window, ideally: quartiles half the window apart, the 5 % and 95 % points
- * 90 % of it apart, 10 % of the ends per tenth. Only the shape is checked, with room for a
- * loaded machine: a process that runs late shifts and stretches the ends past the window, and a
- * stalled event loop (in a, or here) bunches the ends due meanwhile into one bucket (at a load
- * average of 15 on 2 cores, healthy runs showed quartiles 360 ms to 1,400 ms apart). Ends all at
- * once still fail, on the same machine: tried with a drain that ignored its window, they came
- * out with quartiles 124 ms apart in 2 buckets by a's clock, 176 ms apart in 3 as seen here.
+ * Spread across the window, judged on a's own clock (ms after its SIGTERM handler started) so
+ * that load on this side cannot matter. The drain cuts the window into one slot per stream and
+ * ends each inside its own slot, so the k-th end can never come before the k-th slot opens: a
+ * timer does not fire early, and a loaded process only makes ends later. That lower bound fails
+ * ends all at once (or half of them), at any load. Ends piled up at the end of the window are
+ * caught by how late they are against their slot: half of them end within a quarter of the
+ * window of it, which leaves a loaded process' stalls plenty of room.
  */
-function expectSpread(times: readonly number[]): void {
-  const { points, buckets } = spread(times);
-  const [p5, q1, , q3, p95] = points as [number, number, number, number, number];
-  expect(q3 - q1, 'interquartile range').toBeGreaterThan(DRAIN_MS / 8);
-  expect(p95 - p5, '5 % to 95 %').toBeGreaterThan(DRAIN_MS / 4);
-  expect(Math.max(...buckets), `the busiest ${BUCKET_MS} ms`).toBeLessThan((times.length * 2) / 3);
-  expect(
-    buckets.filter((count) => count >= times.length * 0.02).length,
-    `${BUCKET_MS} ms buckets with 2 % of the ends`,
-  ).toBeGreaterThanOrEqual(4);
+function expectSpread(ends: readonly number[]): void {
+  const sorted = [...ends].sort((x, y) => x - y);
+  const slot = DRAIN_MS / sorted.length;
+  // The loop's cached time at the handler can trail performance.now() a little.
+  const tolerance = DRAIN_MS / 20;
+  const early = sorted.findIndex((t, k) => t < Math.floor(k * slot) - tolerance);
+  expect(early, `first end before its slot: ${early} at ${sorted[early]} ms`).toBe(-1);
+  expect(medianLateness(ends), 'median lateness against the slot (ms)').toBeLessThan(DRAIN_MS / 4);
+}
+
+/** The median of how long after the end of its slot each end came (the k-th end, k-th slot). */
+function medianLateness(ends: readonly number[]): number {
+  const slot = DRAIN_MS / ends.length;
+  const sorted = [...ends].sort((x, y) => x - y);
+  return quantile(
+    sorted.map((t, k) => t - (k + 1) * slot).sort((x, y) => x - y),
+    0.5,
+  );
 }
 
 describe('graceful drain across processes', () => {
@@ -231,12 +239,12 @@ describe('graceful drain across processes', () => {
       [
         `drain of ${CLIENTS} streams over ${DRAIN_MS} ms (${total} events, published through b):`,
         `  ends seen by the clients, ms after SIGTERM: ${describeSpread(seen)}`,
-        `  ends by a's own clock, ms after its SIGTERM handler: ${describeSpread(ended)}`,
+        `  ends by a's own clock, ms after its SIGTERM handler: ${describeSpread(ended)}; median ${Math.round(medianLateness(ended))} ms after its slot`,
         `  reconnections to b, ms after SIGTERM: ${describeSpread(back, false)}`,
       ].join('\n'),
     );
     expect(ended).toHaveLength(CLIENTS);
-    expectSpread(seen);
+    // The clients' view is printed only: it adds this process' load to a's timing.
     expectSpread(ended);
 
     // Every client: on a then b, one retry: in the window, everything once and in order.
@@ -250,7 +258,6 @@ describe('graceful drain across processes', () => {
     for (const c of clients) {
       expect(c.servedBy).toEqual(['a', 'b']);
       expect(c.retries).toHaveLength(1);
-      expect(c.retries[0]).toBeGreaterThanOrEqual(0);
       expect(c.retries[0]).toBeLessThanOrEqual(DRAIN_MS);
       expect(c.resets).toBe(0);
     }
@@ -258,5 +265,11 @@ describe('graceful drain across processes', () => {
     // drain); the early ones got them replayed by b.
     expect(Math.max(...clients.map((c) => c.fromA))).toBeGreaterThan(publishedAtSigterm + 1);
     expect(new Set(clients.map((c) => c.retries[0])).size).toBeGreaterThan(CLIENTS / 4);
+    // The retry: values cover the window: a fair share in each quarter of it.
+    for (let q = 0; q < 4; q++) {
+      const lo = (q * DRAIN_MS) / 4;
+      const inQuarter = clients.filter((c) => c.retries[0]! >= lo && c.retries[0]! < lo + DRAIN_MS / 4);
+      expect(inQuarter.length, `retry: values in quarter ${q + 1}`).toBeGreaterThan(CLIENTS / 8);
+    }
   }, 180_000);
 });
