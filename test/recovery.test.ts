@@ -42,12 +42,13 @@ describe('planRecovery', () => {
     ]);
   });
 
-  it('never gives a reset an id older than an event replayed before it', async () => {
-    // Events are published on b while a is being read.
+  it('reads once: resets come first, and no id claims an event the plan does not carry', async () => {
+    // Events are published on b while the plan reads: they are not in it, so no id may cover them
+    // (the proxy gets them live, after b's last id).
     class BusyStore extends MemoryStore {
       override async readAfter(channels: readonly string[], afterSeq: number) {
         const result = await super.readAfter(channels, afterSeq);
-        if (channels[0] === 'a') await this.append([5, 6].map((n) => ({ channel: 'b', body: body(n) })));
+        await this.append([5, 6].map((n) => ({ channel: 'b', body: body(n) })));
         return result;
       }
     }
@@ -55,8 +56,23 @@ describe('planRecovery', () => {
     const epoch = await store.epoch();
     await store.append([{ channel: 'b', body: body(1) }]);
     const plan = await planRecovery(store, ['a', 'b'], { a: 'garbage', b: `${epoch}-1` });
-    const seqs = parse(plan.text).map((e) => Number(e.id!.split('-')[1]));
-    expect(parse(plan.text).map((e) => e.event)).toEqual(['n', 'n', 'stream-reset']);
-    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    const events = parse(plan.text);
+    expect(events.map((e) => e.event)).toEqual(['stream-reset']);
+    // a moved to the head of the read, b still at its own event 1: a composite id, one per channel.
+    expect(events[0]!.id).toMatch(new RegExp(`^[0-9a-z]+:${epoch}-1\\.${epoch}-1$`));
+    expect(plan.lastIds).toEqual({ a: `${epoch}-0`, b: `${epoch}-1` });
+  });
+
+  it('gives each replayed event the position of every channel once Pushpin delivered them apart', async () => {
+    const store = new MemoryStore();
+    const epoch = await store.epoch();
+    await store.append([1, 2, 3, 4].map((n) => ({ channel: n === 3 ? 'b' : 'a', body: body(n) })));
+    // The proxy session has b's event 3 but not a's event 2.
+    const plan = await planRecovery(store, ['a', 'b'], { a: `${epoch}-1`, b: `${epoch}-3` });
+    const events = parse(plan.text);
+    expect(events.map((e) => e.data)).toEqual(['2', '4']);
+    // After 2 the client has a up to 2 and b up to 3: a plain 2 would replay b's 3 again.
+    expect(events[0]!.id).toMatch(new RegExp(`^[0-9a-z]+:${epoch}-2\\.${epoch}-3$`));
+    expect(events[1]!.id).toBe(`${epoch}-4`);
   });
 });

@@ -159,8 +159,12 @@ export function encodeStreamOpen(open: { id: string } | { replayed: number } | u
 }
 const STREAM_OPEN = encodeFields({ event: 'stream-open' });
 
-/** `stream-reset`: data `{"channels":[…],"reason":…}`, its id at the position the client continues from. */
-export function encodeStreamReset(id: string, channels: readonly string[], reason: string): string {
+/**
+ * `stream-reset`: data `{"channels":[…],"reason":…}`, its id at the position the client continues
+ * from (none on all but the last of several resets in a row: until the last, the client's old id
+ * still says what it has).
+ */
+export function encodeStreamReset(id: string | undefined, channels: readonly string[], reason: string): string {
   return encodeFields({ event: 'stream-reset', id, data: JSON.stringify({ channels, reason }) });
 }
 

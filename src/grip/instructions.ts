@@ -1,5 +1,6 @@
 import { InvalidChannelError } from '../core/errors.js';
 import { channelNameProblem } from '../protocol/channel-name.js';
+import { BUILD_ID } from './build-id.js';
 import { gripChannelName } from './channel.js';
 
 /**
@@ -35,6 +36,8 @@ export function holdHeaders(input: {
   prevIds?: Readonly<Record<string, string>>;
   /** Reliable mode: where the proxy fetches missed events (`Grip-Link … rel=next`). */
   link?: { uri: string; timeoutSec: number };
+  /** Reliable mode: the build-id filter on every channel, filling in this `id_format`. */
+  idFormat?: string;
 }): Record<string, string> {
   // A prev-id without a next link would stall the stream on the first gap: both or neither.
   const prevIds = input.link === undefined ? undefined : input.prevIds;
@@ -46,15 +49,19 @@ export function holdHeaders(input: {
     }
   }
   const names = input.channels.map((c) => gripChannelName(input.prefix, c));
+  // The filter reads every channel's prev-id: only with them (and so with a link).
+  const idFormat = prevIds === undefined ? undefined : input.idFormat;
+  const filter = idFormat === undefined ? '' : `; filter=${BUILD_ID}`;
   const headers: Record<string, string> = {
     'Grip-Hold': 'stream',
     'Grip-Channel': names
       .map((name, i) => {
         const prev = prevIds?.[input.channels[i]!];
-        return prev === undefined ? name : `${name}; prev-id=${prev}`;
+        return `${prev === undefined ? name : `${name}; prev-id=${prev}`}${filter}`;
       })
       .join(', '),
   };
+  if (idFormat !== undefined) headers['Grip-Set-Meta'] = `id_format="${idFormat}"`;
   if (input.link !== undefined) {
     headers['Grip-Link'] =
       `<${input.link.uri}>; rel=next; timeout=${Math.max(1, Math.round(input.link.timeoutSec))}`;

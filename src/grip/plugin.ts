@@ -6,6 +6,7 @@ import type { DiagnosticsSource } from '../core/diagnostics.js';
 import type { EventSink } from '../core/types.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { queryOf } from '../protocol/request-view.js';
+import { escapeDirectives, idFormat } from './build-id.js';
 import { holdHeaders } from './instructions.js';
 import { createGripSink } from './publisher.js';
 import {
@@ -47,6 +48,11 @@ export interface GripPlugin {
     channels: readonly string[],
     lastIds: Readonly<Record<string, string>> | undefined,
   ): Record<string, string>;
+  /**
+   * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
+   * build-id filter, which would read `%` as a directive.
+   */
+  holdText(text: string): string;
   /** Publishes each batch to the proxies; undefined when there are none to publish to. */
   readonly sink: EventSink | undefined;
   /** The same plug-in, verifying against other proxies (`express({ grip })`); it publishes nothing. */
@@ -112,9 +118,11 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
         channels,
         prefix,
         keepAlive,
-        ...(link !== undefined && lastIds !== undefined && { link, prevIds: lastIds }),
+        ...(link !== undefined &&
+          lastIds !== undefined && { link, prevIds: lastIds, idFormat: idFormat(prefix, channels) }),
       });
     },
+    holdText: reliable === undefined ? (text) => text : escapeDirectives,
     withProxies: (other) => createGripPlugin({ ...options, proxies: other }, false),
   };
 }

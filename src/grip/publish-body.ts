@@ -1,5 +1,6 @@
 // What a publish sends: the `{"items":[…]}` bodies of a batch, and the validated retry policy.
 import type { EncodedEvent } from '../core/types.js';
+import { BUILD_ID, escapeDirectives, ID_DIRECTIVE } from './build-id.js';
 import { gripChannelName } from './channel.js';
 import { GripConfigError } from './errors.js';
 import type { GripRetryOptions } from './types.js';
@@ -64,11 +65,11 @@ export function encodeBodies(batch: readonly EncodedEvent[], prefix: string, rel
       channel: string;
       id?: string;
       'prev-id'?: string;
-      formats: { 'http-stream': { content: string } };
+      formats: { 'http-stream': { content: string; 'content-filters'?: string[] } };
     } = {
       // The same wire form as the hold's Grip-Channel, so non-ASCII names match.
       channel: gripChannelName(prefix, ev.channel),
-      formats: { 'http-stream': { content: ev.text } },
+      formats: { 'http-stream': reliable ? filtered(ev) : { content: ev.text } },
     };
     // Pushpin drops an item whose id it saw on the channel in the last minute; an empty id is no id.
     if (ev.id !== undefined && ev.id !== '') item.id = ev.id;
@@ -81,4 +82,18 @@ export function encodeBodies(batch: readonly EncodedEvent[], prefix: string, rel
   }
   flush();
   return bodies;
+}
+
+/**
+ * Reliable mode: the content the build-id filter turns into each connection's own text. The id
+ * line becomes `%I` (the connection's composite id), every other `%` is escaped, and the item
+ * declares the filter, as every reliable hold does (a mismatch errors the connection).
+ */
+function filtered(ev: EncodedEvent): { content: string; 'content-filters': string[] } {
+  const line = ev.id === undefined || ev.id === '' ? undefined : `id: ${ev.id}\n`;
+  const content =
+    line !== undefined && ev.text.startsWith(line)
+      ? `id: ${ID_DIRECTIVE}\n${escapeDirectives(ev.text.slice(line.length))}`
+      : escapeDirectives(ev.text);
+  return { content, 'content-filters': [BUILD_ID] };
 }

@@ -161,7 +161,7 @@ function holding(
   text: string,
   lastIds: Record<string, string> | undefined,
 ): Verdict {
-  const body = utf8.encode(text);
+  const body = utf8.encode(endpoint.grip.holdText(text));
   const headers = {
     ...EVENT_STREAM_HEADERS,
     ...endpoint.grip.holdHeaders(view, channels, lastIds),

@@ -1,0 +1,128 @@
+// A client's position in the history, as its Last-Event-ID says it. A plain id `<epoch>-<seq>`
+// is one position for every channel: true for a direct stream, which delivers in seq order across
+// channels. A GRIP proxy delivers per channel, so a later event on `b` can reach a client before
+// an earlier one on `a`; there the id is composite, `<tag>:<id>.<id>…`, one id per channel in
+// sorted name order (Pushpin fills it in per connection from each channel's last id, see
+// grip/build-id.ts), and `<tag>` names the channel set so an id is never read against another set.
+import { formatId, parseSeq } from './ids.js';
+import { readAfterShared } from './shared-reads.js';
+import type { EventStore, StoredRecord } from './store.js';
+
+/** What a Last-Event-ID locates: one seq, one per channel, nothing, or why it cannot be used. */
+export type Position = number | PerChannel | 'fresh' | 'malformed-id' | 'unknown-id';
+
+/** A position per channel (every channel of the stream has one). */
+export interface PerChannel {
+  readonly seqs: Readonly<Record<string, number>>;
+}
+
+const TAG = /^[0-9a-z]{1,7}$/;
+/** 20 channels of 34-character ids, with room to spare; longer is garbage. */
+const MAX_COMPOSITE = 2048;
+
+/** The order of the ids in a composite: by UTF-16 code units, as on both sides of the proxy. */
+export function sortedChannels(channels: readonly string[]): string[] {
+  return [...channels].sort();
+}
+
+/** FNV-1a of the sorted names in base 36: identifies the channel set, not a secret. */
+export function channelSetTag(sorted: readonly string[]): string {
+  let hash = 0x811c9dc5;
+  const text = sorted.join('\n');
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(36);
+}
+
+/** Parses a Last-Event-ID for a stream on `channels` in the store's current `epoch`. */
+export function parsePosition(id: string | undefined, epoch: string, channels: readonly string[]): Position {
+  const colon = id === undefined ? -1 : id.indexOf(':');
+  if (id === undefined || colon === -1) return parseSeq(id, epoch);
+  if (id.length > MAX_COMPOSITE || !TAG.test(id.slice(0, colon))) return 'malformed-id';
+  const parts = id.slice(colon + 1).split('.');
+  const sorted = sortedChannels(channels);
+  const seqs: Record<string, number> = {};
+  let foreign = parts.length !== sorted.length || id.slice(0, colon) !== channelSetTag(sorted);
+  for (const [i, part] of parts.entries()) {
+    const seq = parseSeq(part, epoch);
+    if (seq === 'fresh' || seq === 'malformed-id') return 'malformed-id';
+    if (seq === 'unknown-id') foreign = true;
+    else if (sorted[i] !== undefined) seqs[sorted[i]] = seq;
+  }
+  // Another channel set's positions, or another epoch's: the client's place is unknown here.
+  return foreign ? 'unknown-id' : { seqs };
+}
+
+export function isPerChannel(position: Position): position is PerChannel {
+  return typeof position === 'object';
+}
+
+/** Where a read must start to see everything after the position (0 is "from the start"). */
+export function readStart(position: number | PerChannel): number {
+  return typeof position === 'number' ? position : Math.min(...Object.values(position.seqs));
+}
+
+/** The highest seq the position claims: above the history's head it is from the future. */
+export function claimedHead(position: number | PerChannel): number {
+  return typeof position === 'number' ? position : Math.max(...Object.values(position.seqs));
+}
+
+/** Whether the client still lacks `record` (a read from `readStart` may hold some it has). */
+export function lacks(position: number | PerChannel, record: StoredRecord): boolean {
+  return typeof position === 'number' || record.seq > (position.seqs[record.channel] ?? 0);
+}
+
+/** A composite id: each channel's id, in sorted order, behind the set's tag (one channel: its id). */
+export function compositeId(
+  epoch: string,
+  sorted: readonly string[],
+  seqs: Readonly<Record<string, number>>,
+): string {
+  const ids = sorted.map((c) => formatId(epoch, seqs[c] ?? 0));
+  return ids.length === 1 ? ids[0]! : `${channelSetTag(sorted)}:${ids.join('.')}`;
+}
+
+/**
+ * The id of each event of a complete replay, in seq order, from `position`: after the event at
+ * `seq` the client has, on each channel, everything up to its old position or `seq`, whichever is
+ * later. Once `seq` passes every channel's position that is a plain id again.
+ */
+export function replayIds(
+  epoch: string,
+  channels: readonly string[],
+  position: number | PerChannel,
+): (seq: number) => string {
+  if (typeof position === 'number') return (seq) => formatId(epoch, seq);
+  const sorted = sortedChannels(channels);
+  const top = claimedHead(position);
+  return (seq) => {
+    if (seq >= top) return formatId(epoch, seq);
+    const seqs: Record<string, number> = {};
+    for (const c of sorted) seqs[c] = Math.max(position.seqs[c] ?? 0, seq);
+    return compositeId(epoch, sorted, seqs);
+  };
+}
+
+/**
+ * The gaps a read after `from` reported that are real: a channel whose own position is later may
+ * have lost only events the client already has. Such a channel is read again from its own
+ * position (rare: only when retention cut into the range).
+ */
+export async function realGaps(
+  store: EventStore,
+  position: number | PerChannel,
+  gaps: readonly string[],
+  from: number,
+): Promise<string[]> {
+  if (typeof position === 'number' || gaps.length === 0) return [...gaps];
+  const real: string[] = [];
+  for (const channel of gaps) {
+    const own = position.seqs[channel] ?? from;
+    if (own <= from || (await readAfterShared(store, [channel], own, 1)).gaps.includes(channel)) {
+      real.push(channel);
+    }
+  }
+  return real;
+}
