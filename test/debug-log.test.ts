@@ -5,24 +5,30 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('./fixtures/debug-app.mjs', import.meta.url));
+const HOSTILE_SCRIPT = fileURLToPath(new URL('./fixtures/debug-hostile-app.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+const DIST_CJS = fileURLToPath(new URL('../dist/index.cjs', import.meta.url));
 
-async function runApp(nodeDebug: string | undefined): Promise<{ stdout: string; stderr: string }> {
+async function runApp(
+  nodeDebug: string | undefined,
+  script = SCRIPT,
+): Promise<{ stdout: string; stderr: string }> {
   if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm test does)`);
-  const env: NodeJS.ProcessEnv = { ...process.env, DIST };
+  const env: NodeJS.ProcessEnv = { ...process.env, DIST, DIST_CJS };
   delete env.NODE_DEBUG;
   delete env.NODE_OPTIONS;
   if (nodeDebug !== undefined) env.NODE_DEBUG = nodeDebug;
-  const out = await run(process.execPath, [SCRIPT], { env, timeout: 30_000 });
+  const out = await run(process.execPath, [script], { env, timeout: 30_000 });
   expect(out.stdout).toContain('DONE');
   return out;
 }
 
-const count = (text: string, pattern: RegExp): number => text.match(new RegExp(pattern, 'g'))?.length ?? 0;
+const count = (text: string, pattern: RegExp): number =>
+  text.match(new RegExp(pattern, `${pattern.flags.replace('g', '')}g`))?.length ?? 0;
 
 describe('NODE_DEBUG=express-eventstream', () => {
   it('prints one line per lifecycle step: connect, reset, disconnect, slow drop, GRIP retry and failure', async () => {
@@ -60,5 +66,42 @@ describe('NODE_DEBUG=express-eventstream', () => {
       ).toBe(1);
       if (nodeDebug === undefined) expect(stderr).not.toMatch(/EXPRESS-EVENTSTREAM \d+:/);
     }
+  });
+});
+
+describe('NODE_DEBUG lines with hostile client values, ESM and CJS builds both loaded', () => {
+  let stderr = '';
+  let lines: string[] = [];
+  beforeAll(async () => {
+    ({ stderr } = await runApp('express-eventstream', HOSTILE_SCRIPT));
+    lines = stderr.split('\n').filter((l) => l !== '');
+  }, 40_000);
+
+  it('escapes client values (no forged line, no terminal escape) and caps them at 200 characters', () => {
+    // Every line of stderr is a debug line: nothing a client sent started a line of its own.
+    for (const line of lines) expect(line).toMatch(/^EXPRESS-EVENTSTREAM \d+: \[(esm|cjs)\] /);
+    expect(stderr).not.toContain('\u001b');
+    expect(stderr).not.toMatch(/^EXPRESS-EVENTSTREAM \d+: \[esm\] connect channels=FORGED/m);
+    expect(stderr).toContain(
+      '[esm] replay 0 events after \\x0aEXPRESS-EVENTSTREAM 1: [esm] connect channels=FORGED\\x1b[2J via stream',
+    );
+    // The 12,000-character id: its first 200 characters and how many more there were.
+    const long = lines.find((l) => l.includes('7777'));
+    expect(long).toContain(`after ${'7'.repeat(200)}…(+11800 chars) via stream`);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(400);
+  });
+
+  it('an empty Last-Event-ID is a fresh connection: no replay line, no reset', () => {
+    expect(stderr).toMatch(/\[esm\] connect channels=empty$/m);
+    expect(stderr).toMatch(/\[esm\] disconnect reason=client channels=empty$/m);
+    expect(stderr).not.toMatch(/after {2}via/);
+    expect(count(stderr, /reset reason=\S+ channels=empty/)).toBe(0);
+  });
+
+  it('two copies of the package subscribe the log once: one line per step', () => {
+    expect(count(stderr, /\[esm\] connect channels=plain$/m)).toBe(1);
+    expect(count(stderr, /\[esm\] disconnect reason=client channels=plain$/m)).toBe(1);
+    expect(count(stderr, /\[cjs\] connect channels=plain$/m)).toBe(1);
+    expect(count(stderr, /\[cjs\] disconnect reason=client channels=plain$/m)).toBe(1);
   });
 });

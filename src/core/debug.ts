@@ -14,32 +14,40 @@ import {
   type GripFailureMessage,
   onDiagnostics,
 } from './diagnostics.js';
+import { logText } from './log-text.js';
 
 const log = debuglog('express-eventstream');
-let started = false;
 
-const list = (channels: readonly string[]): string => channels.join(',');
+// Once per process, not per copy of this module: the ESM and CJS builds can both be loaded, and
+// the diagnostics channels they would each subscribe to are the process's.
+const STARTED = Symbol.for('express-eventstream.debug-log');
+
+// Every value a line shows goes through logText(): ids and channel names come from clients,
+// details and error messages from proxies and stores (see log-text.ts).
+const list = (channels: readonly string[]): string => logText(channels.join(','));
+const at = (m: DiagnosticsSource): string => `[${logText(m.namespace)}]`;
 
 /** Lines per channel; publish/deliver/attempt are per batch and left to metrics and tracing. */
 const LINES: { [K in keyof DiagnosticsMessages]?: (m: DiagnosticsMessages[K]) => string } = {
-  connect: (m) => `[${m.namespace}] connect channels=${list(m.channels)}`,
-  disconnect: (m) => `[${m.namespace}] disconnect reason=${m.reason} channels=${list(m.channels)}`,
-  replay: (m) => `[${m.namespace}] replay ${m.events} events after ${m.lastEventId} via ${m.via}`,
-  reset: (m) => `[${m.namespace}] stream-reset reason=${m.reason} channels=${list(m.channels)} via ${m.via}`,
+  connect: (m) => `${at(m)} connect channels=${list(m.channels)}`,
+  disconnect: (m) => `${at(m)} disconnect reason=${m.reason} channels=${list(m.channels)}`,
+  replay: (m) => `${at(m)} replay ${m.events} events after ${logText(m.lastEventId)} via ${m.via}`,
+  reset: (m) => `${at(m)} stream-reset reason=${m.reason} channels=${list(m.channels)} via ${m.via}`,
   slowDrop: (m) =>
-    `[${m.namespace}] slow client dropped: ${m.bufferedBytes} bytes buffered (max ${m.maxBufferBytes}) channels=${list(m.channels)}`,
+    `${at(m)} slow client dropped: ${m.bufferedBytes} bytes buffered (max ${m.maxBufferBytes}) channels=${list(m.channels)}`,
   gripRetry: (m) =>
-    `[${m.namespace}] GRIP publish to ${m.proxy} failed (attempt ${m.attempt}: ${m.detail}); retry in ${Math.round(m.delayMs)} ms`,
+    `${at(m)} GRIP publish to ${logText(m.proxy)} failed (attempt ${m.attempt}: ${logText(m.detail)}); retry in ${Math.round(m.delayMs)} ms`,
   gripFailure: (m) =>
-    `[${m.namespace}] GRIP publish to ${m.proxy} gave up after ${m.attempts} attempts: ${m.error.message}`,
-  gripSigRejected: (m) => `[${m.namespace}] Grip-Sig rejected: ${m.reason}`,
-  storeError: (m) => `[${m.namespace}] event store ${m.operation} failed: ${m.error.message}`,
+    `${at(m)} GRIP publish to ${logText(m.proxy)} gave up after ${m.attempts} attempts: ${logText(m.error.message)}`,
+  gripSigRejected: (m) => `${at(m)} Grip-Sig rejected: ${logText(m.reason)}`,
+  storeError: (m) => `${at(m)} event store ${m.operation} failed: ${logText(m.error.message)}`,
 };
 
 /** Subscribe the debug lines, once per process, when `NODE_DEBUG` names express-eventstream. */
 export function startDebugLog(): void {
-  if (started) return;
-  started = true;
+  const marks = globalThis as { [STARTED]?: true };
+  if (marks[STARTED]) return;
+  marks[STARTED] = true;
   if (!log.enabled) return;
   for (const key of Object.keys(LINES) as (keyof DiagnosticsMessages)[]) {
     const line = LINES[key] as (m: DiagnosticsMessages[typeof key]) => string;
@@ -77,7 +85,7 @@ export function gripFailed(
   warnOnce(
     d.source,
     'EXPRESS_EVENTSTREAM_GRIP_UNREACHABLE',
-    `GRIP proxy unreachable: publishing to ${proxy} failed with a connection error (${error.message}). ` +
+    `GRIP proxy unreachable: publishing to ${logText(proxy)} failed with a connection error (${logText(error.message)}). ` +
       'Clients connected through the proxy do not get events. Check the grip option / GRIP_URL and that ' +
       'the proxy is running. (Shown once; NODE_DEBUG=express-eventstream logs every retry.)',
   );

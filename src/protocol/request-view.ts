@@ -17,7 +17,10 @@ export function queryOf(view: RequestView): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 }
 
-/** The id a reconnecting client last saw: `Last-Event-ID` header, else `?lastEventId=`. */
+/**
+ * The id a reconnecting client last saw: `Last-Event-ID` header, else `?lastEventId=`. An empty
+ * one is no position (EventSource sends none then), so it is not a resume either.
+ */
 export function lastEventIdOf(view: RequestView): string | undefined {
-  return view.header('last-event-id') ?? queryOf(view).get('lastEventId') ?? undefined;
+  return view.header('last-event-id') || queryOf(view).get('lastEventId') || undefined;
 }
