@@ -47,7 +47,8 @@ async function drainOnFakeClock(f: EventsFixture, clients: SseClient[], drainMs:
   });
   // close() flushes the pipeline first: wait (I/O turns, not the faked timers) until the drain
   // has scheduled one end per stream.
-  while (vi.getTimerCount() < clients.length) await new Promise((r) => setImmediate(r));
+  while (!closed && f.ev.stats().connections > 0 && vi.getTimerCount() < clients.length)
+    await new Promise((r) => setImmediate(r));
   const step = drainMs / 10;
   for (let t = 0; t <= drainMs; t += step) {
     if (t > 0) vi.advanceTimersByTime(step);
