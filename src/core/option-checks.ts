@@ -1,6 +1,12 @@
-// Unknown option keys are refused by name: a misspelt or outdated option silently ignored is a
-// setting the user believes is on (a migrating 2.x user would silently lose GRIP publishing).
+// The one option-checking vocabulary of the package (core, handlers, redis, metrics): objects,
+// unknown keys (named with the closest valid one), integer ranges, durations, callbacks. Unknown
+// keys are refused by name: a misspelt or outdated option silently ignored is a setting the user
+// believes is on (a migrating 2.x user would silently lose GRIP publishing). Every failure is an
+// InvalidOptionError naming the option, so each entry's errors read alike.
 import { InvalidOptionError } from './errors.js';
+
+/** setTimeout's ceiling: a longer delay fires at once, so no duration option may exceed it. */
+export const MAX_DURATION_MS = 2_147_483_647;
 
 /** Options that existed in express-eventstream 2.x, with what replaces each. */
 const RENAMED: Readonly<Record<string, string>> = {
@@ -42,6 +48,13 @@ function closest(key: string, valid: readonly string[]): string | undefined {
   return best;
 }
 
+/** Throws unless `options` is an object (not null, not an array); `what` names it in the message. */
+export function assertObject(options: unknown, name: string, what: string): asserts options is object {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidOptionError(name, `${what} must be an object`);
+  }
+}
+
 /**
  * Throw `InvalidOptionError` for the first own enumerable key of `options` not in `valid`,
  * naming the closest valid key. `where` prefixes nested names (`history.` for `history.max`).
@@ -58,6 +71,62 @@ export function assertKnownKeys(options: object, valid: readonly string[], where
       `unknown option '${name}'${suggestion === undefined ? '' : `; did you mean '${where}${suggestion}'?`} (valid: ${valid.join(', ')})`,
     );
   }
+}
+
+/** An inclusive integer range; `max` defaults to the largest safe integer. */
+export interface IntegerRange {
+  readonly min: number;
+  readonly max?: number;
+}
+
+/**
+ * `value` if it is an integer in `range`, `fallback` when it is undefined; otherwise throws naming
+ * `name`. `unit` (`ms`) is shown in the message.
+ */
+export function integerOption<F extends number | undefined>(
+  name: string,
+  value: unknown,
+  range: IntegerRange,
+  fallback: F,
+  unit?: string,
+): number | F {
+  if (value === undefined) return fallback;
+  const { min, max = Number.MAX_SAFE_INTEGER } = range;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max) return value;
+  const what =
+    max === Number.MAX_SAFE_INTEGER
+      ? min === 1
+        ? 'a positive integer'
+        : `an integer of at least ${min}`
+      : `an integer from ${min} to ${max}`;
+  throw new InvalidOptionError(
+    name,
+    `${name} must be ${what}${unit === undefined ? '' : ` (${unit})`}, got ${describeValue(value)}`,
+  );
+}
+
+/** A duration in whole ms within `range` (default 0 to setTimeout's ceiling), `fallback` when undefined. */
+export function durationOption<F extends number | undefined>(
+  name: string,
+  value: unknown,
+  fallback: F,
+  range: IntegerRange = { min: 0 },
+): number | F {
+  return integerOption(name, value, { min: range.min, max: range.max ?? MAX_DURATION_MS }, fallback, 'ms');
+}
+
+/** Throws unless `value` is undefined or a function. */
+export function assertOptionalFunction(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(name, `${name} must be a function`);
+  }
+}
+
+/** A value as a message shows it: short, one line, never a whole object. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (value !== null && typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
 }
 
 const GRIP_PROXY_KEYS = [
