@@ -12,7 +12,7 @@ import { startDebugLog } from './debug.js';
 import type { DiagnosticsSource } from './diagnostics.js';
 import { type CloseOptions, drain, resolveDrainMs } from './drain.js';
 import { InvalidOptionError, ListenerError } from './errors.js';
-import { Hub } from './hub.js';
+import { ChannelRegistry } from './hub.js';
 import { INTERNALS, type PackageInternals } from './internal-key.js';
 import * as checks from './option-checks.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
@@ -55,7 +55,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   /** @internal What the package's subpath entries share with the core (see `internal-key.ts`). */
   static readonly [INTERNALS]: PackageInternals = { checks, encodeStoredEvent };
   readonly #settings: Settings;
-  readonly #hub: Hub;
+  readonly #hub: ChannelRegistry;
   readonly #bus: EventBus;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
@@ -82,7 +82,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     startDebugLog();
     const { keepAliveMs, keepAliveText } = settings;
     this.#bus = settings.bus ?? new LocalBus();
-    this.#hub = new Hub(
+    this.#hub = new ChannelRegistry(
       keepAliveMs === false ? undefined : Buffer.from(keepAliveText),
       keepAliveMs || 0,
       this.#bus,
