@@ -81,6 +81,7 @@ export type {
 export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
+  type GripJsonWebKey,
   type GripOption,
   type GripProxyOptions,
   GripPublishError,

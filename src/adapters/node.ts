@@ -1,18 +1,18 @@
 // The node:http / node:http2 (compat) responder: maps the request to a RequestView, awaits the
 // decision, and writes the verdict or opens the stream over the transport that fits the response.
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { internalsOf } from '../core/events.js';
 import type { EventMap } from '../core/types.js';
 import { decide, failure } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
-import { isGone, type NodeResponse, startStream, writeComplete } from '../transports/node.js';
+import { isGone, startStream, writeComplete } from '../transports/node.js';
 import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
 
 /** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
 /** Response objects the handler accepts. */
-export type HttpResponse = NodeResponse;
+export type HttpResponse = ServerResponse | Http2ServerResponse;
 
 /** A `(req, res)` listener for `http.createServer()` or `http2.createSecureServer({ allowHTTP1: true })`. */
 export type EventStreamHandler<Req extends HttpRequest = HttpRequest> = (req: Req, res: HttpResponse) => void;
