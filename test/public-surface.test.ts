@@ -34,7 +34,9 @@ async function node<T>(script: string): Promise<T> {
 
 describe('error classes across the ESM and CommonJS copies', () => {
   it('an error of either copy is instanceof the same class of the other copy, and of no other class', async () => {
-    const report = await node<Record<string, { same: boolean; base: boolean; other: boolean; crossed: boolean }>>(`
+    const report = await node<
+      Record<string, { same: boolean; base: boolean; other: boolean; crossed: boolean }>
+    >(`
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       const copies = {};
@@ -154,10 +156,18 @@ describe('one options vocabulary', () => {
         range: message(() => metrics({ channelLabels: { max: 0 } })),
       }));
     `);
-    expect(messages.core).toMatch(/^ERR_SSE_INVALID_OPTION keepAlve: unknown option 'keepAlve'; did you mean 'keepAlive'\?/);
-    expect(messages.store).toMatch(/^ERR_SSE_INVALID_OPTION namespce: unknown option 'namespce'; did you mean 'namespace'\?/);
-    expect(messages.setup).toMatch(/^ERR_SSE_INVALID_OPTION bus\.pageSze: unknown option 'bus\.pageSze'; did you mean 'bus\.pageSize'\?/);
-    expect(messages.metrics).toMatch(/^ERR_SSE_INVALID_OPTION prefx: unknown option 'prefx'; did you mean 'prefix'\?/);
+    expect(messages.core).toMatch(
+      /^ERR_SSE_INVALID_OPTION keepAlve: unknown option 'keepAlve'; did you mean 'keepAlive'\?/,
+    );
+    expect(messages.store).toMatch(
+      /^ERR_SSE_INVALID_OPTION namespce: unknown option 'namespce'; did you mean 'namespace'\?/,
+    );
+    expect(messages.setup).toMatch(
+      /^ERR_SSE_INVALID_OPTION bus\.pageSze: unknown option 'bus\.pageSze'; did you mean 'bus\.pageSize'\?/,
+    );
+    expect(messages.metrics).toMatch(
+      /^ERR_SSE_INVALID_OPTION prefx: unknown option 'prefx'; did you mean 'prefix'\?/,
+    );
     expect(messages.range).toBe(
       'ERR_SSE_INVALID_OPTION channelLabels.max: channelLabels.max must be an integer from 1 to 10000, got 0',
     );

@@ -93,26 +93,41 @@ export function integerOption<F extends number | undefined>(
   if (value === undefined) return fallback;
   const { min, max = Number.MAX_SAFE_INTEGER } = range;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max) return value;
+  throw outOfRange(name, value, { min, max }, unit);
+}
+
+/**
+ * A duration in whole ms within `range` (default 0 to setTimeout's ceiling), `fallback` when
+ * undefined; with `fallback` `'required'`, undefined is refused like any other non-integer.
+ */
+export function durationOption<F extends number | undefined>(
+  name: string,
+  value: unknown,
+  fallback: F | 'required',
+  range: IntegerRange = { min: 0 },
+): number | F {
+  const bounds = { min: range.min, max: range.max ?? MAX_DURATION_MS };
+  if (value === undefined && fallback === 'required') throw outOfRange(name, value, bounds, 'ms');
+  return integerOption(name, value, bounds, fallback === 'required' ? undefined : fallback, 'ms') as
+    | number
+    | F;
+}
+
+function outOfRange(
+  name: string,
+  value: unknown,
+  range: Required<IntegerRange>,
+  unit?: string,
+): InvalidOptionError {
+  const { min, max } = range;
   const what =
     max === Number.MAX_SAFE_INTEGER
       ? min === 1
         ? 'a positive integer'
         : `an integer of at least ${min}`
       : `an integer from ${min} to ${max}`;
-  throw new InvalidOptionError(
-    name,
-    `${name} must be ${what}${unit === undefined ? '' : ` (${unit})`}, got ${describeValue(value)}`,
-  );
-}
-
-/** A duration in whole ms within `range` (default 0 to setTimeout's ceiling), `fallback` when undefined. */
-export function durationOption<F extends number | undefined>(
-  name: string,
-  value: unknown,
-  fallback: F,
-  range: IntegerRange = { min: 0 },
-): number | F {
-  return integerOption(name, value, { min: range.min, max: range.max ?? MAX_DURATION_MS }, fallback, 'ms');
+  const suffix = unit === undefined ? '' : ` (${unit})`;
+  return new InvalidOptionError(name, `${name} must be ${what}${suffix}, got ${describeValue(value)}`);
 }
 
 /** Throws unless `value` is undefined or a function. */

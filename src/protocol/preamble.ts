@@ -23,8 +23,7 @@ export interface Preamble {
 
 // A delay past setTimeout's ceiling makes no sense to a client either; a range's ends are required.
 function delay(value: unknown, name: string): number {
-  if (value === undefined) throw new InvalidOptionError(name, `${name} is required (ms)`);
-  return durationOption(name, value, 0);
+  return durationOption<number>(name, value, 'required');
 }
 
 /** Validate `retry` and build the preamble; `random` is injectable for tests. */
