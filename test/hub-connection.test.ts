@@ -95,7 +95,7 @@ describe('ChannelRegistry over fake transports', () => {
 
   it('asks the bus again for a channel whose subscription failed when the next subscriber joins, instead of reading unsubscribed', async () => {
     const calls: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
-    const hub = new Hub(undefined, 0, {
+    const hub = new ChannelRegistry(undefined, 0, {
       subscribe: () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject })),
       unsubscribe: () => {},
     });

@@ -116,7 +116,7 @@ export class Subscriptions {
       const head = conn.lastWriteAt === 0 ? preamble : '';
       const text =
         head + encodeUnavailable(UNAVAILABLE, RETRY.test(preamble) ? undefined : unavailableRetry());
-      conn.send(new Outgoing(Buffer.from(text), 0), Date.now());
+      conn.send(new SharedWrite(Buffer.from(text), 0), Date.now());
       conn.end();
     };
     const resume = () =>
