@@ -12,24 +12,18 @@
 //    the server's CPU over that window, and how many keep-alive bytes the clients received
 // Prints one JSON line; exits by itself.
 
-import { parseArgs } from 'node:util';
 import { ClientPool, controlChannel, now, sleep, waitSubscribers } from './lib/gen-common.mjs';
+import { armWatchdog, generatorArgs, runGenerator } from './lib/gen-run.mjs';
 
-const { values: a } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    ctl: { type: 'string' },
-    n: { type: 'string', default: '19000' },
-    repeats: { type: 'string', default: '7' },
-    'keepalive-ms': { type: 'string', default: '0' },
-    'idle-ms': { type: 'string', default: '10000' },
-    'snapshot-prefix': { type: 'string' },
-    // clients connected before the "before" measurement (they stay): takes one-time costs (JIT
-    // code, hidden classes) out of the per-connection figures of small runs
-    warm: { type: 'string', default: '0' },
-    concurrency: { type: 'string', default: '200' },
-    'max-seconds': { type: 'string', default: '280' },
-  },
+const a = generatorArgs({
+  n: { type: 'string', default: '19000' },
+  repeats: { type: 'string', default: '7' },
+  'keepalive-ms': { type: 'string', default: '0' },
+  'idle-ms': { type: 'string', default: '10000' },
+  'snapshot-prefix': { type: 'string' },
+  // clients connected before the "before" measurement (they stay): takes one-time costs (JIT
+  // code, hidden classes) out of the per-connection figures of small runs
+  warm: { type: 'string', default: '0' },
 });
 
 const N = Number(a.n);
@@ -37,10 +31,7 @@ const W = Number(a.warm);
 const KA = Number(a['keepalive-ms']);
 const IDLE = Number(a['idle-ms']);
 const result = /** @type {Record<string, any>} */ ({ n: N, keepAliveMs: KA, idleMs: IDLE });
-setTimeout(() => {
-  process.stdout.write(`${JSON.stringify({ ...result, ok: false, error: 'exceeded --max-seconds' })}\n`);
-  process.exit(4);
-}, Number(a['max-seconds']) * 1000).unref();
+armWatchdog(result, Number(a['max-seconds']));
 
 const { ctl, close: closeCtl } = controlChannel(Number(a.ctl));
 
@@ -169,16 +160,7 @@ async function main() {
   result.ok = true;
 }
 
-main()
-  .catch((err) => {
-    result.ok = false;
-    result.error = String(err?.message ?? err);
-  })
-  .finally(() => {
-    const own = process.cpuUsage();
-    result.genCpuTotalUs = own.user + own.system;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    pool.destroyAll();
-    closeCtl();
-    setTimeout(() => process.exit(0), 50).unref();
-  });
+runGenerator(result, main, () => {
+  pool.destroyAll();
+  closeCtl();
+});

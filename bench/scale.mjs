@@ -21,8 +21,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { renderSummary, summarise } from './heap-summary.mjs';
+import { driverArgs } from './lib/driver-args.mjs';
 import { canPin, median, runPair } from './lib/pair.mjs';
 import { writeSection } from './lib/sections.mjs';
 import { SUBJECTS } from './subjects.mjs';
@@ -256,30 +256,14 @@ export function renderScale({ config, runs, snapshots, defs, durationSec, rawFil
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
-  const { values: a } = parseArgs({
-    options: {
-      subjects: { type: 'string' },
-      n: { type: 'string' },
-      'keepalive-ms': { type: 'string' },
-      'idle-ms': { type: 'string' },
-      'snapshot-n': { type: 'string' },
-      rounds: { type: 'string' },
-      before: { type: 'string' },
-      out: { type: 'string' },
-      'no-report': { type: 'boolean', default: false },
-      'no-pin': { type: 'boolean', default: false },
-    },
+  const { run } = driverArgs({
+    subjects: ['subjects', 'list'],
+    n: ['n', 'number'],
+    'keepalive-ms': ['keepAliveMs', 'number'],
+    'idle-ms': ['idleMs', 'number'],
+    'snapshot-n': ['snapshotN', 'number'],
+    rounds: ['rounds', 'number'],
+    before: ['before', 'string'],
   });
-  await runScale({
-    ...(a.subjects && { subjects: a.subjects.split(',') }),
-    ...(a.n && { n: Number(a.n) }),
-    ...(a['keepalive-ms'] && { keepAliveMs: Number(a['keepalive-ms']) }),
-    ...(a['idle-ms'] && { idleMs: Number(a['idle-ms']) }),
-    ...(a['snapshot-n'] && { snapshotN: Number(a['snapshot-n']) }),
-    ...(a.rounds && { rounds: Number(a.rounds) }),
-    ...(a.before && { before: a.before }),
-    ...(a.out && { out: a.out }),
-    report: !a['no-report'],
-    ...(a['no-pin'] && { pin: false }),
-  });
+  await runScale(run);
 }

@@ -16,7 +16,6 @@
 // reconnect → live p50/p99), the server's peak RSS during the storm, store reads (the server's
 // history is bench/lib/counting-store.mjs), events replayed. Prints one JSON line.
 
-import { parseArgs } from 'node:util';
 import {
   ClientPool,
   controlChannel,
@@ -26,32 +25,27 @@ import {
   waitSubscribers,
   withTimeout,
 } from './lib/gen-common.mjs';
+import { armWatchdog, generatorArgs, runGenerator } from './lib/gen-run.mjs';
 import { Histogram } from './lib/hist.mjs';
 
-const { values: a } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    ctl: { type: 'string' },
+const a = generatorArgs(
+  {
     n: { type: 'string', default: '10000' },
     missed: { type: 'string', default: '100' },
     'spread-ms': { type: 'string', default: '1000' },
     'live-rate': { type: 'string', default: '10' },
     channels: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '200' },
     'live-timeout': { type: 'string', default: '120' },
-    'max-seconds': { type: 'string', default: '290' },
   },
-});
+  { maxSeconds: '290' },
+);
 
 const N = Number(a.n);
 const K = Number(a.channels);
 const MISSED = Number(a.missed);
 const SPREAD = Number(a['spread-ms']);
 const result = /** @type {Record<string, any>} */ ({ n: N, channels: K, missed: MISSED, spreadMs: SPREAD });
-setTimeout(() => {
-  process.stdout.write(`${JSON.stringify({ ...result, ok: false, error: 'exceeded --max-seconds' })}\n`);
-  process.exit(4);
-}, Number(a['max-seconds']) * 1000).unref();
+armWatchdog(result, Number(a['max-seconds']));
 
 const { ctl, close: closeCtl } = controlChannel(Number(a.ctl));
 const tStart = now();
@@ -318,17 +312,8 @@ async function main() {
   result.ok = true;
 }
 
-main()
-  .catch((err) => {
-    result.ok = false;
-    result.error = String(err?.message ?? err);
-  })
-  .finally(() => {
-    const own = process.cpuUsage();
-    result.genCpuTotalUs = own.user + own.system;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    pool.destroyAll();
-    pub.close();
-    closeCtl();
-    setTimeout(() => process.exit(0), 50).unref();
-  });
+runGenerator(result, main, () => {
+  pool.destroyAll();
+  pub.close();
+  closeCtl();
+});

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { driverArgs } from './lib/driver-args.mjs';
 import { canPin, median, runPair } from './lib/pair.mjs';
 import { writeSection } from './lib/sections.mjs';
 
@@ -201,35 +201,19 @@ async function renderFiles(files, out, report) {
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
-  const { values: a } = parseArgs({
-    options: {
-      subjects: { type: 'string' },
-      n: { type: 'string' },
-      missed: { type: 'string' },
-      'spread-ms': { type: 'string' },
-      'live-rate': { type: 'string' },
-      'store-latency-ms': { type: 'string' },
-      rounds: { type: 'string' },
-      label: { type: 'string' },
-      render: { type: 'string' },
-      out: { type: 'string' },
-      'no-report': { type: 'boolean', default: false },
-      'no-pin': { type: 'boolean', default: false },
+  const { run, values: a } = driverArgs(
+    {
+      subjects: ['subjects', 'list'],
+      n: ['n', 'number'],
+      missed: ['missed', 'number'],
+      'spread-ms': ['spreadMs', 'number'],
+      'live-rate': ['liveRate', 'number'],
+      'store-latency-ms': ['storeLatencyMs', 'number'],
+      rounds: ['rounds', 'number'],
+      label: ['label', 'string'],
     },
-  });
-  if (a.render) await renderFiles(a.render.split(','), a.out, !a['no-report']);
-  else
-    await runStorm({
-      ...(a.subjects && { subjects: a.subjects.split(',') }),
-      ...(a.n && { n: Number(a.n) }),
-      ...(a.missed && { missed: Number(a.missed) }),
-      ...(a['spread-ms'] && { spreadMs: Number(a['spread-ms']) }),
-      ...(a['live-rate'] && { liveRate: Number(a['live-rate']) }),
-      ...(a['store-latency-ms'] && { storeLatencyMs: Number(a['store-latency-ms']) }),
-      ...(a.rounds && { rounds: Number(a.rounds) }),
-      ...(a.label && { label: a.label }),
-      ...(a.out && { out: a.out }),
-      report: !a['no-report'],
-      ...(a['no-pin'] && { pin: false }),
-    });
+    { render: { type: 'string' } },
+  );
+  if (typeof a.render === 'string') await renderFiles(a.render.split(','), a.out, !a['no-report']);
+  else await runStorm(run);
 }

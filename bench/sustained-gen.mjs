@@ -22,22 +22,16 @@
 //     log histogram → p50/p99/max over all deliveries of the step
 // Prints one JSON line; exits by itself (--max-seconds).
 
-import { parseArgs } from 'node:util';
 import { ClientPool, controlChannel, now, Publishers, sleep, waitSubscribers } from './lib/gen-common.mjs';
+import { armWatchdog, generatorArgs, runGenerator } from './lib/gen-run.mjs';
 import { Histogram } from './lib/hist.mjs';
 
-const { values: a } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    ctl: { type: 'string' },
-    n: { type: 'string', default: '1000' },
-    rates: { type: 'string', default: '10,1000,5000,20000,max' },
-    'step-ms': { type: 'string', default: '2000' },
-    'drain-ms': { type: 'string', default: '30000' },
-    conns: { type: 'string', default: '16' },
-    concurrency: { type: 'string', default: '200' },
-    'max-seconds': { type: 'string', default: '280' },
-  },
+const a = generatorArgs({
+  n: { type: 'string', default: '1000' },
+  rates: { type: 'string', default: '10,1000,5000,20000,max' },
+  'step-ms': { type: 'string', default: '2000' },
+  'drain-ms': { type: 'string', default: '30000' },
+  conns: { type: 'string', default: '16' },
 });
 
 const N = Number(a.n);
@@ -46,10 +40,7 @@ const DRAIN_MS = Number(a['drain-ms']);
 const M = Number(a.conns);
 const result = /** @type {Record<string, any>} */ ({ n: N, conns: M, stepMs: STEP_MS, steps: [] });
 
-setTimeout(() => {
-  process.stdout.write(`${JSON.stringify({ ...result, ok: false, error: 'exceeded --max-seconds' })}\n`);
-  process.exit(4);
-}, Number(a['max-seconds']) * 1000).unref();
+armWatchdog(result, Number(a['max-seconds']));
 
 const { ctl, close: closeCtl } = controlChannel(Number(a.ctl));
 const sendAt = new Float64Array(4_000_000);
@@ -232,17 +223,8 @@ async function main() {
   result.ok = true;
 }
 
-main()
-  .catch((err) => {
-    result.ok = false;
-    result.error = String(err?.message ?? err);
-  })
-  .finally(() => {
-    const own = process.cpuUsage();
-    result.genCpuTotalUs = own.user + own.system;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    pool.destroyAll();
-    pub.close();
-    closeCtl();
-    setTimeout(() => process.exit(0), 50).unref();
-  });
+runGenerator(result, main, () => {
+  pool.destroyAll();
+  pub.close();
+  closeCtl();
+});

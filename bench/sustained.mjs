@@ -11,7 +11,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { driverArgs } from './lib/driver-args.mjs';
 import { canPin, median, runPair } from './lib/pair.mjs';
 import { writeSection } from './lib/sections.mjs';
 import { STANDARD, SUBJECTS } from './subjects.mjs';
@@ -178,22 +178,19 @@ export function renderSustained({ config, runs, defs, durationSec, rawFile }) {
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
-  const { values: a } = parseArgs({
-    options: {
-      subjects: { type: 'string' },
-      n: { type: 'string' },
-      rates: { type: 'string' },
-      rounds: { type: 'string' },
-      'step-ms': { type: 'string' },
-      conns: { type: 'string' },
-      out: { type: 'string' },
-      'no-report': { type: 'boolean', default: false },
-      'no-pin': { type: 'boolean', default: false },
-      // rewrite the section from a saved (possibly partial) results file
-      from: { type: 'string' },
+  const { run, values: a } = driverArgs(
+    {
+      subjects: ['subjects', 'list'],
+      n: ['Ns', 'numbers'],
+      rates: ['rates', 'list'],
+      rounds: ['rounds', 'number'],
+      'step-ms': ['stepMs', 'number'],
+      conns: ['conns', 'number'],
     },
-  });
-  if (a.from) {
+    // rewrite the section from a saved (possibly partial) results file
+    { from: { type: 'string' } },
+  );
+  if (typeof a.from === 'string') {
     const saved = JSON.parse(readFileSync(a.from, 'utf8'));
     const { LIB_SUBJECTS } = await import('./lib-subjects.mjs');
     const subjects = saved.config.subjects.filter((s) => saved.runs.some((r) => r.subject === s));
@@ -208,15 +205,5 @@ if (isMain) {
     console.log(`wrote the sustained section from ${a.from}`);
     process.exit(0);
   }
-  await runSustained({
-    ...(a.subjects && { subjects: a.subjects.split(',') }),
-    ...(a.n && { Ns: a.n.split(',').map(Number) }),
-    ...(a.rates && { rates: a.rates.split(',') }),
-    ...(a.rounds && { rounds: Number(a.rounds) }),
-    ...(a['step-ms'] && { stepMs: Number(a['step-ms']) }),
-    ...(a.conns && { conns: Number(a.conns) }),
-    ...(a.out && { out: a.out }),
-    report: !a['no-report'],
-    ...(a['no-pin'] && { pin: false }),
-  });
+  await runSustained(run);
 }

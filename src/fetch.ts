@@ -3,8 +3,4 @@
 // own `fetchHandler` by package name (one copy of the core's classes, as for the other subpaths);
 // nothing on this path imports node:http, node:http2, node:net or express
 // (test/runtimes/fetch-imports.test.ts checks the built files).
-export {
-  type FetchEventStreamHandler,
-  type FetchHandlerOptions,
-  fetchHandler,
-} from 'express-eventstream';
+export { type FetchEventStreamHandler, fetchHandler, type HandlerOptions } from 'express-eventstream';

@@ -1,22 +1,17 @@
 // The public surface. Everything exported here is documented in the README; internals stay in
 // their modules (internal members are stripped from the .d.ts by stripInternal).
 
+export type { HandlerOptions } from './adapters/endpoint.js';
 export {
   type EventStreamMiddleware,
-  type ExpressOptions,
   type ExpressRequest,
   eventStream,
   express,
 } from './adapters/express.js';
-export {
-  type FetchEventStreamHandler,
-  type FetchHandlerOptions,
-  fetchHandler,
-} from './adapters/fetch.js';
+export { type FetchEventStreamHandler, fetchHandler } from './adapters/fetch.js';
 export {
   createHandler,
   type EventStreamHandler,
-  type HandlerOptions,
   type HttpRequest,
   type HttpResponse,
 } from './adapters/node.js';
@@ -25,7 +20,6 @@ export {
   type BusResetReason,
   type BusSink,
   type EventBus,
-  encodeStoredEvent,
   LocalBus,
 } from './core/bus.js';
 export { Channel, type ChannelEvents } from './core/channel.js';
@@ -37,7 +31,6 @@ export {
   type DiagnosticsMessages,
   type DiagnosticsSource,
   type DisconnectMessage,
-  type DisconnectReasonName,
   type EventsView,
   type GripAttemptMessage,
   type GripAttemptOutcome,
@@ -59,7 +52,6 @@ export { encodeComment, encodeEvent, type WireEvent } from './core/encoder.js';
 export {
   DataSerializationError,
   type ErrorCode,
-  type ErrorOptions,
   EventStoreError,
   EventStreamError,
   EventsClosedError,
@@ -75,6 +67,7 @@ export type { EventsOptions } from './core/options.js';
 export type {
   ConnectionInfo,
   DisconnectInfo,
+  DisconnectReason,
   EncodedEvent,
   ErrorContext,
   EventFields,
@@ -83,10 +76,12 @@ export type {
   EventSink,
   EventsEvents,
   EventsStats,
+  ResetReason,
 } from './core/types.js';
 export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
+  type GripJsonWebKey,
   type GripOption,
   type GripProxyOptions,
   GripPublishError,

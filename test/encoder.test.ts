@@ -1,7 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encode } from '../src/core/prepare.js';
+import { encode } from '../src/core/pending-event.js';
 import { encodeComment, encodeEvent, InvalidEventError } from '../src/index.js';
 
 describe('encodeEvent: exact wire text', () => {

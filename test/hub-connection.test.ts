@@ -1,9 +1,9 @@
-// Hub and Connection over a fake Transport: fan-out, coalescing, the backlog bound, replay then
+// ChannelRegistry and Connection over a fake Transport: fan-out, coalescing, the backlog bound, replay then
 // live ordering, keep-alive, bus interest, release exactly once.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Connection, type ConnectionOwner, type DisconnectReason } from '../src/core/connection.js';
-import { Hub } from '../src/core/hub.js';
-import { encode } from '../src/core/prepare.js';
+import { ChannelRegistry } from '../src/core/hub.js';
+import { encode } from '../src/core/pending-event.js';
 import type { EncodedEvent } from '../src/core/types.js';
 import { FakeTransport } from './helpers/fake-transport.js';
 
@@ -15,7 +15,7 @@ function setup(maxBufferBytes = 1000, keepAlive?: { bytes: string; ms: number })
   const interest: string[] = [];
   const released: Array<[Connection, DisconnectReason]> = [];
   let delivered = 0;
-  const hub = new Hub(keepAlive && Buffer.from(keepAlive.bytes), keepAlive?.ms ?? 0, {
+  const hub = new ChannelRegistry(keepAlive && Buffer.from(keepAlive.bytes), keepAlive?.ms ?? 0, {
     subscribe: (c) => {
       interest.push(`+${c}`);
     },
@@ -43,7 +43,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('Hub over fake transports', () => {
+describe('ChannelRegistry over fake transports', () => {
   it('writes each connection exactly its events of a batch, in one write, sharing bytes per channel set', () => {
     const { hub, connect, delivered } = setup();
     const a = connect(['a']);
@@ -70,7 +70,7 @@ describe('Hub over fake transports', () => {
 
   it('makes every subscriber that joins while the bus subscription is pending wait for it', async () => {
     let subscribed!: () => void;
-    const hub = new Hub(undefined, 0, {
+    const hub = new ChannelRegistry(undefined, 0, {
       subscribe: () =>
         new Promise<void>((resolve) => {
           subscribed = resolve;
@@ -95,7 +95,7 @@ describe('Hub over fake transports', () => {
 
   it('asks the bus again for a channel whose subscription failed when the next subscriber joins, instead of reading unsubscribed', async () => {
     const calls: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
-    const hub = new Hub(undefined, 0, {
+    const hub = new ChannelRegistry(undefined, 0, {
       subscribe: () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject })),
       unsubscribe: () => {},
     });

@@ -210,7 +210,7 @@ describe('metrics() from real traffic', () => {
     }
     // An unknown key is named, with the closest valid one.
     expect(() => metrics({ registry, Prefix: 'x_' } as never)).toThrow(
-      /unknown metrics\(\) option 'Prefix': did you mean 'prefix'/,
+      /unknown option 'Prefix'; did you mean 'prefix'\?/,
     );
     expect(() => metrics({ registry, Prefix: 'x_' } as never)).toThrow(
       expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION', option: 'Prefix' }),

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createHandler, type Events, events, type HandlerOptions } from '../src/index.js';
+import {
+  createHandler,
+  type EventMap,
+  type Events,
+  events,
+  type HandlerOptions,
+  type HttpRequest,
+} from '../src/index.js';
 import { serveEvents, startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient } from './helpers/sse-client.js';
 
@@ -17,7 +24,10 @@ afterEach(async () => {
 });
 
 async function serve(
-  options: Partial<HandlerOptions> & { keepAlive?: number | false; history?: false } = {},
+  options: Partial<HandlerOptions<EventMap, HttpRequest>> & {
+    keepAlive?: number | false;
+    history?: false;
+  } = {},
 ) {
   const { keepAlive, history, ...handlerOptions } = options;
   const fx = await serveEvents(

@@ -3,10 +3,10 @@
 // the stream's cancel or the request's signal, whichever comes first, once.
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Outgoing } from '../src/core/transport.js';
+import { SharedWrite } from '../src/core/transport.js';
 import { WebStreamTransport } from '../src/transports/web-stream.js';
 
-const out = (text: string) => new Outgoing(Buffer.from(text), 1);
+const out = (text: string) => new SharedWrite(Buffer.from(text), 1);
 const decoder = new TextDecoder();
 
 async function readText(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {

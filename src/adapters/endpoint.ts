@@ -1,19 +1,38 @@
 // Handler options shared by every responder (node:http, Express, Fetch): validated once, into the
 // Endpoint the request decision serves. Knows no HTTP library.
 import { InvalidOptionError } from '../core/errors.js';
-import { coreOf, type Events, eventsProtocolOf } from '../core/events.js';
-import { assertGripKeys, assertKnownKeys } from '../core/option-keys.js';
+import { type Events, eventsProtocolOf, internalsOf } from '../core/events.js';
+import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../core/option-checks.js';
+import type { EventMap } from '../core/types.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
 
-/** The options every responder takes; `channels` and `authorize` receive its request type. */
-interface EndpointOptions<M extends object> {
+/**
+ * The options of every event-stream handler, one type for all: `createHandler()` and `express()`
+ * (`Req`: the node or Express request), `fetchHandler()` (a web `Request`), `fastifyHandler()` (a
+ * `FastifyRequest`) and `koaMiddleware()` (a Koa `Context`). `channels` and `authorize` receive
+ * that request object; each handler infers `Req` from its own signature.
+ */
+export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
+  /** The Events object whose channels this endpoint serves. */
   events: Events<M>;
+  /**
+   * GRIP configuration used to recognise and verify requests coming through a proxy. Defaults to
+   * the Events object's `grip`; pass `null` to serve every request directly.
+   */
   grip?: GripOption | null;
-  channels?: unknown;
-  authorize?: unknown;
+  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
+  channels?: (request: Req) => readonly string[] | Promise<readonly string[]>;
+  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
+  authorize?: (request: Req, channels: readonly string[]) => boolean | Promise<boolean>;
+  /**
+   * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
+   * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
+   * lose their connections together (a deploy, a network blip) do not come back together.
+   */
   retry?: RetryOption;
+  /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
   padding?: boolean;
 }
 
@@ -25,17 +44,11 @@ const HANDLER_OPTION_KEYS = [
   'authorize',
   'retry',
   'padding',
-] as const satisfies ReadonlyArray<keyof EndpointOptions<object>>;
-
-function assertFunction(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidOptionError(name, `${name} must be a function`);
-  }
-}
+] as const satisfies ReadonlyArray<keyof HandlerOptions>;
 
 /** Validate handler options against an Events object; the endpoint the decision serves. */
-export function resolveEndpoint<M extends object>(
-  options: EndpointOptions<M>,
+export function resolveEndpoint<M extends object, Req>(
+  options: HandlerOptions<M, Req>,
 ): { events: Events<M>; endpoint: Endpoint } {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
@@ -53,10 +66,10 @@ export function resolveEndpoint<M extends object>(
   if (protocol === 'none') {
     throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
   }
-  assertFunction(options.channels, 'channels');
-  assertFunction(options.authorize, 'authorize');
+  assertOptionalFunction('channels', options.channels);
+  assertOptionalFunction('authorize', options.authorize);
   const preamble = resolvePreamble(options.padding === true, options.retry);
-  const core = coreOf(events);
+  const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
   const { subscriptions } = core;
   const endpoint: Endpoint = {

@@ -1,7 +1,8 @@
 // Express adapter: the framework-free handler as middleware, mountable on any path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventMap } from '../core/types.js';
-import { createHandler, type HandlerOptions } from './node.js';
+import type { HandlerOptions } from './endpoint.js';
+import { createHandler } from './node.js';
 
 /** The parts of an Express request the options' callbacks commonly use. */
 export type ExpressRequest = IncomingMessage & {
@@ -9,11 +10,6 @@ export type ExpressRequest = IncomingMessage & {
   query?: unknown;
   originalUrl?: string;
 };
-
-export type ExpressOptions<
-  M extends object = EventMap,
-  Req extends ExpressRequest = ExpressRequest,
-> = HandlerOptions<M, Req>;
 
 /** Express middleware `(req, res, next)`. It answers every request it receives and never calls `next`. */
 export type EventStreamMiddleware<Req extends ExpressRequest = ExpressRequest> = (
@@ -27,7 +23,7 @@ export type EventStreamMiddleware<Req extends ExpressRequest = ExpressRequest> =
  * `app.get('/events/', express({ events }))`. Works with Express 4 and 5.
  */
 export function express<M extends object = EventMap, Req extends ExpressRequest = ExpressRequest>(
-  options: ExpressOptions<M, Req>,
+  options: HandlerOptions<M, Req>,
 ): EventStreamMiddleware<Req> {
   const handle = createHandler<M, Req>(options);
   return function eventStreamMiddleware(req: Req, res: ServerResponse): void {
@@ -40,7 +36,7 @@ export function express<M extends object = EventMap, Req extends ExpressRequest 
  * `app.get('/events/', eventStream({ events }))`.
  */
 export function eventStream<M extends object = EventMap, Req extends ExpressRequest = ExpressRequest>(
-  options: ExpressOptions<M, Req>,
+  options: HandlerOptions<M, Req>,
 ): EventStreamMiddleware<Req> {
   return express<M, Req>(options);
 }

@@ -7,24 +7,15 @@ import { createHandler, type EventMap, type HandlerOptions } from 'express-event
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { frameworkOptions } from './framework-options.js';
 
-export type FastifyHandlerOptions<
-  M extends object = EventMap,
-  R extends FastifyRequest = FastifyRequest,
-> = Omit<HandlerOptions<M>, 'channels' | 'authorize'> & {
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (request: R) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (request: R, channels: readonly string[]) => boolean | Promise<boolean>;
-};
-
 /** A Fastify route handler: `app.get('/events', fastifyHandler({ events }))`. */
 export type FastifyEventStreamHandler<R extends FastifyRequest = FastifyRequest> = (
   request: R,
   reply: FastifyReply,
 ) => void;
 
+/** `options` as for `createHandler()`, with the `FastifyRequest` passed to `channels` and `authorize`. */
 export function fastifyHandler<M extends object = EventMap, R extends FastifyRequest = FastifyRequest>(
-  options: FastifyHandlerOptions<M, R>,
+  options: HandlerOptions<M, R>,
 ): FastifyEventStreamHandler<R> {
   const { options: nodeOptions, bind } = frameworkOptions<M, R>(options);
   const handle = createHandler<M>(nodeOptions);

@@ -2,36 +2,12 @@
 // against the Fetch API (Bun.serve, Deno.serve, Hono, Next.js route handlers, @hono/node-server).
 // Maps the Request to a RequestView, awaits the decision, and answers the verdict, or opens the
 // stream over a ReadableStream transport. Imports nothing Node-only.
-import { coreOf, type Events } from '../core/events.js';
+import { internalsOf } from '../core/events.js';
 import type { EventMap } from '../core/types.js';
-import type { GripOption } from '../grip/index.js';
 import { decide, failure, type Verdict } from '../protocol/decision.js';
-import type { RetryOption } from '../protocol/preamble.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { WebStreamTransport } from '../transports/web-stream.js';
-import { resolveEndpoint } from './endpoint.js';
-
-export interface FetchHandlerOptions<M extends object = EventMap, R extends Request = Request> {
-  /** The Events object whose channels this endpoint serves. */
-  events: Events<M>;
-  /**
-   * GRIP configuration used to recognise and verify requests coming through a proxy. Defaults to
-   * the Events object's `grip`; pass `null` to serve every request directly.
-   */
-  grip?: GripOption | null;
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (request: R) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (request: R, channels: readonly string[]) => boolean | Promise<boolean>;
-  /**
-   * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
-   * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
-   * lose their connections together (a deploy, a network blip) do not come back together.
-   */
-  retry?: RetryOption;
-  /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
-  padding?: boolean;
-}
+import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
 
 /** `(request) => Promise<Response>`: a route handler for any Fetch-API server. */
 export type FetchEventStreamHandler<R extends Request = Request> = (request: R) => Promise<Response>;
@@ -66,10 +42,10 @@ function respond(verdict: Exclude<Verdict, { kind: 'stream' }>): Response {
  * `Request` passed to `channels` and `authorize`.
  */
 export function fetchHandler<M extends object = EventMap, R extends Request = Request>(
-  options: FetchHandlerOptions<M, R>,
+  options: HandlerOptions<M, R>,
 ): FetchEventStreamHandler<R> {
-  const { events, endpoint } = resolveEndpoint<M>(options);
-  const core = coreOf(events);
+  const { events, endpoint } = resolveEndpoint(options);
+  const core = internalsOf(events);
   const { channels, authorize } = options;
 
   return async function eventStreamHandler(request: R): Promise<Response> {

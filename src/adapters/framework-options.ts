@@ -5,14 +5,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { HandlerOptions, HttpRequest } from 'express-eventstream';
 
-interface FrameworkCallbacks<T> {
-  channels?: (req: T) => readonly string[] | Promise<readonly string[]>;
-  authorize?: (req: T, channels: readonly string[]) => boolean | Promise<boolean>;
-}
-
 export function frameworkOptions<M extends object, T extends object>(
-  options: Omit<HandlerOptions<M>, 'channels' | 'authorize'> & FrameworkCallbacks<T>,
-): { options: HandlerOptions<M>; bind: (raw: IncomingMessage, framework: T) => void } {
+  options: HandlerOptions<M, T>,
+): { options: HandlerOptions<M, HttpRequest>; bind: (raw: IncomingMessage, framework: T) => void } {
   const byRaw = new WeakMap<HttpRequest, T>();
   const of = (raw: HttpRequest): T => {
     const framework = byRaw.get(raw);
@@ -23,21 +18,21 @@ export function frameworkOptions<M extends object, T extends object>(
   // Anything that is not an object, or a callback that is not a function, goes to the handler
   // untouched, so it is refused there with the usual InvalidOptionError.
   if (options === null || typeof options !== 'object') {
-    return { options: options as HandlerOptions<M>, bind: () => {} };
+    return { options: options as HandlerOptions<M, HttpRequest>, bind: () => {} };
   }
   const { channels, authorize, ...rest } = options;
-  const resolved: HandlerOptions<M> = { ...rest };
+  const resolved: HandlerOptions<M, HttpRequest> = { ...rest };
   if ('channels' in options) {
     resolved.channels =
       typeof channels === 'function'
         ? (raw) => channels(of(raw))
-        : (channels as HandlerOptions<M>['channels']);
+        : (channels as HandlerOptions<M, HttpRequest>['channels']);
   }
   if ('authorize' in options) {
     resolved.authorize =
       typeof authorize === 'function'
         ? (raw, list) => authorize(of(raw), list)
-        : (authorize as HandlerOptions<M>['authorize']);
+        : (authorize as HandlerOptions<M, HttpRequest>['authorize']);
   }
   return { options: resolved, bind: (raw, framework) => byRaw.set(raw, framework) };
 }

@@ -7,21 +7,12 @@ import { createHandler, type EventMap, type HandlerOptions } from 'express-event
 import type { Context, Next } from 'koa';
 import { frameworkOptions } from './framework-options.js';
 
-export type KoaMiddlewareOptions<M extends object = EventMap, C extends Context = Context> = Omit<
-  HandlerOptions<M>,
-  'channels' | 'authorize'
-> & {
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (ctx: C) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (ctx: C, channels: readonly string[]) => boolean | Promise<boolean>;
-};
-
 /** Koa middleware `(ctx, next)`; it answers every request it receives. */
 export type KoaEventStreamMiddleware<C extends Context = Context> = (ctx: C, next: Next) => Promise<void>;
 
+/** `options` as for `createHandler()`, with the Koa `Context` passed to `channels` and `authorize`. */
 export function koaMiddleware<M extends object = EventMap, C extends Context = Context>(
-  options: KoaMiddlewareOptions<M, C>,
+  options: HandlerOptions<M, C>,
 ): KoaEventStreamMiddleware<C> {
   const { options: nodeOptions, bind } = frameworkOptions<M, C>(options);
   const handle = createHandler<M>(nodeOptions);

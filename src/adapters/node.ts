@@ -1,42 +1,18 @@
 // The node:http / node:http2 (compat) responder: maps the request to a RequestView, awaits the
 // decision, and writes the verdict or opens the stream over the transport that fits the response.
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
-import { coreOf, type Events } from '../core/events.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { internalsOf } from '../core/events.js';
 import type { EventMap } from '../core/types.js';
-import type { GripOption } from '../grip/index.js';
 import { decide, failure } from '../protocol/decision.js';
-import type { RetryOption } from '../protocol/preamble.js';
 import type { RequestView } from '../protocol/request-view.js';
-import { isGone, type NodeResponse, startStream, writeComplete } from '../transports/node.js';
-import { resolveEndpoint } from './endpoint.js';
+import { isGone, startStream, writeComplete } from '../transports/node.js';
+import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
 
 /** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
 /** Response objects the handler accepts. */
-export type HttpResponse = NodeResponse;
-
-export interface HandlerOptions<M extends object = EventMap, Req extends HttpRequest = HttpRequest> {
-  /** The Events object whose channels this endpoint serves. */
-  events: Events<M>;
-  /**
-   * GRIP configuration used to recognise and verify requests coming through a proxy. Defaults to
-   * the Events object's `grip`; pass `null` to serve every request directly.
-   */
-  grip?: GripOption | null;
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (req: Req) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (req: Req, channels: readonly string[]) => boolean | Promise<boolean>;
-  /**
-   * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
-   * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
-   * lose their connections together (a deploy, a network blip) do not come back together.
-   */
-  retry?: RetryOption;
-  /** Send a 2 KiB comment first, for old proxies and polyfills that buffer small responses. */
-  padding?: boolean;
-}
+export type HttpResponse = ServerResponse | Http2ServerResponse;
 
 /** A `(req, res)` listener for `http.createServer()` or `http2.createSecureServer({ allowHTTP1: true })`. */
 export type EventStreamHandler<Req extends HttpRequest = HttpRequest> = (req: Req, res: HttpResponse) => void;
@@ -54,11 +30,12 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
   };
 }
 
+/** A `(req, res)` handler serving `options.events` as an SSE endpoint. */
 export function createHandler<M extends object = EventMap, Req extends HttpRequest = HttpRequest>(
   options: HandlerOptions<M, Req>,
 ): EventStreamHandler<Req> {
-  const { events, endpoint } = resolveEndpoint<M>(options);
-  const core = coreOf(events);
+  const { events, endpoint } = resolveEndpoint(options);
+  const core = internalsOf(events);
   const { channels, authorize } = options;
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {

@@ -5,7 +5,7 @@
 // of one round trip per batch that grows for as long as the rate lasts.
 import { formatId } from '../history/ids.js';
 import type { EventStore } from '../history/store.js';
-import { finish, type PendingEvent } from './prepare.js';
+import { assignId, type PendingEvent } from './pending-event.js';
 import type { EncodedEvent } from './types.js';
 
 /** Most events one append takes when queued batches are grouped (bounds a Redis script's arguments). */
@@ -74,7 +74,7 @@ export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
       );
       encoded = pending.map((p, i) => {
         const { seq, prevSeq } = events[i]!;
-        return finish(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
+        return assignId(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
       });
     } catch (cause) {
       this.#target.failed(group, cause, 'append');

@@ -2,7 +2,7 @@
 // pipeline hands each appended batch to `bus.publish()`; the bus delivers it to this process's hub
 // (through the sink given to `start()`) and, for a shared bus, to every other process's hub.
 import { withId } from './encoder.js';
-import type { EncodedEvent } from './types.js';
+import type { EncodedEvent, ResetReason } from './types.js';
 
 /** An event as a bus carries it between processes: stored, with its ids, without the `id:` line. */
 export interface BusEvent {
@@ -16,7 +16,7 @@ export interface BusEvent {
 }
 
 /** Why a bus resets channels: `unknown-id` (the store's epoch changed), `expired` (retention won). */
-export type BusResetReason = 'unknown-id' | 'expired';
+export type BusResetReason = Exclude<ResetReason, 'malformed-id'>;
 
 /** Where a bus delivers: this process's hub. */
 export interface BusSink {

@@ -33,11 +33,17 @@ export class Channel<M extends object = EventMap> extends Writable {
   #inFlight = 0;
   #waiting: (() => void) | undefined;
 
-  /** @internal Created by `events.channel(name)`. */
-  constructor(publisher: ChannelPublisher, name: string) {
+  // Private: a Channel comes from `events.channel(name)` only. A stripped public constructor
+  // would leave the .d.ts with Writable's, so `new Channel({ objectMode: true })` would compile.
+  private constructor(publisher: ChannelPublisher, name: string) {
     super({ objectMode: true, highWaterMark: 64 });
     this.#publisher = publisher;
     this.name = name;
+  }
+
+  /** @internal What `events.channel(name)` calls. */
+  static open<M extends object>(publisher: ChannelPublisher, name: string): Channel<M> {
+    return new Channel<M>(publisher, name);
   }
 
   /** Publish one event on this channel; same as `events.publish(channel.name, event)`. */

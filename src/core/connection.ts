@@ -1,7 +1,7 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
 import { encodeRetry } from './encoder.js';
-import { Outgoing, type Transport } from './transport.js';
+import { SharedWrite, type Transport } from './transport.js';
 import type { DisconnectReason, EncodedEvent } from './types.js';
 
 export type { DisconnectReason };
@@ -19,12 +19,12 @@ export class Connection {
   readonly key: string;
   /** Last write time (ms), for keep-alive. */
   lastWriteAt = 0;
-  /** Owned by the Hub: marks the connection as already collected for the batch being fanned out. */
+  /** Owned by the ChannelRegistry: marks the connection as already collected for the batch being fanned out. */
   batchMark = 0;
   /**
-   * Owned by the Hub: live events with a seq up to this were already written by the replay. A
+   * Owned by the ChannelRegistry: live events with a seq up to this were already written by the replay. A
    * shared bus can deliver an event after a new subscriber read it from the store (the bus lags
-   * the store), so the Hub drops those; the first later event clears it (a bus delivers in seq
+   * the store), so the ChannelRegistry drops those; the first later event clears it (a bus delivers in seq
    * order). 0: nothing to drop.
    */
   skipUpTo = 0;
@@ -96,7 +96,7 @@ export class Connection {
     for await (const piece of pieces) {
       await this.#makeRoom();
       if (!this.#open) break; // leaving the loop closes the replay's store cursor
-      this.send(new Outgoing(Buffer.from(piece), 0), Date.now());
+      this.send(new SharedWrite(Buffer.from(piece), 0), Date.now());
     }
     this.#clearDeadline();
     while (this.#open && this.#deferred !== undefined) {
@@ -112,7 +112,7 @@ export class Connection {
       }
       this.skipUpTo = upTo;
       this.#deferredBytes = 0;
-      if (parts.length > 0) this.send(new Outgoing(Buffer.concat(parts), parts.length), Date.now());
+      if (parts.length > 0) this.send(new SharedWrite(Buffer.concat(parts), parts.length), Date.now());
     }
   }
 
@@ -130,7 +130,7 @@ export class Connection {
     this.#deadline = undefined;
   }
 
-  send(out: Outgoing, now: number): void {
+  send(out: SharedWrite, now: number): void {
     if (!this.#open) return;
     // The bound is on the backlog: bytes of earlier writes the client has not taken yet. Checked
     // before adding this write, so a client that keeps up is never dropped for the size of one
@@ -163,7 +163,7 @@ export class Connection {
    */
   endWithRetry(retryMs: number): void {
     if (!this.#open) return;
-    this.#transport.write(new Outgoing(Buffer.from(encodeRetry(retryMs)), 0));
+    this.#transport.write(new SharedWrite(Buffer.from(encodeRetry(retryMs)), 0));
     this.end();
   }
 

@@ -5,7 +5,7 @@
 // share them.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidOptionError } from './errors.js';
-import type { EncodedEvent, EventsStats } from './types.js';
+import type { DisconnectReason, EncodedEvent, EventsStats, ResetReason } from './types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
@@ -86,13 +86,10 @@ export interface ConnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
 }
 
-/** Why a stream closed: the client went away, it was too slow, or the server ended it. */
-export type DisconnectReasonName = 'client' | 'slow' | 'server';
-
 /** `express-eventstream:disconnect` */
 export interface DisconnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
-  readonly reason: DisconnectReasonName;
+  readonly reason: DisconnectReason;
 }
 
 /** How a resumed stream is served. */
@@ -116,11 +113,8 @@ export type ResetVia = ResumeVia | 'bus';
 export interface ResetMessage extends DiagnosticsSource {
   /** Channels the reset covers (of this stream). */
   readonly channels: readonly string[];
-  /**
-   * `expired` (events left the history), `unknown-id` (another epoch or a future id; from a bus:
-   * the store lost its data), `malformed-id`.
-   */
-  readonly reason: 'expired' | 'unknown-id' | 'malformed-id';
+  /** Why (from a bus, `unknown-id` means the store lost its data). */
+  readonly reason: ResetReason;
   /** `stream` or `grip-hold` for a resume; `bus` when a shared bus could not deliver events it lost. */
   readonly via: ResetVia;
 }

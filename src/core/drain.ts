@@ -2,8 +2,7 @@
 // all at once, each after a `retry:` picked at random, so a rolling deploy's clients come back
 // scattered over time rather than in the same second.
 import type { Connection } from './connection.js';
-import { InvalidOptionError } from './errors.js';
-import { assertKnownKeys } from './option-keys.js';
+import { assertKnownKeys, assertObject, durationOption } from './option-checks.js';
 
 /** Options of `events.close()`. */
 export interface CloseOptions {
@@ -15,30 +14,12 @@ export interface CloseOptions {
   drainMs?: number;
 }
 
-// setTimeout's ceiling; a longer delay would fire at once.
-const MAX_DRAIN_MS = 2_147_483_647;
-
 /** Validate `close()` options; returns the drain window in ms (0 when none). */
 export function resolveDrainMs(options: CloseOptions | undefined): number {
   if (options === undefined) return 0;
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError('options', 'close() options must be an object: { drainMs? }');
-  }
+  assertObject(options, 'options', 'close() options ({ drainMs? })');
   assertKnownKeys(options, ['drainMs']);
-  const { drainMs } = options;
-  if (drainMs === undefined) return 0;
-  if (
-    typeof drainMs !== 'number' ||
-    !Number.isSafeInteger(drainMs) ||
-    drainMs < 0 ||
-    drainMs > MAX_DRAIN_MS
-  ) {
-    throw new InvalidOptionError(
-      'drainMs',
-      `drainMs must be an integer from 0 to ${MAX_DRAIN_MS} (ms), got ${String(drainMs)}`,
-    );
-  }
-  return drainMs;
+  return durationOption('drainMs', options.drainMs, 0);
 }
 
 /**

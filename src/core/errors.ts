@@ -16,10 +16,12 @@ export type ErrorCode =
   | 'ERR_GRIP_PUBLISH'
   | 'ERR_SSE_REDIS';
 
-/** Options every error constructor takes last, as `Error` does. */
-export interface ErrorOptions {
-  cause?: unknown;
-}
+import { ERROR_BRAND } from './error-brand.js';
+
+// `instanceof` must hold when an app loads both the ESM and the CommonJS build (two copies of each
+// class): an instance carries the brand on its prototype and its `code`; each class carries the
+// code it stands for as a static under the same registered symbol.
+type Branded = Record<typeof ERROR_BRAND, unknown> & { code?: unknown };
 
 /**
  * Every error this library throws or rejects with is an `EventStreamError` with a stable `code`,
@@ -34,10 +36,37 @@ export class EventStreamError<C extends ErrorCode = ErrorCode> extends Error {
     this.name = new.target.name;
     this.code = code;
   }
+
+  /**
+   * `instanceof` across copies of this package (ESM and CommonJS loaded side by side): true for
+   * an instance of this class, or for an error of another copy carrying this class's code.
+   */
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: the class on the right of instanceof, a subclass too
+    return isInstance(this, value);
+  }
+}
+
+Object.defineProperty(EventStreamError.prototype, ERROR_BRAND, { value: true });
+
+function isInstance(cls: object, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  if (value === null || typeof value !== 'object' || (value as Branded)[ERROR_BRAND] !== true) return false;
+  if (cls === EventStreamError) return true;
+  // Only a class's own code counts: a subclass without one matches nothing of another copy.
+  const code = Object.hasOwn(cls, ERROR_BRAND) ? (cls as Branded)[ERROR_BRAND] : undefined;
+  return code !== undefined && (value as Branded).code === code;
 }
 
 /** An event field is invalid: CR/LF in `event` or `id`, NUL in `id`, a bad `retry`, non-string raw data. */
 export class InvalidEventError extends EventStreamError<'ERR_SSE_INVALID_EVENT'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_INVALID_EVENT';
   /** The offending field (`event`, `id`, `retry`, `data`, or `event` itself for a non-object). */
   readonly field: string;
 
@@ -49,6 +78,8 @@ export class InvalidEventError extends EventStreamError<'ERR_SSE_INVALID_EVENT'>
 
 /** `data` cannot be JSON-encoded (a circular structure, a BigInt, a throwing `toJSON`). */
 export class DataSerializationError extends EventStreamError<'ERR_SSE_DATA_NOT_SERIALIZABLE'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_DATA_NOT_SERIALIZABLE';
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_SSE_DATA_NOT_SERIALIZABLE', message, options);
   }
@@ -56,6 +87,8 @@ export class DataSerializationError extends EventStreamError<'ERR_SSE_DATA_NOT_S
 
 /** A channel name is empty, too long, or contains a control character, `,` or `;`. */
 export class InvalidChannelError extends EventStreamError<'ERR_SSE_INVALID_CHANNEL'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_INVALID_CHANNEL';
   readonly channel: unknown;
 
   constructor(channel: unknown, message: string) {
@@ -66,6 +99,8 @@ export class InvalidChannelError extends EventStreamError<'ERR_SSE_INVALID_CHANN
 
 /** An option passed to `events()`, `express()` or `createHandler()` is invalid. */
 export class InvalidOptionError extends EventStreamError<'ERR_SSE_INVALID_OPTION'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_INVALID_OPTION';
   readonly option: string;
 
   constructor(option: string, message: string) {
@@ -79,6 +114,8 @@ export class InvalidOptionError extends EventStreamError<'ERR_SSE_INVALID_OPTION
  * event must be deliverable to every client that keeps up.
  */
 export class EventTooLargeError extends EventStreamError<'ERR_SSE_EVENT_TOO_LARGE'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_EVENT_TOO_LARGE';
   /** The event's size in bytes. */
   readonly size: number;
   /** The configured `maxEventBytes`. */
@@ -96,6 +133,8 @@ export class EventTooLargeError extends EventStreamError<'ERR_SSE_EVENT_TOO_LARG
 
 /** `publish()` was called after `events.close()`. */
 export class EventsClosedError extends EventStreamError<'ERR_SSE_CLOSED'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_CLOSED';
   constructor() {
     super('ERR_SSE_CLOSED', 'This Events object has been closed; it no longer publishes.');
   }
@@ -103,6 +142,8 @@ export class EventsClosedError extends EventStreamError<'ERR_SSE_CLOSED'> {
 
 /** The event store failed to append or read: the publish rejects, a resuming client retries. */
 export class EventStoreError extends EventStreamError<'ERR_SSE_STORE'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_STORE';
   constructor(options: ErrorOptions) {
     super('ERR_SSE_STORE', `the event store failed: ${describe(options.cause)}`, options);
   }
@@ -110,6 +151,8 @@ export class EventStoreError extends EventStreamError<'ERR_SSE_STORE'> {
 
 /** GRIP reliable-mode recovery was asked of a namespace without history. */
 export class NoHistoryError extends EventStreamError<'ERR_SSE_NO_HISTORY'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_NO_HISTORY';
   constructor() {
     super('ERR_SSE_NO_HISTORY', 'recovery needs the history');
   }
@@ -125,6 +168,8 @@ function describe(cause: unknown): string {
  * thrown) as an `'error'` event, or as a process warning when nobody listens to `'error'`.
  */
 export class ListenerError extends EventStreamError<'ERR_SSE_LISTENER'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_LISTENER';
   /** The event whose listener failed. */
   readonly event: string;
 

@@ -1,27 +1,30 @@
 // The Events namespace: composes the options, the publish pipeline, the bus, the hub and the
-// subscriber side, and is the EventEmitter users listen to. Adapters reach its internals through
-// one symbol-keyed accessor (`coreOf`), never through public fields.
+// subscriber side, and is the EventEmitter users listen to. Responders reach an instance's
+// internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
+// shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
 import { EventEmitter } from 'node:events';
 import { createGripPlugin, type GripPlugin } from '../grip/plugin.js';
 import { assertChannelName } from '../protocol/channel-name.js';
-import { type EventBus, LocalBus } from './bus.js';
+import { type EventBus, encodeStoredEvent, LocalBus } from './bus.js';
 import { Channel } from './channel.js';
 import type { DisconnectReason } from './connection.js';
 import { startDebugLog } from './debug.js';
 import type { DiagnosticsSource } from './diagnostics.js';
 import { type CloseOptions, drain, resolveDrainMs } from './drain.js';
 import { InvalidOptionError, ListenerError } from './errors.js';
-import { Hub } from './hub.js';
+import { ChannelRegistry } from './hub.js';
+import { INTERNALS, type PackageInternals } from './internal-key.js';
+import * as checks from './option-checks.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { Pipeline, type TrackedPublish } from './pipeline.js';
 import { Subscriptions } from './subscription.js';
 import type { ErrorContext, EventInput, EventMap, EventSink, EventsEvents, EventsStats } from './types.js';
 
 /**
- * What adapters need from an Events object (the request decision's history access, the GRIP
- * plug-in, limits, opening streams). Reached through `coreOf()`; not part of the public API.
+ * What responders need from an Events object (the request decision's history access, the GRIP
+ * plug-in, limits, opening streams). Reached through `internalsOf()`; not part of the public API.
  */
-export interface EventsCore {
+export interface EventsInternals {
   readonly settings: Settings;
   readonly grip: GripPlugin;
   readonly closed: boolean;
@@ -32,11 +35,11 @@ export interface EventsCore {
 /**
  * Marks Events objects in a way two copies of this package share (an app that loads both the
  * ESM and the CommonJS build has two `Events` classes, so `instanceof` fails across them). The
- * value is the version of `EventsCore`; bump it when that changes.
+ * value is the version of `EventsInternals`; bump it when that changes.
  */
 const EVENTS_BRAND = Symbol.for('express-eventstream.events');
 const EVENTS_PROTOCOL = 2;
-const CORE = Symbol.for('express-eventstream.core');
+const INSTANCE_INTERNALS = Symbol.for('express-eventstream.core');
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
@@ -48,9 +51,11 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   /** The `name` option: this namespace in diagnostics messages, debug logs and metric labels. */
   readonly name: string;
   /** @internal */
-  readonly [CORE]: EventsCore;
+  readonly [INSTANCE_INTERNALS]: EventsInternals;
+  /** @internal What the package's subpath entries share with the core (see `internal-key.ts`). */
+  static readonly [INTERNALS]: PackageInternals = { checks, encodeStoredEvent };
   readonly #settings: Settings;
-  readonly #hub: Hub;
+  readonly #hub: ChannelRegistry;
   readonly #bus: EventBus;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
@@ -77,7 +82,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     startDebugLog();
     const { keepAliveMs, keepAliveText } = settings;
     this.#bus = settings.bus ?? new LocalBus();
-    this.#hub = new Hub(
+    this.#hub = new ChannelRegistry(
       keepAliveMs === false ? undefined : Buffer.from(keepAliveText),
       keepAliveMs || 0,
       this.#bus,
@@ -138,7 +143,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings,
       source,
     );
-    this[CORE] = {
+    this[INSTANCE_INTERNALS] = {
       settings,
       grip,
       subscriptions,
@@ -166,7 +171,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
    */
   channel(name: string): Channel<M> {
     assertChannelName(name, this.#settings.maxChannelNameLength);
-    return new Channel<M>(this.#channelPublisher, name);
+    return Channel.open<M>(this.#channelPublisher, name);
   }
 
   /**
@@ -277,9 +282,9 @@ export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' 
   return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
 }
 
-/** @internal The internals adapters use; `value` must be a compatible Events object. */
-export function coreOf<M extends object>(value: Events<M>): EventsCore {
-  return (value as unknown as Record<symbol, EventsCore>)[CORE]!;
+/** The internals responders use; `value` must be a compatible Events object. */
+export function internalsOf<M extends object>(value: Events<M>): EventsInternals {
+  return (value as unknown as Record<symbol, EventsInternals>)[INSTANCE_INTERNALS]!;
 }
 
 /**

@@ -1,7 +1,7 @@
 // The channel registry: which connections listen to which channel, and fan-out of each batch.
 // Tells the bus when a channel gets its first subscriber here and when its last one leaves.
 import type { Connection } from './connection.js';
-import { Outgoing } from './transport.js';
+import { SharedWrite } from './transport.js';
 import type { EncodedEvent } from './types.js';
 
 /** The part of the bus the hub drives. */
@@ -10,7 +10,7 @@ export interface ChannelInterest {
   unsubscribe(channel: string): void;
 }
 
-export class Hub {
+export class ChannelRegistry {
   #byChannel = new Map<string, Set<Connection>>();
   /**
    * Channels whose bus subscription is still being set up. Every subscriber that joins meanwhile
@@ -25,14 +25,14 @@ export class Hub {
   #failed = new Set<string>();
   #all = new Set<Connection>();
   #flushMark = 0;
-  #keepAlive: Outgoing | undefined;
+  #keepAlive: SharedWrite | undefined;
   #keepAliveMs: number;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   readonly #interest: ChannelInterest;
 
   /** `keepAliveBytes` is sent after `keepAliveMs` of silence; undefined disables keep-alive. */
   constructor(keepAliveBytes: Buffer | undefined, keepAliveMs: number, interest: ChannelInterest) {
-    this.#keepAlive = keepAliveBytes && new Outgoing(keepAliveBytes, 0);
+    this.#keepAlive = keepAliveBytes && new SharedWrite(keepAliveBytes, 0);
     this.#keepAliveMs = keepAliveMs;
     this.#interest = interest;
   }
@@ -118,7 +118,7 @@ export class Hub {
       const ev = batch[0]!;
       const set = this.#byChannel.get(ev.channel);
       if (set === undefined) return;
-      const out = new Outgoing(ev.bytes, 1);
+      const out = new SharedWrite(ev.bytes, 1);
       for (const conn of set) {
         if (conn.replaying) conn.defer(ev);
         else if (conn.skipUpTo === 0 || !covered(conn, ev)) conn.send(out, now);
@@ -137,7 +137,7 @@ export class Hub {
         }
       }
     }
-    const byKey = new Map<string, Outgoing>();
+    const byKey = new Map<string, SharedWrite>();
     for (const conn of touched) {
       if (conn.replaying) {
         for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.defer(ev);
@@ -183,7 +183,7 @@ export class Hub {
       if (newEpoch) conn.skipUpTo = 0;
       const ev = resetFor(list);
       if (conn.replaying) conn.defer(ev);
-      else conn.send(new Outgoing(ev.bytes, 0), now);
+      else conn.send(new SharedWrite(ev.bytes, 0), now);
     }
     return own.size;
   }
@@ -215,8 +215,8 @@ function covered(conn: Connection, ev: EncodedEvent): boolean {
   return false;
 }
 
-function bytesFor(batch: readonly EncodedEvent[], channels: readonly string[]): Outgoing {
+function bytesFor(batch: readonly EncodedEvent[], channels: readonly string[]): SharedWrite {
   const parts: Buffer[] = [];
   for (const ev of batch) if (channels.includes(ev.channel)) parts.push(ev.bytes);
-  return new Outgoing(parts.length === 1 ? parts[0]! : Buffer.concat(parts), parts.length);
+  return new SharedWrite(parts.length === 1 ? parts[0]! : Buffer.concat(parts), parts.length);
 }

@@ -9,7 +9,7 @@ import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../protocol/
 import type { EventBus } from './bus.js';
 import { encodeKeepAliveEvent } from './encoder.js';
 import { InvalidOptionError } from './errors.js';
-import { assertGripKeys, assertKnownKeys } from './option-keys.js';
+import { assertGripKeys, assertKnownKeys, durationOption, integerOption } from './option-checks.js';
 
 export interface EventsOptions {
   /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */
@@ -85,33 +85,13 @@ export interface Settings {
 
 const DEFAULT_KEEP_ALIVE_MS = 20_000;
 
+/** A positive integer option of `events()`, `fallback` when unset. */
 function positiveInteger(options: EventsOptions, key: keyof EventsOptions, fallback: number): number {
-  const value = options[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(key, `${key} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
+  return integerOption(key, options[key], { min: 1 }, fallback);
 }
 
 // A window longer than this is a mistake, not a trade: events would sit unsent for seconds.
 const MAX_FLUSH_INTERVAL_MS = 1000;
-
-function flushInterval(value: unknown): number {
-  if (value === undefined) return 0;
-  if (
-    typeof value !== 'number' ||
-    !Number.isSafeInteger(value) ||
-    value < 0 ||
-    value > MAX_FLUSH_INTERVAL_MS
-  ) {
-    throw new InvalidOptionError(
-      'flushIntervalMs',
-      `flushIntervalMs must be an integer from 0 to ${MAX_FLUSH_INTERVAL_MS} (ms), got ${String(value)}`,
-    );
-  }
-  return value;
-}
 
 /** Every key `events()` accepts; anything else is refused, naming the closest of these. */
 const EVENTS_OPTION_KEYS = [
@@ -172,10 +152,7 @@ export function resolveSettings(options: EventsOptions): Settings {
     ) {
       throw new InvalidOptionError('reliable', 'reliable.secret must be a string or bytes of at least 16');
     }
-    const linkTimeoutSec = given.linkTimeoutSec ?? 120;
-    if (!Number.isSafeInteger(linkTimeoutSec) || linkTimeoutSec < 1) {
-      throw new InvalidOptionError('reliable', 'reliable.linkTimeoutSec must be a positive integer');
-    }
+    const linkTimeoutSec = integerOption('reliable.linkTimeoutSec', given.linkTimeoutSec, { min: 1 }, 120);
     reliable = { secret, linkTimeoutSec };
   }
   const name = options.name ?? 'default';
@@ -191,7 +168,10 @@ export function resolveSettings(options: EventsOptions): Settings {
     keepAliveText: encodeKeepAliveEvent(format),
     maxBufferBytes,
     maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
-    flushIntervalMs: flushInterval(options.flushIntervalMs),
+    flushIntervalMs: durationOption('flushIntervalMs', options.flushIntervalMs, 0, {
+      min: 0,
+      max: MAX_FLUSH_INTERVAL_MS,
+    }),
     replayTimeoutMs: positiveInteger(options, 'replayTimeoutMs', 30_000),
     maxChannelsPerRequest,
     maxChannelNameLength: positiveInteger(options, 'maxChannelNameLength', DEFAULT_MAX_CHANNEL_NAME_LENGTH),

@@ -7,7 +7,7 @@ import { Appender } from './appender.js';
 import { type EventBus, LocalBus } from './bus.js';
 import { type DiagnosticsSource, diag } from './diagnostics.js';
 import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
-import { finish, type PendingEvent, prepare } from './prepare.js';
+import { assignId, type PendingEvent, validateAndEncode } from './pending-event.js';
 import type { EncodedEvent, EventSink } from './types.js';
 
 interface Batch {
@@ -52,7 +52,7 @@ export interface PipelineHost {
  * the rejection, but nobody has to, so a fire-and-forget publish can never become an
  * unhandled rejection (which ends the process).
  */
-function handled<T>(promise: Promise<T>): Promise<T> {
+function markHandled<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => undefined);
   return promise;
 }
@@ -123,7 +123,7 @@ export class Pipeline {
     try {
       if (this.#host.closed) throw new EventsClosedError();
       assertChannelName(channel, this.#maxChannelNameLength);
-      pending = prepare(channel, event);
+      pending = validateAndEncode(channel, event);
       // Measured without the id the history assigns (at most 38 bytes): known before the append.
       const size =
         Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
@@ -141,7 +141,7 @@ export class Pipeline {
     } catch (err) {
       this.#host.counted(0, 1);
       this.#host.report(err as Error, { channel, event });
-      return { done: handled(Promise.reject(err)), delivered: SETTLED };
+      return { done: markHandled(Promise.reject(err)), delivered: SETTLED };
     }
     this.#host.counted(1, 0);
     const batch = this.#enqueue(pending);
@@ -168,7 +168,7 @@ export class Pipeline {
         markDelivered = res;
       });
       // Marked handled once per batch (not per publish): the hot path stays one push.
-      handled(promise);
+      markHandled(promise);
       batch = {
         events: [],
         promise,
@@ -207,7 +207,7 @@ export class Pipeline {
     try {
       this.#dispatch(
         [batch],
-        batch.events.map((p) => finish(p, p.id, undefined)),
+        batch.events.map((p) => assignId(p, p.id, undefined)),
       );
     } catch (err) {
       this.#fail(batch, toError(err));

@@ -13,8 +13,8 @@ import { Connection, type ConnectionOwner, type DisconnectReason } from './conne
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
 import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from './encoder.js';
 import { EventStoreError, NoHistoryError } from './errors.js';
-import type { Hub } from './hub.js';
-import { Outgoing, type Transport } from './transport.js';
+import type { ChannelRegistry } from './hub.js';
+import { SharedWrite, type Transport } from './transport.js';
 import type { EncodedEvent } from './types.js';
 
 const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
@@ -44,7 +44,7 @@ export interface SubscriptionHost {
 }
 
 export class Subscriptions {
-  readonly #hub: Hub;
+  readonly #hub: ChannelRegistry;
   readonly #store: EventStore | undefined;
   readonly #host: SubscriptionHost;
   readonly #maxBufferBytes: number;
@@ -54,7 +54,7 @@ export class Subscriptions {
   readonly #source: DiagnosticsSource;
 
   constructor(
-    hub: Hub,
+    hub: ChannelRegistry,
     store: EventStore | undefined,
     host: SubscriptionHost,
     limits: { maxBufferBytes: number; replayTimeoutMs: number },
@@ -97,7 +97,7 @@ export class Subscriptions {
     if (store === undefined) {
       this.#hub.add(conn);
       // The initial bytes are not an event delivery.
-      conn.send(new Outgoing(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
+      conn.send(new SharedWrite(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
       if (conn.open) this.#host.connected(channels);
       if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
       return;
@@ -116,7 +116,7 @@ export class Subscriptions {
       const head = conn.lastWriteAt === 0 ? preamble : '';
       const text =
         head + encodeUnavailable(UNAVAILABLE, RETRY.test(preamble) ? undefined : unavailableRetry());
-      conn.send(new Outgoing(Buffer.from(text), 0), Date.now());
+      conn.send(new SharedWrite(Buffer.from(text), 0), Date.now());
       conn.end();
     };
     const resume = () =>

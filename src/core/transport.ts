@@ -7,7 +7,7 @@
  * of a batch that listens to the same channels. A transport that frames bytes (HTTP/1.1 chunks)
  * keeps its framing in `framed`, so that is done once per batch too, not once per connection.
  */
-export class Outgoing {
+export class SharedWrite {
   readonly payload: Buffer;
   /** How many events the payload holds (for delivery counts). */
   readonly events: number;
@@ -22,7 +22,7 @@ export class Outgoing {
 
 export interface Transport {
   /** Write bytes to the peer. Never throws; writes after the peer left are dropped. */
-  write(out: Outgoing): void;
+  write(out: SharedWrite): void;
   /** Bytes accepted but not yet taken by the peer: the backlog the connection's bound limits. */
   bufferedBytes(): number;
   /** Whether the transport asked writers to wait for `drained()` (its own high-water mark). */

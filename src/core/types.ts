@@ -2,6 +2,12 @@
 export type DisconnectReason = 'client' | 'slow' | 'server';
 
 /**
+ * Why a `stream-reset` was sent: `expired` (events left the history), `unknown-id` (another
+ * epoch, or a future id), `malformed-id` (a Last-Event-ID this server never writes).
+ */
+export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
+
+/**
  * Maps event names to the type of their `data`. Declare one to make `publish()` check `data`
  * per event name; the default accepts any name and any data.
  */

@@ -1,7 +1,10 @@
-import { type ErrorOptions, EventStreamError } from '../core/errors.js';
+import { ERROR_BRAND } from '../core/error-brand.js';
+import { EventStreamError } from '../core/errors.js';
 
 /** The `grip` option (a GRIP_URL, an object, or an array of them) or a GRIP retry option is invalid. */
 export class GripConfigError extends EventStreamError<'ERR_GRIP_CONFIG'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_GRIP_CONFIG';
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_GRIP_CONFIG', message, options);
   }
@@ -13,6 +16,8 @@ export class GripConfigError extends EventStreamError<'ERR_GRIP_CONFIG'> {
  * describe the last HTTP answer, if there was one.
  */
 export class GripPublishError extends EventStreamError<'ERR_GRIP_PUBLISH'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_GRIP_PUBLISH';
   /** The publish endpoint, e.g. `http://127.0.0.1:5561/publish/`, without credentials. */
   readonly url: string;
   /** HTTP status of the last attempt; undefined for network errors, timeouts and closing. */

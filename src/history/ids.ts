@@ -39,5 +39,4 @@ export function idsOf(
   return ids;
 }
 
-/** Why a client's position could not be honoured in full. */
-export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
+export type { ResetReason } from '../core/types.js';

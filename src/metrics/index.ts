@@ -4,12 +4,14 @@
 
 // The core by package name, like the Redis entry: one copy of its classes (InvalidOptionError).
 import {
+  Events,
   type EventsView,
   type HttpRequest,
   type HttpResponse,
   InvalidOptionError,
 } from 'express-eventstream';
 import { register as defaultRegistry, type Registry } from 'prom-client';
+import { type PackageInternals, packageInternals } from '../core/internal-key.js';
 import { registerFamilies } from './families.js';
 import { fetchResponder, nodeResponder } from './serve.js';
 
@@ -51,7 +53,11 @@ export interface EventStreamMetrics {
   close(): void;
 }
 
-const OPTION_KEYS = ['registry', 'prefix', 'events', 'channelLabels'];
+const OPTION_KEYS = ['registry', 'prefix', 'events', 'channelLabels'] as const satisfies ReadonlyArray<
+  keyof MetricsOptions
+>;
+// The core's option-checking vocabulary (see core/internal-key.ts).
+const checks: PackageInternals['checks'] = packageInternals(Events).checks;
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 const instances = new WeakMap<Registry, Map<string, EventStreamMetrics>>();
@@ -61,10 +67,8 @@ const instances = new WeakMap<Registry, Map<string, EventStreamMetrics>>();
  * second call with the same registry and prefix returns the first set.
  */
 export function metrics(options: MetricsOptions = {}): EventStreamMetrics {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError('options', 'metrics() options must be an object');
-  }
-  assertKnownKeys(options);
+  checks.assertObject(options, 'options', 'metrics() options');
+  checks.assertKnownKeys(options, OPTION_KEYS);
   const registry = options.registry ?? defaultRegistry;
   if (registry === null || typeof registry !== 'object' || typeof registry.metrics !== 'function') {
     throw new InvalidOptionError('registry', 'registry must be a prom-client Registry');
@@ -114,27 +118,13 @@ export function metricsFetchHandler(options?: MetricsOptions): MetricsFetchHandl
   return metrics(options).fetch;
 }
 
-function assertKnownKeys(options: object): void {
-  for (const key of Object.keys(options)) {
-    if (OPTION_KEYS.includes(key)) continue;
-    const close = OPTION_KEYS.find((k) => k.toLowerCase() === key.toLowerCase());
-    throw new InvalidOptionError(
-      key,
-      `unknown metrics() option '${key}'${close === undefined ? '' : `: did you mean '${close}'?`} (valid: ${OPTION_KEYS.join(', ')})`,
-    );
-  }
-}
-
 function resolveChannelLabels(value: MetricsOptions['channelLabels']): number | undefined {
   if (value === undefined || value === false) return undefined;
-  const max = (value as { max?: unknown } | null)?.max;
-  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1 || max > 10_000) {
-    throw new InvalidOptionError(
-      'channelLabels',
-      'channelLabels must be false or { max } with max from 1 to 10000',
-    );
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError('channelLabels', 'channelLabels must be false or { max }');
   }
-  return max;
+  checks.assertKnownKeys(value, ['max'], 'channelLabels.');
+  return checks.integerOption('channelLabels.max', value.max ?? null, { min: 1, max: 10_000 }, 1);
 }
 
 function resolveEvents(value: MetricsOptions['events']): Set<EventsView> | undefined {

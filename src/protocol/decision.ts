@@ -89,18 +89,18 @@ export async function decide(
   const method = view.method;
   if (method === 'OPTIONS') return { kind: 'answer', status: 204, headers: { Allow: ALLOW }, body: EMPTY };
   if (method !== 'GET' && method !== 'HEAD') {
-    return plain(405, `Method Not Allowed: ${method}; this endpoint serves GET`, { Allow: ALLOW });
+    return textVerdict(405, `Method Not Allowed: ${method}; this endpoint serves GET`, { Allow: ALLOW });
   }
   const accept = classifyAccept(view.header('accept'));
   if (accept === 'refused')
-    return plain(406, 'Not Acceptable: this endpoint only produces text/event-stream');
+    return textVerdict(406, 'Not Acceptable: this endpoint only produces text/event-stream');
   // A client that got a stream-error reconnects with this id: refusing it stops EventSource.
   if (lastEventIdOf(view) === STREAM_ERROR_ID) {
     return { kind: 'answer', status: 204, headers: { 'Cache-Control': 'no-store' }, body: EMPTY };
   }
   const checking = endpoint.grip.check(view);
   const check = checking instanceof Promise ? await checking : checking;
-  if (check.kind === 'invalid') return plain(403, `Forbidden: ${check.reason}`);
+  if (check.kind === 'invalid') return textVerdict(403, `Forbidden: ${check.reason}`);
   const proxied = check.kind === 'proxied';
   const recovery = proxied ? endpoint.grip.recovery(view) : undefined;
   if (recovery !== undefined) {
@@ -116,7 +116,7 @@ export async function decide(
       };
     }
     const plan = await endpoint.history.recovery(recovery.channels, recovery.positions);
-    return holding('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
+    return holdVerdict('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
   }
   const requested = hooks.channels ? await hooks.channels() : channelsFromQuery(view);
   const checked = checkChannels(requested, endpoint.maxChannelsPerRequest, endpoint.maxChannelNameLength);
@@ -136,7 +136,7 @@ export async function decide(
     // The proxy only starts holding once this response ends: the instructions and the initial
     // body (with any replay), with an explicit length.
     const initial = await endpoint.history.initial(channels, endpoint.preamble, lastEventId);
-    return holding('hold', view, endpoint, channels, initial.text, initial.lastIds);
+    return holdVerdict('hold', view, endpoint, channels, initial.text, initial.lastIds);
   }
   return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId };
 }
@@ -148,12 +148,12 @@ export async function decide(
  */
 export function failure(error: unknown): Verdict {
   if (error instanceof EventStoreError || (error as { code?: unknown } | null)?.code === 'ERR_SSE_STORE') {
-    return plain(503, 'Service Unavailable: the event history is unavailable', { 'Retry-After': '1' });
+    return textVerdict(503, 'Service Unavailable: the event history is unavailable', { 'Retry-After': '1' });
   }
-  return plain(500, 'Internal Server Error');
+  return textVerdict(500, 'Internal Server Error');
 }
 
-function holding(
+function holdVerdict(
   kind: 'hold' | 'recover',
   view: RequestView,
   endpoint: Endpoint,
@@ -170,7 +170,7 @@ function holding(
   return { kind, status: 200, headers, body, channels };
 }
 
-function plain(status: number, text: string, extra?: Record<string, string>): Verdict {
+function textVerdict(status: number, text: string, extra?: Record<string, string>): Verdict {
   const body = utf8.encode(`${text}\n`);
   const headers = {
     'Content-Type': 'text/plain; charset=utf-8',
@@ -192,7 +192,7 @@ function refuse(
   text: string,
   retry: number | undefined,
 ): Verdict {
-  if (accept !== 'event-stream') return { ...plain(STATUS_FOR[condition], text), condition } as Verdict;
+  if (accept !== 'event-stream') return { ...textVerdict(STATUS_FOR[condition], text), condition } as Verdict;
   const body = utf8.encode(encodeStreamError(condition, text, retry));
   const headers = { ...EVENT_STREAM_HEADERS, 'Content-Length': String(body.length) };
   return { kind: 'refuse', status: 200, headers, body, text, condition };

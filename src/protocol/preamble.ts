@@ -5,7 +5,7 @@
 // per-stream part; the padding and everything after `stream-open` stay shared bytes.
 import { encodePreamble } from '../core/encoder.js';
 import { InvalidOptionError } from '../core/errors.js';
-import { assertKnownKeys } from '../core/option-keys.js';
+import { assertKnownKeys, durationOption } from '../core/option-checks.js';
 
 /**
  * The `retry` handler option: one reconnection delay in ms for every stream, or a range each
@@ -21,17 +21,9 @@ export interface Preamble {
   text(): string;
 }
 
-// A delay past setTimeout's ceiling makes no sense to a client either.
-const MAX_RETRY_MS = 2_147_483_647;
-
+// A delay past setTimeout's ceiling makes no sense to a client either; a range's ends are required.
 function delay(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_RETRY_MS) {
-    throw new InvalidOptionError(
-      name,
-      `${name} must be an integer from 0 to ${MAX_RETRY_MS} (ms), got ${String(value)}`,
-    );
-  }
-  return value;
+  return durationOption<number>(name, value, 'required');
 }
 
 /** Validate `retry` and build the preamble; `random` is injectable for tests. */

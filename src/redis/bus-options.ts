@@ -1,5 +1,6 @@
 // The options of redisBus() (and of redis()'s `bus`), and the bus' default encoding.
-import { type EncodedEvent, encodeStoredEvent } from 'express-eventstream';
+import { type EncodedEvent, Events } from 'express-eventstream';
+import { packageInternals } from '../core/internal-key.js';
 import type { RedisStore } from './store.js';
 import type { BusEvent } from './types.js';
 
@@ -38,7 +39,5 @@ export const BUS_KEYS = [
   'closeStore',
 ] as const;
 
-/** Default encoding: the SSE text the core writes for a stored event. */
-export function encodeBusEvent(ev: BusEvent): EncodedEvent {
-  return encodeStoredEvent(ev);
-}
+/** Default encoding: the SSE text the core writes for a stored event (a core internal). */
+export const encodeBusEvent: (event: BusEvent) => EncodedEvent = packageInternals(Events).encodeStoredEvent;

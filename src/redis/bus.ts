@@ -55,7 +55,7 @@ export class RedisBus implements EventBus {
     const state = this.#channels.get(channel);
     return state === undefined ? null : state.last;
   });
-  /** Counters for tests and benchmarks; `channels` and `subscribed` are current sizes. */
+  /** @internal Counters for tests and benchmarks; `channels` and `subscribed` are current sizes. */
   // `channels`: those with local subscribers; `subscribed`: those Redis has this bus subscribed to.
   readonly stats = { delivered: 0, syncs: 0, storeReads: 0, gaps: 0, resets: 0, channels: 0, subscribed: 0 };
 

@@ -1,4 +1,5 @@
 import { EventStreamError } from 'express-eventstream';
+import { ERROR_BRAND } from '../core/error-brand.js';
 
 /**
  * Redis could not be reached or failed a command. A publish whose append failed with it rejects
@@ -7,6 +8,9 @@ import { EventStreamError } from 'express-eventstream';
  * connection rather than the command that gave up because of it.
  */
 export class RedisUnavailableError extends EventStreamError<'ERR_SSE_REDIS'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_REDIS';
+
   /** The Redis the operation went to: its URL without the password (or a socket path). */
   readonly endpoint: string | undefined;
 

@@ -1,17 +1,9 @@
-// express-eventstream/redis: a shared history (EventStore v2) and a cross-process EventBus on
+// express-eventstream/redis: a shared history (an EventStore) and a cross-process EventBus on
 // Redis. Needs the optional peer dependency `ioredis`.
+// Redis' own names only: the seams it implements (`EventStore`, `EventBus`, `BusEvent`...) are
+// imported from the core entry.
 export { RedisBus, redisBus } from './bus.js';
-export { encodeBusEvent, type RedisBusOptions } from './bus-options.js';
+export type { RedisBusOptions } from './bus-options.js';
 export { RedisUnavailableError } from './errors.js';
-export { type RedisOptions, type RedisSetup, redis } from './setup.js';
-export { FAIL_FAST, type RedisClient, RedisStore, type RedisStoreOptions, redisStore } from './store.js';
-export type {
-  AppendResult,
-  BusEvent,
-  BusSink,
-  ChainedRecord,
-  EventBus,
-  EventStoreV2,
-  ReadResult,
-  StoredRecord,
-} from './types.js';
+export { type RedisSetup, type RedisSetupOptions, redis } from './setup.js';
+export { type RedisClient, RedisStore, type RedisStoreOptions, redisStore } from './store.js';

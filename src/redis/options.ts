@@ -1,24 +1,15 @@
-// Option checks shared by redisStore(), redisBus() and redis(): a misspelt key or a bad value is
-// refused with InvalidOptionError (ERR_SSE_INVALID_OPTION), as the core refuses its own options.
-import { InvalidOptionError } from 'express-eventstream';
+// Option checks of redisStore(), redisBus() and redis(): the core's option-checking vocabulary
+// (reached through the core's Events, see core/internal-key.ts), plus Redis' own value checks. A
+// misspelt key or a bad value is refused with InvalidOptionError (ERR_SSE_INVALID_OPTION) worded
+// as the core words its own.
+import { Events, InvalidOptionError } from 'express-eventstream';
+import { type PackageInternals, packageInternals } from '../core/internal-key.js';
 
-/** Throws unless `options` is a plain object (not null, not an array). */
-export function assertObject(options: unknown, name: string, what: string): asserts options is object {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError(name, `${what} must be an object`);
-  }
-}
+const checks: PackageInternals['checks'] = packageInternals(Events).checks;
 
-/** Throws for the first own key of `options` not in `valid`; `where` prefixes nested names. */
-export function assertKnownKeys(options: object, valid: readonly string[], where = ''): void {
-  for (const key of Object.keys(options)) {
-    if (valid.includes(key)) continue;
-    throw new InvalidOptionError(
-      `${where}${key}`,
-      `unknown option '${where}${key}' (valid: ${valid.map((v) => where + v).join(', ')})`,
-    );
-  }
-}
+// Annotated: a call through an assertion function needs a declared type.
+export const assertObject: typeof checks.assertObject = checks.assertObject;
+export const assertKnownKeys: typeof checks.assertKnownKeys = checks.assertKnownKeys;
 
 /** `value` if it is a positive safe integer, `fallback` when undefined; otherwise throws. */
 export function positiveInteger<T extends number | undefined>(
@@ -26,18 +17,7 @@ export function positiveInteger<T extends number | undefined>(
   value: unknown,
   fallback: T,
 ): number | T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(name, `${name} must be a positive integer`);
-  }
-  return value;
-}
-
-/** Throws unless `value` is undefined or a function. */
-function optionalFunction(name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new InvalidOptionError(name, `${name} must be a function`);
-  }
+  return checks.integerOption(name, value, { min: 1 }, fallback);
 }
 
 /**
@@ -55,20 +35,12 @@ export function assertBusValues(
   },
   where = '',
 ): void {
-  optionalFunction(`${where}encode`, options.encode);
-  optionalFunction(`${where}onError`, options.onError);
+  checks.assertOptionalFunction(`${where}encode`, options.encode);
+  checks.assertOptionalFunction(`${where}onError`, options.onError);
   positiveInteger(`${where}pageSize`, options.pageSize, undefined);
   positiveInteger(`${where}maxBuffered`, options.maxBuffered, undefined);
-  const check = options.checkIntervalMs;
-  if (
-    check !== undefined &&
-    check !== false &&
-    !(typeof check === 'number' && Number.isSafeInteger(check) && check >= 1)
-  ) {
-    throw new InvalidOptionError(
-      `${where}checkIntervalMs`,
-      `${where}checkIntervalMs must be a positive integer or false`,
-    );
+  if (options.checkIntervalMs !== false) {
+    checks.durationOption(`${where}checkIntervalMs`, options.checkIntervalMs, undefined, { min: 1 });
   }
   if (options.closeStore !== undefined && typeof options.closeStore !== 'boolean') {
     throw new InvalidOptionError(`${where}closeStore`, `${where}closeStore must be a boolean`);

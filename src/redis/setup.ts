@@ -7,7 +7,7 @@ import { assertBusValues, assertKnownKeys, assertObject } from './options.js';
 import { type RedisStore, type RedisStoreOptions, redisStore, STORE_KEYS } from './store.js';
 
 /** The options of `redis()`: the store's, and the bus' under `bus`. */
-export interface RedisOptions extends RedisStoreOptions {
+export interface RedisSetupOptions extends RedisStoreOptions {
   /** Options of the bus: those of `redisBus()` but `store` and `closeStore`. */
   bus?: Omit<RedisBusOptions, 'store' | 'closeStore'>;
 }
@@ -36,11 +36,11 @@ const BUS_OPTION_KEYS = BUS_KEYS.filter((k) => k !== 'store' && k !== 'closeStor
  * Invalid or unknown options throw `InvalidOptionError` before any connection is opened; so does
  * `undefined` (an unset `REDIS_URL`), which is accepted by the type only to be refused clearly.
  */
-export function redis(options: string | RedisOptions | undefined): RedisSetup {
+export function redis(options: string | RedisSetupOptions | undefined): RedisSetup {
   if (options === undefined || options === null || options === '') {
     throw new InvalidOptionError('url', 'redis() needs a redis:// URL or options (is REDIS_URL set?)');
   }
-  const config: RedisOptions = typeof options === 'string' ? { url: options } : options;
+  const config: RedisSetupOptions = typeof options === 'string' ? { url: options } : options;
   assertObject(config, 'options', 'redis() options');
   const { bus: busOptions = {}, ...storeOptions } = config;
   assertKnownKeys(storeOptions, STORE_KEYS);

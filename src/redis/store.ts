@@ -2,12 +2,12 @@
 // Each operation is one script call (one round trip); see scripts.ts for the key layout.
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
-import { Redis, type RedisOptions } from 'ioredis';
+import { type RedisOptions as IORedisOptions, Redis } from 'ioredis';
 import { RedisUnavailableError } from './errors.js';
 import { clientEndpoint, Link, type RedisClient, redactUrl } from './link.js';
 import { assertKnownKeys, assertObject, assertRedisUrl, positiveInteger } from './options.js';
 import { APPEND_LUA, EPOCH_LUA, READ_LUA } from './scripts.js';
-import type { AppendResult, ChainedRecord, EventStoreV2, ReadResult } from './types.js';
+import type { AppendResult, ChainedRecord, EventStore, ReadResult } from './types.js';
 
 export type { RedisClient } from './link.js';
 
@@ -38,7 +38,7 @@ const PREFIX = /^[A-Za-z0-9_.:-]{0,32}$/;
 const RECONNECT_MAX_MS = 500;
 
 /** Client options for clients the store opens itself: commands fail instead of queueing for long. */
-export const FAIL_FAST: RedisOptions = {
+const FAIL_FAST: IORedisOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 5000,
   retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
@@ -73,10 +73,11 @@ function newEpoch(): string {
   return randomBytes(6).readUIntBE(0, 6).toString(36).padStart(8, '0').slice(-8);
 }
 
-export class RedisStore implements EventStoreV2 {
+export class RedisStore implements EventStore {
+  /** @internal The bus duplicates it for subscribing. */
   readonly client: RedisClient;
   readonly namespace: string;
-  /** `SPUBLISH` or `PUBLISH`: what the append script announces with (a bus must subscribe alike). */
+  /** @internal `SPUBLISH` or `PUBLISH`: what the append script announces with (a bus must subscribe alike). */
   readonly pubsub: 'sharded' | 'classic';
   /** Where the client goes: its URL without the password, named by every `RedisUnavailableError`. */
   readonly endpoint: string;
@@ -135,12 +136,12 @@ export class RedisStore implements EventStoreV2 {
     this.#metaKeys = [`${this.#base}epoch`, `${this.#base}seq`, `${this.#base}last`];
   }
 
-  /** The pub/sub channel carrying `channel`'s events. */
+  /** @internal The pub/sub channel carrying `channel`'s events. */
   pubsubChannel(channel: string): string {
     return `${this.#base}p:${channel}`;
   }
 
-  /** Inverse of pubsubChannel (undefined for other channels). */
+  /** @internal Inverse of pubsubChannel (undefined for other channels). */
   channelOf(pubsubChannel: string): string | undefined {
     const head = `${this.#base}p:`;
     return pubsubChannel.startsWith(head) ? pubsubChannel.slice(head.length) : undefined;
@@ -186,7 +187,7 @@ export class RedisStore implements EventStoreV2 {
   }
 
   /**
-   * readAfter with a position per channel, whose records also carry their channel's previous
+   * @internal readAfter with a position per channel, whose records also carry their channel's previous
    * seq: what a bus catching up several channels needs, in one round trip.
    */
   async readPositions(

@@ -1,5 +1,6 @@
-// The seams this module implements, as the core declares them (EventStore v2 and the EventBus).
-import type { EventStore, StoredRecord } from 'express-eventstream';
+// The seams this module implements, as the core declares them (the EventStore and the EventBus);
+// for the modules of this entry only: its public API does not re-export the core's types.
+import type { StoredRecord } from 'express-eventstream';
 
 export type {
   AppendResult,
@@ -7,6 +8,7 @@ export type {
   BusResetReason,
   BusSink,
   EventBus,
+  EventStore,
   ReadResult,
   StoredRecord,
 } from 'express-eventstream';
@@ -15,6 +17,3 @@ export type {
 export interface ChainedRecord extends StoredRecord {
   readonly prevSeq: number;
 }
-
-/** EventStore v2 (the core's `EventStore`): kept under this name for existing imports. */
-export type EventStoreV2 = EventStore;

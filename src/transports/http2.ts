@@ -1,6 +1,6 @@
 // HTTP/2 (compat API): writes go through `res.write`; a reset is an RST_STREAM with CANCEL.
 import type { Http2ServerResponse } from 'node:http2';
-import type { Outgoing } from '../core/transport.js';
+import type { SharedWrite } from '../core/transport.js';
 import { NodeTransport } from './node-base.js';
 
 /** The HTTP/2 error code CANCEL (RFC 9113, section 7); a constant, so node:http2 is not loaded. */
@@ -11,7 +11,7 @@ export class Http2Transport extends NodeTransport<Http2ServerResponse> {
     super(res, undefined);
   }
 
-  write(out: Outgoing): void {
+  write(out: SharedWrite): void {
     this.res.write(out.payload);
     if (this.flushEachWrite) (this.res as Http2ServerResponse & { flush: () => void }).flush();
   }

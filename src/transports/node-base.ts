@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Outgoing, Transport } from '../core/transport.js';
+import type { SharedWrite, Transport } from '../core/transport.js';
 
 let serverResponse: typeof ServerResponse | undefined;
 
@@ -89,7 +89,7 @@ export abstract class NodeTransport<R extends ServerResponse | Http2ServerRespon
     }
   }
 
-  abstract write(out: Outgoing): void;
+  abstract write(out: SharedWrite): void;
   abstract bufferedBytes(): number;
   abstract needsDrain(): boolean;
   abstract reset(): void;

@@ -2,7 +2,7 @@
 // middleware) or the socket is not directly writable. Flushes after each write when a compressor
 // encodes the response, so events are not held back in its buffer.
 import type { ServerResponse } from 'node:http';
-import type { Outgoing } from '../core/transport.js';
+import type { SharedWrite } from '../core/transport.js';
 import { NodeTransport, resetSocket } from './node-base.js';
 
 export class ResponseTransport extends NodeTransport<ServerResponse> {
@@ -10,7 +10,7 @@ export class ResponseTransport extends NodeTransport<ServerResponse> {
     super(res, res.socket ?? undefined);
   }
 
-  write(out: Outgoing): void {
+  write(out: SharedWrite): void {
     this.res.write(out.payload);
     if (this.flushEachWrite) (this.res as ServerResponse & { flush: () => void }).flush();
   }

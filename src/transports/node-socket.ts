@@ -1,13 +1,13 @@
 // The HTTP/1.1 socket fast path: for a plain `node:http` response whose `write` nobody wrapped
 // (no compression middleware) and whose headers already reached the socket, writing one
 // pre-framed chunk straight to the socket costs a fraction of `res.write()` and yields identical
-// bytes. The chunk framing is computed once per Outgoing and shared by every connection.
+// bytes. The chunk framing is computed once per SharedWrite and shared by every connection.
 // Once the head is out the response is released when nothing else listens to it
 // (node-release.ts): the transport then holds the socket only, and the request and response
 // objects can be collected for the life of the stream.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Outgoing, Transport } from '../core/transport.js';
+import type { SharedWrite, Transport } from '../core/transport.js';
 import {
   drainedOrClosed,
   type Emitter,
@@ -61,7 +61,7 @@ export class SocketTransport implements Transport {
     return this.#res ?? this.#socket;
   }
 
-  write(out: Outgoing): void {
+  write(out: SharedWrite): void {
     if (!this.#chunked) {
       this.#socket.write(out.payload);
       return;

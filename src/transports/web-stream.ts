@@ -3,7 +3,7 @@
 // queue as the peer takes them, so the queue is the backlog the connection bounds. The peer
 // leaving is seen twice: the runtime cancels the stream, or the request's signal aborts; some
 // runtimes only do one of the two, so whichever comes first counts, once.
-import type { Outgoing, Transport } from '../core/transport.js';
+import type { SharedWrite, Transport } from '../core/transport.js';
 
 /** Queue size (bytes) above which writers are asked to wait: node's default for sockets. */
 const HIGH_WATER_MARK = 16 * 1024;
@@ -42,7 +42,7 @@ export class WebStreamTransport implements Transport {
     }
   }
 
-  write(out: Outgoing): void {
+  write(out: SharedWrite): void {
     if (!this.#open) return;
     try {
       this.#controller.enqueue(out.payload);

@@ -1,6 +1,6 @@
 // A Transport that records writes and lets a test control backpressure and the peer going away
-// (for unit tests of Hub and Connection without sockets).
-import type { Outgoing, Transport } from '../../src/core/transport.js';
+// (for unit tests of ChannelRegistry and Connection without sockets).
+import type { SharedWrite, Transport } from '../../src/core/transport.js';
 
 export class FakeTransport implements Transport {
   readonly writes: string[] = [];
@@ -12,7 +12,7 @@ export class FakeTransport implements Transport {
   #onClose: (() => void) | undefined;
   #drainWaiters: Array<() => void> = [];
 
-  write(out: Outgoing): void {
+  write(out: SharedWrite): void {
     this.writes.push(out.payload.toString());
   }
   bufferedBytes(): number {

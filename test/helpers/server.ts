@@ -2,10 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createHandler,
+  type EventMap,
   type Events,
   type EventsOptions,
   events,
   type HandlerOptions,
+  type HttpRequest,
 } from '../../src/index.js';
 import { connect, type SseClient } from './sse-client.js';
 
@@ -46,7 +48,7 @@ export interface EventsFixture {
 /** The one server fixture: `events(options)` behind `createHandler({ events, ...handler })`. */
 export async function serveEvents(
   options: EventsOptions = {},
-  handler: Partial<HandlerOptions> = {},
+  handler: Partial<HandlerOptions<EventMap, HttpRequest>> = {},
 ): Promise<EventsFixture> {
   const ev = events(options);
   const server = await startServer(createHandler({ events: ev, ...handler }));

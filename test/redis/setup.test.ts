@@ -2,7 +2,7 @@
 // the option checks of redis(), redisStore() and redisBus() (typed errors, unknown keys refused).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, type Events, events, InvalidOptionError } from '../../src/index.js';
-import { type RedisOptions, redis, redisBus, redisStore } from '../../src/redis/index.js';
+import { type RedisSetupOptions, redis, redisBus, redisStore } from '../../src/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect, until } from '../helpers/sse-client.js';
@@ -48,16 +48,16 @@ describe('redis()', () => {
     expect(refusal(() => redis('http://127.0.0.1:6379'))).toMatchObject({ option: 'url' });
     expect(refusal(() => redis('not a url'))).toMatchObject({ option: 'url' });
     expect(refusal(() => redis([] as unknown as string))).toMatchObject({ option: 'options' });
-    expect(refusal(() => redis({ url, maxEvents: 5 } as RedisOptions))).toMatchObject({
+    expect(refusal(() => redis({ url, maxEvents: 5 } as RedisSetupOptions))).toMatchObject({
       option: 'maxEvents',
       message: expect.stringContaining('maxEventsPerChannel'),
     });
-    expect(refusal(() => redis({ url, bus: { pageSiz: 10 } } as RedisOptions))).toMatchObject({
+    expect(refusal(() => redis({ url, bus: { pageSiz: 10 } } as RedisSetupOptions))).toMatchObject({
       option: 'bus.pageSiz',
       message: expect.stringContaining('bus.pageSize'),
     });
     // The store and closeStore are redis()' own business.
-    expect(refusal(() => redis({ url, bus: { closeStore: false } } as RedisOptions))).toMatchObject({
+    expect(refusal(() => redis({ url, bus: { closeStore: false } } as RedisSetupOptions))).toMatchObject({
       option: 'bus.closeStore',
     });
     expect(refusal(() => redis({ url, bus: { pageSize: 0 } }))).toMatchObject({ option: 'bus.pageSize' });

@@ -1,5 +1,5 @@
 // One published event, validated and encoded once: everything but the `id:` line, which the
-// history assigns; `finish()` adds it.
+// history assigns; `assignId()` adds it.
 import { assertEventId, assertEventName, assertRetry, dataToText, encodeFields, withId } from './encoder.js';
 import { EventStreamError, InvalidEventError } from './errors.js';
 import type { EncodedEvent } from './types.js';
@@ -16,7 +16,7 @@ export interface PendingEvent {
 }
 
 /** Validate an event object and encode everything but its id, once. */
-export function prepare(channel: string, input: unknown): PendingEvent {
+export function validateAndEncode(channel: string, input: unknown): PendingEvent {
   if (input === null || typeof input !== 'object') {
     throw new InvalidEventError('event', 'an event must be an object like { event, data }');
   }
@@ -52,7 +52,8 @@ function readFields(ev: Record<string, unknown>): Record<string, unknown> {
   return { event: ev.event, id: ev.id, retry: ev.retry, raw: ev.raw, data: ev.data };
 }
 
-export function finish(
+/** The event with its `id:` line (and its history position, if any): what subscribers receive. */
+export function assignId(
   p: PendingEvent,
   id: string | undefined,
   seq: number | undefined,
@@ -64,6 +65,6 @@ export function finish(
 
 /** Validate and encode one event (no history): what a subscriber receives for it. */
 export function encode(channel: string, input: unknown): EncodedEvent {
-  const p = prepare(channel, input);
-  return finish(p, p.id, undefined);
+  const p = validateAndEncode(channel, input);
+  return assignId(p, p.id, undefined);
 }
