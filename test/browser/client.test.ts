@@ -238,6 +238,39 @@ describe('express-eventstream/client in headless Chromium', () => {
     expect(await page.evaluate('window.__client.state')).toBe('error');
   });
 
+  test('stream-error unavailable: the client stays reconnecting, and resumes from its last id once the history is back', async () => {
+    // A history whose reads fail while `down` (appends keep working, so an event is stored meanwhile).
+    const memory = new lib.MemoryStore();
+    let down = false;
+    const failing = () => Promise.reject(new Error('history down'));
+    const history = {
+      epoch: () => (down ? failing() : memory.epoch()),
+      append: (items: Parameters<typeof memory.append>[0]) => memory.append(items),
+      readAfter: (...args: Parameters<typeof memory.readAfter>) =>
+        down ? failing() : memory.readAfter(...args),
+    };
+    const h = await harness({ history });
+    h.ev.on('error', () => {});
+    const page = await openPage(h, 'channel=a&on=n');
+    await waitForLog(page, 'open', (log) => opened(log) === 1);
+    await h.ev.publish('a', { event: 'n', data: 1 });
+    const first = await waitForLog(page, 'n 1', (log) => events(log).length === 1);
+    down = true;
+    for (const res of h.streams) res.destroy();
+    // Two reconnects answered `unavailable` (the handler's retry is 50 ms), then the history is back.
+    await until('two reconnects while the history is down', () => h.requests.length >= 3);
+    await h.ev.publish('a', { event: 'n', data: 2 });
+    down = false;
+    const log = await waitForLog(page, 'n 2', (l) => events(l).length === 2);
+    expect(events(log).map((e) => e.data)).toEqual([1, 2]);
+    expect(log.some((e) => e.kind === 'error')).toBe(false);
+    expect(states(log)).not.toContain('error');
+    // Every reconnect carried the position of the last event received.
+    const lastId = events(first)[0]!.id;
+    expect(h.requests.slice(1).every((r) => r.lastEventIdHeader === lastId)).toBe(true);
+    expect(await page.evaluate('window.__client.state')).toBe('open');
+  });
+
   test('stream-reset calls onReset(channels, reason) and live events follow', async () => {
     const h = await harness({ history: { maxEventsPerChannel: 2 } });
     const page = await openPage(h, 'channel=a&channel=b&on=n');
