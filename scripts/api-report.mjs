@@ -46,7 +46,10 @@ execFileSync(
 const installed = join(out, 'node_modules/express-eventstream');
 cpSync(dts, installed, { recursive: true });
 const manifest = (fields) => `${JSON.stringify({ type: 'module', ...fields })}\n`;
-writeFileSync(join(installed, 'package.json'), manifest({ name: 'express-eventstream', types: './index.d.ts' }));
+writeFileSync(
+  join(installed, 'package.json'),
+  manifest({ name: 'express-eventstream', types: './index.d.ts' }),
+);
 writeFileSync(join(dts, 'package.json'), manifest({}));
 mkdirSync(join(root, 'api'), { recursive: true });
 
