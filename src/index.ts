@@ -76,6 +76,7 @@ export type {
   EventSink,
   EventsEvents,
   EventsStats,
+  PublishOptions,
   ResetReason,
 } from './core/types.js';
 export {
@@ -88,7 +89,14 @@ export {
   type GripRetryOptions,
 } from './grip/index.js';
 export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js';
-export type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './history/store.js';
+export type {
+  AppendItem,
+  AppendOutcome,
+  AppendResult,
+  EventStore,
+  ReadResult,
+  StoredRecord,
+} from './history/store.js';
 export { channelNameProblem } from './protocol/channel-name.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
 export type { RetryOption } from './protocol/preamble.js';

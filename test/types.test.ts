@@ -13,6 +13,7 @@ import {
   events,
   express,
   InvalidEventError,
+  type PublishOptions,
 } from '../src/index.js';
 
 // Event maps may be interfaces or type aliases.
@@ -98,7 +99,10 @@ describe('types', () => {
     expectTypeOf(ev.publish).parameter(1).toEqualTypeOf<EventInput<AppEvents>>();
     expectTypeOf(ev.publish).returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf(ev.channel).returns.toEqualTypeOf<Channel<AppEvents>>();
-    expectTypeOf(ev.channel('x').publish).parameters.toEqualTypeOf<[EventInput<AppEvents>]>();
+    expectTypeOf(ev.channel('x').publish).parameters.toEqualTypeOf<
+      [EventInput<AppEvents>, PublishOptions?]
+    >();
+    expectTypeOf(ev.publish).parameter(2).toEqualTypeOf<PublishOptions | undefined>();
     expectTypeOf(ev.channel('x').publish).returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf<{ event: 'time'; data: { value: string } }>().toExtend<EventInput<AppEvents>>();
     expectTypeOf<{ event: 'time'; data: { value: number } }>().not.toExtend<EventInput<AppEvents>>();

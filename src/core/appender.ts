@@ -3,7 +3,7 @@
 // and go together in the next append. A store slower than the flush rate (Redis on a busy
 // machine, at one batch per millisecond) then costs one round trip per wait, instead of a queue
 // of one round trip per batch that grows for as long as the rate lasts.
-import { formatId } from '../history/ids.js';
+import { assertEpoch, formatId } from '../history/ids.js';
 import type { EventStore } from '../history/store.js';
 import { assignId, type PendingEvent } from './pending-event.js';
 import type { EncodedEvent } from './types.js';
@@ -70,11 +70,17 @@ export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
       // The epoch comes with the append: once the events are stored, nothing else can fail
       // and make their publish reject (a caller would retry and store them twice).
       const { epoch, events } = await this.#store.append(
-        pending.map(({ channel, body }) => ({ channel, body })),
+        pending.map(({ channel, body, key }) =>
+          key === undefined ? { channel, body } : { channel, body, key },
+        ),
       );
-      encoded = pending.map((p, i) => {
-        const { seq, prevSeq } = events[i]!;
-        return assignId(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq));
+      assertEpoch(epoch);
+      encoded = [];
+      pending.forEach((p, i) => {
+        const { seq, prevSeq, duplicate } = events[i]!;
+        // A repeated idempotency key: published (and delivered) before, not again.
+        if (duplicate !== true)
+          encoded.push(assignId(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq)));
       });
     } catch (cause) {
       this.#target.failed(group, cause, 'append');

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { TrackedPublish } from './pipeline.js';
-import type { EventInput, EventMap } from './types.js';
+import type { EventInput, EventMap, PublishOptions } from './types.js';
 
 export interface ChannelEvents {
   /** A written event was rejected (invalid, or a proxy refused it). The channel stays usable. */
@@ -22,7 +22,7 @@ const MAX_IN_FLIGHT = 1000;
  */
 /** What a Channel publishes through (the namespace's pipeline); keeps Channel free of Events. */
 export interface ChannelPublisher {
-  publish(channel: string, event: unknown): TrackedPublish;
+  publish(channel: string, event: unknown, options?: PublishOptions): TrackedPublish;
   /** A `publishError` listener threw: reported like any listener failure of the namespace. */
   listenerFailed(name: string, err: unknown): void;
 }
@@ -46,9 +46,9 @@ export class Channel<M extends object = EventMap> extends Writable {
     return new Channel<M>(publisher, name);
   }
 
-  /** Publish one event on this channel; same as `events.publish(channel.name, event)`. */
-  publish(event: EventInput<M>): Promise<void> {
-    return this.#publisher.publish(this.name, event).done;
+  /** Publish one event on this channel; same as `events.publish(channel.name, event, options)`. */
+  publish(event: EventInput<M>, options?: PublishOptions): Promise<void> {
+    return this.#publisher.publish(this.name, event, options).done;
   }
 
   override _write(

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'ERR_SSE_NO_HISTORY'
   | 'ERR_GRIP_CONFIG'
   | 'ERR_GRIP_PUBLISH'
-  | 'ERR_SSE_REDIS';
+  | 'ERR_SSE_REDIS'
+  | 'ERR_SSE_REDIS_DATA';
 
 import { ERROR_BRAND } from './error-brand.js';
 

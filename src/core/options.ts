@@ -196,7 +196,11 @@ function resolveStore(history: EventsOptions['history']): EventStore | undefined
     }
     return history as EventStore;
   }
-  assertKnownKeys(history, ['maxEventsPerChannel', 'maxAgeMs'], 'history.');
+  assertKnownKeys(
+    history,
+    ['maxEventsPerChannel', 'maxAgeMs', 'idempotencyWindowMs', 'maxIdempotencyKeys'],
+    'history.',
+  );
   return new MemoryStore(history as MemoryStoreOptions);
 }
 

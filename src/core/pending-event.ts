@@ -13,6 +13,8 @@ export interface PendingEvent {
   /** A caller-supplied id (history off only). */
   id: string | undefined;
   body: string;
+  /** `publish(…, { idempotencyKey })`: the history stores it at most once per key. */
+  key?: string;
 }
 
 /** Validate an event object and encode everything but its id, once. */

@@ -8,7 +8,8 @@ import { type EventBus, LocalBus } from './bus.js';
 import { type DiagnosticsSource, diag } from './diagnostics.js';
 import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
 import { assignId, type PendingEvent, validateAndEncode } from './pending-event.js';
-import type { EncodedEvent, EventSink } from './types.js';
+import { idempotencyKey } from './publish-options.js';
+import type { EncodedEvent, EventSink, PublishOptions } from './types.js';
 
 interface Batch {
   events: PendingEvent[];
@@ -118,12 +119,14 @@ export class Pipeline {
   }
 
   /** Validate and queue one event; `done` settles when it was delivered and every sink took it. */
-  publish(channel: string, event: unknown): TrackedPublish {
+  publish(channel: string, event: unknown, options?: PublishOptions): TrackedPublish {
     let pending: PendingEvent;
     try {
       if (this.#host.closed) throw new EventsClosedError();
       assertChannelName(channel, this.#maxChannelNameLength);
+      const key = idempotencyKey(options, this.#appender !== undefined);
       pending = validateAndEncode(channel, event);
+      if (key !== undefined) pending.key = key;
       // Measured without the id the history assigns (at most 38 bytes): known before the append.
       const size =
         Buffer.byteLength(pending.body) + (pending.id === undefined ? 0 : Buffer.byteLength(pending.id) + 5);
@@ -234,6 +237,14 @@ export class Pipeline {
 
   /** Deliver `group` (one batch, or several the appender stored together) and hand it to the sinks. */
   #dispatch(group: readonly Batch[], encoded: EncodedEvent[]): void {
+    if (encoded.length === 0) {
+      // Every event was a repeat (idempotency key) of one published before: nothing to send.
+      for (const b of group) {
+        b.markDelivered();
+        b.resolve();
+      }
+      return;
+    }
     if (diag.publish.hasSubscribers) diag.publish.publish({ ...this.#host.source, batch: encoded });
     // Only while someone listens to `deliver`: remember when this batch started, for its duration.
     const own: InFlight | undefined = diag.deliver.hasSubscribers

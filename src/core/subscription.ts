@@ -4,7 +4,7 @@
 // (connect, disconnect, replay, reset, slow drop, deliver) are emitted here, once each.
 
 import type { ResetReason } from '../history/ids.js';
-import { formatId } from '../history/ids.js';
+import { assertEpoch, formatId } from '../history/ids.js';
 import { planRecovery } from '../history/recovery.js';
 import { openResume, planResume } from '../history/resume.js';
 import type { EventStore } from '../history/store.js';
@@ -209,6 +209,7 @@ export class Subscriptions {
 
   /** A bus lost events on `channels`: their subscribers get a `stream-reset` to `at`, each counted. */
   reset(channels: readonly string[], reason: BusResetReason, at: { epoch: string; head: number }): void {
+    assertEpoch(at.epoch);
     const id = formatId(at.epoch, at.head);
     this.#hub.reset(
       channels,

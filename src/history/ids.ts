@@ -6,6 +6,19 @@ import { withId } from '../core/encoder.js';
 import type { StoredRecord } from './store.js';
 
 const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
+const EPOCH_FORMAT = /^[0-9a-z]{1,16}$/;
+
+/**
+ * Throws unless `epoch` follows the id grammar (1-16 of 0-9 a-z). Epochs come from the store and
+ * go into every `id:` line: anything else could inject SSE fields into every stream.
+ */
+export function assertEpoch(epoch: unknown): asserts epoch is string {
+  if (typeof epoch !== 'string' || !EPOCH_FORMAT.test(epoch)) {
+    throw new Error(
+      `the event store returned an invalid epoch ${JSON.stringify(String(epoch)).slice(0, 40)} (ids need 1-16 of 0-9 a-z)`,
+    );
+  }
+}
 
 export function formatId(epoch: string, seq: number): string {
   return `${epoch}-${seq}`;

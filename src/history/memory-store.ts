@@ -1,13 +1,29 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../core/errors.js';
-import type { AppendOutcome, AppendResult, EventStore, ReadResult, StoredRecord } from './store.js';
+import type {
+  AppendItem,
+  AppendOutcome,
+  AppendResult,
+  EventStore,
+  ReadResult,
+  StoredRecord,
+} from './store.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */
   maxEventsPerChannel?: number;
   /** Events older than this (ms) are dropped. Default: no age limit. */
   maxAgeMs?: number;
+  /** How long (ms) `publish(…, { idempotencyKey })` keys are remembered. Default 300 000. */
+  idempotencyWindowMs?: number;
+  /** Most idempotency keys remembered at once; beyond it the oldest are forgotten early. Default 10 000. */
+  maxIdempotencyKeys?: number;
+}
+
+/** Where the event published with an idempotency key landed, and when. */
+interface KeyRecord extends AppendResult {
+  readonly at: number;
 }
 
 interface TimedRecord extends StoredRecord {
@@ -27,10 +43,29 @@ export class MemoryStore implements EventStore {
   readonly #maxEvents: number;
   readonly #maxAgeMs: number | undefined;
   readonly #channels = new Map<string, ChannelBuffer>();
+  /** Idempotency keys in insertion order (oldest first), so expiry and the bound drop from the front. */
+  readonly #keys = new Map<string, KeyRecord>();
+  readonly #keyWindowMs: number;
+  readonly #maxKeys: number;
   #seq = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { maxEventsPerChannel = 1000, maxAgeMs } = options;
+    const {
+      maxEventsPerChannel = 1000,
+      maxAgeMs,
+      idempotencyWindowMs = 300_000,
+      maxIdempotencyKeys = 10_000,
+    } = options;
+    for (const [name, value] of [
+      ['idempotencyWindowMs', idempotencyWindowMs],
+      ['maxIdempotencyKeys', maxIdempotencyKeys],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) {
+        throw new InvalidOptionError(name, `${name} must be a positive integer`);
+      }
+    }
+    this.#keyWindowMs = idempotencyWindowMs;
+    this.#maxKeys = maxIdempotencyKeys;
     if (!Number.isSafeInteger(maxEventsPerChannel) || maxEventsPerChannel < 1) {
       throw new InvalidOptionError('maxEventsPerChannel', 'maxEventsPerChannel must be a positive integer');
     }
@@ -45,10 +80,16 @@ export class MemoryStore implements EventStore {
     return this.#epoch;
   }
 
-  async append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome> {
+  async append(items: ReadonlyArray<AppendItem>): Promise<AppendOutcome> {
     const now = Date.now();
     const results: AppendResult[] = [];
-    for (const { channel, body } of items) {
+    if (this.#keys.size > 0) this.#forgetKeys(now);
+    for (const { channel, body, key } of items) {
+      const seen = key === undefined ? undefined : this.#keys.get(key);
+      if (seen !== undefined) {
+        results.push({ seq: seen.seq, prevSeq: seen.prevSeq, duplicate: true });
+        continue;
+      }
       const seq = ++this.#seq;
       let buffer = this.#channels.get(channel);
       if (buffer === undefined) {
@@ -59,9 +100,23 @@ export class MemoryStore implements EventStore {
       this.#expire(buffer);
       if (buffer.records.length - buffer.start > this.#maxEvents) this.#evict(buffer, buffer.start + 1);
       results.push({ seq, prevSeq: buffer.lastSeq });
+      if (key !== undefined) this.#remember(key, { seq, prevSeq: buffer.lastSeq, at: now });
       buffer.lastSeq = seq;
     }
     return { epoch: this.#epoch, events: results };
+  }
+
+  /** Drop the keys older than the window (they are in insertion order, so from the front). */
+  #forgetKeys(now: number): void {
+    for (const [key, record] of this.#keys) {
+      if (now - record.at < this.#keyWindowMs) return;
+      this.#keys.delete(key);
+    }
+  }
+
+  #remember(key: string, record: KeyRecord): void {
+    if (this.#keys.size >= this.#maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
+    this.#keys.set(key, record);
   }
 
   async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {

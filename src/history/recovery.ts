@@ -1,7 +1,7 @@
 // GRIP reliable mode: what follows each channel's last id (`Grip-Last`), for the proxy's recovery fetch.
 import { encodeStreamReset, withId } from '../core/encoder.js';
 import { compositeId, lacks, readStart, realGaps, replayIds, sortedChannels } from './cursor.js';
-import { idsOf, parseSeq, type ResetReason } from './ids.js';
+import { assertEpoch, idsOf, parseSeq, type ResetReason } from './ids.js';
 import type { EventStore } from './store.js';
 
 export interface RecoveryPlan {
@@ -37,6 +37,7 @@ export async function planRecovery(
   const start = Object.keys(seqs).length > 0 ? readStart({ seqs }) : Number.MAX_SAFE_INTEGER;
   const read = await store.readAfter(channels, start);
   const { epoch, head } = read;
+  assertEpoch(epoch);
   for (const channel of Object.keys(seqs)) {
     if (epoch !== hint || seqs[channel]! > head) lose(channel, 'unknown-id');
   }

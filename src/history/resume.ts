@@ -1,6 +1,5 @@
 // Resuming: which stored events a (re)connecting client gets before live ones.
-import { encodeStreamOpen, encodeStreamReset } from '../core/encoder.js';
-import { withId } from '../core/encoder.js';
+import { encodeStreamOpen, encodeStreamReset, withId } from '../core/encoder.js';
 import {
   claimedHead,
   lacks,
@@ -10,7 +9,7 @@ import {
   realGaps,
   replayIds,
 } from './cursor.js';
-import { formatId, idsOf, type ResetReason } from './ids.js';
+import { assertEpoch, formatId, idsOf, type ResetReason } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
 import type { EventStore, StoredRecord } from './store.js';
 
@@ -42,9 +41,14 @@ export async function planResume(
 ): Promise<ResumePlan> {
   const hint = await store.epoch();
   const parsed = parsePosition(lastEventId, hint, channels);
-  const read = await readAfterShared(store, channels, usable(parsed) ? readStart(parsed) : Number.MAX_SAFE_INTEGER);
+  const read = await readAfterShared(
+    store,
+    channels,
+    usable(parsed) ? readStart(parsed) : Number.MAX_SAFE_INTEGER,
+  );
   // Ids are judged against, and formatted in, the epoch the read happened in.
   const { epoch, head } = read;
+  assertEpoch(epoch);
   const position = judged(parsed, hint, epoch, head);
   const lastIds = idsOf(epoch, channels, read.lastSeq);
   if (position === 'fresh') {
@@ -124,6 +128,7 @@ export async function openResume(
   const start = usable(parsed) ? readStart(parsed) : Number.MAX_SAFE_INTEGER;
   const first = await readAfterShared(store, channels, start, FIRST_PAGE);
   const { epoch, head } = first;
+  assertEpoch(epoch);
   // The position is judged against the epoch the read happened in.
   const position = judged(parsed, hint, epoch, head);
   if (position === 'fresh') {

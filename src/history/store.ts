@@ -27,6 +27,24 @@ export interface AppendResult {
   readonly seq: number;
   /** 0 when it is the channel's first event. Chains a channel's events for GRIP reliable mode. */
   readonly prevSeq: number;
+  /**
+   * true: the item's `key` was appended before (within the store's idempotency window), so it
+   * was not stored again; `seq` and `prevSeq` are the original event's. It is not delivered again.
+   */
+  readonly duplicate?: boolean;
+}
+
+/** One event to append: its channel, its SSE text without the `id:` line, and its idempotency key. */
+export interface AppendItem {
+  readonly channel: string;
+  readonly body: string;
+  /**
+   * `publish(channel, event, { idempotencyKey })`: a store that has seen this key within its
+   * idempotency window returns the original event's result with `duplicate: true` instead of
+   * storing it again (also for a repeat within the same call). A store that ignores keys does
+   * not deduplicate.
+   */
+  readonly key?: string;
 }
 
 /** What `append()` returns: the epoch of the ids, and one result per item, in order. */
@@ -49,9 +67,11 @@ export interface EventStore {
   /**
    * Assign the next sequence numbers, in order, and store the events. Returns the epoch they
    * were stored under, read atomically with the append: once this resolves the events exist, so
-   * nothing else may have to succeed before their publish can resolve.
+   * nothing else may have to succeed before their publish can resolve. All or nothing: when it
+   * rejects, none of the items was stored (the publishes reject, and a caller may retry them).
+   * The epoch must follow the id grammar (1-16 of 0-9 a-z); the core refuses any other.
    */
-  append(items: ReadonlyArray<{ channel: string; body: string }>): Promise<AppendOutcome>;
+  append(items: ReadonlyArray<AppendItem>): Promise<AppendOutcome>;
   /**
    * Stored events on `channels` after `afterSeq`, and which of those channels have a gap. With
    * `limit`, at most that many (the lowest seqs): callers page by reading again after the last

@@ -4,6 +4,6 @@
 // imported from the core entry.
 export { RedisBus, redisBus } from './bus.js';
 export type { RedisBusOptions } from './bus-options.js';
-export { RedisUnavailableError } from './errors.js';
+export { type AppendOutcomeKind, RedisDataError, RedisUnavailableError } from './errors.js';
 export { type RedisSetup, type RedisSetupOptions, redis } from './setup.js';
 export { type RedisClient, RedisStore, type RedisStoreOptions, redisStore } from './store.js';

@@ -9,116 +9,103 @@
 //                                  tells a reader that a channel whose events all expired had any)
 //   <prefix>{ns}:h:<chan>  stream  the channel's retained events; entry id `<seq>-0`, fields
 //                                  p (prevSeq), t (Redis TIME in ms), b (SSE text without id)
+//   <prefix>{ns}:t:<token> string  one append's reply (JSON), so a retried append returns it
+//                                  instead of appending again; expires
+//   <prefix>{ns}:i:<key>   string  `<seq>:<prevSeq>` of the event published with idempotencyKey
+//                                  <key>; expires after the idempotency window
+// Anything else found in these keys is foreign: entries of a history stream that are not ours are
+// skipped when reading; a key of the wrong type, an invalid epoch or seq makes the script fail
+// with `EESDATA <key>: <what>` before it writes anything.
 // Pub/sub channel per event channel: <prefix>{ns}:p:<chan> (SPUBLISH, or PUBLISH when classic).
 //
 // Seqs are formatted with string.format('%d'): tostring() would switch to exponent notation.
 
-/** Shared helpers: epoch read/creation, Redis time, age trimming, gap position. */
-const COMMON = `
+/** Shared helpers: validation, epoch, Redis time, our stream entries, age trimming, gaps. */
+export const COMMON = `
 local function fmt(n) return string.format('%d', n) end
+-- Foreign data: abort before anything is written (every write of a script comes after its checks).
+local function fail(key, what) error({ err = 'EESDATA ' .. key .. ': ' .. what }) end
+-- A read command on a key of ours; a key of another type (WRONGTYPE) is foreign data. (pcall
+-- instead of a TYPE per key: one command, not two.)
+local function read(key, kind, ...)
+  local reply = redis.pcall(...)
+  if type(reply) == 'table' and reply.err then fail(key, 'is not the ' .. kind .. ' this library writes') end
+  return reply
+end
+local function xrange(key, ...) return read(key, 'stream', 'XRANGE', key, ...) end
+-- The epoch goes into every id line: only the id grammar's epochs (1-16 of 0-9 a-z) are accepted.
+local function read_epoch(key)
+  local epoch = read(key, 'string', 'GET', key)
+  if not epoch then return nil end
+  if #epoch > 16 or not string.match(epoch, '^[0-9a-z]+$') then
+    fail(key, 'holds no valid epoch (1-16 of 0-9 a-z)')
+  end
+  return epoch
+end
 local function get_epoch(key, candidate)
-  local epoch = redis.call('GET', key)
+  local epoch = read_epoch(key)
   if not epoch then
     epoch = candidate
     redis.call('SET', key, epoch)
   end
   return epoch
 end
+-- A non-negative integer held in a string (nil: none); anything else is foreign.
+local function count_of(key, value)
+  if value == false or value == nil then return nil end
+  if not string.match(value, '^%d+$') or #value > 15 then fail(key, 'holds no valid sequence number') end
+  return tonumber(value)
+end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Drop entries older than cutoff (ms) from the front of a stream.
+-- One of our stream entries: id <seq>-0, fields p, t, b (by name: another field order, or extra
+-- fields, do not shift them). nil for an entry someone else wrote.
+local function own(entry)
+  local seq = string.match(entry[1], '^(%d+)%-0$')
+  if not seq then return nil end
+  local f = {}
+  local flat = entry[2]
+  for j = 1, #flat - 1, 2 do f[flat[j]] = flat[j + 1] end
+  local prev, t = tonumber(f.p), tonumber(f.t)
+  if not prev or not t or type(f.b) ~= 'string' then return nil end
+  return { seq = tonumber(seq), prev = prev, t = t, body = f.b }
+end
+-- The id right after an entry id, for paging past it.
+local function next_id(id)
+  local ms, s = string.match(id, '^(%d+)%-(%d+)$')
+  return ms .. '-' .. fmt(tonumber(s) + 1)
+end
+-- Drop entries older than cutoff (ms) from the front of a stream (entries not ours count as old).
 local function expire(key, cutoff)
   while true do
-    local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 32)
+    local batch = xrange(key, '-', '+', 'COUNT', 32)
     if #batch == 0 then return end
     for j = 1, #batch do
-      if tonumber(batch[j][2][4]) >= cutoff then
+      local e = own(batch[j])
+      if e and e.t >= cutoff then
         if j > 1 then redis.call('XTRIM', key, 'MINID', batch[j][1]) end
         return
       end
     end
-    local last = tonumber(string.match(batch[#batch][1], '^(%d+)'))
-    redis.call('XTRIM', key, 'MINID', fmt(last + 1) .. '-0')
+    redis.call('XTRIM', key, 'MINID', next_id(batch[#batch][1]))
   end
 end
 -- The newest seq this channel lost to retention: the prevSeq of its oldest retained entry, or
 -- its last seq when nothing is retained.
 local function evicted_up_to(key, last)
-  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
-  if #first == 0 then return last end
-  return tonumber(first[1][2][2])
-end
-`;
-
-/**
- * append: KEYS = epoch, seq, last, then one history key per item.
- * ARGV = candidate epoch, maxLen, maxAgeMs (0: none), pubsub command ('SPUBLISH' | 'PUBLISH'),
- *        pubsub channel prefix, then channel, body per item.
- * Returns { epoch, seq1, prev1, seq2, prev2, ... }. Publishes one message per run of consecutive
- * events on one channel: a JSON array [epoch, seq, prevSeq, body, seq, prevSeq, body, ...] (seqs
- * as strings).
- */
-export const APPEND_LUA = `${COMMON}
-local epoch = get_epoch(KEYS[1], ARGV[1])
-local n = #KEYS - 3
-local first = redis.call('INCRBY', KEYS[2], n) - n + 1
-local now = now_ms()
-local max_len = ARGV[2]
-local max_age = tonumber(ARGV[3])
-local out = { epoch }
--- One message per run of consecutive events on the same channel: a subscriber gets messages in
--- execution order, so runs keep the seq order across channels (grouping all of a channel's
--- events of the batch would put its later events before another channel's earlier ones).
-local run = nil
-local run_channel = nil
-local function flush()
-  if run then redis.call(ARGV[4], ARGV[5] .. run_channel, cjson.encode(run)) end
-end
--- Per channel, read its last seq and trim by age once per batch; write the last seqs once.
-local last_of = {}
-local touched = {}
-for i = 1, n do
-  local channel = ARGV[4 + 2 * i]
-  local body = ARGV[5 + 2 * i]
-  local key = KEYS[3 + i]
-  local seq = first + i - 1
-  local prev = last_of[channel]
-  if prev == nil then
-    prev = tonumber(redis.call('HGET', KEYS[3], channel) or '0')
-    touched[#touched + 1] = channel
-    touched[#touched + 1] = key
-    if max_age > 0 then expire(key, now - max_age) end
+  local from = '-'
+  while true do
+    local batch = xrange(key, from, '+', 'COUNT', 32)
+    if #batch == 0 then return last end
+    for j = 1, #batch do
+      local e = own(batch[j])
+      if e then return e.prev end
+    end
+    from = next_id(batch[#batch][1])
   end
-  last_of[channel] = seq
-  redis.call('XADD', key, 'MAXLEN', max_len, fmt(seq) .. '-0', 'p', fmt(prev), 't', fmt(now), 'b', body)
-  out[2 * i] = seq
-  out[2 * i + 1] = prev
-  if channel ~= run_channel then
-    flush()
-    run = { epoch }
-    run_channel = channel
-  end
-  run[#run + 1] = fmt(seq)
-  run[#run + 1] = fmt(prev)
-  run[#run + 1] = body
 end
--- HSET in chunks: unpack() of a huge table would overflow Lua's C stack.
-local fields = {}
-for j = 1, #touched, 2 do
-  fields[#fields + 1] = touched[j]
-  fields[#fields + 1] = fmt(last_of[touched[j]])
-  if #fields >= 400 then
-    redis.call('HSET', KEYS[3], unpack(fields))
-    fields = {}
-  end
-  -- An abandoned channel's stream goes away once all of it would have expired anyway.
-  if max_age > 0 then redis.call('PEXPIRE', touched[j + 1], max_age) end
-end
-if #fields > 0 then redis.call('HSET', KEYS[3], unpack(fields)) end
-flush()
-return out
 `;
 
 /**
@@ -128,10 +115,11 @@ return out
  * all in one call). Returns { epoch, head, { lastSeq per channel }, { gap flag per channel },
  * { channel index, seq, body, prevSeq, ... } } with records in seq order, at most `limit` (the
  * lowest seqs). A channel with a gap (it lost events above its position) returns no records.
+ * Entries of a history stream that this library did not write are skipped.
  */
 export const READ_LUA = `${COMMON}
 local epoch = get_epoch(KEYS[1], ARGV[1])
-local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local head = count_of(KEYS[2], read(KEYS[2], 'string', 'GET', KEYS[2])) or 0
 local limit = tonumber(ARGV[2])
 local max_age = tonumber(ARGV[3])
 local now = now_ms()
@@ -141,7 +129,7 @@ local records = {}
 for i = 1, #KEYS - 3 do
   local key = KEYS[3 + i]
   local after = tonumber(ARGV[3 + 2 * i])
-  local last = tonumber(redis.call('HGET', KEYS[3], ARGV[2 + 2 * i]) or '0')
+  local last = count_of(KEYS[3], read(KEYS[3], 'hash', 'HGET', KEYS[3], ARGV[2 + 2 * i])) or 0
   last_seqs[i] = last
   gaps[i] = 0
   if max_age > 0 then expire(key, now - max_age) end
@@ -149,14 +137,25 @@ for i = 1, #KEYS - 3 do
     if evicted_up_to(key, last) > after then
       gaps[i] = 1
     else
-      local entries
-      if limit > 0 then
-        entries = redis.call('XRANGE', key, fmt(after + 1) .. '-0', '+', 'COUNT', limit)
-      else
-        entries = redis.call('XRANGE', key, fmt(after + 1) .. '-0', '+')
-      end
-      for _, e in ipairs(entries) do
-        records[#records + 1] = { i, tonumber(string.match(e[1], '^(%d+)')), e[2][6], tonumber(e[2][2]) }
+      -- Page until \`limit\` of our entries (foreign ones are skipped, so a page may need more).
+      local from = fmt(after + 1) .. '-0'
+      local got = 0
+      while true do
+        local entries
+        if limit > 0 then
+          entries = xrange(key, from, '+', 'COUNT', limit - got)
+        else
+          entries = xrange(key, from, '+')
+        end
+        for _, entry in ipairs(entries) do
+          local e = own(entry)
+          if e then
+            records[#records + 1] = { i, e.seq, e.body, e.prev }
+            got = got + 1
+          end
+        end
+        if #entries == 0 or limit == 0 or got >= limit then break end
+        from = next_id(entries[#entries][1])
       end
     end
   end

@@ -1,13 +1,15 @@
 // EventStore v2 on Redis: one namespace's history, sequence and epoch, shared by every process.
 // Each operation is one script call (one round trip); see scripts.ts for the key layout.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import { type RedisOptions as IORedisOptions, Redis } from 'ioredis';
+import { APPEND_LUA, type AppendReply, appendOutcome, appendRequest } from './append-script.js';
+import { RedisClock, runScript, type Script, script, settleAppend, typedError } from './commands.js';
 import { RedisUnavailableError } from './errors.js';
 import { clientEndpoint, Link, type RedisClient, redactUrl } from './link.js';
 import { assertKnownKeys, assertObject, assertRedisUrl, positiveInteger } from './options.js';
-import { APPEND_LUA, EPOCH_LUA, READ_LUA } from './scripts.js';
-import type { AppendResult, ChainedRecord, EventStore, ReadResult } from './types.js';
+import { EPOCH_LUA, READ_LUA } from './scripts.js';
+import type { AppendItem, AppendResult, ChainedRecord, EventStore, ReadResult } from './types.js';
 
 export type { RedisClient } from './link.js';
 
@@ -29,6 +31,19 @@ export interface RedisStoreOptions {
    * owning the namespace carries them) or `'classic'` (PUBLISH, any Redis). Default `'sharded'`.
    */
   pubsub?: 'sharded' | 'classic';
+  /**
+   * How long (ms) an append whose reply was lost is retried, with the same token, until Redis
+   * says whether it was stored; Redis refuses any copy of it that arrives later. A publish
+   * settles truthfully within twice this: resolved when stored (once), rejected when not; only
+   * if Redis stays unreachable for all of that does it reject with `outcome: 'unknown'`.
+   * Default 5000.
+   */
+  appendTimeoutMs?: number;
+  /**
+   * How long (ms) `publish(…, { idempotencyKey })` keys are remembered: a publish with a key
+   * seen within this window is not stored again. One small key per event. Default 300 000.
+   */
+  idempotencyWindowMs?: number;
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -44,15 +59,6 @@ const FAIL_FAST: IORedisOptions = {
   retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
 };
 
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
 const APPEND = script(APPEND_LUA);
 const READ = script(READ_LUA);
 const EPOCH = script(EPOCH_LUA);
@@ -66,6 +72,8 @@ export const STORE_KEYS = [
   'maxEventsPerChannel',
   'maxAgeMs',
   'pubsub',
+  'appendTimeoutMs',
+  'idempotencyWindowMs',
 ] as const;
 
 /** A fresh epoch candidate: 8 base-36 characters (the script keeps an existing one). */
@@ -89,6 +97,10 @@ export class RedisStore implements EventStore {
   /** `<prefix>{ns}:` */
   readonly #base: string;
   readonly #metaKeys: [string, string, string];
+  readonly #appendTimeoutMs: number;
+  readonly #idempotencyWindowMs: number;
+  readonly #clock = new RedisClock();
+  #closed = false;
 
   constructor(options: RedisStoreOptions = {}) {
     assertObject(options, 'options', 'redisStore() options');
@@ -107,6 +119,8 @@ export class RedisStore implements EventStore {
     }
     this.#maxEvents = positiveInteger('maxEventsPerChannel', options.maxEventsPerChannel, 1000);
     this.#maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, 0);
+    this.#appendTimeoutMs = positiveInteger('appendTimeoutMs', options.appendTimeoutMs, 5000);
+    this.#idempotencyWindowMs = positiveInteger('idempotencyWindowMs', options.idempotencyWindowMs, 300_000);
     if (options.client !== undefined && options.url !== undefined) {
       throw new InvalidOptionError('url', 'pass either client or url, not both');
     }
@@ -155,28 +169,35 @@ export class RedisStore implements EventStore {
     return String(await this.#run('epoch', EPOCH, [this.#metaKeys[0]], [newEpoch()]));
   }
 
+  /**
+   * Appends all items or none. The request carries a fresh token and a deadline: Redis keeps the
+   * reply under the token, so a retry (ours, or ioredis resending after a reconnect) returns it
+   * instead of appending again, and refuses a copy arriving after the deadline. A failure
+   * without an answer from Redis is retried until Redis answers (see `appendTimeoutMs`).
+   */
   async append(
-    items: ReadonlyArray<{ channel: string; body: string }>,
+    items: ReadonlyArray<AppendItem>,
   ): Promise<{ epoch: string; events: readonly AppendResult[] }> {
     if (items.length === 0) return { epoch: await this.epoch(), events: [] };
-    const keys: string[] = [...this.#metaKeys];
-    const args: string[] = [
-      newEpoch(),
-      String(this.#maxEvents),
-      String(this.#maxAgeMs),
-      this.pubsub === 'sharded' ? 'SPUBLISH' : 'PUBLISH',
-      `${this.#base}p:`,
-    ];
-    for (const { channel, body } of items) {
-      keys.push(this.#historyKey(channel));
-      args.push(channel, body);
-    }
-    const reply = (await this.#run('append', APPEND, keys, args)) as [string, ...number[]];
-    const events: AppendResult[] = [];
-    for (let i = 0; i < items.length; i++) {
-      events.push({ seq: Number(reply[1 + 2 * i]), prevSeq: Number(reply[2 + 2 * i]) });
-    }
-    return { epoch: String(reply[0]), events };
+    const started = Date.now();
+    const offset = await this.#clock.offset(this.client, this.endpoint);
+    const { keys, args } = appendRequest(items, {
+      base: this.#base,
+      epochCandidate: newEpoch(),
+      maxEvents: this.#maxEvents,
+      maxAgeMs: this.#maxAgeMs,
+      pubsub: this.pubsub,
+      deadline: started + offset + this.#appendTimeoutMs,
+      // Outlives every retry (they stop 2 × appendTimeoutMs after the start), with a margin for clocks.
+      tokenTtlMs: 2 * this.#appendTimeoutMs + 5000,
+      idempotencyWindowMs: this.#idempotencyWindowMs,
+    });
+    const reply = (await settleAppend(this.client, APPEND, keys, args, started + 2 * this.#appendTimeoutMs, {
+      endpoint: this.endpoint,
+      closed: () => this.#closed,
+      failure: () => this.#link?.failure,
+    })) as AppendReply;
+    return appendOutcome(reply, items.length);
   }
 
   async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {
@@ -232,6 +253,7 @@ export class RedisStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     if (!this.#owned) return;
     try {
       await this.client.quit();
@@ -240,7 +262,7 @@ export class RedisStore implements EventStore {
     }
   }
 
-  /** EVALSHA, loading the script with EVAL when this server does not know it yet. */
+  /** Runs a read-side script; any failure is a typed error. */
   async #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
     // While the own client is known to be down, wait for one reconnect attempt at most, then fail
     // with the connection's error instead of queueing until ioredis gives up: a subscriber gets its
@@ -250,16 +272,10 @@ export class RedisStore implements EventStore {
       throw new RedisUnavailableError(operation, { cause: link.failure, endpoint: this.endpoint });
     }
     try {
-      try {
-        return await this.client.evalsha(s.sha, keys.length, ...keys, ...args);
-      } catch (err) {
-        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-        return await this.client.eval(s.lua, keys.length, ...keys, ...args);
-      }
+      return await runScript(this.client, s, keys, args);
     } catch (err) {
       // A command given up because the connection failed: the connection's error is the cause.
-      const cause = this.#link?.failure ?? err;
-      throw new RedisUnavailableError(operation, { cause, endpoint: this.endpoint });
+      throw typedError(operation, err, { cause: this.#link?.failure, endpoint: this.endpoint });
     }
   }
 }

@@ -3,6 +3,7 @@
 import type { StoredRecord } from 'express-eventstream';
 
 export type {
+  AppendItem,
   AppendResult,
   BusEvent,
   BusResetReason,
