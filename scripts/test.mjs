@@ -14,6 +14,8 @@ ensureSystemDependencies();
 run('npm', ['run', '--silent', 'build']);
 run('npm', ['run', '--silent', 'typecheck']);
 run('npm', ['run', '--silent', 'lint']);
+// The packed declarations in a strict consumer (skipLibCheck off), newest and oldest TypeScript.
+run('npm', ['run', '--silent', 'check:types']);
 // The docs site: API reference from the types, VitePress build (fails on dead links), anchor check.
 run('npm', ['run', '--silent', 'docs']);
 

@@ -105,4 +105,23 @@ describe('WebStreamTransport', () => {
     await expect(t.stream.getReader().read()).rejects.toThrow(/event stream reset .*slow/);
     expect(() => t.end()).not.toThrow();
   });
+
+  it('closes the connection after a reset only: not when it ends or the peer leaves', async () => {
+    let closed = 0;
+    const reset = new WebStreamTransport(undefined, () => closed++);
+    reset.reset();
+    reset.reset();
+    expect(closed).toBe(1);
+    const ended = new WebStreamTransport(undefined, () => closed++);
+    ended.end();
+    ended.reset();
+    const abort = new AbortController();
+    const left = new WebStreamTransport(abort.signal, () => closed++);
+    abort.abort();
+    left.reset();
+    const cancelled = new WebStreamTransport(undefined, () => closed++);
+    await cancelled.stream.cancel();
+    cancelled.reset();
+    expect(closed).toBe(1);
+  });
 });

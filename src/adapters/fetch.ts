@@ -9,8 +9,17 @@ import type { RequestView } from '../protocol/request-view.js';
 import { WebStreamTransport } from '../transports/web-stream.js';
 import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
 
-/** `(request) => Promise<Response>`: a route handler for any Fetch-API server. */
-export type FetchEventStreamHandler<R extends Request = Request> = (request: R) => Promise<Response>;
+/**
+ * `(request, server?) => Promise<Response>`: a route handler for any Fetch-API server. `server` is
+ * what the server passes beside the request; Bun.serve's `Server` is used to close the connection
+ * of a client dropped as slow (pass it on when you wrap the handler: `(req, server) =>
+ * handler(req, server)`, in Hono on Bun `handler(c.req.raw, c.env)`). Anything else (Deno's
+ * `info`, a Next.js route context) is ignored.
+ */
+export type FetchEventStreamHandler<R extends Request = Request> = (
+  request: R,
+  server?: unknown,
+) => Promise<Response>;
 
 /** Path and query of an absolute URL (`http://host/events?channel=a` → `/events?channel=a`). */
 function pathOf(url: string): string {
@@ -36,10 +45,31 @@ function respond(verdict: Exclude<Verdict, { kind: 'stream' }>): Response {
 }
 
 /**
+ * How to close the connection under a reset stream (a client dropped as slow, a failed resume).
+ * Erroring the body is not enough: runtimes read the body again only once the socket drains,
+ * which a stalled client never lets happen, so the connection and megabytes of unsent bytes
+ * would stay. Bun.serve's `server.timeout(request, 1)` closes it within a few seconds (its idle
+ * timer); Deno.serve and the others offer no handle to a request's connection.
+ */
+function connectionCloser(request: Request, server: unknown): (() => void) | undefined {
+  if (typeof server !== 'object' || server === null) return undefined;
+  const timeout: unknown = (server as { timeout?: unknown }).timeout;
+  if (typeof timeout !== 'function') return undefined;
+  return () => {
+    try {
+      Reflect.apply(timeout, server, [request, 1]);
+    } catch {
+      // The request is already finished: nothing left to close.
+    }
+  };
+}
+
+/**
  * The event-stream endpoint as a Fetch handler: `Bun.serve({ fetch: handler })`,
- * `Deno.serve(handler)`, `app.get('/events', (c) => handler(c.req.raw))` in Hono, or
+ * `Deno.serve(handler)`, `app.get('/events', (c) => handler(c.req.raw, c.env))` in Hono, or
  * `export const GET = handler` in a Next.js route. Options as for `createHandler()`, with the
- * `Request` passed to `channels` and `authorize`.
+ * `Request` passed to `channels` and `authorize`. On Bun, give it the server (Bun.serve passes it
+ * as the second argument): a client dropped as slow then has its connection closed.
  */
 export function fetchHandler<M extends object = EventMap, R extends Request = Request>(
   options: HandlerOptions<M, R>,
@@ -48,7 +78,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
   const core = internalsOf(events);
   const { channels, authorize } = options;
 
-  return async function eventStreamHandler(request: R): Promise<Response> {
+  return async function eventStreamHandler(request: R, server?: unknown): Promise<Response> {
     let verdict: Verdict;
     try {
       verdict = await decide(fetchRequestView(request), endpoint, {
@@ -66,7 +96,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
     if (request.signal.aborted || core.closed) {
       return new Response(null, { status: verdict.status, headers: verdict.headers });
     }
-    const transport = new WebStreamTransport(request.signal);
+    const transport = new WebStreamTransport(request.signal, connectionCloser(request, server));
     core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId);
     return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
   };

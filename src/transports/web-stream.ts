@@ -23,8 +23,15 @@ export class WebStreamTransport implements Transport {
   /** `drained()` promises waiting for the runtime's next pull. */
   #waiting: Array<() => void> = [];
   #signal: AbortSignal | undefined;
+  /** Closes the connection under the response, where the runtime lets us (see `reset()`). */
+  #closeConnection: (() => void) | undefined;
 
-  constructor(signal?: AbortSignal) {
+  /**
+   * `signal`: the request's, which aborts when the peer leaves. `closeConnection`: called after a
+   * reset, to close the connection the errored body alone would leave open.
+   */
+  constructor(signal?: AbortSignal, closeConnection?: () => void) {
+    this.#closeConnection = closeConnection;
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
@@ -76,8 +83,12 @@ export class WebStreamTransport implements Transport {
 
   reset(): void {
     if (!this.#open) return;
+    const close = this.#closeConnection;
     this.#finish();
     this.#error();
+    // The runtime notices the error only at its next read, after the socket drained: never, for
+    // a client that stopped reading. Closing the connection is what frees it.
+    close?.();
   }
 
   onClose(listener: () => void): void {
@@ -109,6 +120,7 @@ export class WebStreamTransport implements Transport {
   #finish(): void {
     this.#open = false;
     this.#onClose = undefined;
+    this.#closeConnection = undefined;
     this.#unlisten();
     this.#wake();
   }
