@@ -110,7 +110,7 @@ export class RedisClock {
    * this is at most the true offset: a deadline computed with it passes in Redis no later than
    * here.
    */
-  async offset(client: RedisClient, endpoint: string): Promise<number> {
+  async offset(client: RedisClient, endpoint: string, failure?: () => Error | undefined): Promise<number> {
     const now = Date.now();
     if (this.#offset !== undefined && now - this.#offset.at < CLOCK_REFRESH_MS) return this.#offset.ms;
     let time: Array<string | number>;
@@ -118,7 +118,12 @@ export class RedisClock {
       time = await client.time();
     } catch (err) {
       // Nothing was sent for the append yet.
-      throw new RedisUnavailableError('append', { cause: err, endpoint, outcome: 'not-stored' });
+      // While the connection is down, its own error says why (not the command that gave up).
+      throw new RedisUnavailableError('append', {
+        cause: failure?.() ?? err,
+        endpoint,
+        outcome: 'not-stored',
+      });
     }
     const at = Date.now();
     const ms = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - at;

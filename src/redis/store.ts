@@ -180,7 +180,7 @@ export class RedisStore implements EventStore {
   ): Promise<{ epoch: string; events: readonly AppendResult[] }> {
     if (items.length === 0) return { epoch: await this.epoch(), events: [] };
     const started = Date.now();
-    const offset = await this.#clock.offset(this.client, this.endpoint);
+    const offset = await this.#clock.offset(this.client, this.endpoint, () => this.#link?.failure);
     const { keys, args } = appendRequest(items, {
       base: this.#base,
       epochCandidate: newEpoch(),
