@@ -164,7 +164,11 @@ const STREAM_OPEN = encodeFields({ event: 'stream-open' });
  * from (none on all but the last of several resets in a row: until the last, the client's old id
  * still says what it has).
  */
-export function encodeStreamReset(id: string | undefined, channels: readonly string[], reason: string): string {
+export function encodeStreamReset(
+  id: string | undefined,
+  channels: readonly string[],
+  reason: string,
+): string {
   return encodeFields({ event: 'stream-reset', id, data: JSON.stringify({ channels, reason }) });
 }
 

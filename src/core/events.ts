@@ -3,7 +3,7 @@
 // internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
 // shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
 import { EventEmitter } from 'node:events';
-import { createGripPlugin, type GripPlugin } from '../grip/plugin.js';
+import { createGripPlugin } from '../grip/plugin.js';
 import { assertChannelName } from '../protocol/channel-name.js';
 import { type EventBus, encodeStoredEvent, LocalBus } from './bus.js';
 import { Channel } from './channel.js';
@@ -13,7 +13,14 @@ import type { DiagnosticsSource } from './diagnostics.js';
 import { type CloseOptions, drain, resolveDrainMs } from './drain.js';
 import { InvalidOptionError, ListenerError } from './errors.js';
 import { ChannelRegistry } from './hub.js';
-import { INTERNALS, type PackageInternals } from './internal-key.js';
+import {
+  EVENTS_BRAND,
+  EVENTS_PROTOCOL,
+  type EventsInternals,
+  INSTANCE_INTERNALS,
+  INTERNALS,
+  type PackageInternals,
+} from './internal-key.js';
 import * as checks from './option-checks.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { Pipeline, type TrackedPublish } from './pipeline.js';
@@ -27,27 +34,6 @@ import type {
   EventsStats,
   PublishOptions,
 } from './types.js';
-
-/**
- * What responders need from an Events object (the request decision's history access, the GRIP
- * plug-in, limits, opening streams). Reached through `internalsOf()`; not part of the public API.
- */
-export interface EventsInternals {
-  readonly settings: Settings;
-  readonly grip: GripPlugin;
-  readonly closed: boolean;
-  readonly subscriptions: Subscriptions;
-  report(error: Error, context: ErrorContext): void;
-}
-
-/**
- * Marks Events objects in a way two copies of this package share (an app that loads both the
- * ESM and the CommonJS build has two `Events` classes, so `instanceof` fails across them). The
- * value is the version of `EventsInternals`; bump it when that changes.
- */
-const EVENTS_BRAND = Symbol.for('express-eventstream.events');
-const EVENTS_PROTOCOL = 2;
-const INSTANCE_INTERNALS = Symbol.for('express-eventstream.core');
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or

@@ -3,9 +3,38 @@
 // classes serves them all; importing a core module relatively would bundle a second copy into the
 // entry. So the core hangs its shared internals on `Events` under a registered symbol, stripped
 // from the .d.ts, and an entry reads them from the `Events` it imported. This module has no
-// run-time imports: an entry may import it relatively (it bundles these constants only).
+// run-time imports: an entry may import it relatively (it bundles these constants only). The keys
+// of an Events object's own internals (for the responders) and of its cross-copy brand live here
+// too, beside the other registered symbols.
+import type { GripPlugin } from '../grip/plugin.js';
 import type { encodeStoredEvent } from './bus.js';
 import type * as checks from './option-checks.js';
+import type { Settings } from './options.js';
+import type { Subscriptions } from './subscription.js';
+import type { ErrorContext } from './types.js';
+
+/**
+ * What responders need from an Events object (the request decision's history access, the GRIP
+ * plug-in, limits, opening streams). Reached through `internalsOf()`; not part of the public API.
+ */
+export interface EventsInternals {
+  readonly settings: Settings;
+  readonly grip: GripPlugin;
+  readonly closed: boolean;
+  readonly subscriptions: Subscriptions;
+  report(error: Error, context: ErrorContext): void;
+}
+
+/** Key of an Events object's `EventsInternals` (`internalsOf()`). */
+export const INSTANCE_INTERNALS: unique symbol = Symbol.for('express-eventstream.core');
+
+/**
+ * Marks Events objects in a way two copies of this package share (an app that loads both the
+ * ESM and the CommonJS build has two `Events` classes, so `instanceof` fails across them). The
+ * value is the version of `EventsInternals`; bump it when that changes.
+ */
+export const EVENTS_BRAND = Symbol.for('express-eventstream.events');
+export const EVENTS_PROTOCOL = 2;
 
 /** Key of the static on `Events` carrying `PackageInternals`. */
 export const INTERNALS: unique symbol = Symbol.for('express-eventstream.internals');
