@@ -57,8 +57,9 @@ describe('error classes across the ESM and CommonJS copies', () => {
         GripConfigError: new core.GripConfigError('x'),
         GripPublishError: new core.GripPublishError('http://127.0.0.1/publish/', 'x', { attempts: 1 }),
         RedisUnavailableError: new redis.RedisUnavailableError('append', { cause: new Error('x') }),
+        RedisDataError: new redis.RedisDataError('append', 'ees:{events}:seq', 'is a list'),
       });
-      const classOf = (name, core, redis) => (name === 'RedisUnavailableError' ? redis : core)[name];
+      const classOf = (name, core, redis) => (name.startsWith('Redis') ? redis : core)[name];
       const out = {};
       for (const [from, to] of [['cjs', 'esm'], ['esm', 'cjs']]) {
         const made = make(copies.index[from], copies.redis[from]);
@@ -76,7 +77,7 @@ describe('error classes across the ESM and CommonJS copies', () => {
       }
       console.log(JSON.stringify(out));
     `);
-    expect(Object.keys(report)).toHaveLength(24);
+    expect(Object.keys(report)).toHaveLength(26);
     for (const [name, result] of Object.entries(report)) {
       expect(result, name).toEqual({ same: true, base: true, other: false, crossed: false });
     }
