@@ -91,6 +91,9 @@ export class Subscriptions {
     preamble: string,
     lastEventId: string | undefined,
   ): void {
+    // The connection's list, handed to every message and listener about it: read-only for real,
+    // or a subscriber that popped it would leave the hub listing a channel after the client left.
+    channels = frozen(channels);
     const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes);
     this.#host.opened();
     const store = this.#store;
@@ -143,6 +146,8 @@ export class Subscriptions {
   ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
     if (this.#store === undefined)
       return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
+    // The decision's list also names the hold's channels after this: messages get it frozen.
+    channels = frozen(channels);
     const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
       throw this.#storeFailed('read', cause);
     });
@@ -182,7 +187,8 @@ export class Subscriptions {
 
   #countReset(channels: readonly string[], reason: ResetReason, via: ResetVia): void {
     this.#host.replayed(0, 1);
-    if (diag.reset.hasSubscribers) diag.reset.publish({ ...this.#source, channels, reason, via });
+    if (diag.reset.hasSubscribers)
+      diag.reset.publish({ ...this.#source, channels: frozen(channels), reason, via });
   }
 
   /**
@@ -221,4 +227,9 @@ export class Subscriptions {
       reason === 'unknown-id',
     );
   }
+}
+
+/** `list` as a frozen array: itself when it already is one, else a frozen copy. */
+function frozen(list: readonly string[]): readonly string[] {
+  return Object.isFrozen(list) ? list : Object.freeze([...list]);
 }
