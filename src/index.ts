@@ -48,7 +48,7 @@ export {
   type StoreErrorMessage,
 } from './core/diagnostics.js';
 export type { CloseOptions } from './core/drain.js';
-export { encodeComment, encodeEvent, type WireEvent } from './core/encoder.js';
+export { encodeComment, encodeEvent, MAX_EVENT_ID_LENGTH, type WireEvent } from './core/encoder.js';
 export {
   DataSerializationError,
   type ErrorCode,

@@ -28,8 +28,20 @@ export interface StreamError {
   readonly text: string;
 }
 
-/** Why the server could not resume: the app should reload the state of the named channels. */
-export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id';
+/**
+ * Why the stream could not resume: the app should reload the state of the named channels.
+ * `expired`, `unknown-id` and `malformed-id` come from the server's `stream-reset`; the client
+ * says `malformed-id` too when the id it had (stored or given) is no usable id, and
+ * `refused-id` when the server refused every resume with its id (see `connect()`). In both it
+ * drops the id and opens a fresh stream.
+ */
+export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id' | 'refused-id';
+
+/**
+ * Longest event id (UTF-16 code units) the client stores and sends, the same cap the server
+ * applies to the ids it publishes and resumes from (`MAX_EVENT_ID_LENGTH` of `express-eventstream`).
+ */
+export const MAX_EVENT_ID_LENGTH = 256;
 
 /** Events the client handles itself; they never reach application handlers. */
 export type ProtocolEvent = 'stream-open' | 'stream-error' | 'stream-reset' | 'keep-alive';
@@ -108,7 +120,10 @@ export interface ConnectOptions<M extends object = EventMap> {
    * (default `true`). `false` turns it off; an object chooses the key or the storage.
    */
   persist?: boolean | { key?: string; storage?: StorageLike };
-  /** Resume after this id (`?lastEventId=`) when nothing is persisted. */
+  /**
+   * Resume after this id (`?lastEventId=`) when nothing is persisted. At most
+   * `MAX_EVENT_ID_LENGTH` characters, no CR, LF or NUL, and not `error`.
+   */
   lastEventId?: string;
   /** Send cookies on cross-origin requests (EventSource `withCredentials`). */
   withCredentials?: boolean;
@@ -144,6 +159,25 @@ const PROTOCOL_EVENTS: ReadonlySet<string> = new Set([
 ]);
 const STORAGE_PREFIX = 'express-eventstream:last-event-id:';
 const CLOSED = 2;
+/** Refused connections in a row, each carrying the id, after which the id is dropped. */
+const RESUME_TRIES = 3;
+/** How long a persisted id may wait before it is written (visible pages; hidden ones write at once). */
+const WRITE_DELAY_MS = 50;
+const ID_FORBIDDEN = /[\r\n\0]/;
+
+/**
+ * An id the client can resume from: the server never sends a longer one, `error` marks a
+ * `stream-error` (a resume with it is answered 204), and EventSource drops line breaks and NUL.
+ */
+function usableId(id: unknown): id is string {
+  return (
+    typeof id === 'string' &&
+    id !== '' &&
+    id.length <= MAX_EVENT_ID_LENGTH &&
+    id !== 'error' &&
+    !ID_FORBIDDEN.test(id)
+  );
+}
 
 type AnyHandler = (data: unknown, details: EventDetails) => void;
 
@@ -151,6 +185,9 @@ interface BrowserGlobals {
   EventSource?: EventSourceConstructor;
   location?: { href: string };
   sessionStorage?: StorageLike;
+  document?: { readonly visibilityState?: string };
+  addEventListener?: (type: string, listener: () => void) => void;
+  removeEventListener?: (type: string, listener: () => void) => void;
 }
 
 /**
@@ -180,8 +217,23 @@ export function connect<M extends object = EventMap>(
     throw new TypeError('connect(): retry needs 0 < minDelayMs <= maxDelayMs');
   }
 
+  if (options.lastEventId !== undefined && options.lastEventId !== '' && !usableId(options.lastEventId)) {
+    throw new TypeError(
+      `connect(): lastEventId must be at most ${MAX_EVENT_ID_LENGTH} characters without CR, LF or NUL, and not "error"`,
+    );
+  }
+  const subscribed = [...new Set(base.searchParams.getAll('channel'))];
   const storage = persistence(options.persist, g, base);
-  let lastEventId = storage.load() ?? options.lastEventId;
+  const stored = storage.load();
+  let lastEventId = stored ?? (options.lastEventId || undefined);
+  if (stored !== undefined && !usableId(stored)) {
+    // Stored by an older client or another script: resuming with it could never succeed.
+    lastEventId = undefined;
+    storage.remove();
+    queueMicrotask(() => options.onReset?.(subscribed, 'malformed-id'));
+  }
+  // Connections in a row that the server refused before `stream-open` while the id was sent.
+  let refusals = 0;
   let state: ConnectionState = 'connecting';
   let error: StreamError | undefined;
   let source: EventSourceLike | undefined;
@@ -199,7 +251,7 @@ export function connect<M extends object = EventMap>(
 
   // Ids are remembered before handlers run, so a reload right after an event resumes after it.
   const remember = (id: string): void => {
-    if (id === '' || id === lastEventId) return;
+    if (id === lastEventId || !usableId(id)) return;
     lastEventId = id;
     storage.save(id);
   };
@@ -212,6 +264,7 @@ export function connect<M extends object = EventMap>(
   };
 
   const shutdown = (): void => {
+    storage.flush();
     source?.close();
     source = undefined;
     if (retryTimer !== undefined) clearTimeout(retryTimer);
@@ -252,6 +305,7 @@ export function connect<M extends object = EventMap>(
     es.addEventListener('stream-open', (message) => {
       if (es !== source) return;
       remember(message.lastEventId);
+      refusals = 0;
       retryDelay = retry?.minDelayMs ?? 0;
       const replayed = parseObject(message.data)?.replayed;
       setState('open');
@@ -292,6 +346,14 @@ export function connect<M extends object = EventMap>(
       es.close();
       source = undefined;
       setState('reconnecting');
+      if (lastEventId !== undefined && ++refusals >= RESUME_TRIES) {
+        // The server keeps refusing this id (a 204, 400, 414 or 431 before any stream): drop
+        // it, say so, and start fresh, rather than retry it forever.
+        lastEventId = undefined;
+        refusals = 0;
+        storage.remove();
+        options.onReset?.(subscribed, 'refused-id');
+      }
       retryTimer = setTimeout(open, retryDelay);
       retryDelay = Math.min(retryDelay * 2, retry.maxDelayMs);
     });
@@ -343,12 +405,21 @@ export function connect<M extends object = EventMap>(
 
 interface Persistence {
   load(): string | undefined;
+  /** Remember `id`: written at once on a hidden page, else within WRITE_DELAY_MS. */
   save(id: string): void;
+  /** Write what is pending now. */
+  flush(): void;
+  remove(): void;
 }
 
-/** sessionStorage access that never throws (storage can be disabled, full or sandboxed). */
+/**
+ * sessionStorage access that never throws (storage can be disabled, full or sandboxed). A write
+ * costs far more than handling an event, so on a visible page the last id is written at most once
+ * per WRITE_DELAY_MS, and at once when the page is hidden or left (`visibilitychange`,
+ * `pagehide`, `freeze`): the page may be discarded while hidden, so then every id is written.
+ */
 function persistence(option: ConnectOptions['persist'], g: BrowserGlobals, base: URL): Persistence {
-  const none: Persistence = { load: () => undefined, save: () => {} };
+  const none: Persistence = { load: () => undefined, save: () => {}, flush: () => {}, remove: () => {} };
   if (option === false) return none;
   const custom = typeof option === 'object' ? option : {};
   let storage: StorageLike | undefined;
@@ -364,20 +435,67 @@ function persistence(option: ConnectOptions['persist'], g: BrowserGlobals, base:
   keyUrl.searchParams.delete('channel');
   const key = custom.key ?? `${STORAGE_PREFIX}${keyUrl.href} ${JSON.stringify(channels)}`;
   const store = storage;
+  // Without a page (a worker, Node) there is no lifecycle to flush on: write through.
+  const paged = typeof g.document?.visibilityState === 'string' && typeof g.addEventListener === 'function';
+  const hidden = (): boolean => g.document?.visibilityState !== 'visible';
+  let pending: string | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let listening = false;
+  const write = (run: () => void): void => {
+    try {
+      run();
+    } catch {
+      // Quota or privacy mode: resuming after a reload is lost, streaming is not.
+    }
+  };
+  const flush = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (pending === undefined) return;
+    const id = pending;
+    pending = undefined;
+    write(() => store.setItem(key, id));
+  };
+  const onHide = (): void => {
+    if (hidden()) flush();
+  };
+  const LIFECYCLE: Array<[string, () => void]> = [
+    ['visibilitychange', onHide],
+    ['pagehide', flush],
+    ['freeze', flush],
+  ];
   return {
     load() {
       try {
-        return store.getItem(key) ?? undefined;
+        // Empty: removed (StorageLike has no removeItem) or never written.
+        return store.getItem(key) || undefined;
       } catch {
         return undefined;
       }
     },
     save(id) {
-      try {
-        store.setItem(key, id);
-      } catch {
-        // Quota or privacy mode: resuming after a reload is lost, streaming is not.
+      pending = id;
+      if (!paged || hidden()) {
+        flush();
+        return;
       }
+      if (!listening) {
+        listening = true;
+        for (const [type, fn] of LIFECYCLE) g.addEventListener?.(type, fn);
+      }
+      timer ??= setTimeout(flush, WRITE_DELAY_MS);
+    },
+    flush() {
+      flush();
+      if (!listening) return;
+      listening = false;
+      for (const [type, fn] of LIFECYCLE) g.removeEventListener?.(type, fn);
+    },
+    remove() {
+      pending = undefined;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      write(() => store.setItem(key, ''));
     },
   };
 }

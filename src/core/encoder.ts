@@ -38,9 +38,23 @@ export function assertEventName(name: unknown): asserts name is string | undefin
   assertWellFormed('event', name);
 }
 
+/**
+ * Longest event id (UTF-16 code units) the server publishes and resumes from, and the browser
+ * client stores and sends: ids travel back in a header or the query string, where a long one gets
+ * a 431 or 414 from the server or a proxy, and EventSource would retry it forever. The client
+ * (`express-eventstream/client`) exports the same value.
+ */
+export const MAX_EVENT_ID_LENGTH = 256;
+
 export function assertEventId(id: unknown): asserts id is string | undefined {
   if (id === undefined) return;
   if (typeof id !== 'string') throw new InvalidEventError('id', `id must be a string, got ${typeof id}`);
+  if (id.length > MAX_EVENT_ID_LENGTH) {
+    throw new InvalidEventError(
+      'id',
+      `id is ${id.length} characters long; at most ${MAX_EVENT_ID_LENGTH} (clients send it back to resume)`,
+    );
+  }
   if (ID_FORBIDDEN.test(id)) throw new InvalidEventError('id', 'id must not contain CR, LF or NUL');
   assertWellFormed('id', id);
 }

@@ -2,7 +2,7 @@
 // Last-Event-ID locates a client in every channel it listens to; `epoch` names the store's
 // lifetime, so an id from before a restart of an in-memory store is recognised as unknown
 // instead of silently pointing at different events.
-import { withId } from '../core/encoder.js';
+import { MAX_EVENT_ID_LENGTH, withId } from '../core/encoder.js';
 import type { StoredRecord } from './store.js';
 
 const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
@@ -35,6 +35,8 @@ export function parseSeq(
   epoch: string,
 ): number | 'fresh' | 'malformed-id' | 'unknown-id' {
   if (id === undefined || id === '') return 'fresh';
+  // Past the shared cap an id is malformed whatever it holds (this history's ids are far shorter).
+  if (id.length > MAX_EVENT_ID_LENGTH) return 'malformed-id';
   const match = ID_FORMAT.exec(id);
   const seq = match ? Number(match[2]) : Number.NaN;
   if (!match || !Number.isSafeInteger(seq)) return 'malformed-id';

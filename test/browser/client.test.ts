@@ -51,6 +51,17 @@ const options = {
   retry: { minDelayMs: 50, maxDelayMs: 200 },
 };
 if (params.get('persist') === '0') options.persist = false;
+// Counts the client's writes of its last id (sessionStorage underneath).
+window.__writes = [];
+if (params.get('persist') === 'count') {
+  options.persist = {
+    key: 'counted',
+    storage: {
+      getItem: (key) => sessionStorage.getItem(key),
+      setItem: (key, value) => { window.__writes.push(value); sessionStorage.setItem(key, value); },
+    },
+  };
+}
 if (params.has('start')) options.lastEventId = params.get('start');
 window.__client = connect(params.get('url') ?? '/events/', options);
 `;
@@ -434,5 +445,85 @@ describe('express-eventstream/client in headless Chromium', () => {
     expect(h.requests).toHaveLength(3);
     await h.ev.publish('a', { event: 'n', data: 1 });
     await waitForLog(page, 'n 1', (l) => events(l).length === 1);
+  });
+
+  // Issue 19, defect 8: a stored id the server can never resume from.
+  test.each([
+    ['error', 'error'],
+    ['a 20,000-character id', '7'.repeat(20_000)],
+  ])('a stored %s is dropped: the client opens a fresh stream and says so with onReset', async (_, bad) => {
+    const h = await harness();
+    const page = await openPage(h, 'channel=a&on=n');
+    await waitForLog(page, 'open', (log) => opened(log) === 1);
+    // Once the client wrote its position (stream-open's id), something else stores `bad` there.
+    const key = `'express-eventstream:last-event-id:' + new URL('/events/', location.href).href + ' ["a"]'`;
+    await page.waitForFunction(`sessionStorage.getItem(${key}) === window.__client.lastEventId`, null, {
+      timeout: 5_000,
+    });
+    await page.evaluate(`sessionStorage.setItem(${key}, ${JSON.stringify(bad)})`);
+    await page.reload();
+    const log = await waitForLog(page, 'a second open', (l) => opened(l) === 2, 5_000);
+    expect(log.find((e) => e.kind === 'reset')).toEqual({
+      kind: 'reset',
+      channels: ['a'],
+      reason: 'malformed-id',
+    });
+    expect(log.filter((e) => e.kind === 'open').at(-1)).toEqual({
+      kind: 'open',
+      resumed: false,
+      replayed: 0,
+    });
+    expect(h.requests.map((r) => r.search)).toEqual(['?channel=a', '?channel=a']);
+    await h.ev.publish('a', { event: 'n', data: 1 });
+    await waitForLog(page, 'n 1', (l) => events(l).length === 1);
+  });
+
+  test('a resume the server keeps refusing (431) is dropped after 3 tries: onReset refused-id, then a fresh stream', async () => {
+    const h = await harness();
+    h.before = (url, res) => {
+      if (!url.searchParams.has('lastEventId')) return undefined;
+      res.writeHead(431, { 'content-type': 'text/plain' }).end('Request Header Fields Too Large');
+      return true;
+    };
+    const page = await openPage(h, 'channel=a&on=n');
+    await waitForLog(page, 'open', (log) => opened(log) === 1);
+    await h.ev.publish('a', { event: 'n', data: 1 });
+    await waitForLog(page, 'n 1', (l) => events(l).length === 1);
+    await page.reload();
+    const log = await waitForLog(page, 'a second open', (l) => opened(l) === 2, 5_000);
+    expect(log.filter((e) => e.kind === 'reset')).toEqual([
+      { kind: 'reset', channels: ['a'], reason: 'refused-id' },
+    ]);
+    const searches = h.requests.map((r) => r.search);
+    expect(searches.slice(1, 4).every((q) => /lastEventId=[0-9a-z]+-\d+/.test(q))).toBe(true);
+    expect(searches.slice(4)).toEqual(['?channel=a']);
+  });
+
+  test('the last id is written to storage once per burst of events, and a reload right after resumes from it', async () => {
+    const h = await harness();
+    const page = await openPage(h, 'channel=a&on=n&persist=count');
+    await waitForLog(page, 'open', (log) => opened(log) === 1);
+    // 200 events in one batch: the client handles them one task each.
+    await Promise.all(Array.from({ length: 200 }, (_, n) => h.ev.publish('a', { event: 'n', data: n })));
+    await waitForLog(page, '200 events', (l) => events(l).length === 200);
+    const last = await page.evaluate('window.__client.lastEventId');
+    const writes = async () => (await page.evaluate('window.__writes')) as string[];
+    // Written within the client's short delay, not once per event.
+    const deadline = Date.now() + 5_000;
+    while ((await writes()).at(-1) !== last) {
+      if (Date.now() > deadline)
+        throw new Error(`the last id was not written: ${JSON.stringify(await writes())}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await writes()).at(-1)).toBe(last);
+    expect((await writes()).length).toBeLessThan(20);
+
+    // Events, then a reload at once: the id of the last one handled is what the reload resumes from.
+    await h.ev.publish('a', { event: 'n', data: 200 });
+    const seen = await waitForLog(page, 'n 200', (l) => events(l).length === 201);
+    const lastSeen = events(seen).at(-1)!.id;
+    await page.reload();
+    await waitForLog(page, 'open after the reload', (l) => opened(l) === 2);
+    expect(h.requests.at(-1)!.search).toBe(`?channel=a&lastEventId=${lastSeen}`);
   });
 });
