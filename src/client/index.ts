@@ -41,7 +41,7 @@ export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id' | 'refused-i
  * Longest event id (UTF-16 code units) the client stores and sends, the same cap the server
  * applies to the ids it publishes and resumes from (`MAX_EVENT_ID_LENGTH` of `express-eventstream`).
  */
-export const MAX_EVENT_ID_LENGTH = 256;
+export const MAX_EVENT_ID_LENGTH = 2048;
 
 /** Events the client handles itself; they never reach application handlers. */
 export type ProtocolEvent = 'stream-open' | 'stream-error' | 'stream-reset' | 'keep-alive';

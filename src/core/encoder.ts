@@ -41,10 +41,11 @@ export function assertEventName(name: unknown): asserts name is string | undefin
 /**
  * Longest event id (UTF-16 code units) the server publishes and resumes from, and the browser
  * client stores and sends: ids travel back in a header or the query string, where a long one gets
- * a 431 or 414 from the server or a proxy, and EventSource would retry it forever. The client
+ * a 431 or 414 from the server or a proxy, and EventSource would retry it forever. Room for the
+ * composite ids of GRIP reliable mode (one id per channel, history/cursor.ts). The client
  * (`express-eventstream/client`) exports the same value.
  */
-export const MAX_EVENT_ID_LENGTH = 256;
+export const MAX_EVENT_ID_LENGTH = 2048;
 
 export function assertEventId(id: unknown): asserts id is string | undefined {
   if (id === undefined) return;

@@ -4,6 +4,7 @@
 // an earlier one on `a`; there the id is composite, `<tag>:<id>.<id>…`, one id per channel in
 // sorted name order (Pushpin fills it in per connection from each channel's last id, see
 // grip/build-id.ts), and `<tag>` names the channel set so an id is never read against another set.
+import { MAX_EVENT_ID_LENGTH } from '../core/encoder.js';
 import { formatId, parseSeq } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
 import type { EventStore, StoredRecord } from './store.js';
@@ -17,8 +18,8 @@ export interface PerChannel {
 }
 
 const TAG = /^[0-9a-z]{1,7}$/;
-/** 20 channels of 34-character ids, with room to spare; longer is garbage. */
-const MAX_COMPOSITE = 2048;
+/** 20 channels of 34-character ids, with room to spare; longer is garbage (the one id cap). */
+const MAX_COMPOSITE = MAX_EVENT_ID_LENGTH;
 
 /** The order of the ids in a composite: by UTF-16 code units, as on both sides of the proxy. */
 export function sortedChannels(channels: readonly string[]): string[] {

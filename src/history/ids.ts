@@ -35,7 +35,7 @@ export function parseSeq(
   epoch: string,
 ): number | 'fresh' | 'malformed-id' | 'unknown-id' {
   if (id === undefined || id === '') return 'fresh';
-  // Past the shared cap an id is malformed whatever it holds (this history's ids are far shorter).
+  // Past the shared cap an id is malformed whatever it holds (a plain id is at most 33 characters).
   if (id.length > MAX_EVENT_ID_LENGTH) return 'malformed-id';
   const match = ID_FORMAT.exec(id);
   const seq = match ? Number(match[2]) : Number.NaN;
