@@ -64,6 +64,7 @@ export {
 } from './core/errors.js';
 export { Events, events } from './core/events.js';
 export type { EventsOptions } from './core/options.js';
+export type { PublishOptions } from './core/publish-options.js';
 export type {
   ConnectionInfo,
   DisconnectInfo,
@@ -76,7 +77,6 @@ export type {
   EventSink,
   EventsEvents,
   EventsStats,
-  PublishOptions,
   ResetReason,
 } from './core/types.js';
 export {

@@ -24,16 +24,9 @@ import {
 import * as checks from './option-checks.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { Pipeline, type TrackedPublish } from './pipeline.js';
+import type { PublishOptions as Options } from './publish-options.js';
 import { Subscriptions } from './subscription.js';
-import type {
-  ErrorContext,
-  EventInput,
-  EventMap,
-  EventSink,
-  EventsEvents,
-  EventsStats,
-  PublishOptions,
-} from './types.js';
+import type { ErrorContext, EventInput, EventMap, EventSink, EventsEvents, EventsStats } from './types.js';
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
@@ -172,13 +165,13 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
    * Publish one event on `channel`. Resolves once the event has been written to local
    * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
    */
-  publish(channel: string, event: EventInput<M>, options?: PublishOptions): Promise<void> {
+  publish(channel: string, event: EventInput<M>, options?: Options): Promise<void> {
     return this.#pipeline.publish(channel, event, options).done;
   }
 
   /** What a Channel publishes through: the pipeline, plus a way to report its listeners' failures. */
   readonly #channelPublisher = {
-    publish: (channel: string, event: unknown, options?: PublishOptions): TrackedPublish =>
+    publish: (channel: string, event: unknown, options?: Options): TrackedPublish =>
       this.#pipeline.publish(channel, event, options),
     listenerFailed: (name: string, err: unknown): void => this.#listenerFailed(name, err),
   };

@@ -8,8 +8,8 @@ import { type EventBus, LocalBus } from './bus.js';
 import { type DiagnosticsSource, diag } from './diagnostics.js';
 import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
 import { assignId, type PendingEvent, validateAndEncode } from './pending-event.js';
-import { idempotencyKey } from './publish-options.js';
-import type { EncodedEvent, EventSink, PublishOptions } from './types.js';
+import { idempotencyKey, type PublishOptions } from './publish-options.js';
+import type { EncodedEvent, EventSink } from './types.js';
 
 interface Batch {
   events: PendingEvent[];

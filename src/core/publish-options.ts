@@ -1,6 +1,16 @@
 // The options of publish(): validated where the event is, so a bad one rejects that publish only.
 import { InvalidOptionError } from './errors.js';
-import type { PublishOptions } from './types.js';
+
+/** The options of `publish()`. */
+export interface PublishOptions {
+  /**
+   * Publish at most once per key: a publish with a key the history has seen within its
+   * idempotency window (memory store: 5 minutes, at most 10,000 keys; Redis: 5 minutes, one key
+   * each) is not stored or delivered again, and resolves. For a client retrying a request whose
+   * answer was lost. 1-200 printable ASCII characters, no spaces; needs the history.
+   */
+  idempotencyKey?: string;
+}
 
 /** An idempotency key: printable ASCII without spaces (it names a Redis key, never a wire field). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;

@@ -34,17 +34,6 @@ export type EventInput<M extends object = EventMap> =
   | { [K in keyof M & string]: EventFields & { event: K; data?: M[K] } }[keyof M & string]
   | ('message' extends keyof M ? EventFields & { event?: undefined; data?: M['message'] } : never);
 
-/** The options of `publish()`. */
-export interface PublishOptions {
-  /**
-   * Publish at most once per key: a publish with a key the history has seen within its
-   * idempotency window (memory store: 5 minutes, at most 10,000 keys; Redis: 5 minutes, one key
-   * each) is not stored or delivered again, and resolves. For a client retrying a request whose
-   * answer was lost. 1-200 printable ASCII characters, no spaces; needs the history.
-   */
-  idempotencyKey?: string;
-}
-
 /** One published event after validation and encoding; encoded exactly once. */
 export interface EncodedEvent {
   /** The channel it was published on (without any GRIP prefix). */

@@ -36,7 +36,9 @@ export interface AppendResult {
 
 /** One event to append: its channel, its SSE text without the `id:` line, and its idempotency key. */
 export interface AppendItem {
+  /** The channel the event is published on. */
   readonly channel: string;
+  /** Its SSE text without the `id:` line (the store assigns the id). */
   readonly body: string;
   /**
    * `publish(channel, event, { idempotencyKey })`: a store that has seen this key within its

@@ -42,6 +42,7 @@ export class RedisDataError extends EventStreamError<'ERR_SSE_REDIS_DATA'> {
   /** @internal */
   static readonly [ERROR_BRAND] = 'ERR_SSE_REDIS_DATA';
 
+  /** The key holding the foreign data. */
   readonly key: string;
 
   constructor(operation: string, key: string, problem: string) {
