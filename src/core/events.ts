@@ -223,12 +223,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
    * warning. `'error'` without listeners is dropped instead of thrown.
    */
   override emit<K extends keyof EventsEvents>(name: K, ...args: EventsEvents[K]): boolean;
-  // Other names, as EventEmitter allows them ('newListener', your own): without this signature the
-  // override is narrower than the base's, an error in the declarations with @types/node ≥ 22.
-  override emit<N extends string | symbol>(
-    name: N extends keyof EventsEvents ? never : N,
-    ...args: unknown[]
-  ): boolean;
+  // Undeclared names too, as EventEmitter's: @types/node 26 refuses a narrower emit() override.
+  override emit<N extends string | symbol>(name: Exclude<N, keyof EventsEvents>, ...args: unknown[]): boolean;
   override emit(name: string | symbol, ...args: unknown[]): boolean {
     const listeners = this.rawListeners(name as keyof EventsEvents);
     if (listeners.length === 0) return false;
