@@ -201,7 +201,9 @@ describe('decide(): request view → verdict', () => {
   it('reliable mode: holds carry prev-id and a signed link; a recovery fetch gets what follows', async () => {
     const ep = endpoint({ grip: true, reliable: true });
     const hold = await decide(view('/e?channel=a&token=t', { 'grip-sig': gripSig() }), ep);
-    expect(hold.headers['Grip-Channel']).toBe('events-a; prev-id=e-1');
+    // The build-id filter fills in each client's id: on one channel, just that channel's id.
+    expect(hold.headers['Grip-Channel']).toBe('events-a; prev-id=e-1; filter=build-id');
+    expect(hold.headers['Grip-Set-Meta']).toBe('id_format="%(events-a)s"');
     const link = /^<([^>]+)>; rel=next; timeout=120$/.exec(hold.headers['Grip-Link'] ?? '')?.[1];
     expect(link).toMatch(/^\/e\?channel=a&token=t&es-recover=/);
     const recover = await decide(

@@ -5,7 +5,7 @@
 // sorted name order (Pushpin fills it in per connection from each channel's last id, see
 // grip/build-id.ts), and `<tag>` names the channel set so an id is never read against another set.
 import { MAX_EVENT_ID_LENGTH } from '../core/encoder.js';
-import { formatId, parseSeq } from './ids.js';
+import { assertEpoch, formatId, parseSeq } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
 import type { EventStore, StoredRecord } from './store.js';
 
@@ -56,23 +56,9 @@ export function parsePosition(id: string | undefined, epoch: string, channels: r
   return foreign ? 'unknown-id' : { seqs };
 }
 
-export function isPerChannel(position: Position): position is PerChannel {
-  return typeof position === 'object';
-}
-
-/** Where a read must start to see everything after the position (0 is "from the start"). */
-export function readStart(position: number | PerChannel): number {
-  return typeof position === 'number' ? position : Math.min(...Object.values(position.seqs));
-}
-
 /** The highest seq the position claims: above the history's head it is from the future. */
 export function claimedHead(position: number | PerChannel): number {
   return typeof position === 'number' ? position : Math.max(...Object.values(position.seqs));
-}
-
-/** Whether the client still lacks `record` (a read from `readStart` may hold some it has). */
-export function lacks(position: number | PerChannel, record: StoredRecord): boolean {
-  return typeof position === 'number' || record.seq > (position.seqs[record.channel] ?? 0);
 }
 
 /** A composite id: each channel's id, in sorted order, behind the set's tag (one channel: its id). */
@@ -106,24 +92,53 @@ export function replayIds(
   };
 }
 
+/** What a per-channel read found: like a `ReadResult`, every channel complete up to `head`. */
+export interface PerChannelRead {
+  readonly epoch: string;
+  /** The lowest head among the reads: events above it are left to live delivery. */
+  readonly head: number;
+  /** Each channel's events after its own position, up to `head`, in seq order. */
+  readonly records: readonly StoredRecord[];
+  readonly gaps: readonly string[];
+  /** Per channel, its newest event up to `head` (its position when that is unknown). */
+  readonly lastSeq: Readonly<Record<string, number>>;
+}
+
 /**
- * The gaps a read after `from` reported that are real: a channel whose own position is later may
- * have lost only events the client already has. Such a channel is read again from its own
- * position (rare: only when retention cut into the range).
+ * Reads each channel after its own position: one read per distinct position, concurrently (and
+ * shared with identical reads, see shared-reads.ts). A read from the earliest position would
+ * drag a busy channel's whole history along behind a quiet one, and report retention that only
+ * cut into events the client has as a gap. Undefined when the reads saw different epochs.
  */
-export async function realGaps(
+export async function readPerChannel(
   store: EventStore,
-  position: number | PerChannel,
-  gaps: readonly string[],
-  from: number,
-): Promise<string[]> {
-  if (typeof position === 'number' || gaps.length === 0) return [...gaps];
-  const real: string[] = [];
-  for (const channel of gaps) {
-    const own = position.seqs[channel] ?? from;
-    if (own <= from || (await readAfterShared(store, [channel], own, 1)).gaps.includes(channel)) {
-      real.push(channel);
+  seqs: Readonly<Record<string, number>>,
+): Promise<PerChannelRead | undefined> {
+  const groups = new Map<number, string[]>();
+  for (const [channel, seq] of Object.entries(seqs)) groups.set(seq, [...(groups.get(seq) ?? []), channel]);
+  const reads = await Promise.all(
+    [...groups].map(([seq, channels]) => readAfterShared(store, channels, seq)),
+  );
+  const epoch = reads[0]!.epoch;
+  assertEpoch(epoch);
+  if (reads.some((r) => r.epoch !== epoch)) return undefined;
+  const head = Math.min(...reads.map((r) => r.head));
+  const records: StoredRecord[] = [];
+  const lastSeq: Record<string, number> = {};
+  const gaps: string[] = [];
+  for (const read of reads) {
+    gaps.push(...read.gaps);
+    for (const record of read.records) if (record.seq <= head) records.push(record);
+    for (const [channel, last] of Object.entries(read.lastSeq)) {
+      if (last <= head) lastSeq[channel] = last;
     }
   }
-  return real;
+  records.sort((x, y) => x.seq - y.seq);
+  // Appended between the reads: the newest up to the common head is then among the records, or
+  // at most the position (or the head): an approximation only a proxy's prev-id sees, and which
+  // costs it one recovery fetch from there.
+  const missing = Object.keys(seqs).filter((c) => lastSeq[c] === undefined);
+  for (const channel of missing) lastSeq[channel] = Math.min(seqs[channel]!, head);
+  for (const record of records) if (missing.includes(record.channel)) lastSeq[record.channel] = record.seq;
+  return { epoch, head, records, gaps, lastSeq };
 }

@@ -1,9 +1,9 @@
 // Event ids are `<epoch>-<seq>`: `seq` is one sequence per Events namespace, so a single
 // Last-Event-ID locates a client in every channel it listens to; `epoch` names the store's
 // lifetime, so an id from before a restart of an in-memory store is recognised as unknown
-// instead of silently pointing at different events.
-import { MAX_EVENT_ID_LENGTH, withId } from '../core/encoder.js';
-import type { StoredRecord } from './store.js';
+// instead of silently pointing at different events. Behind a GRIP proxy, which delivers per
+// channel, a multi-channel stream's id is a composite of these, one per channel (cursor.ts).
+import { MAX_EVENT_ID_LENGTH } from '../core/encoder.js';
 
 const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
 const EPOCH_FORMAT = /^[0-9a-z]{1,16}$/;
@@ -22,11 +22,6 @@ export function assertEpoch(epoch: unknown): asserts epoch is string {
 
 export function formatId(epoch: string, seq: number): string {
   return `${epoch}-${seq}`;
-}
-
-/** The SSE text of a stored event, as it was first delivered. */
-export function recordText(epoch: string, record: StoredRecord): string {
-  return withId(formatId(epoch, record.seq), record.body);
 }
 
 /** The seq an id points at in this epoch, 'fresh' for none, or why it cannot be used. */

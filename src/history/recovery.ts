@@ -1,7 +1,7 @@
 // GRIP reliable mode: what follows each channel's last id (`Grip-Last`), for the proxy's recovery fetch.
 import { encodeStreamReset, withId } from '../core/encoder.js';
-import { compositeId, lacks, readStart, realGaps, replayIds, sortedChannels } from './cursor.js';
-import { assertEpoch, idsOf, parseSeq, type ResetReason } from './ids.js';
+import { compositeId, readPerChannel, replayIds, sortedChannels } from './cursor.js';
+import { idsOf, parseSeq, type ResetReason } from './ids.js';
 import type { EventStore } from './store.js';
 
 export interface RecoveryPlan {
@@ -12,10 +12,10 @@ export interface RecoveryPlan {
 
 /**
  * GRIP reliable mode: the proxy asks for what follows each channel's last id (`Grip-Last`).
- * One read from the earliest of them, so every channel is complete up to one head; a channel
- * whose position is lost gets a `stream-reset` (one per reason), first, and continues from there.
- * The events follow in seq order. Every id says what the client has on each of its channels
- * (Pushpin delivered per channel, so the positions differ): a composite id on several channels.
+ * Each channel is read after its own id (readPerChannel), so all are complete up to one head; a
+ * channel whose position is lost gets a `stream-reset` (one per reason), first, and continues
+ * from there. The events follow in seq order, each id saying what the client has on each of its
+ * channels (Pushpin delivered them apart): a composite id on several channels.
  */
 export async function planRecovery(
   store: EventStore,
@@ -25,28 +25,29 @@ export async function planRecovery(
   const hint = await store.epoch();
   const seqs: Record<string, number> = {};
   const lost = new Map<ResetReason, string[]>();
-  const lose = (channel: string, reason: ResetReason) => {
-    delete seqs[channel];
+  const lose = (channel: string, reason: ResetReason) =>
     lost.set(reason, [...(lost.get(reason) ?? []), channel]);
-  };
   for (const channel of channels) {
     const parsed = parseSeq(positions[channel], hint);
-    if (typeof parsed === 'number') seqs[channel] = parsed;
-    else lose(channel, parsed === 'malformed-id' ? 'malformed-id' : 'unknown-id');
+    // A lost channel is read from the end: only its newest event (the next prev-id) is needed.
+    seqs[channel] = typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER;
+    if (typeof parsed !== 'number') lose(channel, parsed === 'malformed-id' ? 'malformed-id' : 'unknown-id');
   }
-  const start = Object.keys(seqs).length > 0 ? readStart({ seqs }) : Number.MAX_SAFE_INTEGER;
-  const read = await store.readAfter(channels, start);
+  const read = await readPerChannel(store, seqs);
+  if (read === undefined || read.epoch !== hint) {
+    // The history was reset under the reads: every position is unknown now.
+    return planRecovery(store, channels, {});
+  }
   const { epoch, head } = read;
-  assertEpoch(epoch);
-  for (const channel of Object.keys(seqs)) {
-    if (epoch !== hint || seqs[channel]! > head) lose(channel, 'unknown-id');
+  const isLost = (channel: string) => [...lost.values()].some((names) => names.includes(channel));
+  for (const channel of channels) {
+    if (!isLost(channel) && seqs[channel]! > head) lose(channel, 'unknown-id');
   }
-  const gaps = read.gaps.filter((c) => c in seqs);
-  for (const channel of await realGaps(store, { seqs: { ...seqs } }, gaps, start)) lose(channel, 'expired');
+  for (const channel of read.gaps) if (!isLost(channel)) lose(channel, 'expired');
   // The resets come first; after the last one each lost channel is at the head, the others
   // where they were, and the events' ids say so.
-  const position: Record<string, number> = { ...seqs };
-  for (const names of lost.values()) for (const name of names) position[name] = head;
+  const position: Record<string, number> = {};
+  for (const channel of channels) position[channel] = isLost(channel) ? head : seqs[channel]!;
   const resets = [...lost];
   let text = '';
   for (const [i, [reason, names]] of resets.entries()) {
@@ -54,12 +55,10 @@ export async function planRecovery(
     text += encodeStreamReset(id, names, reason);
   }
   const idOf = replayIds(epoch, channels, { seqs: position });
-  const lastSeq: Record<string, number> = {};
-  for (const channel of channels) lastSeq[channel] = seqs[channel] ?? read.lastSeq[channel] ?? 0;
+  const lastSeq: Record<string, number> = { ...read.lastSeq };
   for (const record of read.records) {
-    if (!(record.channel in seqs) || !lacks({ seqs }, record)) continue;
+    if (isLost(record.channel)) continue;
     text += withId(idOf(record.seq), record.body);
-    lastSeq[record.channel] = record.seq;
   }
   return { text, lastIds: idsOf(epoch, channels, lastSeq) };
 }

@@ -1,15 +1,7 @@
 // Resuming: which stored events a (re)connecting client gets before live ones.
 import { encodeStreamOpen, encodeStreamReset, withId } from '../core/encoder.js';
-import {
-  claimedHead,
-  lacks,
-  type PerChannel,
-  parsePosition,
-  readStart,
-  realGaps,
-  replayIds,
-} from './cursor.js';
-import { assertEpoch, formatId, idsOf, type ResetReason } from './ids.js';
+import { claimedHead, type Position, parsePosition, readPerChannel, replayIds } from './cursor.js';
+import { assertEpoch, formatId, idsOf, parseSeq, type ResetReason } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
 import type { EventStore, StoredRecord } from './store.js';
 
@@ -41,50 +33,64 @@ export async function planResume(
 ): Promise<ResumePlan> {
   const hint = await store.epoch();
   const parsed = parsePosition(lastEventId, hint, channels);
+  if (typeof parsed === 'object') {
+    const read = await readPerChannel(store, parsed.seqs);
+    if (read !== undefined && read.epoch === hint && claimedHead(parsed) <= read.head) {
+      return replayPlan(read, channels, parsed);
+    }
+  }
   const read = await readAfterShared(
     store,
     channels,
-    usable(parsed) ? readStart(parsed) : Number.MAX_SAFE_INTEGER,
+    typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
   );
   // Ids are judged against, and formatted in, the epoch the read happened in.
   const { epoch, head } = read;
   assertEpoch(epoch);
-  const position = judged(parsed, hint, epoch, head);
-  const lastIds = idsOf(epoch, channels, read.lastSeq);
+  const position =
+    typeof parsed === 'object' || (typeof parsed === 'number' && (epoch !== hint || parsed > head))
+      ? 'unknown-id'
+      : parsed;
   if (position === 'fresh') {
     const text = encodeStreamOpen({ id: formatId(epoch, head) });
+    const lastIds = idsOf(epoch, channels, read.lastSeq);
     return { text, coveredUpTo: head, lastIds, replayed: 0, reset: undefined };
   }
+  return replayPlan(read, channels, position);
+}
+
+/**
+ * The plan for a resume from `position` given what was read after it: stream-open with the
+ * count, the events (each id saying what the client then has), any reset at the head.
+ */
+function replayPlan(
+  read: {
+    epoch: string;
+    head: number;
+    records: readonly StoredRecord[];
+    gaps: readonly string[];
+    lastSeq: Readonly<Record<string, number>>;
+  },
+  channels: readonly string[],
+  position: Exclude<Position, 'fresh'>,
+): ResumePlan {
+  const { epoch, head } = read;
+  const lastIds = idsOf(epoch, channels, read.lastSeq);
   // A resumed stream's stream-open keeps the client's id and says how many replayed events
   // follow, so a client can tell replayed events from live ones.
-  const records = usable(position) ? read.records.filter((r) => lacks(position, r)) : [];
+  const usable = typeof position === 'number' || typeof position === 'object';
+  const records = usable ? read.records : [];
   let text = encodeStreamOpen({ replayed: records.length });
-  if (usable(position)) {
+  if (usable) {
     const idOf = replayIds(epoch, channels, position);
     for (const record of records) text += withId(idOf(record.seq), record.body);
   }
   let reset: ResumePlan['reset'];
-  if (!usable(position)) reset = { channels: [...channels], reason: position };
-  else {
-    const gaps = await realGaps(store, position, read.gaps, readStart(position));
-    if (gaps.length > 0) reset = { channels: gaps, reason: 'expired' };
-  }
+  if (!usable) reset = { channels: [...channels], reason: position };
+  else if (read.gaps.length > 0)
+    reset = { channels: channels.filter((c) => read.gaps.includes(c)), reason: 'expired' };
   if (reset !== undefined) text += resetText(epoch, head, reset.channels, reset.reason);
   return { text, coveredUpTo: head, lastIds, replayed: records.length, reset };
-}
-
-function usable(position: ReturnType<typeof parsePosition>): position is number | PerChannel {
-  return typeof position === 'number' || typeof position === 'object';
-}
-
-/** A position from another epoch than the read's, or past its head, is unknown. */
-function judged(
-  parsed: ReturnType<typeof parsePosition>,
-  hint: string,
-  epoch: string,
-  head: number,
-): ReturnType<typeof parsePosition> {
-  return usable(parsed) && (epoch !== hint || claimedHead(parsed) > head) ? 'unknown-id' : parsed;
 }
 
 /** Records of the first read of a streamed resume: most resumes fit in it, so one read suffices. */
@@ -124,54 +130,61 @@ export async function openResume(
 ): Promise<ResumeStream> {
   const { preamble, pageBytes, onReset } = options;
   const hint = await store.epoch();
-  const parsed = parsePosition(lastEventId, hint, channels);
-  const start = usable(parsed) ? readStart(parsed) : Number.MAX_SAFE_INTEGER;
-  const first = await readAfterShared(store, channels, start, FIRST_PAGE);
+  const parsed = parseSeq(lastEventId, hint);
+  if (parsed === 'malformed-id' && lastEventId?.includes(':') === true) {
+    // A composite id (a multi-channel stream that was behind a proxy): one read per channel
+    // position, not paged; it holds what the proxy had not delivered yet, usually little.
+    const plan = await planResume(store, channels, lastEventId);
+    if (plan.reset !== undefined) onReset(plan.reset.channels, plan.reset.reason);
+    return { coveredUpTo: plan.coveredUpTo, replayed: plan.replayed, pieces: once(preamble + plan.text) };
+  }
+  const first = await readAfterShared(
+    store,
+    channels,
+    typeof parsed === 'number' ? parsed : Number.MAX_SAFE_INTEGER,
+    FIRST_PAGE,
+  );
   const { epoch, head } = first;
   assertEpoch(epoch);
   // The position is judged against the epoch the read happened in.
-  const position = judged(parsed, hint, epoch, head);
+  const position = typeof parsed === 'number' && (epoch !== hint || parsed > head) ? 'unknown-id' : parsed;
   if (position === 'fresh') {
     const text = preamble + encodeStreamOpen({ id: formatId(epoch, head) });
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
-  if (!usable(position)) {
+  if (typeof position !== 'number') {
     onReset(channels, position);
     const text = preamble + encodeStreamOpen({ replayed: 0 }) + resetText(epoch, head, channels, position);
     return { coveredUpTo: head, replayed: 0, pieces: once(text) };
   }
-  const at: number | PerChannel = position;
-  const confirm = (gaps: readonly string[], from: number) => realGaps(store, at, gaps, from);
-  const gaps = new Set(await confirm(first.gaps, start));
-  const firstRecords = first.records.filter((r) => lacks(position, r));
+  const gaps = new Set(first.gaps);
   const complete = first.records.length < FIRST_PAGE;
-  const resumeAt = first.records.at(-1)?.seq ?? start;
+  const resumeAt = first.records.at(-1)?.seq ?? position;
   const rest = channels.filter((c) => !gaps.has(c));
-  const pages = () => readPages(store, rest, resumeAt, { epoch, head, pageBytes, confirm });
   // stream-open announces the count, so a replay longer than one page is counted first, page by
   // page, without keeping what is read.
-  let replayed = firstRecords.length;
+  let replayed = first.records.length;
   if (!complete) {
-    for await (const page of pages()) replayed += page.records.filter((r) => lacks(position, r)).length;
+    for await (const page of readPages(store, rest, resumeAt, epoch, head, pageBytes)) {
+      replayed += page.records.length;
+    }
   }
-  const idOf = replayIds(epoch, channels, position);
   async function* pieces(): AsyncGenerator<string, void, undefined> {
     let text = preamble + encodeStreamOpen({ replayed });
-    for (const record of firstRecords) {
-      text += withId(idOf(record.seq), record.body);
+    for (const record of first.records) {
+      text += withId(formatId(epoch, record.seq), record.body);
       if (text.length >= PIECE_CHARS) {
         yield text;
         text = '';
       }
     }
     if (!complete) {
-      for await (const page of pages()) {
+      for await (const page of readPages(store, rest, resumeAt, epoch, head, pageBytes)) {
         // A channel whose next events expired while the replay was being written: the reset
         // at the end moves the client past them.
         for (const channel of page.gaps) gaps.add(channel);
         for (const record of page.records) {
-          if (!lacks(at, record)) continue;
-          text += withId(idOf(record.seq), record.body);
+          text += withId(formatId(epoch, record.seq), record.body);
           if (text.length >= PIECE_CHARS) {
             yield text;
             text = '';
@@ -198,25 +211,17 @@ async function* readPages(
   store: EventStore,
   channels: readonly string[],
   afterSeq: number,
-  options: {
-    epoch: string;
-    head: number;
-    pageBytes: number;
-    /** The gaps of a read from `from` that are real at the client's own positions. */
-    confirm: (gaps: readonly string[], from: number) => Promise<string[]>;
-  },
+  epoch: string,
+  head: number,
+  pageBytes: number,
 ): AsyncGenerator<{ records: readonly StoredRecord[]; gaps: readonly string[] }, void, undefined> {
-  const { epoch, head, pageBytes, confirm } = options;
   let active = [...channels];
   let after = afterSeq;
   let limit = FIRST_PAGE;
   while (active.length > 0 && after < head) {
     const read = await readAfterShared(store, active, after, limit);
     if (read.epoch !== epoch) throw new Error('the event history was reset during a replay');
-    const gaps = await confirm(
-      read.gaps.filter((c) => active.includes(c)),
-      after,
-    );
+    const gaps = read.gaps.filter((c) => active.includes(c));
     if (gaps.length > 0) active = active.filter((c) => !gaps.includes(c));
     let end = read.records.length;
     while (end > 0 && read.records[end - 1]!.seq > head) end--;

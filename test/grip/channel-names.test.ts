@@ -35,6 +35,7 @@ const NAMES: ReadonlyArray<[name: string, wire: string]> = [
   ['50%', 'events-50%25'],
   ['say "hi"', 'events-say %22hi%22'],
   ['back\\slash', 'events-back%5Cslash'],
+  ['(a)', 'events-(a%29'],
   ['emoji 🎉', 'events-emoji %F0%9F%8E%89'],
 ];
 

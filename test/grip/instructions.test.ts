@@ -71,6 +71,23 @@ describe('holdHeaders', () => {
     });
   });
 
+  it('reliable mode with an id_format: the build-id filter on every channel, never without prev-ids', () => {
+    const base = {
+      channels: ['a', 'b'],
+      prefix: 'events-',
+      keepAlive: undefined,
+      idFormat: 'x:%(events-a)s',
+    };
+    expect(holdHeaders(base)).toEqual({ 'Grip-Hold': 'stream', 'Grip-Channel': 'events-a, events-b' });
+    const link = { uri: '/events?es-recover=t', timeoutSec: 120 };
+    expect(holdHeaders({ ...base, link, prevIds: { a: 'ep-7', b: 'ep-0' } })).toEqual({
+      'Grip-Hold': 'stream',
+      'Grip-Channel': 'events-a; prev-id=ep-7; filter=build-id, events-b; prev-id=ep-0; filter=build-id',
+      'Grip-Set-Meta': 'id_format="x:%(events-a)s"',
+      'Grip-Link': '</events?es-recover=t>; rel=next; timeout=120',
+    });
+  });
+
   it('puts every valid name in its percent-encoded wire form (non-ASCII, =, ", \\, %)', () => {
     const h = holdHeaders({
       channels: ['é', 'a=b', 'clock'],

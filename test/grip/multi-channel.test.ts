@@ -22,7 +22,10 @@ beforeAll(async () => {
 /** One origin (in-memory history, reliable mode) behind Pushpin; events whose data is in `withheld` never reach the proxy. */
 async function setup(): Promise<{ ev: Events; pp: PushpinInstance; withheld: Set<number> }> {
   // A long link timeout: no idle recovery poll brings the missing event during the test.
-  const ev = events({ keepAlive: false, reliable: { secret: 'multi-channel-secret-0123456789', linkTimeoutSec: 300 } });
+  const ev = events({
+    keepAlive: false,
+    reliable: { secret: 'multi-channel-secret-0123456789', linkTimeoutSec: 300 },
+  });
   const handler = createHandler({ events: ev, grip: 'http://127.0.0.1:5561?key=changeme' });
   const origin = await startServer((req, res) => handler(req, res));
   const pp = await startPushpin({ originPort: origin.port, readyPath: '/events?channel=ready' });

@@ -143,7 +143,7 @@ describe('createGripSink: requests', () => {
     const proxy = await fakeProxy();
     const settings = resolveGrip(`http://127.0.0.1:${proxy.port}`)!;
     const evs: EncodedEvent[] = [
-      { ...ev('c', 'data: 2\n\n', 'e-2'), prevId: 'e-1' },
+      { ...ev('c', 'id: e-2\ndata: 2%\n\n', 'e-2'), prevId: 'e-1' },
       { ...ev('c', 'data: 3\n\n', 'e-3'), prevId: 'e-2' },
     ];
     for (const reliable of [true, false]) {
@@ -159,6 +159,12 @@ describe('createGripSink: requests', () => {
       ['e-3', 'e-2'],
     ]);
     expect(items[1]?.every((i) => !('prev-id' in i))).toBe(true);
+    // Reliable: the build-id filter puts each connection's own id in place of %I (every other %
+    // doubled); without it, the text as direct clients get it.
+    expect(items[0]?.[0]?.formats).toEqual({
+      'http-stream': { content: 'id: %I\ndata: 2%%\n\n', 'content-filters': ['build-id'] },
+    });
+    expect(items[1]?.[0]?.formats).toEqual({ 'http-stream': { content: 'id: e-2\ndata: 2%\n\n' } });
   });
 
   it('does nothing for an empty batch', async () => {

@@ -56,8 +56,7 @@ function channelsClient(
     done: Promise.resolve(),
   };
   let position: string | undefined;
-  const finished = () =>
-    Date.now() > deadline || channels.every((c) => client.received[c]!.includes(last));
+  const finished = () => Date.now() > deadline || channels.every((c) => client.received[c]!.includes(last));
   const connectOnce = () =>
     new Promise<void>((resolve) => {
       const budget = 1 + Math.floor(Math.random() * maxEventsPerConnection);
@@ -108,7 +107,11 @@ function tally(received: readonly number[], total: number) {
   const distinct = new Set(received);
   let outOfOrder = 0;
   for (let i = 1; i < received.length; i++) if (received[i]! <= received[i - 1]!) outOfOrder++;
-  return { lost: total - [...distinct].filter((n) => n >= 1 && n <= total).length, duplicated: received.length - distinct.size, outOfOrder };
+  return {
+    lost: total - [...distinct].filter((n) => n >= 1 && n <= total).length,
+    duplicated: received.length - distinct.size,
+    outOfOrder,
+  };
 }
 
 describe('two origins on one Redis behind Pushpin, publishing at once', () => {
@@ -159,8 +162,12 @@ describe('two origins on one Redis behind Pushpin, publishing at once', () => {
     await Promise.all([publishAll(a!, 'a'), publishAll(b!, 'b')]);
     await Promise.all(runs.map((r) => r.done));
 
-    const figures = runs.map((run) => Object.fromEntries(channels.map((c) => [c, tally(run.received[c]!, total)])));
-    console.log(`multi-channel chaos (${total} events per channel): ${JSON.stringify(figures)}, cuts ${runs.map((r) => r.cuts).join('/')}`);
+    const figures = runs.map((run) =>
+      Object.fromEntries(channels.map((c) => [c, tally(run.received[c]!, total)])),
+    );
+    console.log(
+      `multi-channel chaos (${total} events per channel): ${JSON.stringify(figures)}, cuts ${runs.map((r) => r.cuts).join('/')}`,
+    );
     const expected = Array.from({ length: total }, (_, i) => i + 1);
     runs.forEach((run, i) => {
       for (const c of channels) expect(run.received[c], `client ${i} channel ${c}`).toEqual(expected);
