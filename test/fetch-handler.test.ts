@@ -201,6 +201,38 @@ describe('fetchHandler', () => {
     expect(await forged.text()).toMatch(/signature does not verify/);
   });
 
+  it('warns once when a proxy holds a multi-channel stream without reliable mode, never silently', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const sig = await new SignJWT({ iss: 'pushpin', exp: Math.floor(Date.now() / 1000) + 60 })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode('changeme'));
+      const hold = async (ev: Events, channels: string) => {
+        const handler = fetchHandler({ events: ev, grip: 'http://127.0.0.1:5561?key=changeme' });
+        const res = await handler(get(`/events?${channels}`, { ...SSE, 'grip-sig': sig }));
+        expect(res.headers.get('grip-hold')).toBe('stream');
+        await res.text();
+      };
+      const plain = namespace({ name: 'plain-multi' });
+      const reliable = namespace({ name: 'reliable-multi', reliable: { secret: 'a-secret-of-16-chars!' } });
+      await hold(plain, 'channel=a');
+      await hold(reliable, 'channel=a&channel=b');
+      await hold(plain, 'channel=a&channel=b');
+      await hold(plain, 'channel=b&channel=c');
+      // process.emitWarning delivers on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      const ours = warnings.filter(
+        (w) => (w as { code?: string }).code === 'EXPRESS_EVENTSTREAM_GRIP_MULTI_CHANNEL',
+      );
+      expect(ours).toHaveLength(1);
+      expect(ours[0]!.message).toMatch(/without reliable mode/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('never subscribes a request whose client already left, nor one after close()', async () => {
     const ev = namespace();
     const handler = fetchHandler({ events: ev });

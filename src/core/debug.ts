@@ -56,7 +56,10 @@ export function startDebugLog(): void {
 }
 
 /** Codes of the misconfiguration warnings (`warning.code` in `process.on('warning')`). */
-export type WarningCode = 'EXPRESS_EVENTSTREAM_GRIP_UNREACHABLE' | 'EXPRESS_EVENTSTREAM_GRIP_SIG_KEY';
+export type WarningCode =
+  | 'EXPRESS_EVENTSTREAM_GRIP_UNREACHABLE'
+  | 'EXPRESS_EVENTSTREAM_GRIP_SIG_KEY'
+  | 'EXPRESS_EVENTSTREAM_GRIP_MULTI_CHANNEL';
 
 const warned = new WeakMap<object, Set<WarningCode>>();
 
@@ -107,5 +110,20 @@ export function gripSigRejected(source: EventsView, reason: string): void {
     'Grip-Sig rejected: a request carried a Grip-Sig that does not verify with the configured key, and was ' +
       'refused with 403. If it came through your GRIP proxy, the proxy signs with another key than the app ' +
       'expects (Pushpin: sig_key; the app: key / verifyKey of the grip option). (Shown once.)',
+  );
+}
+
+/**
+ * A proxy holds a stream on several channels without reliable mode. The proxy delivers each channel
+ * on its own, so one Last-Event-ID cannot say where the client is in every channel: said once, so
+ * the loss is never silent (docs/scaling.md, "Several channels per stream").
+ */
+export function multiChannelHoldWithoutReliable(source: EventsView): void {
+  warnOnce(
+    source,
+    'EXPRESS_EVENTSTREAM_GRIP_MULTI_CHANNEL',
+    'A GRIP proxy holds a stream on several channels without reliable mode: on resume such a stream can ' +
+      'skip or repeat events of one channel that the proxy delivered after a later event of another. Turn on ' +
+      'reliable mode (events({ grip, reliable })) for lossless multi-channel streams. (Shown once.)',
   );
 }

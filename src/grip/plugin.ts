@@ -1,7 +1,7 @@
 // GRIP as one plug-in behind one interface. The core creates it from `events({ grip, gripRetry,
 // prefix, reliable })`; the request decision asks it whether a request came through a proxy, what
 // a hold answers and what a recovery fetch asks for; the publish pipeline sends through its sink.
-import { gripSigRejected } from '../core/debug.js';
+import { gripSigRejected, multiChannelHoldWithoutReliable } from '../core/debug.js';
 import type { DiagnosticsSource } from '../core/diagnostics.js';
 import type { EventSink } from '../core/types.js';
 import type { RequestView } from '../protocol/request-view.js';
@@ -104,6 +104,9 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
       return { valid: true, channels, positions: parseGripLast(view, prefix) };
     },
     holdHeaders(view, channels, lastIds) {
+      if (reliable === undefined && channels.length > 1 && options.diagnostics !== undefined) {
+        multiChannelHoldWithoutReliable(options.diagnostics.source);
+      }
       const link =
         reliable === undefined
           ? undefined
