@@ -8,6 +8,8 @@
 //                      service on a fresh connection, as a packet stuck in the network would
 //   'delay'            forward the request, deliver what the service answers `ms` later
 //   { cutAfterBytes }  forward only the first n bytes of the request, then cut
+// `replyDelayMs` hands every reply back that much later (in order), so every command through the
+// proxy is in flight at least that long.
 import net from 'node:net';
 
 export type Fault =
@@ -53,7 +55,11 @@ export const containing =
   (chunk: Buffer): boolean =>
     chunk.toString('latin1').includes(text);
 
-export async function startTcpProxy(target: { host?: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(target: {
+  host?: string;
+  port: number;
+  replyDelayMs?: number;
+}): Promise<TcpProxy> {
   const host = target.host ?? '127.0.0.1';
   const stats = { accepted: 0, refused: 0 };
   const sockets = new Set<net.Socket>();
@@ -88,7 +94,11 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
     let onReply: ((chunk: Buffer) => void) | undefined;
     upstream.on('data', (chunk: Buffer) => {
       if (onReply !== undefined) onReply(chunk);
-      else client.write(chunk);
+      else if (target.replyDelayMs === undefined) client.write(chunk);
+      else
+        setTimeout(() => {
+          if (!client.destroyed) client.write(chunk);
+        }, target.replyDelayMs);
     });
     client.on('data', (chunk: Buffer) => {
       const fault = armed?.match(chunk) ? armed : undefined;

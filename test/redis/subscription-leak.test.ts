@@ -5,10 +5,10 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events } from '../../src/index.js';
 import { redis, redisBus, redisStore } from '../../src/redis/index.js';
-import { startDelayProxy } from '../helpers/net.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect, until } from '../helpers/sse-client.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let redisServer: RedisInstance;
 let n = 0;
@@ -61,7 +61,7 @@ describe('a client leaving while its channel is subscribed (defect 4)', () => {
 
   it('300 HTTP clients with random channels leaving mid-subscribe leave 0 channels subscribed and no state', async () => {
     // Redis' replies come 150 ms late: every client leaves while its channel's SSUBSCRIBE is in flight.
-    const proxy = await startDelayProxy(redisServer.port, 150);
+    const proxy = await startTcpProxy({ port: redisServer.port, replyDelayMs: 150 });
     const namespace = ns();
     const setup = redis({
       url: `redis://127.0.0.1:${proxy.port}`,
