@@ -159,13 +159,13 @@ describe('through a real Pushpin', () => {
     expect(client.status).toBe(200);
     expect(client.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(Object.keys(client.headers).filter((h) => h.startsWith('grip-'))).toEqual([]);
-    await client.waitFor((c) => c.named('stream-open').length === 1, 5000, 'stream-open');
+    await client.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
     await pp.waitForSubscription('events-clock');
     // The proxy holds the client; the origin has no open stream.
     expect(a.events.stats().connections).toBe(0);
 
     for (let n = 1; n <= 3; n++) await a.events.publish('clock', { event: 'time', data: { n } });
-    await client.waitFor((c) => c.named('time').length === 3, 5000, 'three time events');
+    await client.waitFor((c) => c.named('time').length === 3, 15_000, 'three time events');
     expect(client.named('time').map((e) => e.data)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
     // Ids come from the event history and travel in the published SSE text.
     expect(client.named('time').every((e) => /^\S+-\d+$/.test(e.id ?? ''))).toBe(true);
@@ -192,7 +192,7 @@ describe('through a real Pushpin', () => {
       a.events.publish('b', { data: 'b1' }),
     ]);
     await a.events.publish('b', { data: 'b2' });
-    await client.waitFor((c) => tags(c).includes('b2'), 5000, 'b2');
+    await client.waitFor((c) => tags(c).includes('b2'), 15_000, 'b2');
     expect(tags(client)).toEqual(['a1', 'b1', 'b2']);
     // The handler logs each publish request with its item count: the tick's three events went in one.
     await pp.waitForLog(/POST \/publish\/ code=200 .*items=3\b/);
@@ -229,7 +229,7 @@ describe('through a real Pushpin', () => {
     expect(await oa.publish('news', { data: 'a1' })).toMatchObject({ status: 200 });
     expect(await ob.publish('news', { data: 'b1' })).toMatchObject({ status: 200 });
     for (const c of clients) {
-      await c.waitFor((x) => tags(x).length === 2, 5000, 'both events');
+      await c.waitFor((x) => tags(x).length === 2, 15_000, 'both events');
       expect(tags(c)).toEqual(['a1', 'b1']);
     }
 
@@ -240,7 +240,7 @@ describe('through a real Pushpin', () => {
     expect(late.headers['x-origin']).toBe('b');
     await pp.waitForSubscription('events-news', clients.length + 1);
     expect(await ob.publish('news', { data: 'b2' })).toMatchObject({ status: 200 });
-    for (const c of [...clients, late]) await c.waitFor((x) => tags(x).includes('b2'), 5000, 'b2');
+    for (const c of [...clients, late]) await c.waitFor((x) => tags(x).includes('b2'), 15_000, 'b2');
     expect(tags(late)).toEqual(['b2']);
   }, 90_000);
 
@@ -266,7 +266,7 @@ describe('through a real Pushpin', () => {
     await pp2.waitForSubscription('events-multi');
     for (let n = 1; n <= 3; n++) await a.events.publish('multi', { data: `m${n}` });
     for (const c of [c1, c2]) {
-      await c.waitFor((x) => tags(x).length === 3, 5000, 'three events');
+      await c.waitFor((x) => tags(x).length === 3, 15_000, 'three events');
       expect(tags(c)).toEqual(['m1', 'm2', 'm3']);
     }
   });
@@ -326,10 +326,10 @@ describe('through a real Pushpin', () => {
     const proxied = await sse(`${pp.baseUrl}/events?channel=news`);
     await pp.waitForSubscription('events-news');
     await a.events.publish('news', { data: '1' });
-    await proxied.waitFor((c) => tags(c).includes('1'), 5000, 'event 1 via Pushpin');
+    await proxied.waitFor((c) => tags(c).includes('1'), 15_000, 'event 1 via Pushpin');
 
     await pp.pause();
-    await proxied.waitFor((c) => c.ended, 5000, 'proxied stream to end with Pushpin');
+    await proxied.waitFor((c) => c.ended, 15_000, 'proxied stream to end with Pushpin');
     const err = await a.events.publish('news', { data: '2' }).then(
       () => undefined,
       (e: unknown) => e,
@@ -341,17 +341,17 @@ describe('through a real Pushpin', () => {
     expect(publishError.status).toBeUndefined();
     expect(publishError.url).toBe(`http://127.0.0.1:${publishPort}/publish/`);
     // Local delivery is unaffected, and the app keeps serving direct clients.
-    await direct.waitFor((c) => tags(c).includes('2'), 5000, 'event 2 directly');
+    await direct.waitFor((c) => tags(c).includes('2'), 15_000, 'event 2 directly');
     const direct2 = await sse(a.server.url('/events?channel=news'));
-    await direct2.waitFor((c) => c.named('stream-open').length === 1, 5000, 'stream-open');
+    await direct2.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
 
     await pp.start();
     const proxied2 = await sse(`${pp.baseUrl}/events?channel=news`);
     await pp.waitForSubscription('events-news');
     await a.events.publish('news', { data: '3' });
-    await proxied2.waitFor((c) => tags(c).includes('3'), 5000, 'event 3 via the restarted Pushpin');
-    await direct.waitFor((c) => tags(c).includes('3'), 5000, 'event 3 directly');
-    await direct2.waitFor((c) => tags(c).includes('3'), 5000, 'event 3 on the new direct client');
+    await proxied2.waitFor((c) => tags(c).includes('3'), 15_000, 'event 3 via the restarted Pushpin');
+    await direct.waitFor((c) => tags(c).includes('3'), 15_000, 'event 3 directly');
+    await direct2.waitFor((c) => tags(c).includes('3'), 15_000, 'event 3 on the new direct client');
     expect(tags(direct)).toEqual(['1', '2', '3']);
     expect(tags(proxied2)).toEqual(['3']);
   });
@@ -370,7 +370,7 @@ describe('through a real Pushpin', () => {
     // A sentinel published afterwards: once it has arrived, any duplicate would have too.
     await a.events.publish('once', { event: 'done', data: 'end' });
     for (const c of [direct, proxied]) {
-      await c.waitFor((x) => x.named('done').length === 1, 5000, 'sentinel');
+      await c.waitFor((x) => x.named('done').length === 1, 15_000, 'sentinel');
       expect(tags(c)).toEqual(expected);
       expect(c.named('stream-open')).toHaveLength(1);
     }
