@@ -80,6 +80,15 @@ export type {
   ResetReason,
 } from './core/types.js';
 export {
+  type ControlChannel,
+  type ControlSink,
+  type JsonValue,
+  LocalControl,
+  MAX_CONTROL_PAYLOAD_BYTES,
+} from './engine/control.js';
+export type { Engine } from './engine/engine.js';
+export { MemoryState, type SharedState } from './engine/state.js';
+export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
   type GripJsonWebKey,

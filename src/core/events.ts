@@ -3,9 +3,10 @@
 // internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
 // shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
 import { EventEmitter } from 'node:events';
+import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
 import { assertChannelName } from '../protocol/channel-name.js';
-import { type EventBus, encodeStoredEvent, LocalBus } from './bus.js';
+import { type EventBus, LocalBus } from './bus.js';
 import { Channel } from './channel.js';
 import type { DisconnectReason } from './connection.js';
 import { startDebugLog } from './debug.js';
@@ -21,8 +22,8 @@ import {
   INTERNALS,
   type PackageInternals,
 } from './internal-key.js';
-import * as checks from './option-checks.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
+import { PACKAGE_INTERNALS } from './package-internals.js';
 import { Pipeline, type TrackedPublish } from './pipeline.js';
 import type { PublishOptions as Options } from './publish-options.js';
 import { Subscriptions } from './subscription.js';
@@ -40,10 +41,11 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   /** @internal */
   readonly [INSTANCE_INTERNALS]: EventsInternals;
   /** @internal What the package's subpath entries share with the core (see `internal-key.ts`). */
-  static readonly [INTERNALS]: PackageInternals = { checks, encodeStoredEvent };
+  static readonly [INTERNALS]: PackageInternals = PACKAGE_INTERNALS;
   readonly #settings: Settings;
   readonly #hub: ChannelRegistry;
   readonly #bus: EventBus;
+  readonly #engine: RunningEngine;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
   #closed = false;
@@ -69,6 +71,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     startDebugLog();
     const { keepAliveMs, keepAliveText } = settings;
     this.#bus = settings.bus ?? new LocalBus();
+    this.#engine = startEngine(settings, (error) => this.#report(error, {}));
     this.#hub = new ChannelRegistry(
       keepAliveMs === false ? undefined : Buffer.from(keepAliveText),
       keepAliveMs || 0,
@@ -134,6 +137,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings,
       grip,
       subscriptions,
+      engine: this.#engine,
       get closed() {
         return events.#closed;
       },
@@ -208,7 +212,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
     await drain(this.#hub.connections(), drainMs);
-    await Promise.all([this.#bus.close(), ...this.#sinks.map((s) => s.close?.())]);
+    await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
 
   get closed(): boolean {

@@ -6,6 +6,9 @@
 // run-time imports: an entry may import it relatively (it bundles these constants only). The keys
 // of an Events object's own internals (for the responders) and of its cross-copy brand live here
 // too, beside the other registered symbols.
+import type * as control from '../engine/control.js';
+import type { RunningEngine } from '../engine/running.js';
+import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
 import type { encodeStoredEvent } from './bus.js';
 import type * as checks from './option-checks.js';
@@ -22,6 +25,8 @@ export interface EventsInternals {
   readonly grip: GripPlugin;
   readonly closed: boolean;
   readonly subscriptions: Subscriptions;
+  /** Control messages by topic and shared state, for the features above the log. */
+  readonly engine: RunningEngine;
   report(error: Error, context: ErrorContext): void;
 }
 
@@ -45,6 +50,10 @@ export interface PackageInternals {
   readonly checks: typeof checks;
   /** What a subscriber receives for a stored event: the default encoding of a shared bus. */
   readonly encodeStoredEvent: typeof encodeStoredEvent;
+  /** Control message text and its checks, for shared control channels (Redis, Postgres). */
+  readonly control: Pick<typeof control, 'encodeControlMessage' | 'decodeControlMessage'>;
+  /** The argument checks every `SharedState` makes. */
+  readonly state: Pick<typeof state, 'assertStateEntry' | 'assertStateName' | 'stateLimit'>;
 }
 
 /** The internals of the core whose `Events` class is `events` (imported by package name). */

@@ -1,4 +1,7 @@
 // events() options: validation and resolution into Settings. Unknown keys are refused by name.
+
+import type { ControlChannel } from '../engine/control.js';
+import type { SharedState } from '../engine/state.js';
 import { type GripOption, type GripRetryOptions, resolveGrip } from '../grip/index.js';
 import type { ReliableSettings } from '../grip/plugin.js';
 import { randomRecoverySecret } from '../grip/recovery.js';
@@ -62,6 +65,14 @@ export interface EventsOptions {
    * processes publish. The bus delivers this process's own events too.
    */
   bus?: EventBus;
+  /**
+   * Control messages between the processes of this namespace (revocation, presence, stopping
+   * response streams): the default reaches this process only; `redis()` and `postgres()` give
+   * shared ones. Use the parts of one engine together.
+   */
+  control?: ControlChannel;
+  /** State shared by the processes of this namespace, with expiry. Default: in this process's memory. */
+  state?: SharedState;
 }
 
 /** Resolved, validated options. */
@@ -81,6 +92,8 @@ export interface Settings {
   grip: GripSettings | undefined;
   store: EventStore | undefined;
   bus: EventBus | undefined;
+  control: ControlChannel | undefined;
+  state: SharedState | undefined;
 }
 
 const DEFAULT_KEEP_ALIVE_MS = 20_000;
@@ -109,6 +122,8 @@ const EVENTS_OPTION_KEYS = [
   'history',
   'reliable',
   'bus',
+  'control',
+  'state',
   'name',
 ] as const satisfies ReadonlyArray<keyof EventsOptions>;
 
@@ -178,6 +193,19 @@ export function resolveSettings(options: EventsOptions): Settings {
     store: resolveStore(options.history),
     grip: resolveGrip(options.grip),
     bus: resolveBus(options.bus),
+    control: resolvePart<ControlChannel>('control', options.control, 'a ControlChannel', [
+      'start',
+      'send',
+      'close',
+    ]),
+    state: resolvePart<SharedState>('state', options.state, 'a SharedState', [
+      'put',
+      'get',
+      'delete',
+      'entries',
+      'count',
+      'close',
+    ]),
   };
 }
 
@@ -205,15 +233,23 @@ function resolveStore(history: EventsOptions['history']): EventStore | undefined
 }
 
 function resolveBus(bus: unknown): EventBus | undefined {
-  if (bus === undefined) return undefined;
-  const candidate = bus as Partial<EventBus> | null;
-  if (candidate === null || typeof candidate !== 'object') {
-    throw new InvalidOptionError('bus', 'bus must be an EventBus');
-  }
-  for (const method of ['start', 'publish', 'subscribe', 'unsubscribe', 'close'] as const) {
-    if (typeof candidate[method] !== 'function') {
-      throw new InvalidOptionError('bus', `bus is missing ${method}()`);
+  return resolvePart<EventBus>('bus', bus, 'an EventBus', [
+    'start',
+    'publish',
+    'subscribe',
+    'unsubscribe',
+    'close',
+  ]);
+}
+
+/** An engine part given as an option: an object with every method of its interface. */
+function resolvePart<T>(key: string, part: unknown, what: string, methods: readonly string[]): T | undefined {
+  if (part === undefined) return undefined;
+  if (part === null || typeof part !== 'object') throw new InvalidOptionError(key, `${key} must be ${what}`);
+  for (const method of methods) {
+    if (typeof (part as Record<string, unknown>)[method] !== 'function') {
+      throw new InvalidOptionError(key, `${key} is missing ${method}()`);
     }
   }
-  return bus as EventBus;
+  return part as T;
 }
