@@ -9,11 +9,11 @@ export default defineConfig([
     // with instanceof across entries). The frameworks themselves are only used for types.
     entry: {
       index: 'src/index.ts',
-      redis: 'src/redis/index.ts',
-      metrics: 'src/metrics/index.ts',
-      fastify: 'src/adapters/fastify.ts',
-      koa: 'src/adapters/koa.ts',
-      fetch: 'src/fetch.ts',
+      redis: 'src/integrations/redis/index.ts',
+      metrics: 'src/integrations/metrics/index.ts',
+      fastify: 'src/integrations/fastify/index.ts',
+      koa: 'src/integrations/koa/index.ts',
+      fetch: 'src/integrations/fetch/index.ts',
     },
     external: ['express-eventstream', 'ioredis', 'prom-client', 'fastify', 'koa'],
     format: ['esm', 'cjs'],

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  // src/redis, src/metrics, src/fetch.ts and the framework adapters (src/adapters) import the core by
+  // The subpath entries under src/integrations/ (redis, metrics, fetch, fastify, koa) import the core by
   // package name (so their builds share the core's classes). When tests run them, that name must
   // mean the core's sources too, or a test would mix two copies of the core; every other import
   // of the name (package tests) still gets the build.
@@ -11,13 +11,7 @@ export default defineConfig({
       name: 'redis-engine-uses-core-sources',
       enforce: 'pre',
       resolveId(source: string, importer: string | undefined) {
-        if (
-          source === 'express-eventstream' &&
-          (importer?.includes('/src/redis/') ||
-            importer?.includes('/src/adapters/') ||
-            importer?.includes('/src/metrics/') ||
-            importer?.endsWith('/src/fetch.ts'))
-        ) {
+        if (source === 'express-eventstream' && importer?.includes('/src/integrations/')) {
           return fileURLToPath(new URL('./src/index.ts', import.meta.url));
         }
         return undefined;

@@ -18,11 +18,11 @@ const dts = join(out, 'dts');
 /** Report name → its declaration entry, as package.json's `exports` map them. */
 const ENTRIES = {
   index: 'index.d.ts',
-  fetch: 'fetch.d.ts',
-  redis: 'redis/index.d.ts',
-  metrics: 'metrics/index.d.ts',
-  fastify: 'adapters/fastify.d.ts',
-  koa: 'adapters/koa.d.ts',
+  fetch: 'integrations/fetch/index.d.ts',
+  redis: 'integrations/redis/index.d.ts',
+  metrics: 'integrations/metrics/index.d.ts',
+  fastify: 'integrations/fastify/index.d.ts',
+  koa: 'integrations/koa/index.d.ts',
   client: 'client/index.d.ts',
 };
 

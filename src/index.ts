@@ -15,13 +15,37 @@ export {
   type HttpRequest,
   type HttpResponse,
 } from './adapters/node.js';
+export { channelNameProblem } from './base/channel-name.js';
+export { encodeComment, encodeEvent, MAX_EVENT_ID_LENGTH, type WireEvent } from './base/encoder.js';
 export {
-  type BusEvent,
-  type BusResetReason,
-  type BusSink,
-  type EventBus,
-  LocalBus,
-} from './core/bus.js';
+  DataSerializationError,
+  type ErrorCode,
+  EventStoreError,
+  EventStreamError,
+  EventsClosedError,
+  EventTooLargeError,
+  InvalidChannelError,
+  InvalidEventError,
+  InvalidOptionError,
+  ListenerError,
+  NoHistoryError,
+} from './base/errors.js';
+export type {
+  ConnectionInfo,
+  DisconnectInfo,
+  DisconnectReason,
+  EncodedEvent,
+  ErrorContext,
+  EventFields,
+  EventInput,
+  EventMap,
+  EventSink,
+  EventsEvents,
+  EventsStats,
+  ResetReason,
+} from './base/types.js';
+export { Events, events } from './compose/events.js';
+export type { EventsOptions } from './compose/options.js';
 export { Channel, type ChannelEvents } from './core/channel.js';
 export {
   type ConnectMessage,
@@ -48,37 +72,14 @@ export {
   type StoreErrorMessage,
 } from './core/diagnostics.js';
 export type { CloseOptions } from './core/drain.js';
-export { encodeComment, encodeEvent, MAX_EVENT_ID_LENGTH, type WireEvent } from './core/encoder.js';
-export {
-  DataSerializationError,
-  type ErrorCode,
-  EventStoreError,
-  EventStreamError,
-  EventsClosedError,
-  EventTooLargeError,
-  InvalidChannelError,
-  InvalidEventError,
-  InvalidOptionError,
-  ListenerError,
-  NoHistoryError,
-} from './core/errors.js';
-export { Events, events } from './core/events.js';
-export type { EventsOptions } from './core/options.js';
 export type { PublishOptions } from './core/publish-options.js';
-export type {
-  ConnectionInfo,
-  DisconnectInfo,
-  DisconnectReason,
-  EncodedEvent,
-  ErrorContext,
-  EventFields,
-  EventInput,
-  EventMap,
-  EventSink,
-  EventsEvents,
-  EventsStats,
-  ResetReason,
-} from './core/types.js';
+export {
+  type BusEvent,
+  type BusResetReason,
+  type BusSink,
+  type EventBus,
+  LocalBus,
+} from './engine/bus.js';
 export {
   type ControlChannel,
   type ControlSink,
@@ -88,6 +89,14 @@ export {
 } from './engine/control.js';
 export type { Engine } from './engine/engine.js';
 export { MemoryState, type SharedState } from './engine/state.js';
+export type {
+  AppendItem,
+  AppendOutcome,
+  AppendResult,
+  EventStore,
+  ReadResult,
+  StoredRecord,
+} from './engine/store.js';
 export {
   FASTLY_FANOUT_PUBLIC_JWK,
   GripConfigError,
@@ -98,14 +107,5 @@ export {
   type GripRetryOptions,
 } from './grip/index.js';
 export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js';
-export type {
-  AppendItem,
-  AppendOutcome,
-  AppendResult,
-  EventStore,
-  ReadResult,
-  StoredRecord,
-} from './history/store.js';
-export { channelNameProblem } from './protocol/channel-name.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
 export type { RetryOption } from './protocol/preamble.js';

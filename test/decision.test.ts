@@ -2,7 +2,7 @@
 
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EventStoreError } from '../src/core/errors.js';
+import { EventStoreError } from '../src/base/errors.js';
 import { resolveGrip } from '../src/grip/grip-url.js';
 import { createGripPlugin } from '../src/grip/plugin.js';
 import { signRecoveryToken } from '../src/grip/recovery.js';

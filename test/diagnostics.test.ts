@@ -3,8 +3,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStore } from '../src/engine/store.js';
 import { MemoryStore } from '../src/history/memory-store.js';
-import type { EventStore } from '../src/history/store.js';
 import {
   events as createEvents,
   createHandler,

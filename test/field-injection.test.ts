@@ -17,7 +17,7 @@ import {
   InvalidEventError,
   type WireEvent,
 } from '../src/index.js';
-import { redis } from '../src/redis/index.js';
+import { redis } from '../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from './helpers/redis.js';
 import { type EventsFixture, serveEvents } from './helpers/server.js';
 import type { SseClient } from './helpers/sse-client.js';

@@ -1,10 +1,10 @@
 // ChannelRegistry and Connection over a fake Transport: fan-out, coalescing, the backlog bound, replay then
 // live ordering, keep-alive, bus interest, release exactly once.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { EncodedEvent } from '../src/base/types.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from '../src/core/connection.js';
 import { ChannelRegistry } from '../src/core/hub.js';
 import { encode } from '../src/core/pending-event.js';
-import type { EncodedEvent } from '../src/core/types.js';
 import { FakeTransport } from './helpers/fake-transport.js';
 
 function withSeq(ev: EncodedEvent, seq: number): EncodedEvent {

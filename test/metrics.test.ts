@@ -17,7 +17,7 @@ import {
   metrics,
   metricsFetchHandler,
   metricsHandler,
-} from '../src/metrics/index.js';
+} from '../src/integrations/metrics/index.js';
 import { type PrometheusInstance, promtoolCheckMetrics, startPrometheus } from './helpers/prometheus.js';
 import { freePorts } from './helpers/pushpin.js';
 import { startServer, type TestServer } from './helpers/server.js';

@@ -1,6 +1,6 @@
 // An in-memory EventStore for the reconnect-storm benchmark that counts its reads.
 //
-// A plain store of the EventStore contract (src/history/store.ts: `append` → { epoch, events },
+// A plain store of the EventStore contract (src/engine/store.ts: `append` → { epoch, events },
 // `readAfter(channels, after, limit?)` → { epoch, records, gaps, head, lastSeq }), not the
 // library's MemoryStore, so that it can count its reads and answer them in a later turn: one seq
 // per store, per-channel retention by count, records in seq order. It counts `readAfter` calls,

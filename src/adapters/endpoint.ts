@@ -1,9 +1,9 @@
 // Handler options shared by every responder (node:http, Express, Fetch): validated once, into the
 // Endpoint the request decision serves. Knows no HTTP library.
-import { InvalidOptionError } from '../core/errors.js';
-import { type Events, eventsProtocolOf, internalsOf } from '../core/events.js';
-import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../core/option-checks.js';
-import type { EventMap } from '../core/types.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base/option-checks.js';
+import type { EventMap } from '../base/types.js';
+import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';

@@ -1,6 +1,6 @@
 // Express adapter: the framework-free handler as middleware, mountable on any path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventMap } from '../core/types.js';
+import type { EventMap } from '../base/types.js';
 import type { HandlerOptions } from './endpoint.js';
 import { createHandler } from './node.js';
 

@@ -2,8 +2,9 @@
 // against the Fetch API (Bun.serve, Deno.serve, Hono, Next.js route handlers, @hono/node-server).
 // Maps the Request to a RequestView, awaits the decision, and answers the verdict, or opens the
 // stream over a ReadableStream transport. Imports nothing Node-only.
-import { internalsOf } from '../core/events.js';
-import type { EventMap } from '../core/types.js';
+
+import type { EventMap } from '../base/types.js';
+import { internalsOf } from '../compose/events.js';
 import { decide, failure, type Verdict } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { WebStreamTransport } from '../transports/web-stream.js';

@@ -2,8 +2,8 @@
 // decision, and writes the verdict or opens the stream over the transport that fits the response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { internalsOf } from '../core/events.js';
-import type { EventMap } from '../core/types.js';
+import type { EventMap } from '../base/types.js';
+import { internalsOf } from '../compose/events.js';
 import { decide, failure } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { isGone, startStream, writeComplete } from '../transports/node.js';

@@ -3,10 +3,11 @@
 // and go together in the next append. A store slower than the flush rate (Redis on a busy
 // machine, at one batch per millisecond) then costs one round trip per wait, instead of a queue
 // of one round trip per batch that grows for as long as the rate lasts.
+
+import type { EncodedEvent } from '../base/types.js';
+import type { EventStore } from '../engine/store.js';
 import { assertEpoch, formatId } from '../history/ids.js';
-import type { EventStore } from '../history/store.js';
 import { assignId, type PendingEvent } from './pending-event.js';
-import type { EncodedEvent } from './types.js';
 
 /** Most events one append takes when queued batches are grouped (bounds a Redis script's arguments). */
 const MAX_GROUP_EVENTS = 10_000;

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
+import type { EventInput, EventMap } from '../base/types.js';
 import type { TrackedPublish } from './pipeline.js';
 import type { PublishOptions } from './publish-options.js';
-import type { EventInput, EventMap } from './types.js';
 
 export interface ChannelEvents {
   /** A written event was rejected (invalid, or a proxy refused it). The channel stays usable. */

@@ -1,8 +1,8 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
-import { encodeRetry } from './encoder.js';
+import { encodeRetry } from '../base/encoder.js';
+import type { DisconnectReason, EncodedEvent } from '../base/types.js';
 import { SharedWrite, type Transport } from './transport.js';
-import type { DisconnectReason, EncodedEvent } from './types.js';
 
 export type { DisconnectReason };
 

@@ -6,6 +6,7 @@
 //   another key) is reported ONCE per Events object as a process warning, which Node prints
 //   without any flag (`--no-warnings` silences it; `process.on('warning')` sees it).
 import { debuglog } from 'node:util';
+import { logText } from '../base/log-text.js';
 import {
   type DiagnosticsMessages,
   type DiagnosticsSource,
@@ -14,7 +15,6 @@ import {
   type GripFailureMessage,
   onDiagnostics,
 } from './diagnostics.js';
-import { logText } from './log-text.js';
 
 const log = debuglog('express-eventstream');
 
@@ -23,7 +23,7 @@ const log = debuglog('express-eventstream');
 const STARTED = Symbol.for('express-eventstream.debug-log');
 
 // Every value a line shows goes through logText(): ids and channel names come from clients,
-// details and error messages from proxies and stores (see log-text.ts).
+// details and error messages from proxies and stores (see base/log-text.ts).
 const list = (channels: readonly string[]): string => logText(channels.join(','));
 const at = (m: DiagnosticsSource): string => `[${logText(m.namespace)}]`;
 

@@ -4,8 +4,8 @@
 // Channel names are global to the process, so the ESM and CJS builds (and the metrics entry)
 // share them.
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { InvalidOptionError } from './errors.js';
-import type { DisconnectReason, EncodedEvent, EventsStats, ResetReason } from './types.js';
+import { InvalidOptionError } from '../base/errors.js';
+import type { DisconnectReason, EncodedEvent, EventsStats, ResetReason } from '../base/types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({

@@ -1,8 +1,9 @@
 // Graceful drain: `events.close({ drainMs })` ends open streams spread across a window instead of
 // all at once, each after a `retry:` picked at random, so a rolling deploy's clients come back
 // scattered over time rather than in the same second.
+
+import { assertKnownKeys, assertObject, durationOption } from '../base/option-checks.js';
 import type { Connection } from './connection.js';
-import { assertKnownKeys, assertObject, durationOption } from './option-checks.js';
 
 /** Options of `events.close()`. */
 export interface CloseOptions {

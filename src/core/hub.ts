@@ -1,8 +1,9 @@
 // The channel registry: which connections listen to which channel, and fan-out of each batch.
 // Tells the bus when a channel gets its first subscriber here and when its last one leaves.
+
+import type { EncodedEvent } from '../base/types.js';
 import type { Connection } from './connection.js';
 import { SharedWrite } from './transport.js';
-import type { EncodedEvent } from './types.js';
 
 /** The part of the bus the hub drives. */
 export interface ChannelInterest {

@@ -1,8 +1,15 @@
 // One published event, validated and encoded once: everything but the `id:` line, which the
 // history assigns; `assignId()` adds it.
-import { assertEventId, assertEventName, assertRetry, dataToText, encodeFields, withId } from './encoder.js';
-import { EventStreamError, InvalidEventError } from './errors.js';
-import type { EncodedEvent } from './types.js';
+import {
+  assertEventId,
+  assertEventName,
+  assertRetry,
+  dataToText,
+  encodeFields,
+  withId,
+} from '../base/encoder.js';
+import { EventStreamError, InvalidEventError } from '../base/errors.js';
+import type { EncodedEvent } from '../base/types.js';
 
 const EVENT_KEYS = new Set(['event', 'data', 'id', 'retry', 'raw']);
 

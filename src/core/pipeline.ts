@@ -1,15 +1,16 @@
 // The publish pipeline: validate → encode once → per-turn batch → store append (assigns ids; see
 // appender.ts) → bus publish (delivers to the hubs) → sinks (GRIP proxies). One place published
 // events pass through.
-import type { EventStore } from '../history/store.js';
-import { assertChannelName } from '../protocol/channel-name.js';
+
+import { assertChannelName } from '../base/channel-name.js';
+import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from '../base/errors.js';
+import type { EncodedEvent, EventSink } from '../base/types.js';
+import { type EventBus, LocalBus } from '../engine/bus.js';
+import type { EventStore } from '../engine/store.js';
 import { Appender } from './appender.js';
-import { type EventBus, LocalBus } from './bus.js';
 import { type DiagnosticsSource, diag } from './diagnostics.js';
-import { EventStoreError, EventsClosedError, EventTooLargeError, InvalidEventError } from './errors.js';
 import { assignId, type PendingEvent, validateAndEncode } from './pending-event.js';
 import { idempotencyKey, type PublishOptions } from './publish-options.js';
-import type { EncodedEvent, EventSink } from './types.js';
 
 interface Batch {
   events: PendingEvent[];

@@ -1,5 +1,5 @@
 // The options of publish(): validated where the event is, so a bad one rejects that publish only.
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 
 /** The options of `publish()`. */
 export interface PublishOptions {

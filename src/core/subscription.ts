@@ -3,19 +3,19 @@
 // what the bus hands this process (batches to fan out, resets). The diagnostics of those steps
 // (connect, disconnect, replay, reset, slow drop, deliver) are emitted here, once each.
 
+import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from '../base/encoder.js';
+import { EventStoreError, NoHistoryError } from '../base/errors.js';
+import type { EncodedEvent } from '../base/types.js';
+import type { BusResetReason } from '../engine/bus.js';
+import type { EventStore } from '../engine/store.js';
 import type { ResetReason } from '../history/ids.js';
 import { assertEpoch, formatId } from '../history/ids.js';
 import { planRecovery } from '../history/recovery.js';
 import { openResume, planResume } from '../history/resume.js';
-import type { EventStore } from '../history/store.js';
-import type { BusResetReason } from './bus.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
-import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from './encoder.js';
-import { EventStoreError, NoHistoryError } from './errors.js';
 import type { ChannelRegistry } from './hub.js';
 import { SharedWrite, type Transport } from './transport.js';
-import type { EncodedEvent } from './types.js';
 
 const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
 /** A preamble that set the reconnection delay already (the handler's `retry` option). */

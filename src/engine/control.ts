@@ -4,7 +4,7 @@
 // delivers each message at most once to every process listening when it is sent, this one
 // included; a process that was disconnected meanwhile is told to resync (`ControlSink.resync`),
 // and features keep whatever must survive that in `SharedState`, re-reading it on resync.
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
 export type JsonValue =

@@ -3,10 +3,10 @@
 // takes by spreading (`events({ ...redis(url) })`). Features above it (resume, revocation,
 // presence, response streams) are written once against these four parts.
 
-import type { EventBus } from '../core/bus.js';
-import type { EventStore } from '../history/store.js';
+import type { EventBus } from './bus.js';
 import type { ControlChannel } from './control.js';
 import type { SharedState } from './state.js';
+import type { EventStore } from './store.js';
 
 /**
  * A shared backend: the event log (`history`), the delivery of appended events to every process

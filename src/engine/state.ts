@@ -2,7 +2,7 @@
 // of a namespace — presence members (refreshed by their process, gone when it dies), revoked
 // subjects and token ids, a response stream's status. Entries are strings under a scope and a key
 // and always expire: a crashed process's entries disappear by themselves, and nothing pins memory.
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 
 /**
  * Keyed values with a time to live, shared by every process of a namespace. Implementations:

@@ -13,7 +13,7 @@ const ALL_KEPT = /^[\x20\x21\x23-\x24\x26-\x28\x2a-\x2b\x2d-\x3a\x3c\x3e-\x5b\x5
 
 /**
  * `prefix + channel` as the proxy sees it. Injective (`%` itself is encoded), so two channels
- * never share a proxy channel. Names are well-formed Unicode (see channel-name.ts): a lone
+ * never share a proxy channel. Names are well-formed Unicode (see base/channel-name.ts): a lone
  * surrogate would not survive UTF-8.
  */
 export function gripChannelName(prefix: string, channel: string): string {

@@ -1,5 +1,5 @@
-import { ERROR_BRAND } from '../core/error-brand.js';
-import { EventStreamError } from '../core/errors.js';
+import { ERROR_BRAND } from '../base/error-brand.js';
+import { EventStreamError } from '../base/errors.js';
 
 /** The `grip` option (a GRIP_URL, an object, or an array of them) or a GRIP retry option is invalid. */
 export class GripConfigError extends EventStreamError<'ERR_GRIP_CONFIG'> {

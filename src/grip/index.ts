@@ -1,5 +1,7 @@
 // GRIP (Pushpin / Fastly Fanout): configuration, Grip-Sig verification, hold instructions and the
 // publisher. The core reaches it through plugin.ts (one GripPlugin); this barrel is for tests and the public types.
+
+export type { GripRequestCheck } from '../protocol/grip-requests.js';
 export { GripConfigError, GripPublishError } from './errors.js';
 export { resolveGrip } from './grip-url.js';
 export { encodeKeepAlive, holdHeaders, keepAliveSeconds } from './instructions.js';
@@ -10,7 +12,6 @@ export type {
   GripJsonWebKey,
   GripOption,
   GripProxyOptions,
-  GripRequestCheck,
   GripRetryOptions,
   GripSettings,
 } from './types.js';

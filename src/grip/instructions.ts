@@ -1,5 +1,5 @@
-import { InvalidChannelError } from '../core/errors.js';
-import { channelNameProblem } from '../protocol/channel-name.js';
+import { channelNameProblem } from '../base/channel-name.js';
+import { InvalidChannelError } from '../base/errors.js';
 import { BUILD_ID } from './build-id.js';
 import { gripChannelName } from './channel.js';
 

@@ -1,10 +1,11 @@
 // GRIP as one plug-in behind one interface. The core creates it from `events({ grip, gripRetry,
 // prefix, reliable })`; the request decision asks it whether a request came through a proxy, what
 // a hold answers and what a recovery fetch asks for; the publish pipeline sends through its sink.
+
+import type { EventSink } from '../base/types.js';
 import { gripSigRejected, multiChannelHoldWithoutReliable } from '../core/debug.js';
 import type { DiagnosticsSource } from '../core/diagnostics.js';
-import type { EventSink } from '../core/types.js';
-import type { RequestView } from '../protocol/request-view.js';
+import type { GripRequestCheck, GripRequests } from '../protocol/grip-requests.js';
 import { queryOf } from '../protocol/request-view.js';
 import { escapeDirectives, idFormat } from './build-id.js';
 import { holdHeaders } from './instructions.js';
@@ -19,7 +20,7 @@ import {
   verifyRecoveryToken,
 } from './recovery.js';
 import { checkGripRequest } from './request.js';
-import type { GripRequestCheck, GripRetryOptions, GripSettings } from './types.js';
+import type { GripRetryOptions, GripSettings } from './types.js';
 
 /** Resolved reliable-mode settings. */
 export interface ReliableSettings {
@@ -27,32 +28,8 @@ export interface ReliableSettings {
   linkTimeoutSec: number;
 }
 
-/** A recovery fetch by the proxy: the signed channels and the last id it has of each. */
-export type RecoveryRequest =
-  | { readonly valid: true; readonly channels: string[]; readonly positions: Record<string, string> }
-  | { readonly valid: false };
-
-export interface GripPlugin {
-  /** `direct`, `proxied` (a verified proxy signed it), or `invalid` (→ 403). Never rejects. */
-  check(view: RequestView): GripRequestCheck | Promise<GripRequestCheck>;
-  /**
-   * Reliable mode, on a proxied GET: the recovery the proxy asks for, or undefined when this is no
-   * recovery fetch. A link is honoured only on a fetch by the proxy itself: signed by it and
-   * carrying Grip-Last, which Pushpin adds to its link fetches and strips from clients; anything
-   * else with `?es-recover=` is an ordinary request and the parameter is ignored.
-   */
-  recovery(view: RequestView): RecoveryRequest | undefined;
-  /** Headers that make the proxy hold the stream on `channels` (with `prev-id`s and a recovery link in reliable mode). */
-  holdHeaders(
-    view: RequestView,
-    channels: readonly string[],
-    lastIds: Readonly<Record<string, string>> | undefined,
-  ): Record<string, string>;
-  /**
-   * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
-   * build-id filter, which would read `%` as a directive.
-   */
-  holdText(text: string): string;
+/** The request side the decision uses, plus what the core needs to publish. */
+export interface GripPlugin extends GripRequests {
   /** Publishes each batch to the proxies; undefined when there are none to publish to. */
   readonly sink: EventSink | undefined;
   /** The same plug-in, verifying against other proxies (`express({ grip })`); it publishes nothing. */

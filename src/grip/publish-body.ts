@@ -1,5 +1,5 @@
 // What a publish sends: the `{"items":[…]}` bodies of a batch, and the validated retry policy.
-import type { EncodedEvent } from '../core/types.js';
+import type { EncodedEvent } from '../base/types.js';
 import { BUILD_ID, escapeDirectives, ID_DIRECTIVE } from './build-id.js';
 import { gripChannelName } from './channel.js';
 import { GripConfigError } from './errors.js';

@@ -1,6 +1,6 @@
+import type { EncodedEvent, EventSink } from '../base/types.js';
 import { gripFailed } from '../core/debug.js';
 import { type DiagnosticsSource, diag, type GripAttemptOutcome } from '../core/diagnostics.js';
-import type { EncodedEvent, EventSink } from '../core/types.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
 import { loadJose } from './jose.js';

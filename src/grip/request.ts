@@ -1,7 +1,8 @@
+import type { GripRequestCheck } from '../protocol/grip-requests.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { resolvedProxies } from './grip-url.js';
 import { type SigVerifier, verifyGripSig } from './signature.js';
-import type { GripRequestCheck, GripSettings } from './types.js';
+import type { GripSettings } from './types.js';
 
 const DIRECT: GripRequestCheck = Object.freeze({ kind: 'direct' });
 const PROXIED: GripRequestCheck = Object.freeze({ kind: 'proxied' });

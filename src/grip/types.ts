@@ -44,9 +44,3 @@ export interface GripRetryOptions {
   /** Timeout of one publish request in ms (default 10000). */
   timeoutMs?: number;
 }
-
-/** Outcome of inspecting a request for GRIP proxying. */
-export type GripRequestCheck =
-  | { readonly kind: 'direct' }
-  | { readonly kind: 'proxied' }
-  | { readonly kind: 'invalid'; readonly reason: string };

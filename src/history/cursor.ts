@@ -4,10 +4,10 @@
 // an earlier one on `a`; there the id is composite, `<tag>:<id>.<id>…`, one id per channel in
 // sorted name order (Pushpin fills it in per connection from each channel's last id, see
 // grip/build-id.ts), and `<tag>` names the channel set so an id is never read against another set.
-import { MAX_EVENT_ID_LENGTH } from '../core/encoder.js';
+import { MAX_EVENT_ID_LENGTH } from '../base/encoder.js';
+import type { EventStore, StoredRecord } from '../engine/store.js';
 import { assertEpoch, formatId, parseSeq } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
-import type { EventStore, StoredRecord } from './store.js';
 
 /** What a Last-Event-ID locates: one seq, one per channel, nothing, or why it cannot be used. */
 export type Position = number | PerChannel | 'fresh' | 'malformed-id' | 'unknown-id';

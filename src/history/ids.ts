@@ -3,7 +3,7 @@
 // lifetime, so an id from before a restart of an in-memory store is recognised as unknown
 // instead of silently pointing at different events. Behind a GRIP proxy, which delivers per
 // channel, a multi-channel stream's id is a composite of these, one per channel (cursor.ts).
-import { MAX_EVENT_ID_LENGTH } from '../core/encoder.js';
+import { MAX_EVENT_ID_LENGTH } from '../base/encoder.js';
 
 const ID_FORMAT = /^([0-9a-z]{1,16})-(0|[1-9][0-9]{0,15})$/;
 const EPOCH_FORMAT = /^[0-9a-z]{1,16}$/;
@@ -49,4 +49,4 @@ export function idsOf(
   return ids;
 }
 
-export type { ResetReason } from '../core/types.js';
+export type { ResetReason } from '../base/types.js';

@@ -1,6 +1,6 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError } from '../base/errors.js';
 import type {
   AppendItem,
   AppendOutcome,
@@ -8,7 +8,7 @@ import type {
   EventStore,
   ReadResult,
   StoredRecord,
-} from './store.js';
+} from '../engine/store.js';
 
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */

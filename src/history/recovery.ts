@@ -1,8 +1,8 @@
 // GRIP reliable mode: what follows each channel's last id (`Grip-Last`), for the proxy's recovery fetch.
-import { encodeStreamReset, withId } from '../core/encoder.js';
+import { encodeStreamReset, withId } from '../base/encoder.js';
+import type { EventStore } from '../engine/store.js';
 import { compositeId, readPerChannel, replayIds, sortedChannels } from './cursor.js';
 import { idsOf, parseSeq, type ResetReason } from './ids.js';
-import type { EventStore } from './store.js';
 
 export interface RecoveryPlan {
   text: string;

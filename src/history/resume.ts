@@ -1,9 +1,9 @@
 // Resuming: which stored events a (re)connecting client gets before live ones.
-import { encodeStreamOpen, encodeStreamReset, withId } from '../core/encoder.js';
+import { encodeStreamOpen, encodeStreamReset, withId } from '../base/encoder.js';
+import type { EventStore, StoredRecord } from '../engine/store.js';
 import { claimedHead, type Position, parsePosition, readPerChannel, replayIds } from './cursor.js';
 import { assertEpoch, formatId, idsOf, parseSeq, type ResetReason } from './ids.js';
 import { readAfterShared } from './shared-reads.js';
-import type { EventStore, StoredRecord } from './store.js';
 
 export interface ResumePlan {
   /** SSE text to send after the preamble and before live events, starting with `stream-open`. */

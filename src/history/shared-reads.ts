@@ -15,7 +15,7 @@
 // A shared result is handed to every caller as is, so nothing may mutate it (the `readonly`
 // types say so; the tests hand out frozen results). A failed read rejects each of its callers
 // with the same error, as the store raised it.
-import type { EventStore, ReadResult } from './store.js';
+import type { EventStore, ReadResult } from '../engine/store.js';
 
 /** Callers that asked while a read was in flight; their read starts when that one settles. */
 interface Batch {

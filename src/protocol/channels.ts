@@ -1,5 +1,5 @@
 // Which channels a request subscribes to: the repeated `?channel=` parameter, validated.
-import { channelNameProblem } from './channel-name.js';
+import { channelNameProblem } from '../base/channel-name.js';
 import { queryOf, type RequestView } from './request-view.js';
 
 /** The `?channel=` values, in order (repeat the parameter for several; commas do not split). */

@@ -1,11 +1,11 @@
 // The request decision: what a request to an event-stream endpoint gets, from a RequestView alone.
 // Every responder (node:http, Express, Fetch) maps its request to a view, awaits `decide()`,
 // and writes the verdict: a complete response (status, headers, body), or a stream to open.
-import { encodeStreamError, STREAM_ERROR_ID } from '../core/encoder.js';
-import { EventStoreError } from '../core/errors.js';
-import type { GripPlugin } from '../grip/plugin.js';
+import { encodeStreamError, STREAM_ERROR_ID } from '../base/encoder.js';
+import { EventStoreError } from '../base/errors.js';
 import { classifyAccept } from './accept.js';
 import { channelsFromQuery, checkChannels } from './channels.js';
+import type { GripRequests } from './grip-requests.js';
 import { lastEventIdOf, type RequestView } from './request-view.js';
 
 /** Headers of every event-stream response. No Connection/Transfer-Encoding: illegal on HTTP/2. */
@@ -45,7 +45,7 @@ export type Verdict =
 
 /** What an endpoint serves, resolved once per handler. */
 export interface Endpoint {
-  readonly grip: GripPlugin;
+  readonly grip: GripRequests;
   readonly maxChannelsPerRequest: number;
   readonly maxChannelNameLength: number;
   /** Reconnection delay sent first on every stream (and with `stream-error`). */

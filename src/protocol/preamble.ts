@@ -3,9 +3,9 @@
 // network blip every client loses its connection at the same moment, and with one shared delay
 // they would all come back in the same instant (a reconnect storm). The drawn line is the only
 // per-stream part; the padding and everything after `stream-open` stay shared bytes.
-import { encodePreamble } from '../core/encoder.js';
-import { InvalidOptionError } from '../core/errors.js';
-import { assertKnownKeys, durationOption } from '../core/option-checks.js';
+import { encodePreamble } from '../base/encoder.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { assertKnownKeys, durationOption } from '../base/option-checks.js';
 
 /**
  * The `retry` handler option: one reconnection delay in ms for every stream, or a range each

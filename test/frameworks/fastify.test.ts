@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import compress from '@fastify/compress';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { fastifyHandler } from '../../src/adapters/fastify.js';
 import { type Events, events, InvalidOptionError } from '../../src/index.js';
+import { fastifyHandler } from '../../src/integrations/fastify/index.js';
 import { BIG_TEXT, frameworkSuite } from '../helpers/framework-suite.js';
 import { connect, until } from '../helpers/sse-client.js';
 

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import compress from 'koa-compress';
 import { describe, expect, it } from 'vitest';
-import { koaMiddleware } from '../../src/adapters/koa.js';
 import { type Events, events, InvalidOptionError } from '../../src/index.js';
+import { koaMiddleware } from '../../src/integrations/koa/index.js';
 import { BIG_TEXT, frameworkSuite } from '../helpers/framework-suite.js';
 
 type State = { user?: string };

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EventStreamError } from '../../src/core/errors.js';
+import { EventStreamError } from '../../src/base/errors.js';
 import { GripConfigError } from '../../src/grip/errors.js';
 import { parseGripUrl, resolvedProxies, resolveGrip } from '../../src/grip/grip-url.js';
 import { FASTLY_FANOUT_PUBLIC_JWK } from '../../src/grip/keys.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidChannelError } from '../../src/core/errors.js';
+import { InvalidChannelError } from '../../src/base/errors.js';
 import { encodeKeepAlive, holdHeaders, keepAliveSeconds } from '../../src/grip/index.js';
 
 /** What Pushpin does with a cstring value (instruct.cpp `unescape`). */

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventStreamError } from '../../src/core/errors.js';
-import type { EncodedEvent, EventSink } from '../../src/core/types.js';
+import { EventStreamError } from '../../src/base/errors.js';
+import type { EncodedEvent, EventSink } from '../../src/base/types.js';
 import {
   createGripSink,
   GripConfigError,

@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, type Events, events } from '../../src/index.js';
-import { redis as redisSetup } from '../../src/redis/index.js';
+import { redis as redisSetup } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';

@@ -3,8 +3,8 @@
 // Redis restarts.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EncodedEvent } from '../../src/core/types.js';
-import { type RedisBus, type RedisStore, redisBus, redisStore } from '../../src/redis/index.js';
+import type { EncodedEvent } from '../../src/base/types.js';
+import { type RedisBus, type RedisStore, redisBus, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
 

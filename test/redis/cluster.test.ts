@@ -3,8 +3,8 @@
 // there; sharded pub/sub reaches only that shard.
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EncodedEvent } from '../../src/core/types.js';
-import { redisBus, redisStore } from '../../src/redis/index.js';
+import type { EncodedEvent } from '../../src/base/types.js';
+import { redisBus, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisCluster, startRedisCluster } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
 

@@ -11,8 +11,8 @@ import {
   events,
   onDiagnostics,
 } from '../../src/index.js';
-import { metrics } from '../../src/metrics/index.js';
-import { type RedisStore, redisBus, redisStore } from '../../src/redis/index.js';
+import { metrics } from '../../src/integrations/metrics/index.js';
+import { type RedisStore, redisBus, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';

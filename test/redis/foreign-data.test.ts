@@ -3,7 +3,7 @@
 // a replay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, type Events, events } from '../../src/index.js';
-import { RedisDataError, type RedisStore, redisStore } from '../../src/redis/index.js';
+import { RedisDataError, type RedisStore, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connect } from '../helpers/sse-client.js';

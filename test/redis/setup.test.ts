@@ -2,7 +2,7 @@
 // the option checks of redis(), redisStore() and redisBus() (typed errors, unknown keys refused).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, type Events, events, InvalidOptionError } from '../../src/index.js';
-import { type RedisSetupOptions, redis, redisBus, redisStore } from '../../src/redis/index.js';
+import { type RedisSetupOptions, redis, redisBus, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect, until } from '../helpers/sse-client.js';

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events } from '../../src/index.js';
-import { RedisStore, redisStore } from '../../src/redis/index.js';
+import { RedisStore, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect, until } from '../helpers/sse-client.js';

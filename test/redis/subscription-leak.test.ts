@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events } from '../../src/index.js';
-import { redis, redisBus, redisStore } from '../../src/redis/index.js';
+import { redis, redisBus, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { startServer } from '../helpers/server.js';
 import { connect, until } from '../helpers/sse-client.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler, EventStoreError, type Events, events } from '../../src/index.js';
-import { redis, redisStore } from '../../src/redis/index.js';
+import { redis, redisStore } from '../../src/integrations/redis/index.js';
 import { deadPort } from '../helpers/net.js';
 import { startRedis } from '../helpers/redis.js';
 import { startServer, type TestServer } from '../helpers/server.js';

@@ -5,7 +5,7 @@
 
 import { createHandler, type EventMap, type HandlerOptions } from 'express-eventstream';
 import type { Context, Next } from 'koa';
-import { frameworkOptions } from './framework-options.js';
+import { frameworkOptions } from '../framework-options.js';
 
 /** Koa middleware `(ctx, next)`; it answers every request it receives. */
 export type KoaEventStreamMiddleware<C extends Context = Context> = (ctx: C, next: Next) => Promise<void>;

@@ -1,6 +1,6 @@
 // The options of redisBus() (and of redis()'s `bus`), and the bus' default encoding.
 import { type EncodedEvent, Events } from 'express-eventstream';
-import { packageInternals } from '../core/internal-key.js';
+import { packageInternals } from '../../compose/internal-key.js';
 import type { RedisStore } from './store.js';
 import type { BusEvent } from './types.js';
 

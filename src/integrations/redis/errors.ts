@@ -1,5 +1,5 @@
 import { EventStreamError } from 'express-eventstream';
-import { ERROR_BRAND } from '../core/error-brand.js';
+import { ERROR_BRAND } from '../../base/error-brand.js';
 
 /** What a failed append left behind: nothing (`'not-stored'`), or nobody can tell (`'unknown'`). */
 export type AppendOutcomeKind = 'not-stored' | 'unknown';

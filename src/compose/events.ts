@@ -3,17 +3,28 @@
 // internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
 // shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
 import { EventEmitter } from 'node:events';
+import { assertChannelName } from '../base/channel-name.js';
+import { InvalidOptionError, ListenerError } from '../base/errors.js';
+import type {
+  ErrorContext,
+  EventInput,
+  EventMap,
+  EventSink,
+  EventsEvents,
+  EventsStats,
+} from '../base/types.js';
+import { Channel } from '../core/channel.js';
+import type { DisconnectReason } from '../core/connection.js';
+import { startDebugLog } from '../core/debug.js';
+import type { DiagnosticsSource } from '../core/diagnostics.js';
+import { type CloseOptions, drain, resolveDrainMs } from '../core/drain.js';
+import { ChannelRegistry } from '../core/hub.js';
+import { Pipeline, type TrackedPublish } from '../core/pipeline.js';
+import type { PublishOptions as Options } from '../core/publish-options.js';
+import { Subscriptions } from '../core/subscription.js';
+import { type EventBus, LocalBus } from '../engine/bus.js';
 import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
-import { assertChannelName } from '../protocol/channel-name.js';
-import { type EventBus, LocalBus } from './bus.js';
-import { Channel } from './channel.js';
-import type { DisconnectReason } from './connection.js';
-import { startDebugLog } from './debug.js';
-import type { DiagnosticsSource } from './diagnostics.js';
-import { type CloseOptions, drain, resolveDrainMs } from './drain.js';
-import { InvalidOptionError, ListenerError } from './errors.js';
-import { ChannelRegistry } from './hub.js';
 import {
   EVENTS_BRAND,
   EVENTS_PROTOCOL,
@@ -24,10 +35,6 @@ import {
 } from './internal-key.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { PACKAGE_INTERNALS } from './package-internals.js';
-import { Pipeline, type TrackedPublish } from './pipeline.js';
-import type { PublishOptions as Options } from './publish-options.js';
-import { Subscriptions } from './subscription.js';
-import type { ErrorContext, EventInput, EventMap, EventSink, EventsEvents, EventsStats } from './types.js';
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or

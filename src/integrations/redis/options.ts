@@ -1,9 +1,9 @@
 // Option checks of redisStore(), redisBus() and redis(): the core's option-checking vocabulary
-// (reached through the core's Events, see core/internal-key.ts), plus Redis' own value checks. A
+// (reached through the core's Events, see compose/internal-key.ts), plus Redis' own value checks. A
 // misspelt key or a bad value is refused with InvalidOptionError (ERR_SSE_INVALID_OPTION) worded
 // as the core words its own.
 import { Events, InvalidOptionError } from 'express-eventstream';
-import { type PackageInternals, packageInternals } from '../core/internal-key.js';
+import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
 
 const checks: PackageInternals['checks'] = packageInternals(Events).checks;
 

@@ -11,7 +11,7 @@ import {
   InvalidOptionError,
 } from 'express-eventstream';
 import { register as defaultRegistry, type Registry } from 'prom-client';
-import { type PackageInternals, packageInternals } from '../core/internal-key.js';
+import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
 import { registerFamilies } from './families.js';
 import { fetchResponder, nodeResponder } from './serve.js';
 
@@ -56,7 +56,7 @@ export interface EventStreamMetrics {
 const OPTION_KEYS = ['registry', 'prefix', 'events', 'channelLabels'] as const satisfies ReadonlyArray<
   keyof MetricsOptions
 >;
-// The core's option-checking vocabulary (see core/internal-key.ts).
+// The core's option-checking vocabulary (see compose/internal-key.ts).
 const checks: PackageInternals['checks'] = packageInternals(Events).checks;
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 

@@ -5,7 +5,7 @@
 
 import { createHandler, type EventMap, type HandlerOptions } from 'express-eventstream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { frameworkOptions } from './framework-options.js';
+import { frameworkOptions } from '../framework-options.js';
 
 /** A Fastify route handler: `app.get('/events', fastifyHandler({ events }))`. */
 export type FastifyEventStreamHandler<R extends FastifyRequest = FastifyRequest> = (

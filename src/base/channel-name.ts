@@ -1,4 +1,4 @@
-import { InvalidChannelError } from '../core/errors.js';
+import { InvalidChannelError } from './errors.js';
 
 /** Longest channel name accepted by default (UTF-16 code units). */
 export const DEFAULT_MAX_CHANNEL_NAME_LENGTH = 128;

@@ -6,15 +6,16 @@
 // run-time imports: an entry may import it relatively (it bundles these constants only). The keys
 // of an Events object's own internals (for the responders) and of its cross-copy brand live here
 // too, beside the other registered symbols.
+
+import type * as checks from '../base/option-checks.js';
+import type { ErrorContext } from '../base/types.js';
+import type { Subscriptions } from '../core/subscription.js';
+import type { encodeStoredEvent } from '../engine/bus.js';
 import type * as control from '../engine/control.js';
 import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
-import type { encodeStoredEvent } from './bus.js';
-import type * as checks from './option-checks.js';
 import type { Settings } from './options.js';
-import type { Subscriptions } from './subscription.js';
-import type { ErrorContext } from './types.js';
 
 /**
  * What responders need from an Events object (the request decision's history access, the GRIP

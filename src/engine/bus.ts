@@ -1,8 +1,8 @@
 // The bus seam: how appended events reach the hubs that have subscribers for them. The publish
 // pipeline hands each appended batch to `bus.publish()`; the bus delivers it to this process's hub
 // (through the sink given to `start()`) and, for a shared bus, to every other process's hub.
-import { withId } from './encoder.js';
-import type { EncodedEvent, ResetReason } from './types.js';
+import { withId } from '../base/encoder.js';
+import type { EncodedEvent, ResetReason } from '../base/types.js';
 
 /** An event as a bus carries it between processes: stored, with its ids, without the `id:` line. */
 export interface BusEvent {

@@ -1,18 +1,18 @@
 // events() options: validation and resolution into Settings. Unknown keys are refused by name.
 
+import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../base/channel-name.js';
+import { encodeKeepAliveEvent } from '../base/encoder.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { assertGripKeys, assertKnownKeys, durationOption, integerOption } from '../base/option-checks.js';
+import type { EventBus } from '../engine/bus.js';
 import type { ControlChannel } from '../engine/control.js';
 import type { SharedState } from '../engine/state.js';
+import type { EventStore } from '../engine/store.js';
 import { type GripOption, type GripRetryOptions, resolveGrip } from '../grip/index.js';
 import type { ReliableSettings } from '../grip/plugin.js';
 import { randomRecoverySecret } from '../grip/recovery.js';
 import type { GripSettings } from '../grip/types.js';
 import { MemoryStore, type MemoryStoreOptions } from '../history/memory-store.js';
-import type { EventStore } from '../history/store.js';
-import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../protocol/channel-name.js';
-import type { EventBus } from './bus.js';
-import { encodeKeepAliveEvent } from './encoder.js';
-import { InvalidOptionError } from './errors.js';
-import { assertGripKeys, assertKnownKeys, durationOption, integerOption } from './option-checks.js';
 
 export interface EventsOptions {
   /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */

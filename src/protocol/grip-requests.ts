@@ -1,0 +1,38 @@
+// GRIP's request side, as the decision uses it: is this request from a proxy, is it a proxy's
+// recovery fetch, what makes the proxy hold. Declared here, where the decision calls it, so the
+// protocol needs nothing of GRIP; grip/plugin.ts implements it.
+import type { RequestView } from './request-view.js';
+
+/** Outcome of inspecting a request for GRIP proxying. */
+export type GripRequestCheck =
+  | { readonly kind: 'direct' }
+  | { readonly kind: 'proxied' }
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** A recovery fetch by the proxy: the signed channels and the last id it has of each. */
+export type RecoveryRequest =
+  | { readonly valid: true; readonly channels: string[]; readonly positions: Record<string, string> }
+  | { readonly valid: false };
+
+export interface GripRequests {
+  /** `direct`, `proxied` (a verified proxy signed it), or `invalid` (→ 403). Never rejects. */
+  check(view: RequestView): GripRequestCheck | Promise<GripRequestCheck>;
+  /**
+   * Reliable mode, on a proxied GET: the recovery the proxy asks for, or undefined when this is no
+   * recovery fetch. A link is honoured only on a fetch by the proxy itself: signed by it and
+   * carrying Grip-Last, which Pushpin adds to its link fetches and strips from clients; anything
+   * else with `?es-recover=` is an ordinary request and the parameter is ignored.
+   */
+  recovery(view: RequestView): RecoveryRequest | undefined;
+  /** Headers that make the proxy hold the stream on `channels` (with `prev-id`s and a recovery link in reliable mode). */
+  holdHeaders(
+    view: RequestView,
+    channels: readonly string[],
+    lastIds: Readonly<Record<string, string>> | undefined,
+  ): Record<string, string>;
+  /**
+   * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
+   * build-id filter, which would read `%` as a directive.
+   */
+  holdText(text: string): string;
+}
