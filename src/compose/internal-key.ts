@@ -53,8 +53,16 @@ export interface PackageInternals {
   readonly encodeStoredEvent: typeof encodeStoredEvent;
   /** Control message text and its checks, for shared control channels (Redis, Postgres). */
   readonly control: Pick<typeof control, 'encodeControlMessage' | 'decodeControlMessage'>;
-  /** The argument checks every `SharedState` makes. */
-  readonly state: Pick<typeof state, 'assertStateEntry' | 'assertStateName' | 'stateLimit'>;
+  /** The argument checks every `SharedState` makes, and the bounds a value read back must meet. */
+  readonly state: Pick<
+    typeof state,
+    | 'assertStateEntry'
+    | 'assertStateName'
+    | 'stateLimit'
+    | 'MAX_STATE_TTL_MS'
+    | 'MAX_STATE_NAME_LENGTH'
+    | 'MAX_STATE_VALUE_BYTES'
+  >;
 }
 
 /** The internals of the core whose `Events` class is `events` (imported by package name). */

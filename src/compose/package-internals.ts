@@ -3,12 +3,26 @@
 import * as checks from '../base/option-checks.js';
 import { encodeStoredEvent } from '../engine/bus.js';
 import { decodeControlMessage, encodeControlMessage } from '../engine/control.js';
-import { assertStateEntry, assertStateName, stateLimit } from '../engine/state.js';
+import {
+  assertStateEntry,
+  assertStateName,
+  MAX_STATE_NAME_LENGTH,
+  MAX_STATE_TTL_MS,
+  MAX_STATE_VALUE_BYTES,
+  stateLimit,
+} from '../engine/state.js';
 import type { PackageInternals } from './internal-key.js';
 
 export const PACKAGE_INTERNALS: PackageInternals = {
   checks,
   encodeStoredEvent,
   control: { encodeControlMessage, decodeControlMessage },
-  state: { assertStateEntry, assertStateName, stateLimit },
+  state: {
+    assertStateEntry,
+    assertStateName,
+    stateLimit,
+    MAX_STATE_TTL_MS,
+    MAX_STATE_NAME_LENGTH,
+    MAX_STATE_VALUE_BYTES,
+  },
 };

@@ -1,10 +1,13 @@
-// redis(): the shared history and the bus over it from one configuration, for
-// `events({ ...redis(process.env.REDIS_URL) })`.
+// redis(): the whole engine on one Redis from one configuration (history, the bus over it, control
+// messages and shared state), for `events({ ...redis(process.env.REDIS_URL) })`.
 import { InvalidOptionError } from 'express-eventstream';
 import { type RedisBus, redisBus } from './bus.js';
 import { BUS_KEYS, type RedisBusOptions } from './bus-options.js';
+import { type RedisControl, redisControl } from './control.js';
 import { assertBusValues, assertKnownKeys, assertObject } from './options.js';
+import { type RedisState, redisState } from './state.js';
 import { type RedisStore, type RedisStoreOptions, redisStore, STORE_KEYS } from './store.js';
+import type { Engine } from './types.js';
 
 /** The options of `redis()`: the store's, and the bus' under `bus`. */
 export interface RedisSetupOptions extends RedisStoreOptions {
@@ -12,8 +15,8 @@ export interface RedisSetupOptions extends RedisStoreOptions {
   bus?: Omit<RedisBusOptions, 'store' | 'closeStore'>;
 }
 
-/** What `redis()` returns: spread it into `events()`. */
-export interface RedisSetup {
+/** What `redis()` returns: a complete engine, spread it into `events()`. */
+export interface RedisSetup extends Engine {
   /** The shared history (`redisStore()`): the `history` option of `events()`. */
   readonly history: RedisStore;
   /**
@@ -21,12 +24,17 @@ export interface RedisSetup {
    * closes the store when it closes, so `events.close()` releases both.
    */
   readonly bus: RedisBus;
+  /** Control messages between the processes (`redisControl()`), on their own subscriber connection. */
+  readonly control: RedisControl;
+  /** Shared state with expiry (`redisState()`), on the store's connection. */
+  readonly state: RedisState;
 }
 
 const BUS_OPTION_KEYS = BUS_KEYS.filter((k) => k !== 'store' && k !== 'closeStore');
 
 /**
- * One Redis for every process: the shared history and the bus over it, in one call.
+ * One Redis for every process: the shared history, the bus over it, control messages and shared
+ * state, in one call.
  *
  * ```js
  * const ev = events({ ...redis(process.env.REDIS_URL), grip: process.env.GRIP_URL });
@@ -49,5 +57,10 @@ export function redis(options: string | RedisSetupOptions | undefined): RedisSet
   // Every bus value is checked before the store opens its connection.
   assertBusValues(busOptions, 'bus.');
   const history = redisStore(storeOptions);
-  return { history, bus: redisBus({ ...busOptions, store: history, closeStore: true }) };
+  return {
+    history,
+    bus: redisBus({ ...busOptions, store: history, closeStore: true }),
+    control: redisControl({ store: history }),
+    state: redisState({ store: history }),
+  };
 }

@@ -161,6 +161,11 @@ export class RedisStore implements EventStore {
     return pubsubChannel.startsWith(head) ? pubsubChannel.slice(head.length) : undefined;
   }
 
+  /** @internal A key of this namespace: `<prefix>{ns}:<rest>` (one cluster slot for all). */
+  key(rest: string): string {
+    return `${this.#base}${rest}`;
+  }
+
   #historyKey(channel: string): string {
     return `${this.#base}h:${channel}`;
   }
@@ -263,7 +268,15 @@ export class RedisStore implements EventStore {
   }
 
   /** Runs a read-side script; any failure is a typed error. */
-  async #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  #run(operation: string, s: Script, keys: string[], args: string[]): Promise<unknown> {
+    return this.command(operation, (client) => runScript(client, s, keys, args));
+  }
+
+  /**
+   * @internal Runs a command of this namespace (the store's, the control channel's, the state's);
+   * any failure is a typed error naming the endpoint.
+   */
+  async command<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<T> {
     // While the own client is known to be down, wait for one reconnect attempt at most, then fail
     // with the connection's error instead of queueing until ioredis gives up: a subscriber gets its
     // answer in time, and the client keeps reconnecting.
@@ -272,7 +285,7 @@ export class RedisStore implements EventStore {
       throw new RedisUnavailableError(operation, { cause: link.failure, endpoint: this.endpoint });
     }
     try {
-      return await runScript(this.client, s, keys, args);
+      return await run(this.client);
     } catch (err) {
       // A command given up because the connection failed: the connection's error is the cause.
       throw typedError(operation, err, { cause: this.#link?.failure, endpoint: this.endpoint });

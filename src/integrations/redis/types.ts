@@ -1,5 +1,6 @@
-// The seams this module implements, as the core declares them (the EventStore and the EventBus);
-// for the modules of this entry only: its public API does not re-export the core's types.
+// The seams this module implements, as the core declares them (the EventStore, the EventBus, the
+// control channel, the shared state); for the modules of this entry only: its public API does not
+// re-export the core's types.
 import type { StoredRecord } from 'express-eventstream';
 
 export type {
@@ -8,9 +9,14 @@ export type {
   BusEvent,
   BusResetReason,
   BusSink,
+  ControlChannel,
+  ControlSink,
+  Engine,
   EventBus,
   EventStore,
+  JsonValue,
   ReadResult,
+  SharedState,
   StoredRecord,
 } from 'express-eventstream';
 
