@@ -53,6 +53,13 @@ export function resolveEndpoint<M extends object, Req>(
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
   }
+  // express(ev) for express({ events: ev }): said plainly, not as an unknown key of an EventEmitter.
+  if (eventsProtocolOf(options) !== 'none') {
+    throw new InvalidOptionError(
+      'options',
+      'the handler was given an Events object itself; pass the options object { events }, e.g. express({ events: ev })',
+    );
+  }
   assertKnownKeys(options, HANDLER_OPTION_KEYS);
   assertGripKeys(options.grip);
   const { events } = options;

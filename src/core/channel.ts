@@ -52,6 +52,34 @@ export class Channel<M extends object = EventMap> extends Writable {
     return this.#publisher.publish(this.name, event, options).done;
   }
 
+  // Writable's write() takes any chunk; a channel's is an event of the map, checked as publish()'s.
+  override write(event: EventInput<M>, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(
+    event: EventInput<M>,
+    encoding: BufferEncoding,
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean;
+  /**
+   * @deprecated Text and bytes are not events (a write of one is rejected with `publishError`).
+   * Typed only so that a Channel is a Node stream to `readable.pipe(channel)` and `pipeline()`.
+   */
+  override write(chunk: string | Uint8Array, callback?: (error: Error | null | undefined) => void): boolean;
+  /** @deprecated See the `string | Uint8Array` overload. */
+  override write(
+    chunk: string,
+    encoding?: BufferEncoding,
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean;
+  override write(
+    event: EventInput<M> | string | Uint8Array,
+    encodingOrCallback?: BufferEncoding | ((error: Error | null | undefined) => void),
+    callback?: (error: Error | null | undefined) => void,
+  ): boolean {
+    return typeof encodingOrCallback === 'function'
+      ? super.write(event, encodingOrCallback)
+      : super.write(event, encodingOrCallback as BufferEncoding, callback);
+  }
+
   override _write(
     event: EventInput<M>,
     _encoding: BufferEncoding,
