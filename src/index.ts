@@ -72,6 +72,9 @@ export {
   type StoreErrorMessage,
 } from './core/diagnostics.js';
 export type { CloseOptions } from './core/drain.js';
+export type { EventView } from './core/event-view.js';
+export type { EventFilter } from './core/filter.js';
+export type { OverloadOption, OverloadPolicy } from './core/overload.js';
 export type { PublishOptions } from './core/publish-options.js';
 export {
   type BusEvent,

@@ -4,6 +4,7 @@ import { InvalidOptionError } from '../base/errors.js';
 import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base/option-checks.js';
 import type { EventMap } from '../base/types.js';
 import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
+import type { EventFilter } from '../core/filter.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
@@ -27,6 +28,15 @@ export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
   /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
   authorize?: (request: Req, channels: readonly string[]) => boolean | Promise<boolean>;
   /**
+   * Which events of its channels this request's stream receives, live and replayed: `{ key,
+   * match(event) }`, or undefined for all. Streams whose filters share a `key` share one
+   * `match` call per event. Direct streams only: a GRIP proxy fans out unfiltered.
+   */
+  filter?: (
+    request: Req,
+    channels: readonly string[],
+  ) => EventFilter | undefined | Promise<EventFilter | undefined>;
+  /**
    * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
    * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
    * lose their connections together (a deploy, a network blip) do not come back together.
@@ -42,6 +52,7 @@ const HANDLER_OPTION_KEYS = [
   'grip',
   'channels',
   'authorize',
+  'filter',
   'retry',
   'padding',
 ] as const satisfies ReadonlyArray<keyof HandlerOptions>;
@@ -75,6 +86,7 @@ export function resolveEndpoint<M extends object, Req>(
   }
   assertOptionalFunction('channels', options.channels);
   assertOptionalFunction('authorize', options.authorize);
+  assertOptionalFunction('filter', options.filter);
   const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));

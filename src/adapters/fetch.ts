@@ -5,6 +5,7 @@
 
 import type { EventMap } from '../base/types.js';
 import { internalsOf } from '../compose/events.js';
+import { checkFilter, type EventFilter } from '../core/filter.js';
 import { decide, failure, type Verdict } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { WebStreamTransport } from '../transports/web-stream.js';
@@ -77,7 +78,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
 ): FetchEventStreamHandler<R> {
   const { events, endpoint } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize } = options;
+  const { channels, authorize, filter } = options;
 
   return async function eventStreamHandler(request: R, server?: unknown): Promise<Response> {
     let verdict: Verdict;
@@ -91,6 +92,16 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
       core.report(error, {});
       verdict = failure(error);
     }
+    let only: EventFilter | undefined;
+    if (verdict.kind === 'stream' && filter !== undefined) {
+      try {
+        only = checkFilter(await filter(request, verdict.channels));
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        core.report(error, {});
+        verdict = failure(error);
+      }
+    }
     if (verdict.kind !== 'stream') return respond(verdict);
     // The client left while the decision ran, or the namespace closed: never a subscriber (so no
     // 'disconnect' without 'connect'); the response just ends.
@@ -98,7 +109,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
       return new Response(null, { status: verdict.status, headers: verdict.headers });
     }
     const transport = new WebStreamTransport(request.signal, connectionCloser(request, server));
-    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId);
+    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, only);
     return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
   };
 }

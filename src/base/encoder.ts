@@ -188,6 +188,15 @@ export function encodeStreamReset(
 }
 
 /**
+ * `stream-missed`: a client that fell behind on a `drop-oldest` or `conflate` channel lost
+ * `missed` events and had `conflated` ones replaced by a later value of their key. No id: the
+ * client's last id keeps saying what it has.
+ */
+export function encodeStreamMissed(missed: number, conflated: number): string {
+  return encodeFields({ event: 'stream-missed', data: JSON.stringify({ missed, conflated }) });
+}
+
+/**
  * `stream-error` with `id: error`: the client's reconnect carries `Last-Event-ID: error`, which is
  * answered 204 so EventSource stops. The configured retry applies, so that reconnect comes quickly.
  */

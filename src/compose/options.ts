@@ -4,6 +4,7 @@ import { assertChannelName, DEFAULT_MAX_CHANNEL_NAME_LENGTH } from '../base/chan
 import { encodeKeepAliveEvent } from '../base/encoder.js';
 import { InvalidOptionError } from '../base/errors.js';
 import { assertGripKeys, assertKnownKeys, durationOption, integerOption } from '../base/option-checks.js';
+import { type OverloadOption, type OverloadResolver, resolveOverload } from '../core/overload.js';
 import type { EventBus } from '../engine/bus.js';
 import type { ControlChannel } from '../engine/control.js';
 import type { SharedState } from '../engine/state.js';
@@ -32,6 +33,14 @@ export interface EventsOptions {
    * whose backlog is beyond it when more is written is disconnected. Default 1 MiB.
    */
   maxBufferBytes?: number;
+  /**
+   * What a subscriber whose backlog reached `maxBufferBytes` gets, per channel: `'disconnect'`
+   * (default: it reconnects and resumes from the history), `'drop-oldest'` (it stays; the oldest
+   * events it had not taken are dropped and a `stream-missed` event says how many), or
+   * `{ conflate: (event) => key }` (it stays and gets the latest event of each key, in order of
+   * last change). `{ default, channels: { name or 'prefix-*': policy } }` sets it per channel.
+   */
+  overload?: OverloadOption;
   /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
   maxEventBytes?: number;
   /**
@@ -82,6 +91,7 @@ export interface Settings {
   keepAliveMs: number | false;
   keepAliveText: string;
   maxBufferBytes: number;
+  overload: OverloadResolver;
   maxEventBytes: number;
   flushIntervalMs: number;
   replayTimeoutMs: number;
@@ -114,6 +124,7 @@ const EVENTS_OPTION_KEYS = [
   'keepAlive',
   'keepAliveFormat',
   'maxBufferBytes',
+  'overload',
   'maxChannelsPerRequest',
   'maxChannelNameLength',
   'maxEventBytes',
@@ -182,6 +193,7 @@ export function resolveSettings(options: EventsOptions): Settings {
     keepAliveMs,
     keepAliveText: encodeKeepAliveEvent(format),
     maxBufferBytes,
+    overload: resolveOverload(options.overload),
     maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
     flushIntervalMs: durationOption('flushIntervalMs', options.flushIntervalMs, 0, {
       min: 0,

@@ -2,6 +2,9 @@
 // library holds. It knows no HTTP: bytes go through the transport it was given.
 import { encodeRetry } from '../base/encoder.js';
 import type { DisconnectReason, EncodedEvent } from '../base/types.js';
+import type { EventFilter } from './filter.js';
+import type { ConnectionOverload } from './overload.js';
+import { ParkedEvents } from './parked.js';
 import { SharedWrite, type Transport } from './transport.js';
 
 export type { DisconnectReason };
@@ -28,6 +31,15 @@ export class Connection {
    * order). 0: nothing to drop.
    */
   skipUpTo = 0;
+  /** Only these events of its channels reach the client (the handler's `filter`). */
+  readonly filter: EventFilter | undefined;
+  /**
+   * Under `drop-oldest` or `conflate`: the client fell behind, so the hub parks its live events
+   * (bounded) until its backlog is taken; then they are written at once.
+   */
+  overloaded = false;
+  readonly #overload: ConnectionOverload | undefined;
+  #parked: ParkedEvents | undefined;
   readonly #transport: Transport;
   readonly #maxBufferBytes: number;
   readonly #owner: ConnectionOwner;
@@ -43,8 +55,11 @@ export class Connection {
     channels: readonly string[],
     owner: ConnectionOwner,
     maxBufferBytes: number,
+    options: { overload?: ConnectionOverload | undefined; filter?: EventFilter | undefined } = {},
   ) {
     this.channels = channels;
+    this.filter = options.filter;
+    this.#overload = options.overload;
     this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
     this.#transport = transport;
     this.#owner = owner;
@@ -96,7 +111,7 @@ export class Connection {
     for await (const piece of pieces) {
       await this.#makeRoom();
       if (!this.#open) break; // leaving the loop closes the replay's store cursor
-      this.send(new SharedWrite(Buffer.from(piece), 0), Date.now());
+      this.#write(new SharedWrite(Buffer.from(piece), 0), Date.now());
     }
     this.#clearDeadline();
     while (this.#open && this.#deferred !== undefined) {
@@ -117,8 +132,8 @@ export class Connection {
   }
 
   /** Wait until the backlog is at most half the bound (or the connection is gone). */
-  async #makeRoom(): Promise<void> {
-    while (this.#open && this.#transport.bufferedBytes() > this.#maxBufferBytes / 2) {
+  async #makeRoom(limit = this.#maxBufferBytes / 2): Promise<void> {
+    while (this.#open && this.#transport.bufferedBytes() > limit) {
       if (this.#transport.needsDrain()) await this.#transport.drained();
       // Below the transport's own high-water mark no drain comes (tiny bounds): look again soon.
       else await new Promise((resolve) => setTimeout(resolve, 10));
@@ -136,18 +151,47 @@ export class Connection {
     // before adding this write, so a client that keeps up is never dropped for the size of one
     // write (a large event, a tick of many events); one that does not holds at most the bound
     // plus one write, and that write's buffer is shared with every other subscriber.
-    if (this.#transport.bufferedBytes() > this.#maxBufferBytes) {
+    const backlog = this.#transport.bufferedBytes();
+    if (this.#overload !== undefined && !this.overloaded && backlog > this.#maxBufferBytes / 2) {
+      // Keeps the client: this write goes, later live events are parked until it catches up.
+      // Half the bound for the backlog, half for what is parked: memory stays within the bound.
+      this.#write(out, now);
+      this.overloaded = true;
+      void this.#catchUp();
+      return;
+    }
+    if (backlog > this.#maxBufferBytes) {
       this.#drop('slow');
       return;
     }
+    this.#write(out, now);
+  }
+
+  #write(out: SharedWrite, now: number): void {
     this.#transport.write(out);
     this.lastWriteAt = now;
     this.#owner.delivered(out.events, out.payload.length);
   }
 
+  /** Hold a live event while `overloaded` (the hub parks instead of sending). */
+  park(ev: EncodedEvent): void {
+    if (!this.#open || this.#overload === undefined) return;
+    this.#parked ??= new ParkedEvents(this.#maxBufferBytes / 2, this.#overload);
+    this.#parked.add(ev);
+  }
+
+  /** Once the client took most of its backlog: what was parked, in one write, and live again. */
+  async #catchUp(): Promise<void> {
+    await this.#makeRoom(this.#maxBufferBytes / 4);
+    this.overloaded = false;
+    const parked = this.#parked?.take();
+    if (!this.#open || parked === undefined) return;
+    this.#write(new SharedWrite(parked.bytes, parked.events), Date.now());
+  }
+
   /** Bytes waiting for this client: the transport's backlog plus live events deferred during a replay. */
   backlogBytes(): number {
-    return this.#transport.bufferedBytes() + this.#deferredBytes;
+    return this.#transport.bufferedBytes() + this.#deferredBytes + (this.#parked?.bytes ?? 0);
   }
 
   /** End the stream cleanly (server shutdown). */
@@ -183,6 +227,7 @@ export class Connection {
     if (!this.#open) return;
     this.#open = false;
     this.#clearDeadline();
+    this.#parked = undefined;
     this.#transport.detach();
     this.#owner.released(this, reason);
   }

@@ -3,6 +3,7 @@
 
 import type { EncodedEvent } from '../base/types.js';
 import type { Connection } from './connection.js';
+import { FilterVerdicts } from './filter.js';
 import { SharedWrite } from './transport.js';
 
 /** The part of the bus the hub drives. */
@@ -120,9 +121,16 @@ export class ChannelRegistry {
       const set = this.#byChannel.get(ev.channel);
       if (set === undefined) return;
       const out = new SharedWrite(ev.bytes, 1);
+      let verdicts: FilterVerdicts | undefined;
       for (const conn of set) {
+        if (conn.filter !== undefined) {
+          verdicts ??= new FilterVerdicts(batch);
+          if (!verdicts.passes(conn.filter, 0)) continue;
+        }
         if (conn.replaying) conn.defer(ev);
-        else if (conn.skipUpTo === 0 || !covered(conn, ev)) conn.send(out, now);
+        else if (conn.skipUpTo !== 0 && covered(conn, ev)) continue;
+        else if (conn.overloaded) conn.park(ev);
+        else conn.send(out, now);
       }
       return;
     }
@@ -139,23 +147,29 @@ export class ChannelRegistry {
       }
     }
     const byKey = new Map<string, SharedWrite>();
+    let verdicts: FilterVerdicts | undefined;
     for (const conn of touched) {
-      if (conn.replaying) {
-        for (const ev of batch) if (conn.channels.includes(ev.channel)) conn.defer(ev);
+      if (conn.filter !== undefined) verdicts ??= new FilterVerdicts(batch);
+      if (conn.replaying || conn.overloaded || conn.skipUpTo !== 0) {
+        // Event by event: deferred during a replay, parked while behind, or just out of its
+        // replay (its own bytes, without what the replay already wrote).
+        const own = ownEvents(conn, batch, verdicts);
+        if (conn.replaying) for (const ev of own) conn.defer(ev);
+        else {
+          const fresh = conn.skipUpTo === 0 ? own : own.filter((ev) => !covered(conn, ev));
+          if (conn.overloaded) for (const ev of fresh) conn.park(ev);
+          else if (fresh.length > 0) conn.send(joined(fresh), now);
+        }
         continue;
       }
-      if (conn.skipUpTo !== 0) {
-        // Just out of its replay: its own bytes, without what the replay already wrote.
-        const own = batch.filter((ev) => conn.channels.includes(ev.channel) && !covered(conn, ev));
-        if (own.length > 0) conn.send(bytesFor(own, conn.channels), now);
-        continue;
-      }
-      let out = byKey.get(conn.key);
+      // Connections with the same channels and filter receive the same bytes: built once.
+      const key = conn.filter === undefined ? conn.key : `${conn.key}\n${conn.filter.key}`;
+      let out = byKey.get(key);
       if (out === undefined) {
-        out = bytesFor(batch, conn.channels);
-        byKey.set(conn.key, out);
+        out = joined(ownEvents(conn, batch, verdicts));
+        byKey.set(key, out);
       }
-      conn.send(out, now);
+      if (out.events > 0) conn.send(out, now);
     }
   }
 
@@ -184,6 +198,7 @@ export class ChannelRegistry {
       if (newEpoch) conn.skipUpTo = 0;
       const ev = resetFor(list);
       if (conn.replaying) conn.defer(ev);
+      else if (conn.overloaded) conn.park(ev);
       else conn.send(new SharedWrite(ev.bytes, 0), now);
     }
     return own.size;
@@ -204,7 +219,8 @@ export class ChannelRegistry {
     if (keepAlive === undefined) return;
     const now = Date.now();
     const due = now - this.#keepAliveMs;
-    for (const conn of this.#all) if (conn.lastWriteAt <= due && !conn.replaying) conn.send(keepAlive, now);
+    for (const conn of this.#all)
+      if (conn.lastWriteAt <= due && !conn.replaying && !conn.overloaded) conn.send(keepAlive, now);
   };
 }
 
@@ -216,8 +232,24 @@ function covered(conn: Connection, ev: EncodedEvent): boolean {
   return false;
 }
 
-function bytesFor(batch: readonly EncodedEvent[], channels: readonly string[]): SharedWrite {
-  const parts: Buffer[] = [];
-  for (const ev of batch) if (channels.includes(ev.channel)) parts.push(ev.bytes);
-  return new SharedWrite(parts.length === 1 ? parts[0]! : Buffer.concat(parts), parts.length);
+/** The events of `batch` on the connection's channels that pass its filter, in order. */
+function ownEvents(
+  conn: Connection,
+  batch: readonly EncodedEvent[],
+  verdicts: FilterVerdicts | undefined,
+): EncodedEvent[] {
+  const own: EncodedEvent[] = [];
+  const filter = conn.filter;
+  for (let i = 0; i < batch.length; i++) {
+    const ev = batch[i]!;
+    if (!conn.channels.includes(ev.channel)) continue;
+    if (filter !== undefined && verdicts !== undefined && !verdicts.passes(filter, i)) continue;
+    own.push(ev);
+  }
+  return own;
+}
+
+function joined(events: readonly EncodedEvent[]): SharedWrite {
+  if (events.length === 1) return new SharedWrite(events[0]!.bytes, 1);
+  return new SharedWrite(Buffer.concat(events.map((ev) => ev.bytes)), events.length);
 }

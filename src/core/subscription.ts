@@ -14,7 +14,10 @@ import { planRecovery } from '../history/recovery.js';
 import { openResume, planResume } from '../history/resume.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
+import { viewOf } from './event-view.js';
+import { type EventFilter, passes } from './filter.js';
 import type { ChannelRegistry } from './hub.js';
+import type { OverloadResolver } from './overload.js';
 import { SharedWrite, type Transport } from './transport.js';
 
 const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
@@ -49,6 +52,7 @@ export class Subscriptions {
   readonly #host: SubscriptionHost;
   readonly #maxBufferBytes: number;
   readonly #replayTimeoutMs: number;
+  readonly #overload: OverloadResolver;
   readonly #owner: ConnectionOwner;
   /** Names the namespace in diagnostics messages. */
   readonly #source: DiagnosticsSource;
@@ -57,7 +61,7 @@ export class Subscriptions {
     hub: ChannelRegistry,
     store: EventStore | undefined,
     host: SubscriptionHost,
-    limits: { maxBufferBytes: number; replayTimeoutMs: number },
+    limits: { maxBufferBytes: number; replayTimeoutMs: number; overload: OverloadResolver },
     source: DiagnosticsSource,
   ) {
     this.#hub = hub;
@@ -66,6 +70,7 @@ export class Subscriptions {
     this.#host = host;
     this.#maxBufferBytes = limits.maxBufferBytes;
     this.#replayTimeoutMs = limits.replayTimeoutMs;
+    this.#overload = limits.overload;
     this.#owner = {
       released: (conn, reason) => {
         hub.remove(conn);
@@ -84,17 +89,24 @@ export class Subscriptions {
     };
   }
 
-  /** Subscribe a transport whose response head was sent: `preamble`, `stream-open`, replay, live. */
+  /**
+   * Subscribe a transport whose response head was sent: `preamble`, `stream-open`, replay, live.
+   * With a `filter`, only the events it matches are replayed and delivered.
+   */
   open(
     transport: Transport,
     channels: readonly string[],
     preamble: string,
     lastEventId: string | undefined,
+    filter?: EventFilter,
   ): void {
     // The connection's list, handed to every message and listener about it: read-only for real,
     // or a subscriber that popped it would leave the hub listing a channel after the client left.
     channels = frozen(channels);
-    const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes);
+    const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes, {
+      overload: this.#overload(channels),
+      filter,
+    });
     this.#host.opened();
     const store = this.#store;
     if (store === undefined) {
@@ -127,6 +139,7 @@ export class Subscriptions {
         preamble,
         pageBytes: this.#maxBufferBytes,
         onReset: (lost, reason) => this.#countReset(lost, reason, 'stream'),
+        keep: filter && ((channel, text) => passes(filter, viewOf(channel, text))),
       });
     (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
       if (!conn.open) {

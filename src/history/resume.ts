@@ -30,13 +30,14 @@ export async function planResume(
   store: EventStore,
   channels: readonly string[],
   lastEventId: string | undefined,
+  keep?: Keep,
 ): Promise<ResumePlan> {
   const hint = await store.epoch();
   const parsed = parsePosition(lastEventId, hint, channels);
   if (typeof parsed === 'object') {
     const read = await readPerChannel(store, parsed.seqs);
     if (read !== undefined && read.epoch === hint && claimedHead(parsed) <= read.head) {
-      return replayPlan(read, channels, parsed);
+      return replayPlan(read, channels, parsed, keep);
     }
   }
   const read = await readAfterShared(
@@ -56,7 +57,7 @@ export async function planResume(
     const lastIds = idsOf(epoch, channels, read.lastSeq);
     return { text, coveredUpTo: head, lastIds, replayed: 0, reset: undefined };
   }
-  return replayPlan(read, channels, position);
+  return replayPlan(read, channels, position, keep);
 }
 
 /**
@@ -73,18 +74,22 @@ function replayPlan(
   },
   channels: readonly string[],
   position: Exclude<Position, 'fresh'>,
+  keep: Keep | undefined,
 ): ResumePlan {
   const { epoch, head } = read;
   const lastIds = idsOf(epoch, channels, read.lastSeq);
   // A resumed stream's stream-open keeps the client's id and says how many replayed events
   // follow, so a client can tell replayed events from live ones.
   const usable = typeof position === 'number' || typeof position === 'object';
-  const records = usable ? read.records : [];
-  let text = encodeStreamOpen({ replayed: records.length });
-  if (usable) {
-    const idOf = replayIds(epoch, channels, position);
-    for (const record of records) text += withId(idOf(record.seq), record.body);
-  }
+  const idOf = usable ? replayIds(epoch, channels, position) : undefined;
+  const texts: string[] = [];
+  if (idOf !== undefined)
+    for (const record of read.records) {
+      const text = withId(idOf(record.seq), record.body);
+      if (keep === undefined || keep(record.channel, text)) texts.push(text);
+    }
+  const records = texts;
+  let text = encodeStreamOpen({ replayed: records.length }) + texts.join('');
   let reset: ResumePlan['reset'];
   if (!usable) reset = { channels: [...channels], reason: position };
   else if (read.gaps.length > 0)
@@ -92,6 +97,9 @@ function replayPlan(
   if (reset !== undefined) text += resetText(epoch, head, reset.channels, reset.reason);
   return { text, coveredUpTo: head, lastIds, replayed: records.length, reset };
 }
+
+/** A subscriber filter over stored events: the channel and the event's SSE text (with its id). */
+export type Keep = (channel: string, text: string) => boolean;
 
 /** Records of the first read of a streamed resume: most resumes fit in it, so one read suffices. */
 const FIRST_PAGE = 128;
@@ -126,15 +134,17 @@ export async function openResume(
     preamble: string;
     pageBytes: number;
     onReset: (channels: readonly string[], reason: ResetReason) => void;
+    /** Only the stored events it keeps are replayed (a subscriber filter). */
+    keep?: Keep | undefined;
   },
 ): Promise<ResumeStream> {
-  const { preamble, pageBytes, onReset } = options;
+  const { preamble, pageBytes, onReset, keep } = options;
   const hint = await store.epoch();
   const parsed = parseSeq(lastEventId, hint);
   if (parsed === 'malformed-id' && lastEventId?.includes(':') === true) {
     // A composite id (a multi-channel stream that was behind a proxy): one read per channel
     // position, not paged; it holds what the proxy had not delivered yet, usually little.
-    const plan = await planResume(store, channels, lastEventId);
+    const plan = await planResume(store, channels, lastEventId, keep);
     if (plan.reset !== undefined) onReset(plan.reset.channels, plan.reset.reason);
     return { coveredUpTo: plan.coveredUpTo, replayed: plan.replayed, pieces: once(preamble + plan.text) };
   }
@@ -163,16 +173,22 @@ export async function openResume(
   const rest = channels.filter((c) => !gaps.has(c));
   // stream-open announces the count, so a replay longer than one page is counted first, page by
   // page, without keeping what is read.
-  let replayed = first.records.length;
+  const kept = (record: StoredRecord): string | undefined => {
+    const text = withId(formatId(epoch, record.seq), record.body);
+    return keep === undefined || keep(record.channel, text) ? text : undefined;
+  };
+  const countOf = (records: readonly StoredRecord[]): number =>
+    keep === undefined ? records.length : records.filter((record) => kept(record) !== undefined).length;
+  let replayed = countOf(first.records);
   if (!complete) {
     for await (const page of readPages(store, rest, resumeAt, epoch, head, pageBytes)) {
-      replayed += page.records.length;
+      replayed += countOf(page.records);
     }
   }
   async function* pieces(): AsyncGenerator<string, void, undefined> {
     let text = preamble + encodeStreamOpen({ replayed });
     for (const record of first.records) {
-      text += withId(formatId(epoch, record.seq), record.body);
+      text += kept(record) ?? '';
       if (text.length >= PIECE_CHARS) {
         yield text;
         text = '';
@@ -184,7 +200,7 @@ export async function openResume(
         // at the end moves the client past them.
         for (const channel of page.gaps) gaps.add(channel);
         for (const record of page.records) {
-          text += withId(formatId(epoch, record.seq), record.body);
+          text += kept(record) ?? '';
           if (text.length >= PIECE_CHARS) {
             yield text;
             text = '';

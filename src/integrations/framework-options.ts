@@ -20,7 +20,7 @@ export function frameworkOptions<M extends object, T extends object>(
   if (options === null || typeof options !== 'object') {
     return { options: options as HandlerOptions<M, HttpRequest>, bind: () => {} };
   }
-  const { channels, authorize, ...rest } = options;
+  const { channels, authorize, filter, ...rest } = options;
   const resolved: HandlerOptions<M, HttpRequest> = { ...rest };
   if ('channels' in options) {
     resolved.channels =
@@ -33,6 +33,12 @@ export function frameworkOptions<M extends object, T extends object>(
       typeof authorize === 'function'
         ? (raw, list) => authorize(of(raw), list)
         : (authorize as HandlerOptions<M, HttpRequest>['authorize']);
+  }
+  if ('filter' in options) {
+    resolved.filter =
+      typeof filter === 'function'
+        ? (raw, list) => filter(of(raw), list)
+        : (filter as HandlerOptions<M, HttpRequest>['filter']);
   }
   return { options: resolved, bind: (raw, framework) => byRaw.set(raw, framework) };
 }

@@ -24,6 +24,8 @@ export interface SseClient {
   close(): void;
   /** Stop reading from the socket (a slow client). */
   pause(): void;
+  /** Read again after `pause()`. */
+  resume(): void;
 }
 
 export function connect(
@@ -74,6 +76,9 @@ export function connect(
         },
         pause: () => {
           res.pause();
+        },
+        resume: () => {
+          res.resume();
         },
       };
       const parser = createParser({
