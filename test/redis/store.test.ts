@@ -1,7 +1,7 @@
 // RedisStore against a real redis-server: atomic appends from several processes, retention,
 // epochs across flushes and restarts, and typed failures while Redis is down.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler, events } from '../../src/index.js';
 import { RedisStore, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
@@ -249,7 +249,8 @@ describe('redisStore across Redis restarts', () => {
         const first = await store.append([{ channel: 'c', body: body(1) }]);
         await server.kill();
         await server.start();
-        const read = await store.readAfter(['c'], 0);
+        // The client reconnects on its own backoff; until then reads fail fast as unavailable.
+        const read = await vi.waitFor(() => store.readAfter(['c'], 0), { timeout: 10_000, interval: 50 });
         if (aof) {
           expect(read.epoch).toBe(first.epoch);
           expect(read.records.map((r) => r.seq)).toEqual([1]);
