@@ -9,7 +9,7 @@ import {
   redis,
   redisState,
   redisStore,
-} from '../../src/redis/index.js';
+} from '../../src/integrations/redis/index.js';
 import { deadPort } from '../helpers/net.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
