@@ -5,6 +5,7 @@ import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base
 import type { EventMap } from '../base/types.js';
 import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
 import type { EventFilter } from '../core/filter.js';
+import { holdBodies } from '../grip/hold-bodies.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
@@ -90,7 +91,6 @@ export function resolveEndpoint<M extends object, Req>(
   const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
-  const { subscriptions } = core;
   const endpoint: Endpoint = {
     grip,
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
@@ -100,11 +100,7 @@ export function resolveEndpoint<M extends object, Req>(
     get preamble() {
       return preamble.text();
     },
-    history: {
-      initial: (channels, preamble, lastEventId) =>
-        subscriptions.initialText(channels, preamble, lastEventId),
-      recovery: (channels, positions) => subscriptions.recoveryText(channels, positions),
-    },
+    history: holdBodies(core.settings.store, core.subscriptions),
   };
   return { events, endpoint };
 }

@@ -1,17 +1,17 @@
 // The subscriber side: opening a stream for an accepted request over a Transport (stream-open,
-// any replay after Last-Event-ID, then live events), the bodies a GRIP proxy gets instead, and
-// what the bus hands this process (batches to fan out, resets). The diagnostics of those steps
-// (connect, disconnect, replay, reset, slow drop, deliver) are emitted here, once each.
+// any replay after Last-Event-ID, then live events) and what the bus hands this process (batches
+// to fan out, resets). The diagnostics of those steps (connect, disconnect, replay, reset, slow
+// drop, deliver, read failures) are emitted here, once each; the bodies a GRIP proxy gets
+// (grip/hold-bodies.ts) count through the same methods.
 
 import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from '../base/encoder.js';
-import { EventStoreError, NoHistoryError } from '../base/errors.js';
+import { EventStoreError } from '../base/errors.js';
 import type { EncodedEvent } from '../base/types.js';
 import type { BusResetReason } from '../engine/bus.js';
 import type { EventStore } from '../engine/store.js';
 import type { ResetReason } from '../history/ids.js';
 import { assertEpoch, formatId } from '../history/ids.js';
-import { planRecovery } from '../history/recovery.js';
-import { openResume, planResume } from '../history/resume.js';
+import { openResume } from '../history/resume.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
 import { viewOf } from './event-view.js';
@@ -125,7 +125,7 @@ export class Subscriptions {
     this.#host.connected(channels);
     if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
     const failed = (cause: unknown): void => {
-      this.#host.report(cause instanceof EventStoreError ? cause : this.#storeFailed('read', cause));
+      this.#host.report(cause instanceof EventStoreError ? cause : this.readFailed(cause));
       // Without a position the client cannot be served safely: it is told so and reconnects later.
       if (!conn.open) return;
       const head = conn.lastWriteAt === 0 ? preamble : '';
@@ -138,7 +138,7 @@ export class Subscriptions {
       openResume(store, channels, lastEventId, {
         preamble,
         pageBytes: this.#maxBufferBytes,
-        onReset: (lost, reason) => this.#countReset(lost, reason, 'stream'),
+        onReset: (lost, reason) => this.countReset(lost, reason, 'stream'),
         keep: filter && ((channel, text) => passes(filter, viewOf(channel, text))),
       });
     (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
@@ -146,48 +146,21 @@ export class Subscriptions {
         void plan.pieces.return();
         return;
       }
-      this.#countReplay(plan.replayed, channels, lastEventId, 'stream');
+      this.countReplay(plan.replayed, channels, lastEventId, 'stream');
       return conn.replay(plan.pieces, plan.coveredUpTo).catch(failed);
     }, failed);
   }
 
-  /** The body a GRIP proxy sends before holding: `preamble`, `stream-open` and any replay. */
-  async initialText(
-    channels: readonly string[],
-    preamble: string,
-    lastEventId: string | undefined,
-  ): Promise<{ text: string; lastIds: Record<string, string> | undefined }> {
-    if (this.#store === undefined)
-      return { text: preamble + encodeStreamOpen(undefined), lastIds: undefined };
-    // The decision's list also names the hold's channels after this: messages get it frozen.
-    channels = frozen(channels);
-    const plan = await planResume(this.#store, channels, lastEventId).catch((cause: unknown) => {
-      throw this.#storeFailed('read', cause);
-    });
-    // A GRIP hold's initial body: its replay and any reset, counted like a direct stream's.
-    if (plan.reset !== undefined) this.#countReset(plan.reset.channels, plan.reset.reason, 'grip-hold');
-    this.#countReplay(plan.replayed, channels, lastEventId, 'grip-hold');
-    return { text: preamble + plan.text, lastIds: plan.lastIds };
-  }
-
-  /** GRIP reliable mode: what follows each channel's last id, for a recovery request. */
-  async recoveryText(
-    channels: readonly string[],
-    lastIds: Readonly<Record<string, string>>,
-  ): Promise<{ text: string; lastIds: Record<string, string> }> {
-    if (this.#store === undefined) throw new NoHistoryError();
-    return planRecovery(this.#store, channels, lastIds).catch((cause: unknown) => {
-      throw this.#storeFailed('read', cause);
-    });
-  }
-
-  #storeFailed(operation: 'read', cause: unknown): EventStoreError {
+  /** A history read failed: the typed error to report, counted in the `storeError` diagnostics. */
+  readFailed(cause: unknown): EventStoreError {
     const error = new EventStoreError({ cause });
-    if (diag.storeError.hasSubscribers) diag.storeError.publish({ ...this.#source, operation, error });
+    if (diag.storeError.hasSubscribers)
+      diag.storeError.publish({ ...this.#source, operation: 'read', error });
     return error;
   }
 
-  #countReplay(
+  /** Events replayed after a Last-Event-ID (a direct stream's or a GRIP hold's), counted. */
+  countReplay(
     events: number,
     channels: readonly string[],
     lastEventId: string | undefined,
@@ -198,7 +171,8 @@ export class Subscriptions {
       diag.replay.publish({ ...this.#source, channels, lastEventId, events, via });
   }
 
-  #countReset(channels: readonly string[], reason: ResetReason, via: ResetVia): void {
+  /** A `stream-reset` sent (by a resume, a hold's body or the bus), counted. */
+  countReset(channels: readonly string[], reason: ResetReason, via: ResetVia): void {
     this.#host.replayed(0, 1);
     if (diag.reset.hasSubscribers)
       diag.reset.publish({ ...this.#source, channels: frozen(channels), reason, via });
@@ -233,7 +207,7 @@ export class Subscriptions {
     this.#hub.reset(
       channels,
       (own): EncodedEvent => {
-        this.#countReset(own, reason, 'bus');
+        this.countReset(own, reason, 'bus');
         const text = encodeStreamReset(id, own, reason);
         return { channel: own[0]!, id, seq: at.head, event: 'stream-reset', text, bytes: Buffer.from(text) };
       },
@@ -243,6 +217,6 @@ export class Subscriptions {
 }
 
 /** `list` as a frozen array: itself when it already is one, else a frozen copy. */
-function frozen(list: readonly string[]): readonly string[] {
+export function frozen(list: readonly string[]): readonly string[] {
   return Object.isFrozen(list) ? list : Object.freeze([...list]);
 }
