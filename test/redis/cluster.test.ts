@@ -1,10 +1,12 @@
 // The scripts and the bus on a real 3-master Redis Cluster: every key and pub/sub channel of a
 // namespace carries the hash tag `{ns}`, so one namespace lives on one shard and its scripts run
-// there; sharded pub/sub reaches only that shard.
+// there; sharded pub/sub reaches only that shard. The engine's control channel and shared state
+// follow the same rule.
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EncodedEvent } from '../../src/base/types.js';
-import { redisBus, redisStore } from '../../src/integrations/redis/index.js';
+import { events } from '../../src/index.js';
+import { redisBus, redisControl, redisState, redisStore } from '../../src/integrations/redis/index.js';
 import { type RedisCluster, startRedisCluster } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
 
@@ -60,6 +62,55 @@ describe('Redis Cluster', () => {
       const read = await store.readAfter(['a', 'b'], 1, 1);
       expect(read.records.map((r) => r.seq)).toEqual([2]);
       await bus.close();
+    }
+  });
+});
+
+describe('Redis Cluster: control messages and shared state', () => {
+  it('two Events objects on one namespace exchange control messages over sharded pub/sub and share state', async () => {
+    const namespace = `ctl${process.pid}`;
+    const setups = [0, 1].map(() => {
+      const store = redisStore({ client, namespace });
+      return events({
+        history: store,
+        bus: redisBus({ store }),
+        control: redisControl({ store }),
+        state: redisState({ store }),
+        keepAlive: false,
+      });
+    });
+    type Engine = {
+      control: {
+        send(t: string, p: unknown): Promise<void>;
+        on(t: string, h: (p: unknown) => void): () => void;
+      };
+      state: {
+        put(s: string, k: string, v: string, t: number): Promise<void>;
+        count(s: string): Promise<number>;
+      };
+    };
+    const [a, b] = setups.map(
+      (ev) =>
+        (ev as unknown as Record<symbol, { engine: Engine }>)[Symbol.for('express-eventstream.core')]!.engine,
+    ) as [Engine, Engine];
+    try {
+      const got: unknown[] = [];
+      b.control.on('t', (p) => got.push(p));
+      // Until b hears a: both subscribed on the shard that owns the namespace.
+      for (let i = 0; got.length === 0 && i < 200; i++) {
+        await a.control.send('t', 'hello');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(got.length).toBeGreaterThan(0);
+      got.length = 0;
+      for (let i = 0; i < 50; i++) await a.control.send('t', i);
+      await until(() => got.length === 50, 10_000, '50 messages');
+      expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      await a.state.put('room', 'x', '1', 60_000);
+      await b.state.put('room', 'y', '2', 60_000);
+      expect(await a.state.count('room')).toBe(2);
+    } finally {
+      await Promise.all(setups.map((ev) => ev.close()));
     }
   });
 });

@@ -1,6 +1,8 @@
 // The engine's control channel on a real Redis: messages between Events objects (and processes) in
 // each sender's order, foreign text dropped, an unreachable Redis refused with a typed error naming
 // it, and a resync after the subscriber connection was cut or Redis restarted empty.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Events, events, type JsonValue } from '../../src/index.js';
 import { type RedisControl, RedisUnavailableError, redis } from '../../src/integrations/redis/index.js';
@@ -195,3 +197,43 @@ function redisControlOf(ev: Events): RedisControl {
   return control;
 }
 const controls = new WeakMap<Events, RedisControl>();
+
+describe('Redis control channel between two processes', () => {
+  it('a child process and this one exchange messages; its sends arrive here in its order', async () => {
+    const server = await redisServer();
+    const name = ns();
+    const a = namespace(server.url, name);
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./fixtures/control-peer.mjs', import.meta.url))],
+      {
+        env: { ...process.env, REDIS_URL: server.url, NS: name, COUNT: '500' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await until(() => output.includes('ready'), 20_000, 'the peer process subscribed');
+    await until(() => subscribers(server, name) === 2, 10_000, 'both subscribed');
+    const seq: number[] = [];
+    const pongs: unknown[] = [];
+    a.engine.control.on('seq', (p) => seq.push((p as { i: number }).i));
+    a.engine.control.on('pong', (p) => pongs.push(p));
+    await a.engine.control.send('ping', { n: 1 });
+    await a.engine.control.send('go', null);
+    await until(() => seq.length === 500 && pongs.length === 1, 15_000, 'the peer’s messages');
+    expect(seq).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(pongs).toEqual([{ n: 1 }]);
+    expect(output).not.toContain('error:');
+  });
+});

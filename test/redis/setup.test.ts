@@ -119,8 +119,9 @@ describe('redis()', () => {
       expect(second!.split('-')[0]).toBe(first!.split('-')[0]);
       expect(Number(second!.split('-')[1])).toBe(Number(first!.split('-')[1]) + 1);
       client.close();
-      // Each setup holds the store's connection and, once started, the bus' subscriber.
-      expect(connections(name(0))).toBe(2);
+      // Each setup holds the store's connection and, once started, the bus' and the control
+      // channel's subscribers.
+      expect(connections(name(0))).toBe(3);
     } finally {
       await origin.close();
       await Promise.all(evs.map((ev) => ev.close()));
