@@ -74,8 +74,8 @@ interface Harness {
   lib: Lib;
   ev: Events;
   server: TestServer;
-  /** Every /events/ request: its query string and Last-Event-ID header. */
-  requests: Array<{ search: string; lastEventIdHeader: string | undefined }>;
+  /** Every /events/ request: its query string, Last-Event-ID and Authorization headers. */
+  requests: Array<{ search: string; lastEventIdHeader: string | undefined; authorization?: string }>;
   /** Open /events/ responses, to drop them from the server side. */
   streams: Set<ServerResponse>;
   /** Runs before the handler sees an /events/ request; may delay it. */
@@ -109,9 +109,12 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function harness(eventsOptions: Parameters<Lib['events']>[0] = {}): Promise<Harness> {
+async function harness(
+  eventsOptions: Parameters<Lib['events']>[0] = {},
+  handlerOptions: { authorize?: (req: IncomingMessage) => boolean } = {},
+): Promise<Harness> {
   const ev = lib.events({ keepAlive: false, ...eventsOptions });
-  const handler = lib.createHandler({ events: ev, retry: 50 });
+  const handler = lib.createHandler({ events: ev, retry: 50, ...handlerOptions });
   const clientCode = readFileSync(clientFile, 'utf8');
   const h: Harness = {
     lib,
@@ -129,6 +132,7 @@ async function harness(eventsOptions: Parameters<Lib['events']>[0] = {}): Promis
     if (url.pathname === '/client.js') return send(res, 'text/javascript', clientCode);
     if (url.pathname === '/page.js') return send(res, 'text/javascript', PAGE_SCRIPT);
     if (url.pathname === '/') return send(res, 'text/html', PAGE_HTML);
+    if (url.pathname === '/blank') return send(res, 'text/html', '<!doctype html><title>blank</title>');
     if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end();
       return;
@@ -138,7 +142,11 @@ async function harness(eventsOptions: Parameters<Lib['events']>[0] = {}): Promis
       return;
     }
     const header = req.headers['last-event-id'];
-    h.requests.push({ search: url.search, lastEventIdHeader: Array.isArray(header) ? header[0] : header });
+    h.requests.push({
+      search: url.search,
+      lastEventIdHeader: Array.isArray(header) ? header[0] : header,
+      authorization: req.headers.authorization,
+    });
     h.streams.add(res);
     res.on('close', () => h.streams.delete(res));
     void (async () => {
@@ -542,3 +550,114 @@ describe.each(['eventsource', 'fetch'])(
     });
   },
 );
+
+describe('the fetch transport in headless Chromium', () => {
+  /** Connects in a blank page with `options` (a JS object literal); the page records into window.__log. */
+  async function connectIn(h: Harness, options: string): Promise<Page> {
+    const page = await browser.newPage();
+    pages.push(page);
+    await page.goto(h.server.url('/blank'));
+    await page.evaluate(`(async () => {
+      const { connect } = await import('/client.js');
+      window.__log = [];
+      const log = (entry) => window.__log.push(entry);
+      window.__client = connect('/events/', {
+        channels: ['a'],
+        persist: false,
+        retry: { minDelayMs: 50, maxDelayMs: 200 },
+        on: { n: (data) => log({ kind: 'event', data }) },
+        onOpen: () => log({ kind: 'open' }),
+        onError: (e) => log({ kind: 'error', ...e }),
+        onStateChange: (state) => log({ kind: 'state', state }),
+        ...${options},
+      });
+    })()`);
+    return page;
+  }
+  type Log = Array<{
+    kind: string;
+    data?: unknown;
+    state?: string;
+    condition?: string;
+    status?: number;
+    text?: string;
+  }>;
+  const logIn = async (page: Page) => (await page.evaluate('window.__log')) as Log;
+  async function waitIn(page: Page, what: string, done: (log: Log) => boolean): Promise<Log> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const log = await logIn(page);
+      if (done(log)) return log;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; log: ${JSON.stringify(log)}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  test('a bearer token reaches authorize, a function gives each reconnection a fresh one, a wrong one is refused', async () => {
+    const h = await harness(
+      {},
+      { authorize: (req) => /^Bearer good-\d$/.test(req.headers.authorization ?? '') },
+    );
+    const page = await connectIn(
+      h,
+      `{ headers: () => ({ authorization: 'Bearer good-' + (window.__token = (window.__token ?? 0) + 1) }) }`,
+    );
+    await waitIn(page, 'open', (l) => l.some((e) => e.kind === 'open'));
+    await h.ev.publish('a', { event: 'n', data: 1 });
+    await waitIn(page, 'n 1', (l) => l.some((e) => e.kind === 'event'));
+    for (const res of h.streams) res.destroy();
+    await until('the reconnection', () => h.requests.length === 2);
+    await h.ev.publish('a', { event: 'n', data: 2 });
+    const log = await waitIn(page, 'n 2', (l) => l.filter((e) => e.kind === 'event').length === 2);
+    expect(log.filter((e) => e.kind === 'event').map((e) => e.data)).toEqual([1, 2]);
+    expect(h.requests.map((r) => r.authorization)).toEqual(['Bearer good-1', 'Bearer good-2']);
+    // The transport's own reconnection sends the position as EventSource would.
+    expect(h.requests[1]!.lastEventIdHeader).toMatch(/^[0-9a-z]+-\d+$/);
+
+    const refused = await connectIn(h, `{ headers: { authorization: 'Bearer bad' } }`);
+    const error = await waitIn(refused, 'the refusal', (l) => l.some((e) => e.kind === 'error'));
+    expect(error.find((e) => e.kind === 'error')).toMatchObject({ condition: 'forbidden' });
+  });
+
+  test('an HTTP refusal reaches onError with its status and body; a 503 is retried; abort closes', async () => {
+    const h = await harness();
+    let busy = 1;
+    h.before = (_url, res) => {
+      const auth = res.req.headers.authorization;
+      if (auth === 'Bearer expired') {
+        res.writeHead(401, { 'content-type': 'text/plain' }).end('token expired');
+        return true;
+      }
+      if (busy-- > 0) {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('busy');
+        return true;
+      }
+      return undefined;
+    };
+    const page = await connectIn(h, `{ headers: { authorization: 'Bearer expired' } }`);
+    const log = await waitIn(page, 'the refusal', (l) => l.some((e) => e.kind === 'error'));
+    expect(log.find((e) => e.kind === 'error')).toEqual({
+      kind: 'error',
+      condition: 'connection-failed',
+      status: 401,
+      text: 'token expired',
+    });
+    expect(await page.evaluate('window.__client.state')).toBe('error');
+    expect(h.requests).toHaveLength(1);
+
+    const aborted = await connectIn(
+      h,
+      `{ transport: 'fetch', signal: (window.__abort = new AbortController()).signal }`,
+    );
+    await waitIn(aborted, 'open after a 503', (l) => l.some((e) => e.kind === 'open'));
+    expect((await logIn(aborted)).filter((e) => e.kind === 'state').map((e) => e.state)).toEqual([
+      'reconnecting',
+      'open',
+    ]);
+    await until('one stream', () => h.ev.stats().connections === 1);
+    await aborted.evaluate('window.__abort.abort()');
+    await until('the stream to close', () => h.ev.stats().connections === 0);
+    expect(await aborted.evaluate('window.__client.state')).toBe('closed');
+  });
+});
