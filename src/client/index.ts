@@ -1,168 +1,33 @@
-// The browser client (`express-eventstream/client`): a thin layer over EventSource that speaks
-// this library's protocol so applications do not each rewrite it: stop on `stream-error`, hand
-// `stream-reset` to the app, ignore `keep-alive`, parse JSON data, and remember the last event
-// id across page reloads so a reload resumes from the server's history instead of losing events.
+// The browser client (`express-eventstream/client`): speaks this library's protocol over
+// EventSource or fetch so applications do not each rewrite it: stop on `stream-error`, hand
+// `stream-reset` to the app, ignore `keep-alive`, parse JSON data, remember the last event id
+// across page reloads, and optionally share one connection between the tabs of a browser.
 //
-// Zero dependencies and no Node or DOM type references: the globals it needs (EventSource,
-// sessionStorage, location) are reached through `globalThis` with minimal structural types, so
-// the declarations work in any TypeScript setup and the file runs in browsers, workers, Deno,
-// or Node with an EventSource implementation passed in.
+// Zero dependencies and no Node or DOM type references: the globals it needs are reached through
+// `globalThis` with minimal structural types, so the declarations work in any TypeScript setup
+// and the code runs in browsers, workers, Deno, or Node.
+import { persistence, type StorageGlobals } from './persistence.js';
+import { joinGroup, type ShareGlobals } from './share.js';
+import { type Emit, ERROR, eventSourceOpener, fetchOpener, type Source } from './sources.js';
+import {
+  type ConnectionState,
+  type ConnectOptions,
+  type EventDetails,
+  type EventHandlers,
+  type EventMap,
+  type EventName,
+  type EventSourceConstructor,
+  type EventStreamClient,
+  type FetchLike,
+  MAX_EVENT_ID_LENGTH,
+  type ResetReason,
+  type StreamError,
+} from './types.js';
 
-/** Maps event names to the type of their `data`: the same map you give the server's `events<M>()`. */
-export type EventMap = Record<string, unknown>;
+export * from './types.js';
 
-/**
- * Where the client is:
- * - `connecting`: the first connection is being made (nothing received yet);
- * - `open`: the server confirmed the subscription (`stream-open` received);
- * - `reconnecting`: the connection dropped and is being re-established (events are resumed);
- * - `closed`: `close()` was called;
- * - `error`: the server refused the stream (`stream-error`), or, with `retry: false`, the browser
- *   gave up on the connection; see `client.error`. No more requests.
- */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'error';
-
-/** The reason the server gave in `stream-error` (e.g. `bad-request`, `forbidden`). */
-export interface StreamError {
-  readonly condition: string;
-  readonly text: string;
-}
-
-/**
- * Why the stream could not resume: the app should reload the state of the named channels.
- * `expired`, `unknown-id` and `malformed-id` come from the server's `stream-reset`; the client
- * says `malformed-id` too when the id it had (stored or given) is no usable id, and
- * `refused-id` when the server refused every resume with its id (see `connect()`). In both it
- * drops the id and opens a fresh stream.
- */
-export type ResetReason = 'expired' | 'unknown-id' | 'malformed-id' | 'refused-id';
-
-/**
- * Longest event id (UTF-16 code units) the client stores and sends, the same cap the server
- * applies to the ids it publishes and resumes from (`MAX_EVENT_ID_LENGTH` of `express-eventstream`).
- */
-export const MAX_EVENT_ID_LENGTH = 2048;
-
-/** Events the client handles itself; they never reach application handlers. */
-export type ProtocolEvent = 'stream-open' | 'stream-error' | 'stream-reset' | 'keep-alive';
-
-/** Event names an application can handle: every name of the map except the protocol's own. */
-export type EventName<M extends object> = Exclude<keyof M & string, ProtocolEvent>;
-
-/** What a handler learns besides `data`. */
-export interface EventDetails<K extends string = string> {
-  /** The event name. */
-  readonly event: K;
-  /**
-   * The event's id (`<epoch>-<seq>`). Without history the server may send events without ids;
-   * then this is the last id the stream carried (EventSource's `lastEventId`), if any.
-   */
-  readonly id: string | undefined;
-  /** The data exactly as received, before JSON parsing. */
-  readonly rawData: string;
-}
-
-/** Handler for one event name; `data` is typed by the event map. */
-export type EventHandler<M extends object, K extends EventName<M>> = (
-  data: M[K],
-  details: EventDetails<K>,
-) => void;
-
-/** Handlers per event name, typed by the event map. */
-export type EventHandlers<M extends object> = { [K in EventName<M>]?: EventHandler<M, K> };
-
-/** The part of a MessageEvent the client reads. */
-export interface MessageEventLike {
-  readonly data: unknown;
-  readonly lastEventId: string;
-}
-
-/** The part of EventSource the client uses (the browser's, or any implementation). */
-export interface EventSourceLike {
-  readonly readyState: number;
-  addEventListener(type: string, listener: (event: MessageEventLike) => void): void;
-  close(): void;
-}
-
-export type EventSourceConstructor = new (
-  url: string,
-  init?: { withCredentials?: boolean },
-) => EventSourceLike;
-
-/** The part of Web Storage the client uses for the last event id. */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
-
-export interface ConnectOptions<M extends object = EventMap> {
-  /** Channels to subscribe to, sent as repeated `?channel=` parameters. May be empty if `url` names them. */
-  channels?: readonly string[];
-  /** Handlers per event name. More can be added with `client.on()`. */
-  on?: EventHandlers<M>;
-  /**
-   * Event names whose data is passed as the received string instead of being JSON-parsed
-   * (events published with `raw: true`).
-   */
-  raw?: readonly EventName<M>[];
-  /** The server confirmed the subscription. `replayed`: how many missed events follow it. */
-  onOpen?: (info: { resumed: boolean; replayed: number }) => void;
-  /**
-   * The server could not replay everything since the last id for these channels
-   * (history expired, server restarted, bad id): reload their state from the source of truth.
-   */
-  onReset?: (channels: string[], reason: ResetReason) => void;
-  /** The server refused the stream (`stream-error`); the client has stopped. */
-  onError?: (error: StreamError) => void;
-  onStateChange?: (state: ConnectionState, previous: ConnectionState) => void;
-  /**
-   * Keep the last event id in sessionStorage so a page reload resumes where it left off
-   * (default `true`). `false` turns it off; an object chooses the key or the storage.
-   */
-  persist?: boolean | { key?: string; storage?: StorageLike };
-  /**
-   * Resume after this id (`?lastEventId=`) when nothing is persisted. At most
-   * `MAX_EVENT_ID_LENGTH` characters, no CR, LF or NUL, and not `error`.
-   */
-  lastEventId?: string;
-  /** Send cookies on cross-origin requests (EventSource `withCredentials`). */
-  withCredentials?: boolean;
-  /**
-   * When the browser gives up on the connection (an HTTP error status such as a proxy's 502, a
-   * wrong content type), the client opens a new one after a delay that doubles from
-   * `minDelayMs` (default 1000) up to `maxDelayMs` (default 30000), resuming from the last id.
-   * `false`: stay in `error` instead (with condition `connection-failed`).
-   */
-  retry?: false | { minDelayMs?: number; maxDelayMs?: number };
-  /** The EventSource implementation; default: the global one. Pass one in Node or for a polyfill. */
-  EventSource?: EventSourceConstructor;
-}
-
-export interface EventStreamClient<M extends object = EventMap> {
-  /** The current connection state. */
-  readonly state: ConnectionState;
-  /** The id of the last event received (persisted unless `persist: false`). */
-  readonly lastEventId: string | undefined;
-  /** Why the client stopped, in state `error`. */
-  readonly error: StreamError | undefined;
-  /** Adds a handler; returns a function that removes it. */
-  on<K extends EventName<M>>(event: K, handler: EventHandler<M, K>): () => void;
-  /** Closes the connection for good (state `closed`). The persisted id is kept. */
-  close(): void;
-}
-
-const PROTOCOL_EVENTS: ReadonlySet<string> = new Set([
-  'stream-open',
-  'stream-error',
-  'stream-reset',
-  'keep-alive',
-]);
-const STORAGE_PREFIX = 'express-eventstream:last-event-id:';
-const CLOSED = 2;
 /** Refused connections in a row, each carrying the id, after which the id is dropped. */
 const RESUME_TRIES = 3;
-/** How long a persisted id may wait before it is written (visible pages; hidden ones write at once). */
-const WRITE_DELAY_MS = 50;
 const ID_FORBIDDEN = /[\r\n\0]/;
 
 /**
@@ -179,33 +44,67 @@ function usableId(id: unknown): id is string {
   );
 }
 
+/**
+ * Whether `id` comes after `last`: `<epoch>-<seq>` ids of one epoch compare by seq; any other
+ * pair differs or not. Tabs sharing a stream drop what they already had after a failover.
+ */
+function isAfter(id: string, last: string | undefined): boolean {
+  const [epoch, seq] = id.split(/-(?=\d+$)/);
+  const [lastEpoch, lastSeq] = last?.split(/-(?=\d+$)/) ?? [];
+  return seq === undefined || lastSeq === undefined || epoch !== lastEpoch ? id !== last : +seq > +lastSeq;
+}
+
+/**
+ * A refused response no retry can help: authorization, or any other 4xx (but 408 and 429) or a
+ * 204 when no id was sent (with one, the id may be what is refused: see RESUME_TRIES).
+ */
+function isFinal(status: number, idSent: boolean): boolean {
+  return (
+    status === 401 ||
+    status === 403 ||
+    (!idSent && (status === 204 || (status >= 400 && status < 500 && status !== 408 && status !== 429)))
+  );
+}
+
 type AnyHandler = (data: unknown, details: EventDetails) => void;
 
-interface BrowserGlobals {
+interface BrowserGlobals extends StorageGlobals, ShareGlobals {
   EventSource?: EventSourceConstructor;
+  fetch?: FetchLike;
   location?: { href: string };
-  sessionStorage?: StorageLike;
-  document?: { readonly visibilityState?: string };
-  addEventListener?: (type: string, listener: () => void) => void;
-  removeEventListener?: (type: string, listener: () => void) => void;
 }
 
 /**
  * Opens an event stream: `connect<AppEvents>('/events/', { channels: ['clock'], on: { time: (d) => … } })`.
- * Throws a TypeError for invalid arguments or when no EventSource is available.
+ * Throws a TypeError for invalid arguments or when no EventSource (or fetch) is available.
  */
 export function connect<M extends object = EventMap>(
   url: string | { href: string },
   options: ConnectOptions<M> = {},
 ): EventStreamClient<M> {
-  const g = globalThis as BrowserGlobals;
-  const EventSourceImpl = options.EventSource ?? g.EventSource;
-  if (typeof EventSourceImpl !== 'function') {
-    throw new TypeError('connect(): no EventSource in this environment; pass options.EventSource');
-  }
+  const g = globalThis as unknown as BrowserGlobals;
+  const fail = (text: string): never => {
+    throw new TypeError(`connect(): ${text}`);
+  };
+  const useFetch =
+    (options.transport ?? (options.headers || options.share ? 'fetch' : 'eventsource')) === 'fetch';
+  const withCredentials = options.withCredentials === true;
+  const fetchImpl = options.fetch ?? g.fetch?.bind(g);
+  const opener = useFetch
+    ? fetchOpener(
+        fetchImpl ?? fail('no fetch in this environment; pass options.fetch'),
+        options.headers,
+        options.credentials ?? (withCredentials ? 'include' : 'same-origin'),
+      )
+    : eventSourceOpener(
+        options.EventSource ??
+          g.EventSource ??
+          fail('no EventSource in this environment; pass options.EventSource'),
+        withCredentials,
+      );
   const channels = options.channels ?? [];
   if (!Array.isArray(channels) || channels.some((c) => typeof c !== 'string' || c === '')) {
-    throw new TypeError('connect(): channels must be an array of non-empty strings');
+    fail('channels must be an array of non-empty strings');
   }
   const base = new URL(typeof url === 'string' ? url : url.href, g.location?.href);
   for (const channel of channels) base.searchParams.append('channel', channel);
@@ -214,16 +113,19 @@ export function connect<M extends object = EventMap>(
   const retry =
     options.retry === false ? undefined : { minDelayMs: 1000, maxDelayMs: 30_000, ...options.retry };
   if (retry !== undefined && !(retry.minDelayMs > 0 && retry.maxDelayMs >= retry.minDelayMs)) {
-    throw new TypeError('connect(): retry needs 0 < minDelayMs <= maxDelayMs');
+    fail('retry needs 0 < minDelayMs <= maxDelayMs');
   }
-
   if (options.lastEventId !== undefined && options.lastEventId !== '' && !usableId(options.lastEventId)) {
-    throw new TypeError(
-      `connect(): lastEventId must be at most ${MAX_EVENT_ID_LENGTH} characters without CR, LF or NUL, and not "error"`,
+    fail(
+      `lastEventId must be at most ${MAX_EVENT_ID_LENGTH} characters without CR, LF or NUL, and not "error"`,
     );
   }
   const subscribed = [...new Set(base.searchParams.getAll('channel'))];
-  const storage = persistence(options.persist, g, base);
+  // One key per stream: the URL without its channels, plus the channels in a stable order.
+  const keyUrl = new URL(base.href);
+  keyUrl.searchParams.delete('channel');
+  const streamKey = `${keyUrl.href} ${JSON.stringify([...subscribed].sort())}`;
+  const storage = persistence(options.persist, g, streamKey);
   const stored = storage.load();
   let lastEventId = stored ?? (options.lastEventId || undefined);
   if (stored !== undefined && !usableId(stored)) {
@@ -236,7 +138,7 @@ export function connect<M extends object = EventMap>(
   let refusals = 0;
   let state: ConnectionState = 'connecting';
   let error: StreamError | undefined;
-  let source: EventSourceLike | undefined;
+  let source: Source | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let retryDelay = retry?.minDelayMs ?? 0;
   // Stored untyped: `on()` is where the event map's types are checked.
@@ -267,14 +169,15 @@ export function connect<M extends object = EventMap>(
     storage.flush();
     source?.close();
     source = undefined;
-    if (retryTimer !== undefined) clearTimeout(retryTimer);
-    retryTimer = undefined;
+    group?.close();
+    clearTimeout(retryTimer);
   };
 
-  const dispatch = (name: string, message: MessageEventLike): void => {
+  const dispatch = (name: string, rawData: string, id: string, own: boolean | undefined): void => {
+    // A tab sharing a stream gets the events since its new leader's position again after a failover.
+    if (group !== undefined && own === true && !isAfter(id, lastEventId)) return;
+    remember(id);
     const set = handlers.get(name);
-    const rawData = typeof message.data === 'string' ? message.data : '';
-    remember(message.lastEventId);
     if (set === undefined || set.size === 0) return;
     let data: unknown = rawData;
     if (!rawNames.has(name)) {
@@ -287,63 +190,47 @@ export function connect<M extends object = EventMap>(
         );
       }
     }
-    const details: EventDetails = { event: name, id: message.lastEventId || undefined, rawData };
+    const details: EventDetails = { event: name, id: id || undefined, rawData };
     for (const handler of [...set]) handler(data, details);
   };
 
-  const listen = (es: EventSourceLike, name: string): void => {
-    es.addEventListener(name, (message) => {
-      if (es === source) dispatch(name, message);
-    });
-  };
-
-  const open = (): void => {
-    const target = new URL(base.href);
-    if (lastEventId !== undefined) target.searchParams.set('lastEventId', lastEventId);
-    const es = new EventSourceImpl(target.href, { withCredentials: options.withCredentials === true });
-    source = es;
-    es.addEventListener('stream-open', (message) => {
-      if (es !== source) return;
-      remember(message.lastEventId);
+  const handle: Emit = (name, data, id, status, own) => {
+    if (name === 'stream-open') {
+      remember(id);
       refusals = 0;
       retryDelay = retry?.minDelayMs ?? 0;
-      const replayed = parseObject(message.data)?.replayed;
+      const replayed = parseObject(data)?.replayed;
       setState('open');
-      const count = typeof replayed === 'number' ? replayed : 0;
-      options.onOpen?.({ resumed: message.data !== '', replayed: count });
-    });
-    es.addEventListener('stream-error', (message) => {
-      if (es !== source) return;
+      options.onOpen?.({ resumed: data !== '', replayed: typeof replayed === 'number' ? replayed : 0 });
+    } else if (name === 'stream-error') {
       // Its id is the literal "error": never a position to resume from.
-      const body = parseObject(message.data);
-      // The server's history is unreachable for now: the stream ends and EventSource reconnects
-      // after the retry it was sent, from its last id (the 'error' event says 'reconnecting').
+      const body = parseObject(data);
+      // The server's history is unreachable for now: the stream ends and the source reconnects
+      // after the retry it was sent, from its last id (the error report says 'reconnecting').
       if (body?.condition === 'unavailable') return;
       stop({
         condition: typeof body?.condition === 'string' ? body.condition : 'unknown',
-        text: typeof body?.text === 'string' ? body.text : String(message.data),
+        text: typeof body?.text === 'string' ? body.text : data,
       });
-    });
-    es.addEventListener('stream-reset', (message) => {
-      if (es !== source) return;
-      remember(message.lastEventId);
-      const body = parseObject(message.data);
+    } else if (name === 'stream-reset') {
+      remember(id);
+      const body = parseObject(data);
       const resetChannels = Array.isArray(body?.channels) ? body.channels.filter(isString) : [];
       options.onReset?.(resetChannels, String(body?.reason) as ResetReason);
-    });
-    es.addEventListener('error', () => {
-      if (es !== source) return;
-      if (es.readyState !== CLOSED) {
-        // The browser reconnects by itself, sending Last-Event-ID.
-        setState('reconnecting');
-        return;
-      }
-      // The browser gave up (an HTTP error status or a wrong content type).
-      if (retry === undefined) {
-        stop({ condition: 'connection-failed', text: 'the server did not answer with an event stream' });
-        return;
-      }
-      es.close();
+    } else if (name !== ERROR) {
+      if (name !== 'keep-alive') dispatch(name, data, id, own);
+    } else if (status === undefined) {
+      // The source reconnects by itself, sending Last-Event-ID.
+      setState('reconnecting');
+    } else if (retry === undefined || isFinal(status, lastEventId !== undefined)) {
+      // The source gave up (an HTTP error status or a wrong content type).
+      stop({
+        condition: 'connection-failed',
+        text: data || 'the server did not answer with an event stream',
+        ...(status > 0 && { status }),
+      });
+    } else {
+      source?.close();
       source = undefined;
       setState('reconnecting');
       if (lastEventId !== undefined && ++refusals >= RESUME_TRIES) {
@@ -356,9 +243,29 @@ export function connect<M extends object = EventMap>(
       }
       retryTimer = setTimeout(open, retryDelay);
       retryDelay = Math.min(retryDelay * 2, retry.maxDelayMs);
-    });
-    for (const name of handlers.keys()) listen(es, name);
+    }
   };
+
+  const open = (): void => {
+    source?.close();
+    clearTimeout(retryTimer);
+    const target = new URL(base.href);
+    if (lastEventId !== undefined) target.searchParams.set('lastEventId', lastEventId);
+    // Reports of a replaced source are ignored.
+    const emit: Emit = (...report) => {
+      if (source === current) handle(...report);
+    };
+    const current =
+      group && !group.leader ? group.follow(emit) : opener(target.href, group ? group.tee(emit) : emit);
+    source = current;
+    for (const name of handlers.keys()) current.listen?.(name);
+  };
+
+  const group = options.share
+    ? joinGroup(g, `express-eventstream:${streamKey}`, open, () =>
+        state === 'open' ? ['stream-open', '', lastEventId ?? '', undefined, false] : undefined,
+      )
+    : undefined;
 
   const client: EventStreamClient<M> = {
     get state() {
@@ -371,7 +278,7 @@ export function connect<M extends object = EventMap>(
       return error;
     },
     on(name, handler) {
-      if (typeof name !== 'string' || PROTOCOL_EVENTS.has(name)) {
+      if (typeof name !== 'string' || /^(stream-(open|error|reset)|keep-alive)$/.test(name)) {
         throw new TypeError(`on(): "${String(name)}" is not an application event name`);
       }
       if (typeof handler !== 'function') throw new TypeError('on(): the handler must be a function');
@@ -379,7 +286,7 @@ export function connect<M extends object = EventMap>(
       if (set === undefined) {
         set = new Set();
         handlers.set(name, set);
-        if (source !== undefined) listen(source, name);
+        source?.listen?.(name);
       }
       const entry = handler as unknown as AnyHandler;
       set.add(entry);
@@ -399,109 +306,13 @@ export function connect<M extends object = EventMap>(
     const handler = initial[name];
     if (handler !== undefined) client.on(name, handler);
   }
-  open();
+  options.signal?.addEventListener('abort', client.close);
+  if (options.signal?.aborted) client.close();
+  else open();
   return client;
 }
 
-interface Persistence {
-  load(): string | undefined;
-  /** Remember `id`: written at once on a hidden page, else within WRITE_DELAY_MS. */
-  save(id: string): void;
-  /** Write what is pending now. */
-  flush(): void;
-  remove(): void;
-}
-
-/**
- * sessionStorage access that never throws (storage can be disabled, full or sandboxed). A write
- * costs far more than handling an event, so on a visible page the last id is written at most once
- * per WRITE_DELAY_MS, and at once when the page is hidden or left (`visibilitychange`,
- * `pagehide`, `freeze`): the page may be discarded while hidden, so then every id is written.
- */
-function persistence(option: ConnectOptions['persist'], g: BrowserGlobals, base: URL): Persistence {
-  const none: Persistence = { load: () => undefined, save: () => {}, flush: () => {}, remove: () => {} };
-  if (option === false) return none;
-  const custom = typeof option === 'object' ? option : {};
-  let storage: StorageLike | undefined;
-  try {
-    storage = custom.storage ?? g.sessionStorage;
-  } catch {
-    return none;
-  }
-  if (storage === undefined) return none;
-  // One key per stream: the URL without its channels, plus the channels in a stable order.
-  const keyUrl = new URL(base.href);
-  const channels = [...new Set(keyUrl.searchParams.getAll('channel'))].sort();
-  keyUrl.searchParams.delete('channel');
-  const key = custom.key ?? `${STORAGE_PREFIX}${keyUrl.href} ${JSON.stringify(channels)}`;
-  const store = storage;
-  // Without a page (a worker, Node) there is no lifecycle to flush on: write through.
-  const paged = typeof g.document?.visibilityState === 'string' && typeof g.addEventListener === 'function';
-  const hidden = (): boolean => g.document?.visibilityState !== 'visible';
-  let pending: string | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let listening = false;
-  const write = (run: () => void): void => {
-    try {
-      run();
-    } catch {
-      // Quota or privacy mode: resuming after a reload is lost, streaming is not.
-    }
-  };
-  const flush = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    if (pending === undefined) return;
-    const id = pending;
-    pending = undefined;
-    write(() => store.setItem(key, id));
-  };
-  const onHide = (): void => {
-    if (hidden()) flush();
-  };
-  const LIFECYCLE: Array<[string, () => void]> = [
-    ['visibilitychange', onHide],
-    ['pagehide', flush],
-    ['freeze', flush],
-  ];
-  return {
-    load() {
-      try {
-        // Empty: removed (StorageLike has no removeItem) or never written.
-        return store.getItem(key) || undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    save(id) {
-      pending = id;
-      if (!paged || hidden()) {
-        flush();
-        return;
-      }
-      if (!listening) {
-        listening = true;
-        for (const [type, fn] of LIFECYCLE) g.addEventListener?.(type, fn);
-      }
-      timer ??= setTimeout(flush, WRITE_DELAY_MS);
-    },
-    flush() {
-      flush();
-      if (!listening) return;
-      listening = false;
-      for (const [type, fn] of LIFECYCLE) g.removeEventListener?.(type, fn);
-    },
-    remove() {
-      pending = undefined;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      write(() => store.setItem(key, ''));
-    },
-  };
-}
-
-function parseObject(data: unknown): Record<string, unknown> | undefined {
-  if (typeof data !== 'string' || data === '') return undefined;
+function parseObject(data: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(data);
     return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;

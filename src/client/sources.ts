@@ -1,0 +1,108 @@
+// Where the client's events come from: the browser's EventSource, or fetch with a ReadableStream
+// body parsed by the same rules. Both report through one callback, so the client handles
+// `stream-open`, resets, errors and reconnection the same way whichever transport is used.
+import { sseParser } from './parser.js';
+import type { EventSourceConstructor, FetchLike, RequestHeaders } from './types.js';
+
+/**
+ * What a source reports: an event (`own`: it carried an `id` field), or ERROR: without `status`
+ * the source reconnects by itself; with one (0: unknown) it gave up, and the client decides.
+ */
+export type Emit = (name: string, data: string, id: string, status?: number, own?: boolean) => void;
+
+export interface Source {
+  close(): void;
+  /** EventSource only: it reports an event name only when asked to. */
+  listen?(name: string): void;
+}
+
+export type Opener = (url: string, emit: Emit) => Source;
+
+/** The name of a connection error: no event name holds a line break. */
+export const ERROR = '\n';
+
+/** Longest refusal body handed to `onError` (the rest is read and dropped). */
+const BODY_CAP = 1024;
+
+export function eventSourceOpener(Impl: EventSourceConstructor, withCredentials: boolean): Opener {
+  return (url, emit) => {
+    const es = new Impl(url, { withCredentials });
+    const listen = (name: string): void =>
+      es.addEventListener(name === ERROR ? 'error' : name, (m) =>
+        emit(
+          name,
+          typeof m.data === 'string' ? m.data : '',
+          m.lastEventId,
+          es.readyState === 2 ? 0 : undefined,
+        ),
+      );
+    for (const name of ['stream-open', 'stream-error', 'stream-reset', ERROR]) listen(name);
+    return { close: () => es.close(), listen };
+  };
+}
+
+export function fetchOpener(
+  fetchImpl: FetchLike,
+  headers: RequestHeaders | (() => RequestHeaders | Promise<RequestHeaders>) | undefined,
+  credentials: 'omit' | 'same-origin' | 'include',
+): Opener {
+  return (url, emit) => {
+    // As EventSource: 3 s until the server's `retry:` says otherwise.
+    let retry = 3000;
+    let lastId = '';
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let control: AbortController | undefined;
+    const connect = async (): Promise<void> => {
+      const abort = new AbortController();
+      control = abort;
+      try {
+        const init: RequestHeaders = {
+          accept: 'text/event-stream',
+          ...(typeof headers === 'function' ? await headers() : headers),
+        };
+        if (lastId !== '') init['last-event-id'] = lastId;
+        const res = await fetchImpl(url, {
+          headers: init,
+          credentials,
+          signal: abort.signal,
+          cache: 'no-store',
+        });
+        if (
+          res.status !== 200 ||
+          !/^text\/event-stream/i.test(res.headers.get('content-type') ?? '') ||
+          !res.body
+        ) {
+          const body = (await res.text().catch(() => '')).slice(0, BODY_CAP);
+          if (!abort.signal.aborted) emit(ERROR, body, lastId, res.status);
+          return;
+        }
+        const feed = sseParser(
+          (type, data, id, own) => {
+            lastId = id;
+            emit(type, data, id, undefined, own);
+          },
+          (ms) => {
+            retry = ms;
+          },
+          lastId,
+        );
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        for (let r = await reader.read(); !r.done; r = await reader.read())
+          feed(decoder.decode(r.value, { stream: true }));
+      } catch {
+        // A network error, a failing `headers` function, or close(): told apart below.
+      }
+      if (abort.signal.aborted) return;
+      emit(ERROR, '', lastId);
+      timer = setTimeout(connect, retry);
+    };
+    void connect();
+    return {
+      close() {
+        clearTimeout(timer);
+        control?.abort();
+      },
+    };
+  };
+}
