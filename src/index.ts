@@ -110,5 +110,7 @@ export {
   type GripRetryOptions,
 } from './grip/index.js';
 export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js';
+export type { PresenceEntry, PresenceMember, PresenceSnapshot } from './presence/members.js';
+export type { PresenceOption } from './presence/options.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
 export type { RetryOption } from './protocol/preamble.js';

@@ -7,6 +7,7 @@ import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js
 import type { EventFilter } from '../core/filter.js';
 import { holdBodies } from '../grip/hold-bodies.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
+import type { PresenceMember } from '../presence/members.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
 
@@ -38,6 +39,15 @@ export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
     channels: readonly string[],
   ) => EventFilter | undefined | Promise<EventFilter | undefined>;
   /**
+   * Who this request's subscriber is on presence channels (`events({ presence })`): `{ id,
+   * info, events }`; `events: true` also sends it `presence-join` / `presence-leave`. Default:
+   * the stream's own id, no info, no events.
+   */
+  presence?: (
+    request: Req,
+    channels: readonly string[],
+  ) => PresenceMember | undefined | Promise<PresenceMember | undefined>;
+  /**
    * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
    * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
    * lose their connections together (a deploy, a network blip) do not come back together.
@@ -54,6 +64,7 @@ const HANDLER_OPTION_KEYS = [
   'channels',
   'authorize',
   'filter',
+  'presence',
   'retry',
   'padding',
 ] as const satisfies ReadonlyArray<keyof HandlerOptions>;
@@ -88,6 +99,7 @@ export function resolveEndpoint<M extends object, Req>(
   assertOptionalFunction('channels', options.channels);
   assertOptionalFunction('authorize', options.authorize);
   assertOptionalFunction('filter', options.filter);
+  assertOptionalFunction('presence', options.presence);
   const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));

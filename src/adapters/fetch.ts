@@ -5,11 +5,12 @@
 
 import type { EventMap } from '../base/types.js';
 import { internalsOf } from '../compose/events.js';
-import { checkFilter, type EventFilter } from '../core/filter.js';
+import type { StreamExtras } from '../core/stream-extras.js';
 import { decide, failure, type Verdict } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { WebStreamTransport } from '../transports/web-stream.js';
 import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
+import { streamExtras } from './stream-hooks.js';
 
 /**
  * `(request, server?) => Promise<Response>`: a route handler for any Fetch-API server. `server` is
@@ -78,7 +79,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
 ): FetchEventStreamHandler<R> {
   const { events, endpoint } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize, filter } = options;
+  const { channels, authorize } = options;
 
   return async function eventStreamHandler(request: R, server?: unknown): Promise<Response> {
     let verdict: Verdict;
@@ -92,10 +93,10 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
       core.report(error, {});
       verdict = failure(error);
     }
-    let only: EventFilter | undefined;
-    if (verdict.kind === 'stream' && filter !== undefined) {
+    let extras: StreamExtras | undefined;
+    if (verdict.kind === 'stream') {
       try {
-        only = checkFilter(await filter(request, verdict.channels));
+        extras = await streamExtras(options, request, verdict.channels);
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         core.report(error, {});
@@ -109,7 +110,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
       return new Response(null, { status: verdict.status, headers: verdict.headers });
     }
     const transport = new WebStreamTransport(request.signal, connectionCloser(request, server));
-    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, only);
+    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, extras);
     return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
   };
 }

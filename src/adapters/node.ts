@@ -4,11 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { EventMap } from '../base/types.js';
 import { internalsOf } from '../compose/events.js';
-import { checkFilter } from '../core/filter.js';
 import { decide, failure } from '../protocol/decision.js';
 import type { RequestView } from '../protocol/request-view.js';
 import { isGone, startStream, writeComplete } from '../transports/node.js';
 import { type HandlerOptions, resolveEndpoint } from './endpoint.js';
+import { streamExtras } from './stream-hooks.js';
 
 /** Request objects the handler accepts: `node:http` (and so Express) or `node:http2` compat. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -37,7 +37,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
 ): EventStreamHandler<Req> {
   const { events, endpoint } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize, filter } = options;
+  const { channels, authorize } = options;
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {
     const verdict = await decide(nodeRequestView(req), endpoint, {
@@ -49,14 +49,14 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       writeComplete(res, verdict.status, verdict.headers, verdict.body);
       return;
     }
-    const only = filter && checkFilter(await filter(req, verdict.channels));
+    const extras = await streamExtras(options, req, verdict.channels);
     if (isGone(res)) return;
     startStream(
       res,
       verdict.headers,
       () => core.closed,
       (transport) =>
-        core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, only),
+        core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, extras),
     );
   }
 

@@ -25,6 +25,8 @@ import { Subscriptions } from '../core/subscription.js';
 import { type EventBus, LocalBus } from '../engine/bus.js';
 import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
+import type { PresenceSnapshot } from '../presence/members.js';
+import { type PresenceTracker, presenceOf, startPresence } from '../presence/tracker.js';
 import {
   EVENTS_BRAND,
   EVENTS_PROTOCOL,
@@ -35,6 +37,7 @@ import {
 } from './internal-key.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { PACKAGE_INTERNALS } from './package-internals.js';
+import { isThenable, newCounters } from './stats.js';
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
@@ -57,16 +60,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #pipeline: Pipeline;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #stats = {
-    connectionsOpened: 0,
-    eventsPublished: 0,
-    eventsDelivered: 0,
-    bytesDelivered: 0,
-    slowClientsDropped: 0,
-    publishErrors: 0,
-    eventsReplayed: 0,
-    streamResets: 0,
-  };
+  #stats = newCounters();
+  readonly #presence: PresenceTracker | undefined;
 
   constructor(options: EventsOptions = {}) {
     super();
@@ -140,6 +135,9 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings,
       source,
     );
+    this.#presence = startPresence(settings.presence, this.#engine, this.#hub, subscriptions, (error) =>
+      this.#report(error, {}),
+    );
     this[INSTANCE_INTERNALS] = {
       settings,
       grip,
@@ -195,6 +193,12 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#sinks.push(sink);
   }
 
+  /** Who is subscribed to `channel` now, across processes; needs `events({ presence })` on for it. */
+  presence(channel: string): Promise<PresenceSnapshot> {
+    assertChannelName(channel, this.#settings.maxChannelNameLength);
+    return presenceOf(this.#presence, channel);
+  }
+
   stats(): EventsStats {
     return {
       connections: this.#hub.size,
@@ -219,6 +223,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
     await drain(this.#hub.connections(), drainMs);
+    this.#presence?.close();
     await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
 
@@ -262,14 +267,6 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   #report(error: Error, context: ErrorContext): void {
     this.emit('error', error, context);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });

@@ -14,6 +14,7 @@ import type { ReliableSettings } from '../grip/plugin.js';
 import { randomRecoverySecret } from '../grip/recovery.js';
 import type { GripSettings } from '../grip/types.js';
 import { MemoryStore, type MemoryStoreOptions } from '../history/memory-store.js';
+import { type PresenceOption, type PresenceSettings, resolvePresence } from '../presence/options.js';
 
 export interface EventsOptions {
   /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */
@@ -41,6 +42,11 @@ export interface EventsOptions {
    * last change). `{ default, channels: { name or 'prefix-*': policy } }` sets it per channel.
    */
   overload?: OverloadOption;
+  /**
+   * Presence: `events.presence(channel)` lists who is subscribed, across processes (through
+   * `control` and `state`). `true` for every channel, or `{ channels, ttlMs }`. Default off.
+   */
+  presence?: PresenceOption;
   /** Largest event `publish()` accepts, in bytes of its SSE text. Default: `maxBufferBytes`. */
   maxEventBytes?: number;
   /**
@@ -92,6 +98,7 @@ export interface Settings {
   keepAliveText: string;
   maxBufferBytes: number;
   overload: OverloadResolver;
+  presence: PresenceSettings | undefined;
   maxEventBytes: number;
   flushIntervalMs: number;
   replayTimeoutMs: number;
@@ -125,6 +132,7 @@ const EVENTS_OPTION_KEYS = [
   'keepAliveFormat',
   'maxBufferBytes',
   'overload',
+  'presence',
   'maxChannelsPerRequest',
   'maxChannelNameLength',
   'maxEventBytes',
@@ -194,6 +202,7 @@ export function resolveSettings(options: EventsOptions): Settings {
     keepAliveText: encodeKeepAliveEvent(format),
     maxBufferBytes,
     overload: resolveOverload(options.overload),
+    presence: resolvePresence(options.presence),
     maxEventBytes: positiveInteger(options, 'maxEventBytes', maxBufferBytes),
     flushIntervalMs: durationOption('flushIntervalMs', options.flushIntervalMs, 0, {
       min: 0,

@@ -33,6 +33,8 @@ export class Connection {
   skipUpTo = 0;
   /** Only these events of its channels reach the client (the handler's `filter`). */
   readonly filter: EventFilter | undefined;
+  /** Receives the namespace's notices on its channels (`presence-join`, `presence-leave`). */
+  readonly notices: boolean;
   /**
    * Under `drop-oldest` or `conflate`: the client fell behind, so the hub parks its live events
    * (bounded) until its backlog is taken; then they are written at once.
@@ -55,10 +57,15 @@ export class Connection {
     channels: readonly string[],
     owner: ConnectionOwner,
     maxBufferBytes: number,
-    options: { overload?: ConnectionOverload | undefined; filter?: EventFilter | undefined } = {},
+    options: {
+      overload?: ConnectionOverload | undefined;
+      filter?: EventFilter | undefined;
+      notices?: boolean;
+    } = {},
   ) {
     this.channels = channels;
     this.filter = options.filter;
+    this.notices = options.notices === true;
     this.#overload = options.overload;
     this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
     this.#transport = transport;

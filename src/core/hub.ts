@@ -204,6 +204,20 @@ export class ChannelRegistry {
     return own.size;
   }
 
+  /** A notice (no id, not stored) for the streams of `channel` that asked for notices. */
+  notice(channel: string, ev: EncodedEvent): void {
+    const set = this.#byChannel.get(channel);
+    if (set === undefined) return;
+    const out = new SharedWrite(ev.bytes, 0);
+    const now = Date.now();
+    for (const conn of set) {
+      if (!conn.notices) continue;
+      if (conn.replaying) conn.defer(ev);
+      else if (conn.overloaded) conn.park(ev);
+      else conn.send(out, now);
+    }
+  }
+
   subscriberCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const [channel, set] of this.#byChannel) counts[channel] = set.size;

@@ -15,9 +15,10 @@ import { openResume } from '../history/resume.js';
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js';
 import { type DiagnosticsSource, diag, type ResetVia, type ResumeVia } from './diagnostics.js';
 import { viewOf } from './event-view.js';
-import { type EventFilter, passes } from './filter.js';
+import { passes } from './filter.js';
 import type { ChannelRegistry } from './hub.js';
 import type { OverloadResolver } from './overload.js';
+import type { StreamExtras, SubscriberWatch, WatchedStream } from './stream-extras.js';
 import { SharedWrite, type Transport } from './transport.js';
 
 const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
@@ -53,6 +54,11 @@ export class Subscriptions {
   readonly #maxBufferBytes: number;
   readonly #replayTimeoutMs: number;
   readonly #overload: OverloadResolver;
+  /** Set by a feature (presence) that follows streams. */
+  watch: SubscriberWatch | undefined;
+  readonly #watched = new Map<Connection, WatchedStream>();
+  readonly #processKey = crypto.randomUUID().slice(0, 13);
+  #streams = 0;
   readonly #owner: ConnectionOwner;
   /** Names the namespace in diagnostics messages. */
   readonly #source: DiagnosticsSource;
@@ -74,6 +80,11 @@ export class Subscriptions {
     this.#owner = {
       released: (conn, reason) => {
         hub.remove(conn);
+        const watched = this.#watched.get(conn);
+        if (watched !== undefined) {
+          this.#watched.delete(conn);
+          this.watch?.closed(watched);
+        }
         if (reason === 'slow' && diag.slowDrop.hasSubscribers)
           diag.slowDrop.publish({
             ...source,
@@ -98,15 +109,23 @@ export class Subscriptions {
     channels: readonly string[],
     preamble: string,
     lastEventId: string | undefined,
-    filter?: EventFilter,
+    extras: StreamExtras = {},
   ): void {
+    const { filter, member } = extras;
     // The connection's list, handed to every message and listener about it: read-only for real,
     // or a subscriber that popped it would leave the hub listing a channel after the client left.
     channels = frozen(channels);
     const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes, {
       overload: this.#overload(channels),
       filter,
+      notices: member?.events === true,
     });
+    const opened = (): void => {
+      if (this.watch === undefined || !conn.open) return;
+      const stream = { key: `${this.#processKey}-${++this.#streams}`, channels, member };
+      this.#watched.set(conn, stream);
+      this.watch.opened(stream);
+    };
     this.#host.opened();
     const store = this.#store;
     if (store === undefined) {
@@ -115,6 +134,7 @@ export class Subscriptions {
       conn.send(new SharedWrite(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
       if (conn.open) this.#host.connected(channels);
       if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+      opened();
       return;
     }
     // Subscribe first and defer live events, then read the history: whatever is published
@@ -124,6 +144,7 @@ export class Subscriptions {
     const subscribed = this.#hub.add(conn);
     this.#host.connected(channels);
     if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+    opened();
     const failed = (cause: unknown): void => {
       this.#host.report(cause instanceof EventStoreError ? cause : this.readFailed(cause));
       // Without a position the client cannot be served safely: it is told so and reconnects later.

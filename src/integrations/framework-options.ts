@@ -20,7 +20,7 @@ export function frameworkOptions<M extends object, T extends object>(
   if (options === null || typeof options !== 'object') {
     return { options: options as HandlerOptions<M, HttpRequest>, bind: () => {} };
   }
-  const { channels, authorize, filter, ...rest } = options;
+  const { channels, authorize, filter, presence, ...rest } = options;
   const resolved: HandlerOptions<M, HttpRequest> = { ...rest };
   if ('channels' in options) {
     resolved.channels =
@@ -39,6 +39,12 @@ export function frameworkOptions<M extends object, T extends object>(
       typeof filter === 'function'
         ? (raw, list) => filter(of(raw), list)
         : (filter as HandlerOptions<M, HttpRequest>['filter']);
+  }
+  if ('presence' in options) {
+    resolved.presence =
+      typeof presence === 'function'
+        ? (raw, list) => presence(of(raw), list)
+        : (presence as HandlerOptions<M, HttpRequest>['presence']);
   }
   return { options: resolved, bind: (raw, framework) => byRaw.set(raw, framework) };
 }

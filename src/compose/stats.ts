@@ -1,0 +1,27 @@
+// The counters behind `events.stats()`, all starting at zero; and how listener results are told
+// from promises.
+import type { EventsStats } from '../base/types.js';
+
+export type Counters = Omit<EventsStats, 'connections' | 'subscribers'>;
+
+export function newCounters(): Counters {
+  return {
+    connectionsOpened: 0,
+    eventsPublished: 0,
+    eventsDelivered: 0,
+    bytesDelivered: 0,
+    slowClientsDropped: 0,
+    publishErrors: 0,
+    eventsReplayed: 0,
+    streamResets: 0,
+  };
+}
+
+/** Whether a listener returned a promise-like (its rejection is reported, not left unhandled). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
