@@ -64,6 +64,7 @@ export {
   type GripSigRejectedMessage,
   onDiagnostics,
   type PublishMessage,
+  type RefuseMessage,
   type ReplayMessage,
   type ResetMessage,
   type ResetVia,

@@ -35,11 +35,24 @@ describe('NODE_DEBUG=express-eventstream', () => {
     const { stderr } = await runApp('express-eventstream');
     const lines = stderr.split('\n').filter((l) => /^EXPRESS-EVENTSTREAM \d+: /.test(l));
     const text = lines.join('\n');
-    expect(text).toMatch(/\[dbg\] connect channels=a$/m);
+    // A stream's connect and disconnect share its conn=<id>; the disconnect says for how long.
+    const connect = text.match(/\[dbg\] conn=(\d+) connect from 127\.0\.0\.1 channels=a$/m);
+    expect(connect).not.toBeNull();
+    const id = connect?.[1];
     expect(text).toMatch(/\[dbg\] stream-reset reason=malformed-id channels=a via stream$/m);
-    expect(text).toMatch(/\[dbg\] disconnect reason=client channels=a$/m);
+    expect(text).toMatch(
+      new RegExp(
+        `\\[dbg\\] conn=${id} disconnect reason=client after \\d+ ms from 127\\.0\\.0\\.1 channels=a$`,
+        'm',
+      ),
+    );
+    // The resume is logged as answered with the reset, not as "replay 0 events" (a contradiction).
+    expect(text).toMatch(/\[dbg\] resume after nope via stream answered with stream-reset$/m);
+    expect(text).not.toMatch(/replay 0 events after nope/);
     expect(text).toMatch(/\[dbg\] slow client dropped: \d+ bytes buffered \(max 65536\) channels=s$/m);
-    expect(text).toMatch(/\[dbg\] disconnect reason=slow channels=s$/m);
+    expect(text).toMatch(
+      /\[dbg\] conn=\d+ disconnect reason=slow after \d+ ms from 127\.0\.0\.1 channels=s$/m,
+    );
     expect(text).toMatch(/\[dbg-grip\] Grip-Sig rejected: invalid Grip-Sig: signature does not verify$/m);
     expect(
       count(
@@ -48,6 +61,14 @@ describe('NODE_DEBUG=express-eventstream', () => {
       ),
     ).toBe(2);
     expect(count(text, /GRIP publish to \S+ gave up after 2 attempts/)).toBe(2);
+    // Refused requests: status, method, path, peer and reason; never the query (tokens), never a
+    // raw CR/LF from the path.
+    expect(text).toMatch(
+      /\[dbg\] refused 405 POST \/x%0d%0aFORGED from 127\.0\.0\.1: Method Not Allowed: POST; this endpoint serves GET$/m,
+    );
+    expect(text).toMatch(/\[dbg\] refused 400 GET \/ from 127\.0\.0\.1: Bad Request: .*channels/m);
+    expect(stderr).not.toContain('s3cret-token');
+    expect(stderr).not.toMatch(/^FORGED/m);
     // Per-batch steps are not logged (they would flood the log).
     expect(text).not.toMatch(/publish \[|deliver/);
   });
@@ -83,7 +104,7 @@ describe('NODE_DEBUG lines with hostile client values, ESM and CJS builds both l
     expect(stderr).not.toContain('\u001b');
     expect(stderr).not.toMatch(/^EXPRESS-EVENTSTREAM \d+: \[esm\] connect channels=FORGED/m);
     expect(stderr).toContain(
-      '[esm] replay 0 events after \\x0aEXPRESS-EVENTSTREAM 1: [esm] connect channels=FORGED\\x1b[2J via stream',
+      '[esm] resume after \\x0aEXPRESS-EVENTSTREAM 1: [esm] connect channels=FORGED\\x1b[2J via stream answered with stream-reset',
     );
     // The 12,000-character id: its first 200 characters and how many more there were.
     const long = lines.find((l) => l.includes('7777'));
@@ -92,16 +113,22 @@ describe('NODE_DEBUG lines with hostile client values, ESM and CJS builds both l
   });
 
   it('an empty Last-Event-ID is a fresh connection: no replay line, no reset', () => {
-    expect(stderr).toMatch(/\[esm\] connect channels=empty$/m);
-    expect(stderr).toMatch(/\[esm\] disconnect reason=client channels=empty$/m);
+    expect(stderr).toMatch(/\[esm\] conn=\d+ connect from \S+ channels=empty$/m);
+    expect(stderr).toMatch(
+      /\[esm\] conn=\d+ disconnect reason=client after \d+ ms from \S+ channels=empty$/m,
+    );
     expect(stderr).not.toMatch(/after {2}via/);
     expect(count(stderr, /reset reason=\S+ channels=empty/)).toBe(0);
   });
 
   it('two copies of the package subscribe the log once: one line per step', () => {
-    expect(count(stderr, /\[esm\] connect channels=plain$/m)).toBe(1);
-    expect(count(stderr, /\[esm\] disconnect reason=client channels=plain$/m)).toBe(1);
-    expect(count(stderr, /\[cjs\] connect channels=plain$/m)).toBe(1);
-    expect(count(stderr, /\[cjs\] disconnect reason=client channels=plain$/m)).toBe(1);
+    expect(count(stderr, /\[esm\] conn=\d+ connect from \S+ channels=plain$/m)).toBe(1);
+    expect(
+      count(stderr, /\[esm\] conn=\d+ disconnect reason=client after \d+ ms from \S+ channels=plain$/m),
+    ).toBe(1);
+    expect(count(stderr, /\[cjs\] conn=\d+ connect from \S+ channels=plain$/m)).toBe(1);
+    expect(
+      count(stderr, /\[cjs\] conn=\d+ disconnect reason=client after \d+ ms from \S+ channels=plain$/m),
+    ).toBe(1);
   });
 });

@@ -74,6 +74,7 @@ describe('diagnostics channels', () => {
         'grip:retry',
         'grip:sig-rejected',
         'publish',
+        'refuse',
         'replay',
         'reset',
         'slow-drop',
@@ -99,8 +100,10 @@ describe('diagnostics channels', () => {
     const c1 = track(await connect(server.url('/?channel=a')));
     const c2 = track(await connect(server.url('/?channel=a&channel=b')));
     await until(() => seen.connect.length === 2, 5000, 'two connects');
-    expect(keys(seen.connect[0]!)).toEqual(shape('channels'));
+    expect(keys(seen.connect[0]!)).toEqual(shape('channels', 'connectionId', 'remoteAddress'));
     expect(seen.connect.map((m) => m.channels)).toEqual([['a'], ['a', 'b']]);
+    expect(seen.connect[0]!.remoteAddress).toBe('127.0.0.1');
+    expect(seen.connect[1]!.connectionId).toBeGreaterThan(seen.connect[0]!.connectionId);
     expect(seen.connect[0]!.namespace).toBe('diag-a');
 
     // One tick: three events in one batch.
@@ -130,8 +133,16 @@ describe('diagnostics channels', () => {
 
     c1.close();
     await until(() => seen.disconnect.length === 1, 5000, 'client disconnect');
-    expect(keys(seen.disconnect[0]!)).toEqual(shape('channels', 'reason'));
-    expect(seen.disconnect[0]).toMatchObject({ channels: ['a'], reason: 'client' });
+    expect(keys(seen.disconnect[0]!)).toEqual(
+      shape('channels', 'connectionId', 'durationMs', 'reason', 'remoteAddress'),
+    );
+    expect(seen.disconnect[0]).toMatchObject({
+      channels: ['a'],
+      reason: 'client',
+      connectionId: seen.connect[0]!.connectionId,
+      remoteAddress: '127.0.0.1',
+    });
+    expect(seen.disconnect[0]!.durationMs).toBeGreaterThanOrEqual(0);
     await ev.close();
     expect(seen.disconnect[1]).toMatchObject({ channels: ['a', 'b'], reason: 'server' });
   });
@@ -151,8 +162,14 @@ describe('diagnostics channels', () => {
     );
     await resumed.waitFor((x) => x.named('message').length === 2, 5000, 'replay of 2');
     expect(seen.replay).toHaveLength(1);
-    expect(keys(seen.replay[0]!)).toEqual(shape('channels', 'events', 'lastEventId', 'via'));
-    expect(seen.replay[0]).toMatchObject({ channels: ['r'], lastEventId: ids[2], events: 2, via: 'stream' });
+    expect(keys(seen.replay[0]!)).toEqual(shape('channels', 'events', 'lastEventId', 'reset', 'via'));
+    expect(seen.replay[0]).toMatchObject({
+      channels: ['r'],
+      lastEventId: ids[2],
+      events: 2,
+      via: 'stream',
+      reset: false,
+    });
     expect(seen.reset).toHaveLength(0);
 
     // The first id left the history (3 kept per channel): a reset with reason expired.
@@ -169,10 +186,28 @@ describe('diagnostics channels', () => {
     );
     await garbled.waitFor((x) => x.named('stream-reset').length === 1, 5000, 'reset');
     expect(seen.reset[1]).toMatchObject({ channels: ['r'], reason: 'malformed-id', via: 'stream' });
+    // The resume answered with a reset says so: nothing replayed because of the reset.
+    expect(seen.replay[2]).toMatchObject({ lastEventId: 'garbled', events: 0, reset: true });
     // A fresh connection (no Last-Event-ID) is no replay.
     track(await connect(server.url('/?channel=r')));
     await until(() => seen.connect.length === 4, 5000, 'fourth connect');
     expect(seen.replay).toHaveLength(3);
+  });
+
+  it('refuse: a refused request with its status, reason, method, peer, and path without the query', async () => {
+    const { ev, server } = await app({ name: 'diag-x', keepAlive: false, history: false });
+    const seen = record(ev);
+    const res = await fetch(server.url('/events/?channel=a&token=secret'), { method: 'POST' });
+    expect(res.status).toBe(405);
+    await until(() => seen.refuse.length === 1, 5000, 'refuse');
+    expect(keys(seen.refuse[0]!)).toEqual(shape('method', 'path', 'reason', 'remoteAddress', 'status'));
+    expect(seen.refuse[0]).toMatchObject({
+      status: 405,
+      method: 'POST',
+      path: '/events/',
+      remoteAddress: '127.0.0.1',
+      reason: 'Method Not Allowed: POST; this endpoint serves GET',
+    });
   });
 
   it('slow-drop: a client that stops reading is dropped, with its backlog and the bound', async () => {

@@ -4,12 +4,14 @@ import { InvalidOptionError } from '../base/errors.js';
 import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base/option-checks.js';
 import type { EventMap } from '../base/types.js';
 import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
+import { diag, type EventsView } from '../core/diagnostics.js';
 import type { EventFilter } from '../core/filter.js';
 import { holdBodies } from '../grip/hold-bodies.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
 import type { PresenceMember } from '../presence/members.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
+import type { RequestView } from '../protocol/request-view.js';
 
 /**
  * The options of every event-stream handler, one type for all: `createHandler()` and `express()`
@@ -104,6 +106,7 @@ export function resolveEndpoint<M extends object, Req>(
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
   const endpoint: Endpoint = {
+    refused: (view, status, reason) => refused(events, view, status, reason),
     grip,
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
     maxChannelNameLength: core.settings.maxChannelNameLength,
@@ -115,4 +118,19 @@ export function resolveEndpoint<M extends object, Req>(
     history: holdBodies(core.settings.store, core.subscriptions),
   };
   return { events, endpoint };
+}
+
+/** A refused request, for the diagnostics (and so the debug log): never its query, which may hold tokens. */
+function refused(events: EventsView, view: RequestView, status: number, reason: string): void {
+  if (!diag.refuse.hasSubscribers) return;
+  const q = view.url.indexOf('?');
+  diag.refuse.publish({
+    source: events,
+    namespace: events.name,
+    status,
+    reason,
+    method: view.method,
+    path: q === -1 ? view.url : view.url.slice(0, q),
+    remoteAddress: view.remoteAddress,
+  });
 }

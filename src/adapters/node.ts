@@ -24,6 +24,7 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
   return {
     method: req.method ?? 'GET',
     url: req.originalUrl ?? req.url ?? '',
+    remoteAddress: req.socket?.remoteAddress,
     header(name) {
       const value = headers[name];
       return Array.isArray(value) ? value.join(', ') : value;
@@ -40,7 +41,8 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
   const { channels, authorize } = options;
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {
-    const verdict = await decide(nodeRequestView(req), endpoint, {
+    const view = nodeRequestView(req);
+    const verdict = await decide(view, endpoint, {
       channels: channels && (() => channels(req)),
       authorize: authorize && ((list) => authorize(req, list)),
     });
@@ -56,7 +58,14 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       verdict.headers,
       () => core.closed,
       (transport) =>
-        core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, extras),
+        core.subscriptions.open(
+          transport,
+          verdict.channels,
+          endpoint.preamble,
+          verdict.lastEventId,
+          extras,
+          view.remoteAddress,
+        ),
     );
   }
 

@@ -26,12 +26,25 @@ const STARTED = Symbol.for('express-eventstream.debug-log');
 // details and error messages from proxies and stores (see base/log-text.ts).
 const list = (channels: readonly string[]): string => logText(channels.join(','));
 const at = (m: DiagnosticsSource): string => `[${logText(m.namespace)}]`;
+const from = (address: string | undefined): string =>
+  address === undefined ? '' : ` from ${logText(address)}`;
 
-/** Lines per channel; publish/deliver/attempt are per batch and left to metrics and tracing. */
+/**
+ * Lines per channel; publish/deliver/attempt are per batch and left to metrics and tracing. A
+ * stream's connect and disconnect lines carry its `conn=<id>`, so they pair up. A resume answered
+ * with a reset is not logged as a replay of 0 events.
+ */
 const LINES: { [K in keyof DiagnosticsMessages]?: (m: DiagnosticsMessages[K]) => string } = {
-  connect: (m) => `${at(m)} connect channels=${list(m.channels)}`,
-  disconnect: (m) => `${at(m)} disconnect reason=${m.reason} channels=${list(m.channels)}`,
-  replay: (m) => `${at(m)} replay ${m.events} events after ${logText(m.lastEventId)} via ${m.via}`,
+  connect: (m) =>
+    `${at(m)} conn=${m.connectionId} connect${from(m.remoteAddress)} channels=${list(m.channels)}`,
+  disconnect: (m) =>
+    `${at(m)} conn=${m.connectionId} disconnect reason=${m.reason} after ${Math.round(m.durationMs)} ms${from(m.remoteAddress)} channels=${list(m.channels)}`,
+  replay: (m) =>
+    m.reset && m.events === 0
+      ? `${at(m)} resume after ${logText(m.lastEventId)} via ${m.via} answered with stream-reset`
+      : `${at(m)} replay ${m.events} events after ${logText(m.lastEventId)} via ${m.via}`,
+  refuse: (m) =>
+    `${at(m)} refused ${m.status} ${logText(m.method)} ${logText(m.path)}${from(m.remoteAddress)}: ${logText(m.reason)}`,
   reset: (m) => `${at(m)} stream-reset reason=${m.reason} channels=${list(m.channels)} via ${m.via}`,
   slowDrop: (m) =>
     `${at(m)} slow client dropped: ${m.bufferedBytes} bytes buffered (max ${m.maxBufferBytes}) channels=${list(m.channels)}`,

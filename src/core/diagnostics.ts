@@ -33,6 +33,8 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
   gripSigRejected: 'express-eventstream:grip:sig-rejected',
   /** The event history (EventStore) failed to append or read. */
   storeError: 'express-eventstream:store-error',
+  /** A request to an event-stream endpoint was refused (400, 403, 405, 406) before any stream opened. */
+  refuse: 'express-eventstream:refuse',
 } as const);
 
 export type DiagnosticsChannelName = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
@@ -84,12 +86,21 @@ export interface DeliverMessage extends DiagnosticsSource {
 /** `express-eventstream:connect` */
 export interface ConnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
+  /** Numbers this process's streams in order of opening; its disconnect message carries it too. */
+  readonly connectionId: number;
+  /** The peer's address as the socket reports it (a proxy's, behind one); absent on Fetch servers. */
+  readonly remoteAddress?: string | undefined;
 }
 
 /** `express-eventstream:disconnect` */
 export interface DisconnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
   readonly reason: DisconnectReason;
+  /** The `connectionId` of the stream's connect message. */
+  readonly connectionId: number;
+  readonly remoteAddress?: string | undefined;
+  /** Milliseconds the stream was open. */
+  readonly durationMs: number;
 }
 
 /** How a resumed stream is served. */
@@ -104,6 +115,8 @@ export interface ReplayMessage extends DiagnosticsSource {
   readonly events: number;
   /** `stream` for a direct connection, `grip-hold` for the initial body of a GRIP hold. */
   readonly via: ResumeVia;
+  /** A `stream-reset` was sent for (some of) the channels: their events were not replayed. */
+  readonly reset: boolean;
 }
 
 /** Where a `stream-reset` came from: a resume (direct or GRIP hold), or a shared bus that lost events. */
@@ -187,6 +200,18 @@ export interface StoreErrorMessage extends DiagnosticsSource {
   readonly error: Error;
 }
 
+/** `express-eventstream:refuse` */
+export interface RefuseMessage extends DiagnosticsSource {
+  /** The HTTP status answered (or the status of the `stream-error` an EventSource client got). */
+  readonly status: number;
+  /** The answer's text, e.g. `Bad Request: too many channels`. */
+  readonly reason: string;
+  readonly method: string;
+  /** The request's path without its query string (which may carry tokens). */
+  readonly path: string;
+  readonly remoteAddress?: string | undefined;
+}
+
 /** Message type of each channel, by its key in `DIAGNOSTICS_CHANNELS`. */
 export interface DiagnosticsMessages {
   publish: PublishMessage;
@@ -201,6 +226,7 @@ export interface DiagnosticsMessages {
   gripFailure: GripFailureMessage;
   gripSigRejected: GripSigRejectedMessage;
   storeError: StoreErrorMessage;
+  refuse: RefuseMessage;
 }
 
 /** A channel whose `publish` takes only its documented message type. */

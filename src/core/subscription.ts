@@ -47,7 +47,18 @@ export interface SubscriptionHost {
   publishedAt(batch: readonly EncodedEvent[]): number | undefined;
 }
 
+/** Numbers the streams of the process (diagnostics' connectionId), across Events objects. */
+let lastConnectionId = 0;
+
+/** What the connect and disconnect messages say about one stream. */
+interface ConnectionLabel {
+  readonly id: number;
+  readonly remoteAddress: string | undefined;
+  readonly openedAt: number;
+}
+
 export class Subscriptions {
+  readonly #labels = new WeakMap<Connection, ConnectionLabel>();
   readonly #hub: ChannelRegistry;
   readonly #store: EventStore | undefined;
   readonly #host: SubscriptionHost;
@@ -92,8 +103,16 @@ export class Subscriptions {
             bufferedBytes: conn.backlogBytes(),
             maxBufferBytes: limits.maxBufferBytes,
           });
-        if (diag.disconnect.hasSubscribers)
-          diag.disconnect.publish({ ...source, channels: conn.channels, reason });
+        const label = this.#labels.get(conn);
+        if (diag.disconnect.hasSubscribers && label !== undefined)
+          diag.disconnect.publish({
+            ...source,
+            channels: conn.channels,
+            reason,
+            connectionId: label.id,
+            remoteAddress: label.remoteAddress,
+            durationMs: Date.now() - label.openedAt,
+          });
         host.disconnected(conn.channels, reason);
       },
       delivered: (events, bytes) => host.delivered(events, bytes),
@@ -110,6 +129,7 @@ export class Subscriptions {
     preamble: string,
     lastEventId: string | undefined,
     extras: StreamExtras = {},
+    remoteAddress?: string,
   ): void {
     const { filter, member } = extras;
     // The connection's list, handed to every message and listener about it: read-only for real,
@@ -126,6 +146,9 @@ export class Subscriptions {
       this.#watched.set(conn, stream);
       this.watch.opened(stream);
     };
+    const label = { id: ++lastConnectionId, remoteAddress, openedAt: Date.now() };
+    this.#labels.set(conn, label);
+    const connected = { ...this.#source, channels, connectionId: label.id, remoteAddress };
     this.#host.opened();
     const store = this.#store;
     if (store === undefined) {
@@ -133,7 +156,7 @@ export class Subscriptions {
       // The initial bytes are not an event delivery.
       conn.send(new SharedWrite(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
       if (conn.open) this.#host.connected(channels);
-      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish(connected);
       opened();
       return;
     }
@@ -143,7 +166,7 @@ export class Subscriptions {
     conn.startReplay(this.#replayTimeoutMs);
     const subscribed = this.#hub.add(conn);
     this.#host.connected(channels);
-    if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+    if (diag.connect.hasSubscribers) diag.connect.publish(connected);
     opened();
     const failed = (cause: unknown): void => {
       this.#host.report(cause instanceof EventStoreError ? cause : this.readFailed(cause));
@@ -155,11 +178,15 @@ export class Subscriptions {
       conn.send(new SharedWrite(Buffer.from(text), 0), Date.now());
       conn.end();
     };
+    let reset = false;
     const resume = () =>
       openResume(store, channels, lastEventId, {
         preamble,
         pageBytes: this.#maxBufferBytes,
-        onReset: (lost, reason) => this.countReset(lost, reason, 'stream'),
+        onReset: (lost, reason) => {
+          reset = true;
+          this.countReset(lost, reason, 'stream');
+        },
         keep: filter && ((channel, text) => passes(filter, viewOf(channel, text))),
       });
     (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
@@ -167,7 +194,7 @@ export class Subscriptions {
         void plan.pieces.return();
         return;
       }
-      this.countReplay(plan.replayed, channels, lastEventId, 'stream');
+      this.countReplay(plan.replayed, channels, lastEventId, 'stream', reset);
       return conn.replay(plan.pieces, plan.coveredUpTo).catch(failed);
     }, failed);
   }
@@ -186,10 +213,11 @@ export class Subscriptions {
     channels: readonly string[],
     lastEventId: string | undefined,
     via: ResumeVia,
+    reset: boolean,
   ): void {
     this.#host.replayed(events, 0);
     if (lastEventId !== undefined && diag.replay.hasSubscribers)
-      diag.replay.publish({ ...this.#source, channels, lastEventId, events, via });
+      diag.replay.publish({ ...this.#source, channels, lastEventId, events, via, reset });
   }
 
   /** A `stream-reset` sent (by a resume, a hold's body or the bus), counted. */

@@ -24,7 +24,7 @@ export function holdBodies(store: EventStore | undefined, counting: Counting): E
         throw counting.readFailed(cause);
       });
       if (plan.reset !== undefined) counting.countReset(plan.reset.channels, plan.reset.reason, 'grip-hold');
-      counting.countReplay(plan.replayed, channels, lastEventId, 'grip-hold');
+      counting.countReplay(plan.replayed, channels, lastEventId, 'grip-hold', plan.reset !== undefined);
       return { text: preamble + plan.text, lastIds: plan.lastIds };
     },
     async recovery(channels, positions) {

@@ -45,6 +45,8 @@ export type Verdict =
 
 /** What an endpoint serves, resolved once per handler. */
 export interface Endpoint {
+  /** Told of every refusal (for the diagnostics): the status meant and the answer's text. */
+  readonly refused?: ((view: RequestView, status: number, reason: string) => void) | undefined;
   readonly grip: GripRequests;
   readonly maxChannelsPerRequest: number;
   readonly maxChannelNameLength: number;
@@ -86,6 +88,15 @@ export async function decide(
   endpoint: Endpoint,
   hooks: RequestHooks = {},
 ): Promise<Verdict> {
+  const verdict = await decideVerdict(view, endpoint, hooks);
+  if (verdict.kind === 'refuse' && endpoint.refused !== undefined) {
+    // An EventSource client's refusal is a 200 carrying stream-error: report the status it stands for.
+    endpoint.refused(view, verdict.condition ? STATUS_FOR[verdict.condition] : verdict.status, verdict.text);
+  }
+  return verdict;
+}
+
+async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: RequestHooks): Promise<Verdict> {
   const method = view.method;
   if (method === 'OPTIONS') return { kind: 'answer', status: 204, headers: { Allow: ALLOW }, body: EMPTY };
   if (method !== 'GET' && method !== 'HEAD') {

@@ -8,6 +8,8 @@ export interface RequestView {
   readonly url: string;
   /** A request header by lower-case name; repeated headers joined with `, `. */
   header(name: string): string | undefined;
+  /** The peer's address, for logs; unknown on Fetch servers. */
+  readonly remoteAddress?: string | undefined;
 }
 
 /** The query string of the view's URL, parsed; never throws. */
