@@ -113,9 +113,11 @@ describe('useEventStream', () => {
     const { createElement } = (await import(react)) as { createElement: CreateElement };
     const { renderToString } = (await import(server)) as { renderToString(element: unknown): string };
     const before = requests;
-    const View = () =>
-      createElement('p', null, useEventStream('http://127.0.0.1:1/events/', { channels: ['a'] }).state);
-    expect(renderToString(createElement(View, null))).toBe('<p>connecting</p>');
+    const status = (props: { url: string }) =>
+      createElement('p', null, useEventStream(props.url, { channels: ['a'] }).state);
+    expect(renderToString(createElement(status, { url: 'http://127.0.0.1:1/events/' }))).toBe(
+      '<p>connecting</p>',
+    );
     expect(requests).toBe(before);
   });
 });
