@@ -29,7 +29,9 @@ export default defineConfig([
   },
   {
     // express-eventstream/client: runs in browsers, so no Node built-ins and an older target.
-    entry: { 'client/index': 'src/client/index.ts' },
+    // express-eventstream/react imports the client by package name (one copy of it in an app).
+    entry: { 'client/index': 'src/client/index.ts', react: 'src/integrations/react/index.ts' },
+    external: ['express-eventstream/client', 'react'],
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

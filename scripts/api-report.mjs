@@ -24,6 +24,7 @@ const ENTRIES = {
   fastify: 'integrations/fastify/index.d.ts',
   koa: 'integrations/koa/index.d.ts',
   client: 'client/index.d.ts',
+  react: 'integrations/react/index.d.ts',
 };
 
 rmSync(out, { recursive: true, force: true });
@@ -39,6 +40,25 @@ execFileSync(
   ],
   { stdio: 'inherit' },
 );
+execFileSync(
+  process.execPath,
+  [
+    tsc,
+    '-p',
+    join(root, 'src/integrations/react/tsconfig.json'),
+    ...[
+      '--noEmit',
+      'false',
+      '--emitDeclarationOnly',
+      '--declaration',
+      '--rootDir',
+      join(root, 'src'),
+      '--outDir',
+      dts,
+    ],
+  ],
+  { stdio: 'inherit' },
+);
 
 // The subpaths import the core by package name: give them the emitted core as an installed
 // package, so it is external to them as it is to a user (a package.json without a name above the
@@ -48,7 +68,10 @@ cpSync(dts, installed, { recursive: true });
 const manifest = (fields) => `${JSON.stringify({ type: 'module', ...fields })}\n`;
 writeFileSync(
   join(installed, 'package.json'),
-  manifest({ name: 'express-eventstream', types: './index.d.ts' }),
+  manifest({
+    name: 'express-eventstream',
+    exports: { '.': { types: './index.d.ts' }, './client': { types: './client/index.d.ts' } },
+  }),
 );
 writeFileSync(join(dts, 'package.json'), manifest({}));
 mkdirSync(join(root, 'api'), { recursive: true });
@@ -56,7 +79,7 @@ mkdirSync(join(root, 'api'), { recursive: true });
 const stale = [];
 const problems = [];
 for (const [name, entry] of Object.entries(ENTRIES)) {
-  const client = name === 'client';
+  const client = name === 'client' || name === 'react';
   const config = ExtractorConfig.prepare({
     configObject: {
       projectFolder: root,
