@@ -75,10 +75,10 @@ describe('architecture check', () => {
 
   it('fails a folder that is on no floor', async () => {
     const { code, output } = await check((copy) => {
-      mkdirSync(join(copy, 'presence'));
-      writeFileSync(join(copy, 'presence/index.ts'), 'export const placed = false;\n');
+      mkdirSync(join(copy, 'unplaced'));
+      writeFileSync(join(copy, 'unplaced/index.ts'), 'export const placed = false;\n');
     });
     expect(code).toBe(1);
-    expect(output).toContain('src/presence/ is on no floor');
+    expect(output).toContain('src/unplaced/ is on no floor');
   });
 });
