@@ -2,9 +2,11 @@
 // Endpoint the request decision serves. Knows no HTTP library.
 import { InvalidOptionError } from '../base/errors.js';
 import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base/option-checks.js';
-import type { EventMap } from '../base/types.js';
-import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
+import type { EventMap, StreamIdentity } from '../base/types.js';
+import { type Events, internalsOf } from '../compose/events.js';
+import { eventsProtocolOf } from '../compose/internal-key.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
+import { TokenAuthorizer } from '../identity/tokens.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
 
@@ -22,10 +24,20 @@ export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
    * the Events object's `grip`; pass `null` to serve every request directly.
    */
   grip?: GripOption | null;
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (request: Req) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (request: Req, channels: readonly string[]) => boolean | Promise<boolean>;
+  /**
+   * Channels a request subscribes to. Default: the repeated `?channel=` query parameter. With
+   * `authorize: tokens(...)`, `identity` is the verified subscriber (e.g. `user:${identity.sub}`).
+   */
+  channels?: (
+    request: Req,
+    identity: StreamIdentity | undefined,
+  ) => readonly string[] | Promise<readonly string[]>;
+  /**
+   * Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). Or
+   * `tokens({ keys, ... })`: a subscriber token (JWT) must allow every requested channel, and the
+   * stream ends when it expires or is revoked.
+   */
+  authorize?: ((request: Req, channels: readonly string[]) => boolean | Promise<boolean>) | TokenAuthorizer;
   /**
    * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range
    * `{ minDelayMs, maxDelayMs }` gives each stream its own delay drawn from it, so clients that
@@ -49,7 +61,12 @@ const HANDLER_OPTION_KEYS = [
 /** Validate handler options against an Events object; the endpoint the decision serves. */
 export function resolveEndpoint<M extends object, Req>(
   options: HandlerOptions<M, Req>,
-): { events: Events<M>; endpoint: Endpoint } {
+): {
+  events: Events<M>;
+  endpoint: Endpoint;
+  /** The user's `authorize` callback (none with `tokens()`, which the endpoint applies itself). */
+  authorize: ((request: Req, channels: readonly string[]) => boolean | Promise<boolean>) | undefined;
+} {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
   }
@@ -67,13 +84,18 @@ export function resolveEndpoint<M extends object, Req>(
     throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
   }
   assertOptionalFunction('channels', options.channels);
-  assertOptionalFunction('authorize', options.authorize);
+  const tokens = options.authorize instanceof TokenAuthorizer ? options.authorize : undefined;
+  if (tokens === undefined) assertOptionalFunction('authorize', options.authorize);
   const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
-  const { subscriptions } = core;
+  const { subscriptions, identity } = core;
   const endpoint: Endpoint = {
     grip,
+    access: {
+      ...(tokens && { identify: (view) => tokens.identify(view) }),
+      admit: (who, channels) => identity.admit(who, channels),
+    },
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
     maxChannelNameLength: core.settings.maxChannelNameLength,
     retry: preamble.retry,
@@ -87,5 +109,5 @@ export function resolveEndpoint<M extends object, Req>(
       recovery: (channels, positions) => subscriptions.recoveryText(channels, positions),
     },
   };
-  return { events, endpoint };
+  return { events, endpoint, authorize: tokens === undefined ? (options.authorize as never) : undefined };
 }

@@ -34,13 +34,13 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
 export function createHandler<M extends object = EventMap, Req extends HttpRequest = HttpRequest>(
   options: HandlerOptions<M, Req>,
 ): EventStreamHandler<Req> {
-  const { events, endpoint } = resolveEndpoint(options);
+  const { events, endpoint, authorize } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize } = options;
+  const { channels } = options;
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {
     const verdict = await decide(nodeRequestView(req), endpoint, {
-      channels: channels && (() => channels(req)),
+      channels: channels && ((identity) => channels(req, identity)),
       authorize: authorize && ((list) => authorize(req, list)),
     });
     if (isGone(res)) return;
@@ -53,7 +53,13 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       verdict.headers,
       () => core.closed,
       (transport) =>
-        core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId),
+        core.subscriptions.open(
+          transport,
+          verdict.channels,
+          endpoint.preamble,
+          verdict.lastEventId,
+          verdict.identity,
+        ),
     );
   }
 

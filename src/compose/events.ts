@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { assertChannelName } from '../base/channel-name.js';
 import { InvalidOptionError, ListenerError } from '../base/errors.js';
+import { isThenable } from '../base/thenable.js';
 import type {
   ErrorContext,
   EventInput,
@@ -14,7 +15,6 @@ import type {
   EventsStats,
 } from '../base/types.js';
 import { Channel } from '../core/channel.js';
-import type { DisconnectReason } from '../core/connection.js';
 import { startDebugLog } from '../core/debug.js';
 import type { DiagnosticsSource } from '../core/diagnostics.js';
 import { type CloseOptions, drain, resolveDrainMs } from '../core/drain.js';
@@ -25,6 +25,8 @@ import { Subscriptions } from '../core/subscription.js';
 import { type EventBus, LocalBus } from '../engine/bus.js';
 import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
+import type { RevokeOptions, RevokeSelector } from '../identity/revocations.js';
+import { IdentityStreams } from '../identity/streams.js';
 import {
   EVENTS_BRAND,
   EVENTS_PROTOCOL,
@@ -53,6 +55,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #hub: ChannelRegistry;
   readonly #bus: EventBus;
   readonly #engine: RunningEngine;
+  readonly #identity: IdentityStreams;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
   #closed = false;
@@ -120,10 +123,10 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings.store,
       {
         opened: () => this.#stats.connectionsOpened++,
-        connected: (channels) => this.emit('connect', { channels }),
-        disconnected: (channels, reason: DisconnectReason) => {
+        connected: (channels, identity) => this.emit('connect', { channels, ...(identity && { identity }) }),
+        disconnected: (channels, reason, identity) => {
           if (reason === 'slow') this.#stats.slowClientsDropped++;
-          this.emit('disconnect', { channels, reason });
+          this.emit('disconnect', { channels, reason, ...(identity && { identity }) });
         },
         delivered: (events, bytes) => {
           this.#stats.eventsDelivered += events;
@@ -140,11 +143,14 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings,
       source,
     );
+    this.#identity = new IdentityStreams(this.#engine, (error) => this.#report(error, {}));
+    subscriptions.watch(this.#identity);
     this[INSTANCE_INTERNALS] = {
       settings,
       grip,
       subscriptions,
       engine: this.#engine,
+      identity: this.#identity,
       get closed() {
         return events.#closed;
       },
@@ -195,6 +201,16 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#sinks.push(sink);
   }
 
+  /** Close matching streams on every process and refuse them until `unrevoke()` or `ttlMs` (1 day). */
+  revoke(selector: RevokeSelector, options?: RevokeOptions): Promise<void> {
+    return this.#identity.revoke(selector, options);
+  }
+
+  /** Lift a revocation made with the same selector. */
+  unrevoke(selector: RevokeSelector): Promise<void> {
+    return this.#identity.unrevoke(selector);
+  }
+
   stats(): EventsStats {
     return {
       connections: this.#hub.size,
@@ -219,6 +235,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
     await drain(this.#hub.connections(), drainMs);
+    this.#identity.stop();
     await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
 
@@ -264,24 +281,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
 Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });
-
-/** Whether `value` is an Events object from this copy of the package or a compatible one. */
-export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' | 'none' {
-  if (value instanceof Events) return 'compatible';
-  if (value === null || typeof value !== 'object') return 'none';
-  const version: unknown = (value as Record<symbol, unknown>)[EVENTS_BRAND];
-  if (version === undefined) return 'none';
-  return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
-}
 
 /** The internals responders use; `value` must be a compatible Events object. */
 export function internalsOf<M extends object>(value: Events<M>): EventsInternals {

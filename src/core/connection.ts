@@ -1,7 +1,7 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
 import { encodeRetry } from '../base/encoder.js';
-import type { DisconnectReason, EncodedEvent } from '../base/types.js';
+import type { DisconnectReason, EncodedEvent, StreamIdentity } from '../base/types.js';
 import { SharedWrite, type Transport } from './transport.js';
 
 export type { DisconnectReason };
@@ -15,6 +15,8 @@ export interface ConnectionOwner {
 
 export class Connection {
   readonly channels: readonly string[];
+  /** Who subscribed, for a stream opened with a verified token (expiry and revocation use it). */
+  readonly identity: StreamIdentity | undefined;
   /** Identifies the channel set; connections with equal keys receive identical bytes. */
   readonly key: string;
   /** Last write time (ms), for keep-alive. */
@@ -43,8 +45,10 @@ export class Connection {
     channels: readonly string[],
     owner: ConnectionOwner,
     maxBufferBytes: number,
+    identity?: StreamIdentity,
   ) {
     this.channels = channels;
+    this.identity = identity;
     this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
     this.#transport = transport;
     this.#owner = owner;
@@ -165,6 +169,17 @@ export class Connection {
     if (!this.#open) return;
     this.#transport.write(new SharedWrite(Buffer.from(encodeRetry(retryMs)), 0));
     this.end();
+  }
+
+  /**
+   * End the stream after `text` (a `stream-error` saying why: the token expired, access was
+   * revoked), released with `reason`.
+   */
+  endWith(text: string, reason: DisconnectReason): void {
+    if (!this.#open) return;
+    this.#transport.write(new SharedWrite(Buffer.from(text), 0));
+    this.#release(reason);
+    this.#transport.end();
   }
 
   /** Cut the connection off at once (the client reconnects). */

@@ -5,7 +5,13 @@
 // share them.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidOptionError } from '../base/errors.js';
-import type { DisconnectReason, EncodedEvent, EventsStats, ResetReason } from '../base/types.js';
+import type {
+  DisconnectReason,
+  EncodedEvent,
+  EventsStats,
+  ResetReason,
+  StreamIdentity,
+} from '../base/types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
@@ -84,12 +90,15 @@ export interface DeliverMessage extends DiagnosticsSource {
 /** `express-eventstream:connect` */
 export interface ConnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
+  /** The verified identity of a stream opened with a token (its claims, never the token). */
+  readonly identity?: StreamIdentity;
 }
 
 /** `express-eventstream:disconnect` */
 export interface DisconnectMessage extends DiagnosticsSource {
   readonly channels: readonly string[];
   readonly reason: DisconnectReason;
+  readonly identity?: StreamIdentity;
 }
 
 /** How a resumed stream is served. */

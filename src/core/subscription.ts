@@ -5,7 +5,7 @@
 
 import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from '../base/encoder.js';
 import { EventStoreError, NoHistoryError } from '../base/errors.js';
-import type { EncodedEvent } from '../base/types.js';
+import type { EncodedEvent, StreamIdentity } from '../base/types.js';
 import type { BusResetReason } from '../engine/bus.js';
 import type { EventStore } from '../engine/store.js';
 import type { ResetReason } from '../history/ids.js';
@@ -32,8 +32,12 @@ function unavailableRetry(): number {
 /** What the subscriber side reports to its namespace. */
 export interface SubscriptionHost {
   opened(): void;
-  connected(channels: readonly string[]): void;
-  disconnected(channels: readonly string[], reason: DisconnectReason): void;
+  connected(channels: readonly string[], identity: StreamIdentity | undefined): void;
+  disconnected(
+    channels: readonly string[],
+    reason: DisconnectReason,
+    identity: StreamIdentity | undefined,
+  ): void;
   delivered(events: number, bytes: number): void;
   replayed(events: number, resets: number): void;
   report(error: Error): void;
@@ -43,7 +47,19 @@ export interface SubscriptionHost {
   publishedAt(batch: readonly EncodedEvent[]): number | undefined;
 }
 
+/** Told of every stream opened and released (expiry and revocation track them by identity). */
+export interface ConnectionWatcher {
+  opened(conn: Connection): void;
+  released(conn: Connection): void;
+}
+
+/** `identity` in a message or listener argument only when there is one. */
+function withIdentity(identity: StreamIdentity | undefined): { identity?: StreamIdentity } {
+  return identity === undefined ? {} : { identity };
+}
+
 export class Subscriptions {
+  #watcher: ConnectionWatcher | undefined;
   readonly #hub: ChannelRegistry;
   readonly #store: EventStore | undefined;
   readonly #host: SubscriptionHost;
@@ -69,6 +85,7 @@ export class Subscriptions {
     this.#owner = {
       released: (conn, reason) => {
         hub.remove(conn);
+        this.#watcher?.released(conn);
         if (reason === 'slow' && diag.slowDrop.hasSubscribers)
           diag.slowDrop.publish({
             ...source,
@@ -77,11 +94,21 @@ export class Subscriptions {
             maxBufferBytes: limits.maxBufferBytes,
           });
         if (diag.disconnect.hasSubscribers)
-          diag.disconnect.publish({ ...source, channels: conn.channels, reason });
-        host.disconnected(conn.channels, reason);
+          diag.disconnect.publish({
+            ...source,
+            channels: conn.channels,
+            reason,
+            ...withIdentity(conn.identity),
+          });
+        host.disconnected(conn.channels, reason, conn.identity);
       },
       delivered: (events, bytes) => host.delivered(events, bytes),
     };
+  }
+
+  /** The one watcher of opened and released streams. */
+  watch(watcher: ConnectionWatcher): void {
+    this.#watcher = watcher;
   }
 
   /** Subscribe a transport whose response head was sent: `preamble`, `stream-open`, replay, live. */
@@ -90,19 +117,25 @@ export class Subscriptions {
     channels: readonly string[],
     preamble: string,
     lastEventId: string | undefined,
+    identity?: StreamIdentity,
   ): void {
     // The connection's list, handed to every message and listener about it: read-only for real,
     // or a subscriber that popped it would leave the hub listing a channel after the client left.
     channels = frozen(channels);
-    const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes);
+    const conn = new Connection(transport, channels, this.#owner, this.#maxBufferBytes, identity);
     this.#host.opened();
+    const connected = (): void => {
+      this.#watcher?.opened(conn);
+      this.#host.connected(channels, identity);
+      if (diag.connect.hasSubscribers)
+        diag.connect.publish({ ...this.#source, channels, ...withIdentity(identity) });
+    };
     const store = this.#store;
     if (store === undefined) {
       this.#hub.add(conn);
       // The initial bytes are not an event delivery.
       conn.send(new SharedWrite(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
-      if (conn.open) this.#host.connected(channels);
-      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+      if (conn.open) connected();
       return;
     }
     // Subscribe first and defer live events, then read the history: whatever is published
@@ -110,8 +143,7 @@ export class Subscriptions {
     // shared bus says when it delivers everything on a new channel: the read waits for that.
     conn.startReplay(this.#replayTimeoutMs);
     const subscribed = this.#hub.add(conn);
-    this.#host.connected(channels);
-    if (diag.connect.hasSubscribers) diag.connect.publish({ ...this.#source, channels });
+    connected();
     const failed = (cause: unknown): void => {
       this.#host.report(cause instanceof EventStoreError ? cause : this.#storeFailed('read', cause));
       // Without a position the client cannot be served safely: it is told so and reconnects later.
