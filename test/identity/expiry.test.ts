@@ -75,7 +75,7 @@ describe('token expiry', () => {
     const fired: number[] = [];
     const heap = new ExpiryHeap<number>((item) => fired.push(item));
     const deadlines = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 1000) + 1);
-    deadlines.forEach((at, item) => heap.add(item, at));
+    for (const [item, at] of deadlines.entries()) heap.add(item, at);
     for (let item = 0; item < 1000; item += 10) heap.remove(item);
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(1000);
