@@ -28,6 +28,7 @@ const FLOORS = [
   'protocol', // requests without any HTTP library: the decision and what it asks of GRIP
   'core', // publish pipeline, subscriptions, connections, the channel registry, diagnostics
   'grip', // the GRIP plug-in: Grip-Sig, hold instructions, the publisher
+  'identity', // subscriber tokens, their expiry, revocation (over core's connections and the engine)
   'transports', // Transport implementations over node:http, HTTP/2 and web streams
   'presence', // a feature over the engine: who is subscribed to a channel, across processes
   'compose', // the composition root: options → GRIP plug-in → pipeline → bus → hub = Events

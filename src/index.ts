@@ -43,6 +43,7 @@ export type {
   EventsEvents,
   EventsStats,
   ResetReason,
+  StreamIdentity,
 } from './base/types.js';
 export { Events, events } from './compose/events.js';
 export type { EventsOptions } from './compose/options.js';
@@ -111,6 +112,16 @@ export {
   type GripRetryOptions,
 } from './grip/index.js';
 export { MemoryStore, type MemoryStoreOptions } from './history/memory-store.js';
+export type { AsymmetricAlgorithm, PublicJwk, TokenKey } from './identity/keys.js';
+export type { RevokeOptions, RevokeSelector } from './identity/revocations.js';
+export type { TokenSource } from './identity/token-source.js';
+export {
+  TokenAuthorizer,
+  type TokenCheck,
+  type TokenOptions,
+  type TokenRefusal,
+  tokens,
+} from './identity/tokens.js';
 export type { PresenceEntry, PresenceMember, PresenceSnapshot } from './presence/members.js';
 export type { PresenceOption } from './presence/options.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';

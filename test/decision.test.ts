@@ -37,6 +37,7 @@ function endpoint(options: { grip?: boolean; reliable?: boolean; retry?: number 
   );
   return {
     grip,
+    access: { admit: async () => undefined },
     maxChannelsPerRequest: 3,
     maxChannelNameLength: 16,
     retry: options.retry,

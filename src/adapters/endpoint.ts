@@ -2,12 +2,14 @@
 // Endpoint the request decision serves. Knows no HTTP library.
 import { InvalidOptionError } from '../base/errors.js';
 import { assertGripKeys, assertKnownKeys, assertOptionalFunction } from '../base/option-checks.js';
-import type { EventMap } from '../base/types.js';
-import { type Events, eventsProtocolOf, internalsOf } from '../compose/events.js';
+import type { EventMap, StreamIdentity } from '../base/types.js';
+import { type Events, internalsOf } from '../compose/events.js';
+import { eventsProtocolOf } from '../compose/internal-key.js';
 import { diag, type EventsView } from '../core/diagnostics.js';
 import type { EventFilter } from '../core/filter.js';
 import { holdBodies } from '../grip/hold-bodies.js';
 import { type GripOption, resolveGrip } from '../grip/index.js';
+import { TokenAuthorizer } from '../identity/tokens.js';
 import type { PresenceMember } from '../presence/members.js';
 import type { Endpoint } from '../protocol/decision.js';
 import { type RetryOption, resolvePreamble } from '../protocol/preamble.js';
@@ -27,10 +29,20 @@ export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
    * the Events object's `grip`; pass `null` to serve every request directly.
    */
   grip?: GripOption | null;
-  /** Channels a request subscribes to. Default: the repeated `?channel=` query parameter. */
-  channels?: (request: Req) => readonly string[] | Promise<readonly string[]>;
-  /** Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). */
-  authorize?: (request: Req, channels: readonly string[]) => boolean | Promise<boolean>;
+  /**
+   * Channels a request subscribes to. Default: the repeated `?channel=` query parameter. With
+   * `authorize: tokens(...)`, `identity` is the verified subscriber (e.g. `user:${identity.sub}`).
+   */
+  channels?: (
+    request: Req,
+    identity: StreamIdentity | undefined,
+  ) => readonly string[] | Promise<readonly string[]>;
+  /**
+   * Return false to deny: `stream-error` with condition `forbidden` (403 for non-SSE clients). Or
+   * `tokens({ keys, ... })`: a subscriber token (JWT) must allow every requested channel, and the
+   * stream ends when it expires or is revoked.
+   */
+  authorize?: ((request: Req, channels: readonly string[]) => boolean | Promise<boolean>) | TokenAuthorizer;
   /**
    * Which events of its channels this request's stream receives, live and replayed: `{ key,
    * match(event) }`, or undefined for all. Streams whose filters share a `key` share one
@@ -74,7 +86,12 @@ const HANDLER_OPTION_KEYS = [
 /** Validate handler options against an Events object; the endpoint the decision serves. */
 export function resolveEndpoint<M extends object, Req>(
   options: HandlerOptions<M, Req>,
-): { events: Events<M>; endpoint: Endpoint } {
+): {
+  events: Events<M>;
+  endpoint: Endpoint;
+  /** The user's `authorize` callback (none with `tokens()`, which the endpoint applies itself). */
+  authorize: ((request: Req, channels: readonly string[]) => boolean | Promise<boolean>) | undefined;
+} {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
   }
@@ -99,15 +116,21 @@ export function resolveEndpoint<M extends object, Req>(
     throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
   }
   assertOptionalFunction('channels', options.channels);
-  assertOptionalFunction('authorize', options.authorize);
+  const tokens = options.authorize instanceof TokenAuthorizer ? options.authorize : undefined;
+  if (tokens === undefined) assertOptionalFunction('authorize', options.authorize);
   assertOptionalFunction('filter', options.filter);
   assertOptionalFunction('presence', options.presence);
   const preamble = resolvePreamble(options.padding === true, options.retry);
   const core = internalsOf(events);
   const grip = options.grip === undefined ? core.grip : core.grip.withProxies(resolveGrip(options.grip));
+  const { identity } = core;
   const endpoint: Endpoint = {
     refused: (view, status, reason) => refused(events, view, status, reason),
     grip,
+    access: {
+      ...(tokens && { identify: (view) => tokens.identify(view) }),
+      admit: (who, channels) => identity.admit(who, channels),
+    },
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
     maxChannelNameLength: core.settings.maxChannelNameLength,
     retry: preamble.retry,
@@ -117,7 +140,7 @@ export function resolveEndpoint<M extends object, Req>(
     },
     history: holdBodies(core.settings.store, core.subscriptions),
   };
-  return { events, endpoint };
+  return { events, endpoint, authorize: tokens === undefined ? (options.authorize as never) : undefined };
 }
 
 /** A refused request, for the diagnostics (and so the debug log): never its query, which may hold tokens. */

@@ -77,15 +77,15 @@ function connectionCloser(request: Request, server: unknown): (() => void) | und
 export function fetchHandler<M extends object = EventMap, R extends Request = Request>(
   options: HandlerOptions<M, R>,
 ): FetchEventStreamHandler<R> {
-  const { events, endpoint } = resolveEndpoint(options);
+  const { events, endpoint, authorize } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize } = options;
+  const { channels } = options;
 
   return async function eventStreamHandler(request: R, server?: unknown): Promise<Response> {
     let verdict: Verdict;
     try {
       verdict = await decide(fetchRequestView(request), endpoint, {
-        channels: channels && (() => channels(request)),
+        channels: channels && ((identity) => channels(request, identity)),
         authorize: authorize && ((list) => authorize(request, list)),
       });
     } catch (err) {
@@ -110,7 +110,10 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
       return new Response(null, { status: verdict.status, headers: verdict.headers });
     }
     const transport = new WebStreamTransport(request.signal, connectionCloser(request, server));
-    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, extras);
+    core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, {
+      ...extras,
+      identity: verdict.identity,
+    });
     return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
   };
 }

@@ -36,14 +36,14 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
 export function createHandler<M extends object = EventMap, Req extends HttpRequest = HttpRequest>(
   options: HandlerOptions<M, Req>,
 ): EventStreamHandler<Req> {
-  const { events, endpoint } = resolveEndpoint(options);
+  const { events, endpoint, authorize } = resolveEndpoint(options);
   const core = internalsOf(events);
-  const { channels, authorize } = options;
+  const { channels } = options;
 
   async function handle(req: Req, res: HttpResponse): Promise<void> {
     const view = nodeRequestView(req);
     const verdict = await decide(view, endpoint, {
-      channels: channels && (() => channels(req)),
+      channels: channels && ((identity) => channels(req, identity)),
       authorize: authorize && ((list) => authorize(req, list)),
     });
     if (isGone(res)) return;
@@ -63,7 +63,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
           verdict.channels,
           endpoint.preamble,
           verdict.lastEventId,
-          extras,
+          { ...extras, identity: verdict.identity },
           view.remoteAddress,
         ),
     );

@@ -215,11 +215,15 @@ export function encodeStreamError(condition: string, text: string, retry: number
  * with its Last-Event-ID, and resumes losslessly once the service is back.
  */
 export function encodeUnavailable(text: string, retry: number | undefined): string {
-  return encodeFields({
-    event: 'stream-error',
-    retry,
-    data: JSON.stringify({ condition: 'unavailable', text }),
-  });
+  return encodeStreamEnd('unavailable', text, retry);
+}
+
+/**
+ * `stream-error` without an id, before the server ends the stream: the client keeps its position
+ * and may come back (`unavailable`; `token-expired`, with a fresh token) resuming from it.
+ */
+export function encodeStreamEnd(condition: string, text: string, retry: number | undefined): string {
+  return encodeFields({ event: 'stream-error', retry, data: JSON.stringify({ condition, text }) });
 }
 
 /** The id `stream-error` carries; a reconnect with it is refused. */

@@ -1,5 +1,22 @@
 /** Why a connection ended: the client left, it was too slow, or the server closed it. */
-export type DisconnectReason = 'client' | 'slow' | 'server';
+export type DisconnectReason = 'client' | 'slow' | 'server' | 'token-expired' | 'revoked';
+
+/**
+ * Who a stream's subscriber is, from the verified token (`authorize: tokens(...)`): given to
+ * `channels()`, and carried by the `connect`/`disconnect` events and diagnostics messages.
+ */
+export interface StreamIdentity {
+  /** The token's `sub`. */
+  readonly sub: string | undefined;
+  /** The token's `jti` (what `revoke({ tokenId })` names). */
+  readonly tokenId: string | undefined;
+  /** When the token expires (ms since the epoch): the stream ends then (`token-expired`). */
+  readonly expiresAt: number;
+  /** The channel patterns the token grants, `{sub}` already replaced. */
+  readonly channels: readonly string[];
+  /** Every verified claim of the token (never the token itself). */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
 
 /**
  * Why a `stream-reset` was sent: `expired` (events left the history), `unknown-id` (another
@@ -88,10 +105,15 @@ export interface EventsStats {
 /** Passed to `connect` and `disconnect` listeners. */
 export interface ConnectionInfo {
   channels: readonly string[];
+  /** The subscriber's verified identity, for streams opened with a token. */
+  identity?: StreamIdentity | undefined;
 }
 
 export interface DisconnectInfo extends ConnectionInfo {
-  /** `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`). */
+  /**
+   * `client` went away, `slow` was dropped for its buffer, `server` closed it (`events.close()`),
+   * `token-expired` reached its token's `exp`, `revoked` matched `events.revoke()`.
+   */
   reason: DisconnectReason;
 }
 

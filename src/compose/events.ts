@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { assertChannelName } from '../base/channel-name.js';
 import { InvalidOptionError, ListenerError } from '../base/errors.js';
+import { isThenable } from '../base/thenable.js';
 import type {
   ErrorContext,
   EventInput,
@@ -14,7 +15,6 @@ import type {
   EventsStats,
 } from '../base/types.js';
 import { Channel } from '../core/channel.js';
-import type { DisconnectReason } from '../core/connection.js';
 import { startDebugLog } from '../core/debug.js';
 import type { DiagnosticsSource } from '../core/diagnostics.js';
 import { type CloseOptions, drain, resolveDrainMs } from '../core/drain.js';
@@ -25,6 +25,8 @@ import { Subscriptions } from '../core/subscription.js';
 import { type EventBus, LocalBus } from '../engine/bus.js';
 import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
+import type { RevokeOptions, RevokeSelector } from '../identity/revocations.js';
+import { IdentityStreams } from '../identity/streams.js';
 import type { PresenceSnapshot } from '../presence/members.js';
 import { type PresenceTracker, presenceOf, startPresence } from '../presence/tracker.js';
 import {
@@ -37,7 +39,7 @@ import {
 } from './internal-key.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { PACKAGE_INTERNALS } from './package-internals.js';
-import { isThenable, newCounters } from './stats.js';
+import { newCounters } from './stats.js';
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
@@ -56,6 +58,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #hub: ChannelRegistry;
   readonly #bus: EventBus;
   readonly #engine: RunningEngine;
+  readonly #identity: IdentityStreams;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
   #closed = false;
@@ -115,10 +118,10 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings.store,
       {
         opened: () => this.#stats.connectionsOpened++,
-        connected: (channels) => this.emit('connect', { channels }),
-        disconnected: (channels, reason: DisconnectReason) => {
+        connected: (channels, identity) => this.emit('connect', { channels, ...(identity && { identity }) }),
+        disconnected: (channels, reason, identity) => {
           if (reason === 'slow') this.#stats.slowClientsDropped++;
-          this.emit('disconnect', { channels, reason });
+          this.emit('disconnect', { channels, reason, ...(identity && { identity }) });
         },
         delivered: (events, bytes) => {
           this.#stats.eventsDelivered += events;
@@ -138,11 +141,14 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#presence = startPresence(settings.presence, this.#engine, this.#hub, subscriptions, (error) =>
       this.#report(error, {}),
     );
+    this.#identity = new IdentityStreams(this.#engine, (error) => this.#report(error, {}));
+    subscriptions.watchConnections(this.#identity);
     this[INSTANCE_INTERNALS] = {
       settings,
       grip,
       subscriptions,
       engine: this.#engine,
+      identity: this.#identity,
       get closed() {
         return events.#closed;
       },
@@ -199,12 +205,18 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     return presenceOf(this.#presence, channel);
   }
 
+  /** Close matching streams on every process and refuse them until `unrevoke()` or `ttlMs` (1 day). */
+  revoke(selector: RevokeSelector, options?: RevokeOptions): Promise<void> {
+    return this.#identity.revoke(selector, options);
+  }
+
+  /** Lift a revocation made with the same selector. */
+  unrevoke(selector: RevokeSelector): Promise<void> {
+    return this.#identity.unrevoke(selector);
+  }
+
   stats(): EventsStats {
-    return {
-      connections: this.#hub.size,
-      subscribers: this.#hub.subscriberCounts(),
-      ...this.#stats,
-    };
+    return { connections: this.#hub.size, subscribers: this.#hub.subscriberCounts(), ...this.#stats };
   }
 
   /**
@@ -224,6 +236,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     await this.#pipeline.flush();
     await drain(this.#hub.connections(), drainMs);
     this.#presence?.close();
+    this.#identity.stop();
     await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
 
@@ -270,15 +283,6 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
 }
 
 Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });
-
-/** Whether `value` is an Events object from this copy of the package or a compatible one. */
-export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' | 'none' {
-  if (value instanceof Events) return 'compatible';
-  if (value === null || typeof value !== 'object') return 'none';
-  const version: unknown = (value as Record<symbol, unknown>)[EVENTS_BRAND];
-  if (version === undefined) return 'none';
-  return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
-}
 
 /** The internals responders use; `value` must be a compatible Events object. */
 export function internalsOf<M extends object>(value: Events<M>): EventsInternals {

@@ -15,6 +15,7 @@ import type * as control from '../engine/control.js';
 import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
+import type { IdentityStreams } from '../identity/streams.js';
 import type { Settings } from './options.js';
 
 /**
@@ -28,6 +29,8 @@ export interface EventsInternals {
   readonly subscriptions: Subscriptions;
   /** Control messages by topic and shared state, for the features above the log. */
   readonly engine: RunningEngine;
+  /** Streams by identity: token expiry, revocation, the access check after a token's. */
+  readonly identity: IdentityStreams;
   report(error: Error, context: ErrorContext): void;
 }
 
@@ -40,7 +43,15 @@ export const INSTANCE_INTERNALS: unique symbol = Symbol.for('express-eventstream
  * value is the version of `EventsInternals`; bump it when that changes.
  */
 export const EVENTS_BRAND = Symbol.for('express-eventstream.events');
-export const EVENTS_PROTOCOL = 2;
+export const EVENTS_PROTOCOL = 3;
+
+/** Whether `value` is an Events object from this copy of the package or a compatible one. */
+export function eventsProtocolOf(value: unknown): 'compatible' | 'incompatible' | 'none' {
+  if (value === null || typeof value !== 'object') return 'none';
+  const version: unknown = (value as Record<symbol, unknown>)[EVENTS_BRAND];
+  if (version === undefined) return 'none';
+  return version === EVENTS_PROTOCOL ? 'compatible' : 'incompatible';
+}
 
 /** Key of the static on `Events` carrying `PackageInternals`. */
 export const INTERNALS: unique symbol = Symbol.for('express-eventstream.internals');

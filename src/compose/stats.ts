@@ -16,12 +16,3 @@ export function newCounters(): Counters {
     streamResets: 0,
   };
 }
-
-/** Whether a listener returned a promise-like (its rejection is reported, not left unhandled). */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}

@@ -1,7 +1,7 @@
 // One subscribed client over a Transport. Kept small: it is the only per-connection state the
 // library holds. It knows no HTTP: bytes go through the transport it was given.
 import { encodeRetry } from '../base/encoder.js';
-import type { DisconnectReason, EncodedEvent } from '../base/types.js';
+import type { DisconnectReason, EncodedEvent, StreamIdentity } from '../base/types.js';
 import type { EventFilter } from './filter.js';
 import type { ConnectionOverload } from './overload.js';
 import { ParkedEvents } from './parked.js';
@@ -18,6 +18,8 @@ export interface ConnectionOwner {
 
 export class Connection {
   readonly channels: readonly string[];
+  /** Who subscribed, for a stream opened with a verified token (expiry and revocation use it). */
+  readonly identity: StreamIdentity | undefined;
   /** Identifies the channel set; connections with equal keys receive identical bytes. */
   readonly key: string;
   /** Last write time (ms), for keep-alive. */
@@ -61,9 +63,11 @@ export class Connection {
       overload?: ConnectionOverload | undefined;
       filter?: EventFilter | undefined;
       notices?: boolean;
+      identity?: StreamIdentity | undefined;
     } = {},
   ) {
     this.channels = channels;
+    this.identity = options.identity;
     this.filter = options.filter;
     this.notices = options.notices === true;
     this.#overload = options.overload;
@@ -216,6 +220,17 @@ export class Connection {
     if (!this.#open) return;
     this.#transport.write(new SharedWrite(Buffer.from(encodeRetry(retryMs)), 0));
     this.end();
+  }
+
+  /**
+   * End the stream after `text` (a `stream-error` saying why: the token expired, access was
+   * revoked), released with `reason`.
+   */
+  endWith(text: string, reason: DisconnectReason): void {
+    if (!this.#open) return;
+    this.#transport.write(new SharedWrite(Buffer.from(text), 0));
+    this.#release(reason);
+    this.#transport.end();
   }
 
   /** Cut the connection off at once (the client reconnects). */

@@ -5,7 +5,13 @@
 // share them.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { InvalidOptionError } from '../base/errors.js';
-import type { DisconnectReason, EncodedEvent, EventsStats, ResetReason } from '../base/types.js';
+import type {
+  DisconnectReason,
+  EncodedEvent,
+  EventsStats,
+  ResetReason,
+  StreamIdentity,
+} from '../base/types.js';
 
 /** Names of the diagnostics channels, for `diagnostics_channel.subscribe(name, fn)`. */
 export const DIAGNOSTICS_CHANNELS = Object.freeze({
@@ -90,6 +96,8 @@ export interface ConnectMessage extends DiagnosticsSource {
   readonly connectionId: number;
   /** The peer's address as the socket reports it (a proxy's, behind one); absent on Fetch servers. */
   readonly remoteAddress?: string | undefined;
+  /** The verified identity of a stream opened with a token (its claims, never the token). */
+  readonly identity?: StreamIdentity;
 }
 
 /** `express-eventstream:disconnect` */
@@ -101,6 +109,7 @@ export interface DisconnectMessage extends DiagnosticsSource {
   readonly remoteAddress?: string | undefined;
   /** Milliseconds the stream was open. */
   readonly durationMs: number;
+  readonly identity?: StreamIdentity;
 }
 
 /** How a resumed stream is served. */

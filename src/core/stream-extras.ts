@@ -1,6 +1,8 @@
 // What a handler adds to a stream besides its channels (a filter, who the subscriber is), and
 // how features above the core (presence) follow streams opening and closing.
+import type { StreamIdentity } from '../base/types.js';
 import type { JsonValue } from '../engine/control.js';
+import type { Connection } from './connection.js';
 import type { EventFilter } from './filter.js';
 
 /** Who the subscriber is, for presence (the handler's `presence` hook). */
@@ -15,6 +17,8 @@ export interface StreamMember {
 export interface StreamExtras {
   filter?: EventFilter | undefined;
   member?: StreamMember | undefined;
+  /** The verified subscriber (`authorize: tokens(...)`): expiry and revocation follow it. */
+  identity?: StreamIdentity | undefined;
 }
 
 /** A stream as features above the core (presence) see it. */
@@ -29,4 +33,15 @@ export interface WatchedStream {
 export interface SubscriberWatch {
   opened(stream: WatchedStream): void;
   closed(stream: WatchedStream): void;
+}
+
+/** Told of every stream opened and released (expiry and revocation track them by identity). */
+export interface ConnectionWatcher {
+  opened(conn: Connection): void;
+  released(conn: Connection): void;
+}
+
+/** `identity` in a message or listener argument only when there is one. */
+export function withIdentity(identity: StreamIdentity | undefined): { identity?: StreamIdentity } {
+  return identity === undefined ? {} : { identity };
 }

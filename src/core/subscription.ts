@@ -6,7 +6,7 @@
 
 import { encodeStreamOpen, encodeStreamReset, encodeUnavailable } from '../base/encoder.js';
 import { EventStoreError } from '../base/errors.js';
-import type { EncodedEvent } from '../base/types.js';
+import type { EncodedEvent, StreamIdentity } from '../base/types.js';
 import type { BusResetReason } from '../engine/bus.js';
 import type { EventStore } from '../engine/store.js';
 import type { ResetReason } from '../history/ids.js';
@@ -18,7 +18,13 @@ import { viewOf } from './event-view.js';
 import { passes } from './filter.js';
 import type { ChannelRegistry } from './hub.js';
 import type { OverloadResolver } from './overload.js';
-import type { StreamExtras, SubscriberWatch, WatchedStream } from './stream-extras.js';
+import {
+  type ConnectionWatcher,
+  type StreamExtras,
+  type SubscriberWatch,
+  type WatchedStream,
+  withIdentity,
+} from './stream-extras.js';
 import { SharedWrite, type Transport } from './transport.js';
 
 const UNAVAILABLE = 'Service Unavailable: the event history is unavailable';
@@ -36,8 +42,12 @@ function unavailableRetry(): number {
 /** What the subscriber side reports to its namespace. */
 export interface SubscriptionHost {
   opened(): void;
-  connected(channels: readonly string[]): void;
-  disconnected(channels: readonly string[], reason: DisconnectReason): void;
+  connected(channels: readonly string[], identity: StreamIdentity | undefined): void;
+  disconnected(
+    channels: readonly string[],
+    reason: DisconnectReason,
+    identity: StreamIdentity | undefined,
+  ): void;
   delivered(events: number, bytes: number): void;
   replayed(events: number, resets: number): void;
   report(error: Error): void;
@@ -59,6 +69,7 @@ interface ConnectionLabel {
 
 export class Subscriptions {
   readonly #labels = new WeakMap<Connection, ConnectionLabel>();
+  #connectionWatcher: ConnectionWatcher | undefined;
   readonly #hub: ChannelRegistry;
   readonly #store: EventStore | undefined;
   readonly #host: SubscriptionHost;
@@ -96,6 +107,7 @@ export class Subscriptions {
           this.#watched.delete(conn);
           this.watch?.closed(watched);
         }
+        this.#connectionWatcher?.released(conn);
         if (reason === 'slow' && diag.slowDrop.hasSubscribers)
           diag.slowDrop.publish({
             ...source,
@@ -112,11 +124,17 @@ export class Subscriptions {
             connectionId: label.id,
             remoteAddress: label.remoteAddress,
             durationMs: Date.now() - label.openedAt,
+            ...withIdentity(conn.identity),
           });
-        host.disconnected(conn.channels, reason);
+        host.disconnected(conn.channels, reason, conn.identity);
       },
       delivered: (events, bytes) => host.delivered(events, bytes),
     };
+  }
+
+  /** The one watcher of opened and released streams (expiry and revocation). */
+  watchConnections(watcher: ConnectionWatcher): void {
+    this.#connectionWatcher = watcher;
   }
 
   /**
@@ -131,7 +149,7 @@ export class Subscriptions {
     extras: StreamExtras = {},
     remoteAddress?: string,
   ): void {
-    const { filter, member } = extras;
+    const { filter, member, identity } = extras;
     // The connection's list, handed to every message and listener about it: read-only for real,
     // or a subscriber that popped it would leave the hub listing a channel after the client left.
     channels = frozen(channels);
@@ -139,6 +157,7 @@ export class Subscriptions {
       overload: this.#overload(channels),
       filter,
       notices: member?.events === true,
+      identity,
     });
     const opened = (): void => {
       if (this.watch === undefined || !conn.open) return;
@@ -148,15 +167,25 @@ export class Subscriptions {
     };
     const label = { id: ++lastConnectionId, remoteAddress, openedAt: Date.now() };
     this.#labels.set(conn, label);
-    const connected = { ...this.#source, channels, connectionId: label.id, remoteAddress };
     this.#host.opened();
+    const connected = (): void => {
+      this.#connectionWatcher?.opened(conn);
+      this.#host.connected(channels, identity);
+      if (diag.connect.hasSubscribers)
+        diag.connect.publish({
+          ...this.#source,
+          channels,
+          connectionId: label.id,
+          remoteAddress,
+          ...withIdentity(identity),
+        });
+    };
     const store = this.#store;
     if (store === undefined) {
       this.#hub.add(conn);
       // The initial bytes are not an event delivery.
       conn.send(new SharedWrite(Buffer.from(preamble + encodeStreamOpen(undefined)), 0), Date.now());
-      if (conn.open) this.#host.connected(channels);
-      if (conn.open && diag.connect.hasSubscribers) diag.connect.publish(connected);
+      if (conn.open) connected();
       opened();
       return;
     }
@@ -165,8 +194,7 @@ export class Subscriptions {
     // shared bus says when it delivers everything on a new channel: the read waits for that.
     conn.startReplay(this.#replayTimeoutMs);
     const subscribed = this.#hub.add(conn);
-    this.#host.connected(channels);
-    if (diag.connect.hasSubscribers) diag.connect.publish(connected);
+    connected();
     opened();
     const failed = (cause: unknown): void => {
       this.#host.report(cause instanceof EventStoreError ? cause : this.readFailed(cause));

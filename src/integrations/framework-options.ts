@@ -25,7 +25,7 @@ export function frameworkOptions<M extends object, T extends object>(
   if ('channels' in options) {
     resolved.channels =
       typeof channels === 'function'
-        ? (raw) => channels(of(raw))
+        ? (raw, identity) => channels(of(raw), identity)
         : (channels as HandlerOptions<M, HttpRequest>['channels']);
   }
   if ('authorize' in options) {

@@ -3,6 +3,7 @@
 // and writes the verdict: a complete response (status, headers, body), or a stream to open.
 import { encodeStreamError, STREAM_ERROR_ID } from '../base/encoder.js';
 import { EventStoreError } from '../base/errors.js';
+import type { StreamIdentity } from '../base/types.js';
 import { classifyAccept } from './accept.js';
 import { channelsFromQuery, checkChannels } from './channels.js';
 import type { GripRequests } from './grip-requests.js';
@@ -15,8 +16,28 @@ export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = Object.fre
   'X-Accel-Buffering': 'no',
 });
 
-/** Conditions of `stream-error` events. */
-export type StreamErrorCondition = 'bad-request' | 'forbidden';
+/**
+ * Conditions of `stream-error` events that refuse a stream: `bad-request` (400), `unauthorized`
+ * (401: no valid subscriber token), `token-expired` (401: get a fresh token, then resume),
+ * `forbidden` (403) and `revoked` (403: `events.revoke()`).
+ */
+export type StreamErrorCondition = 'bad-request' | 'unauthorized' | 'token-expired' | 'forbidden' | 'revoked';
+
+/** Who may open which stream: subscriber tokens and revocations (`identity/`). */
+export interface Access {
+  /** The request's verified identity, or why it has none; absent: streams carry no identity. */
+  identify?(
+    view: RequestView,
+  ): Promise<
+    | { readonly ok: true; readonly identity: StreamIdentity }
+    | { readonly ok: false; readonly condition: 'unauthorized' | 'token-expired'; readonly text: string }
+  >;
+  /** Why a stream on `channels` is refused for `identity` (claims, revocations); undefined: it may open. */
+  admit(
+    identity: StreamIdentity | undefined,
+    channels: readonly string[],
+  ): Promise<{ readonly condition: 'forbidden' | 'revoked'; readonly text: string } | undefined>;
+}
 
 /** A complete response: write `status` and `headers`, send `body`, end. */
 interface Complete {
@@ -41,6 +62,8 @@ export type Verdict =
       readonly headers: Readonly<Record<string, string>>;
       readonly channels: readonly string[];
       readonly lastEventId: string | undefined;
+      /** The subscriber's verified identity (with `authorize: tokens(...)`). */
+      readonly identity: StreamIdentity | undefined;
     };
 
 /** What an endpoint serves, resolved once per handler. */
@@ -48,6 +71,7 @@ export interface Endpoint {
   /** Told of every refusal (for the diagnostics): the status meant and the answer's text. */
   readonly refused?: ((view: RequestView, status: number, reason: string) => void) | undefined;
   readonly grip: GripRequests;
+  readonly access: Access;
   readonly maxChannelsPerRequest: number;
   readonly maxChannelNameLength: number;
   /** Reconnection delay sent first on every stream (and with `stream-error`). */
@@ -73,12 +97,18 @@ export interface Endpoint {
 
 /** The user's per-request callbacks, bound to the framework's request by the responder. */
 export interface RequestHooks {
-  channels?: (() => unknown) | undefined;
+  channels?: ((identity: StreamIdentity | undefined) => unknown) | undefined;
   authorize?: ((channels: readonly string[]) => boolean | Promise<boolean>) | undefined;
 }
 
 const ALLOW = 'GET, HEAD, OPTIONS';
-const STATUS_FOR: Record<StreamErrorCondition, number> = { 'bad-request': 400, forbidden: 403 };
+const STATUS_FOR: Record<StreamErrorCondition, number> = {
+  'bad-request': 400,
+  unauthorized: 401,
+  'token-expired': 401,
+  forbidden: 403,
+  revoked: 403,
+};
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
@@ -116,7 +146,11 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
   const recovery = proxied ? endpoint.grip.recovery(view) : undefined;
   if (recovery !== undefined) {
     // The channels come from the signed link, and access is checked again on every recovery.
-    if (!recovery.valid || (hooks.authorize && (await hooks.authorize(recovery.channels)) !== true)) {
+    if (
+      !recovery.valid ||
+      (hooks.authorize && (await hooks.authorize(recovery.channels)) !== true) ||
+      (await refusal(view, endpoint.access, recovery.channels)) !== undefined
+    ) {
       // 200 without hold instructions or a next link: Pushpin ends the client's stream, and the
       // client reconnects with Last-Event-ID through the ordinary, authorized path.
       return {
@@ -129,10 +163,19 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
     const plan = await endpoint.history.recovery(recovery.channels, recovery.positions);
     return holdVerdict('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
   }
-  const requested = hooks.channels ? await hooks.channels() : channelsFromQuery(view);
+  let identity: StreamIdentity | undefined;
+  if (endpoint.access.identify !== undefined) {
+    const verified = await endpoint.access.identify(view);
+    if (!verified.ok)
+      return refuse(accept, verified.condition, `Unauthorized: ${verified.text}`, endpoint.retry);
+    identity = verified.identity;
+  }
+  const requested = hooks.channels ? await hooks.channels(identity) : channelsFromQuery(view);
   const checked = checkChannels(requested, endpoint.maxChannelsPerRequest, endpoint.maxChannelNameLength);
   if (!checked.ok) return refuse(accept, 'bad-request', `Bad Request: ${checked.text}`, endpoint.retry);
   const { channels } = checked;
+  const denied = await endpoint.access.admit(identity, channels);
+  if (denied !== undefined) return refuse(accept, denied.condition, denied.text, endpoint.retry);
   if (hooks.authorize && (await hooks.authorize(channels)) !== true) {
     return refuse(
       accept,
@@ -149,7 +192,18 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
     const initial = await endpoint.history.initial(channels, endpoint.preamble, lastEventId);
     return holdVerdict('hold', view, endpoint, channels, initial.text, initial.lastIds);
   }
-  return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId };
+  return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId, identity };
+}
+
+/** Whether a proxy's recovery request is still allowed (its token valid, nothing revoked). */
+async function refusal(view: RequestView, access: Access, channels: readonly string[]): Promise<unknown> {
+  let identity: StreamIdentity | undefined;
+  if (access.identify !== undefined) {
+    const verified = await access.identify(view);
+    if (!verified.ok) return verified;
+    identity = verified.identity;
+  }
+  return access.admit(identity, channels);
 }
 
 /**

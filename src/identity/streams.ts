@@ -1,0 +1,109 @@
+// Identity in a stream's life: which open streams belong to which subject and token (so a
+// revocation finds them without a scan), their expiry (one heap, one timer), and the check a new
+// stream passes after its token was verified (its channels granted, nothing revoked).
+
+import { encodeStreamEnd, encodeStreamError } from '../base/encoder.js';
+import type { StreamIdentity } from '../base/types.js';
+import type { Connection } from '../core/connection.js';
+import type { ConnectionWatcher } from '../core/stream-extras.js';
+import type { RunningEngine } from '../engine/running.js';
+import { ExpiryHeap } from './expiry.js';
+import { firstDenied } from './patterns.js';
+import { type Fields, Revocations, type RevokeOptions, type RevokeSelector } from './revocations.js';
+import { grantsOfIdentity } from './tokens.js';
+
+/** Why a stream that passed its token check is still refused. */
+export type AccessRefusal = { readonly condition: 'forbidden' | 'revoked'; readonly text: string };
+
+const EXPIRED = encodeStreamEnd('token-expired', 'the subscriber token expired', undefined);
+const REVOKED = encodeStreamError('revoked', 'access to this stream was revoked', undefined);
+
+export class IdentityStreams implements ConnectionWatcher {
+  readonly #all = new Set<Connection>();
+  readonly #bySub = new Map<string, Set<Connection>>();
+  readonly #byTokenId = new Map<string, Set<Connection>>();
+  readonly #expiry = new ExpiryHeap<Connection>((conn) => conn.endWith(EXPIRED, 'token-expired'));
+  readonly #revocations: Revocations;
+
+  constructor(engine: RunningEngine, report: (error: Error) => void) {
+    this.#revocations = new Revocations(engine, (fields) => this.#closeMatching(fields), report);
+  }
+
+  opened(conn: Connection): void {
+    this.#all.add(conn);
+    const identity = conn.identity;
+    if (identity === undefined) return;
+    if (identity.sub !== undefined) addTo(this.#bySub, identity.sub, conn);
+    if (identity.tokenId !== undefined) addTo(this.#byTokenId, identity.tokenId, conn);
+    this.#expiry.add(conn, identity.expiresAt);
+  }
+
+  released(conn: Connection): void {
+    if (!this.#all.delete(conn)) return;
+    const identity = conn.identity;
+    if (identity === undefined) return;
+    if (identity.sub !== undefined) removeFrom(this.#bySub, identity.sub, conn);
+    if (identity.tokenId !== undefined) removeFrom(this.#byTokenId, identity.tokenId, conn);
+    this.#expiry.remove(conn);
+  }
+
+  /** The refusal of a stream on `channels` for `identity` (none when it may open). */
+  async admit(
+    identity: StreamIdentity | undefined,
+    channels: readonly string[],
+  ): Promise<AccessRefusal | undefined> {
+    if (identity !== undefined) {
+      const denied = firstDenied(grantsOfIdentity(identity), channels);
+      if (denied !== undefined)
+        return {
+          condition: 'forbidden',
+          text: `Forbidden: the token does not grant channel ${JSON.stringify(denied.slice(0, 200))}`,
+        };
+    }
+    if (await this.#revocations.revoked(identity, channels))
+      return { condition: 'revoked', text: 'Forbidden: access to this stream was revoked' };
+    return undefined;
+  }
+
+  revoke(selector: RevokeSelector, options?: RevokeOptions): Promise<void> {
+    return this.#revocations.revoke(selector, options);
+  }
+
+  unrevoke(selector: RevokeSelector): Promise<void> {
+    return this.#revocations.unrevoke(selector);
+  }
+
+  /** The namespace closed: no expiry timer left behind. */
+  stop(): void {
+    this.#expiry.clear();
+  }
+
+  #closeMatching([sub, tokenId, channel]: Fields): void {
+    const pool =
+      sub !== null ? this.#bySub.get(sub) : tokenId !== null ? this.#byTokenId.get(tokenId) : this.#all;
+    if (pool === undefined) return;
+    for (const conn of [...pool]) {
+      const identity = conn.identity;
+      if (sub !== null && identity?.sub !== sub) continue;
+      if (tokenId !== null && identity?.tokenId !== tokenId) continue;
+      if (channel !== null && !conn.channels.includes(channel)) continue;
+      conn.endWith(REVOKED, 'revoked');
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(conn);
+}
+
+function removeFrom(index: Map<string, Set<Connection>>, key: string, conn: Connection): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(conn);
+  if (set.size === 0) index.delete(key);
+}
