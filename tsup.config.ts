@@ -10,6 +10,7 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       redis: 'src/integrations/redis/index.ts',
+      postgres: 'src/integrations/postgres/index.ts',
       metrics: 'src/integrations/metrics/index.ts',
       fastify: 'src/integrations/fastify/index.ts',
       koa: 'src/integrations/koa/index.ts',

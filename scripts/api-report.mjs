@@ -20,6 +20,7 @@ const ENTRIES = {
   index: 'index.d.ts',
   fetch: 'integrations/fetch/index.d.ts',
   redis: 'integrations/redis/index.d.ts',
+  postgres: 'integrations/postgres/index.d.ts',
   metrics: 'integrations/metrics/index.d.ts',
   fastify: 'integrations/fastify/index.d.ts',
   koa: 'integrations/koa/index.d.ts',

@@ -1,7 +1,7 @@
 // Installs the real services the integration tests run against (Debian packages), or
 // fails naming the package. Tests never skip because a service is absent.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 /**
  * Service binaries the suite needs: the command (absolute path or name on PATH) and the Debian
@@ -18,6 +18,8 @@ export const SYSTEM_DEPENDENCIES = [
   { command: 'redis-cli', pkg: 'redis-tools' },
   { command: 'promtool', pkg: 'prometheus' },
   { command: 'prometheus', pkg: 'prometheus' },
+  // The server's binaries live under the version's own dir (not on PATH): any installed version.
+  { command: '/usr/lib/postgresql/*/bin/initdb', pkg: 'postgresql' },
 ];
 
 /** The entries of SYSTEM_DEPENDENCIES for the given commands, e.g. `dependenciesFor('redis-server')`. */
@@ -30,6 +32,11 @@ export function dependenciesFor(...commands) {
 }
 
 export function hasCommand(command) {
+  if (command.includes('*')) {
+    // One `*` segment: any directory in its place (e.g. a versioned install dir).
+    const [before, after] = command.split('*');
+    return existsSync(before) && readdirSync(before).some((name) => existsSync(`${before}${name}${after}`));
+  }
   if (command.startsWith('/')) return existsSync(command);
   return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0;
 }

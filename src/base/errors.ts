@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'ERR_GRIP_CONFIG'
   | 'ERR_GRIP_PUBLISH'
   | 'ERR_SSE_REDIS'
-  | 'ERR_SSE_REDIS_DATA';
+  | 'ERR_SSE_REDIS_DATA'
+  | 'ERR_SSE_POSTGRES'
+  | 'ERR_SSE_POSTGRES_DATA';
 
 import { ERROR_BRAND } from './error-brand.js';
 

@@ -9,6 +9,7 @@
 
 import type * as checks from '../base/option-checks.js';
 import type { ErrorContext } from '../base/types.js';
+import type { encodeForStore } from '../core/pending-event.js';
 import type { Subscriptions } from '../core/subscription.js';
 import type { encodeStoredEvent } from '../engine/bus.js';
 import type * as control from '../engine/control.js';
@@ -62,6 +63,8 @@ export interface PackageInternals {
   readonly checks: typeof checks;
   /** What a subscriber receives for a stored event: the default encoding of a shared bus. */
   readonly encodeStoredEvent: typeof encodeStoredEvent;
+  /** An event's stored text, checked as `publish()` checks it (the Postgres transactional publish). */
+  readonly encodeForStore: typeof encodeForStore;
   /** Control message text and its checks, for shared control channels (Redis, Postgres). */
   readonly control: Pick<typeof control, 'encodeControlMessage' | 'decodeControlMessage'>;
   /** The argument checks every `SharedState` makes, and the bounds a value read back must meet. */

@@ -1,6 +1,7 @@
 // The value of `Events[INTERNALS]`: what the subpath entries use from the core (see internal-key.ts).
 
 import * as checks from '../base/option-checks.js';
+import { encodeForStore } from '../core/pending-event.js';
 import { encodeStoredEvent } from '../engine/bus.js';
 import { decodeControlMessage, encodeControlMessage } from '../engine/control.js';
 import {
@@ -16,6 +17,7 @@ import type { PackageInternals } from './internal-key.js';
 export const PACKAGE_INTERNALS: PackageInternals = {
   checks,
   encodeStoredEvent,
+  encodeForStore,
   control: { encodeControlMessage, decodeControlMessage },
   state: {
     assertStateEntry,

@@ -1,5 +1,6 @@
 // One published event, validated and encoded once: everything but the `id:` line, which the
 // history assigns; `assignId()` adds it.
+import { assertChannelName } from '../base/channel-name.js';
 import {
   assertEventId,
   assertEventName,
@@ -76,4 +77,18 @@ export function assignId(
 export function encode(channel: string, input: unknown): EncodedEvent {
   const p = validateAndEncode(channel, input);
   return assignId(p, p.id, undefined);
+}
+
+/**
+ * An event's stored text for a store that takes events outside `publish()` (a transactional
+ * publish): the channel and event checked as `publish()` checks them, an `id` refused (the
+ * history assigns it).
+ */
+export function encodeForStore(channel: string, input: unknown): string {
+  assertChannelName(channel);
+  const p = validateAndEncode(channel, input);
+  if (p.id !== undefined) {
+    throw new InvalidEventError('id', 'ids are assigned by the event history: leave out id');
+  }
+  return p.body;
 }

@@ -1,0 +1,65 @@
+// Option checks of postgresStore(), postgresBus() and postgres(): the core's option-checking
+// vocabulary (reached through the core's Events, see compose/internal-key.ts), plus Postgres' own
+// values. A misspelt key or a bad value is refused with InvalidOptionError before any connection.
+import { Events, InvalidOptionError } from 'express-eventstream';
+import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
+
+const internals: PackageInternals = packageInternals(Events);
+const checks: PackageInternals['checks'] = internals.checks;
+
+// Annotated: a call through an assertion function needs a declared type.
+export const assertObject: typeof checks.assertObject = checks.assertObject;
+export const assertKnownKeys: typeof checks.assertKnownKeys = checks.assertKnownKeys;
+export const encodeForStore: PackageInternals['encodeForStore'] = internals.encodeForStore;
+export const encodeStoredEvent: PackageInternals['encodeStoredEvent'] = internals.encodeStoredEvent;
+
+/** `value` if it is a positive safe integer, `fallback` when undefined; otherwise throws. */
+export function positiveInteger<T extends number | undefined>(
+  name: string,
+  value: unknown,
+  fallback: T,
+): number | T {
+  return checks.integerOption(name, value, { min: 1 }, fallback);
+}
+
+/** A duration in ms (≥ 1), `fallback` when undefined. */
+export function duration(name: string, value: unknown, fallback: number): number {
+  return checks.durationOption(name, value, fallback, { min: 1 }) ?? fallback;
+}
+
+/** Throws unless `url` is a `postgres://` or `postgresql://` URL. */
+export function assertPostgresUrl(url: unknown, name = 'url'): asserts url is string {
+  const problem = `${name} must be a postgres:// or postgresql:// URL`;
+  if (typeof url !== 'string' || url === '') throw new InvalidOptionError(name, problem);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidOptionError(name, `${problem}, got an unparsable value`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new InvalidOptionError(name, `${problem}, got a ${parsed.protocol} URL`);
+  }
+}
+
+const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const PREFIX = /^[a-z_][a-z0-9_]{0,30}$/;
+
+export function namespaceOption(value: unknown): string {
+  const ns = value ?? 'events';
+  if (typeof ns !== 'string' || !NAMESPACE.test(ns)) {
+    throw new InvalidOptionError('namespace', 'namespace must be 1-64 of A-Z a-z 0-9 _ . : -');
+  }
+  return ns;
+}
+
+export function prefixOption(value: unknown): string {
+  const prefix = value ?? 'ees_';
+  if (typeof prefix !== 'string' || !PREFIX.test(prefix)) {
+    throw new InvalidOptionError(
+      'tablePrefix',
+      'tablePrefix must be 1-31 of a-z 0-9 _, not starting with a digit',
+    );
+  }
+  return prefix;
+}
