@@ -29,6 +29,7 @@ const FLOORS = [
   'core', // publish pipeline, subscriptions, connections, the channel registry, diagnostics
   'grip', // the GRIP plug-in: Grip-Sig, hold instructions, the publisher
   'transports', // Transport implementations over node:http, HTTP/2 and web streams
+  'streams', // response streams: producers, readers and stop requests over the engine
   'compose', // the composition root: options → GRIP plug-in → pipeline → bus → hub = Events
   'adapters', // the in-core responders: node:http, Express, Fetch
   'integrations', // subpath entries importing the core by package name

@@ -1,7 +1,5 @@
-// The Events namespace: composes the options, the publish pipeline, the bus, the hub and the
-// subscriber side, and is the EventEmitter users listen to. Responders reach an instance's
-// internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
-// shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
+// The Events namespace: composes options, pipeline, bus, hub, subscribers and response streams;
+// the EventEmitter users listen to. Internals: `internalsOf()`, the static in `internal-key.ts`.
 import { EventEmitter } from 'node:events';
 import { assertChannelName } from '../base/channel-name.js';
 import { InvalidOptionError, ListenerError } from '../base/errors.js';
@@ -25,6 +23,9 @@ import { Subscriptions } from '../core/subscription.js';
 import { type EventBus, LocalBus } from '../engine/bus.js';
 import { type RunningEngine, startEngine } from '../engine/running.js';
 import { createGripPlugin } from '../grip/plugin.js';
+import type { ResponseStream, ResponseStreamOptions, StopOutcome } from '../streams/api.js';
+import { ResponseStreams } from '../streams/registry.js';
+import { zeroCounters } from './counters.js';
 import {
   EVENTS_BRAND,
   EVENTS_PROTOCOL,
@@ -35,6 +36,7 @@ import {
 } from './internal-key.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { PACKAGE_INTERNALS } from './package-internals.js';
+import { isThenable } from './thenable.js';
 
 /**
  * A namespace of channels. Create one with `events()`, publish with `publish()` or
@@ -55,18 +57,10 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #engine: RunningEngine;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
+  readonly #streams: ResponseStreams;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #stats = {
-    connectionsOpened: 0,
-    eventsPublished: 0,
-    eventsDelivered: 0,
-    bytesDelivered: 0,
-    slowClientsDropped: 0,
-    publishErrors: 0,
-    eventsReplayed: 0,
-    streamResets: 0,
-  };
+  #stats = zeroCounters();
 
   constructor(options: EventsOptions = {}) {
     super();
@@ -140,11 +134,13 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
       settings,
       source,
     );
+    this.#streams = new ResponseStreams(settings.store, this.#engine, subscriptions, this.#pipeline);
     this[INSTANCE_INTERNALS] = {
       settings,
       grip,
       subscriptions,
       engine: this.#engine,
+      streams: this.#streams,
       get closed() {
         return events.#closed;
       },
@@ -173,8 +169,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   }
 
   /**
-   * Publish one event on `channel`. Resolves once the event has been written to local
-   * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
+   * Publish one event on `channel`. Resolves once written to local subscribers and accepted by
+   * every sink (GRIP proxies); rejects with a typed error otherwise.
    */
   publish(channel: string, event: EventInput<M>, options?: Options): Promise<void> {
     return this.#pipeline.publish(channel, event, options).done;
@@ -187,7 +183,17 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     listenerFailed: (name: string, err: unknown): void => this.#listenerFailed(name, err),
   };
 
-  /** Add a destination for every published batch (a custom publisher; GRIP proxies use one too). */
+  /** A response stream (one per generation, `id` unique): append chunks, end it; readable on any process. */
+  stream(id: string, options?: ResponseStreamOptions): ResponseStream {
+    return this.#streams.open(id, options);
+  }
+
+  /** Stop stream `id` on the process producing it (its `signal` aborts); a disconnect never does. */
+  stopStream(id: string): Promise<StopOutcome> {
+    return this.#streams.requestStop(id);
+  }
+
+  /** Add a destination for every published batch (a custom publisher, as GRIP proxies are). */
   addSink(sink: EventSink): void {
     if (sink === null || typeof sink !== 'object' || typeof sink.publish !== 'function') {
       throw new InvalidOptionError('sink', 'a sink must be an object with a publish(batch) method');
@@ -218,6 +224,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   async #shutDown(drainMs: number): Promise<void> {
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
+    this.#streams.close();
     await drain(this.#hub.connections(), drainMs);
     await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }
@@ -262,14 +269,6 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   #report(error: Error, context: ErrorContext): void {
     this.emit('error', error, context);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 Object.defineProperty(Events.prototype, EVENTS_BRAND, { value: EVENTS_PROTOCOL });

@@ -15,6 +15,7 @@ import type * as control from '../engine/control.js';
 import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
+import type { ResponseStreams } from '../streams/registry.js';
 import type { Settings } from './options.js';
 
 /**
@@ -28,6 +29,8 @@ export interface EventsInternals {
   readonly subscriptions: Subscriptions;
   /** Control messages by topic and shared state, for the features above the log. */
   readonly engine: RunningEngine;
+  /** Response streams: reading them (the stream handlers) and stop requests. */
+  readonly streams: ResponseStreams;
   report(error: Error, context: ErrorContext): void;
 }
 
