@@ -31,6 +31,7 @@ const FLOORS = [
   'identity', // subscriber tokens, their expiry, revocation (over core's connections and the engine)
   'transports', // Transport implementations over node:http, HTTP/2 and web streams
   'presence', // a feature over the engine: who is subscribed to a channel, across processes
+  'streams', // response streams: producers, readers and stop requests over the engine
   'compose', // the composition root: options → GRIP plug-in → pipeline → bus → hub = Events
   'adapters', // the in-core responders: node:http, Express, Fetch
   'integrations', // subpath entries importing the core by package name

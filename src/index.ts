@@ -15,6 +15,8 @@ export {
   type HttpRequest,
   type HttpResponse,
 } from './adapters/node.js';
+export type { StreamHandlerOptions } from './adapters/stream-endpoint.js';
+export { streamHandler } from './adapters/stream-node.js';
 export { channelNameProblem } from './base/channel-name.js';
 export { encodeComment, encodeEvent, MAX_EVENT_ID_LENGTH, type WireEvent } from './base/encoder.js';
 export {
@@ -29,6 +31,8 @@ export {
   InvalidOptionError,
   ListenerError,
   NoHistoryError,
+  ResponseStreamError,
+  type ResponseStreamProblem,
 } from './base/errors.js';
 export type {
   ConnectionInfo,
@@ -126,3 +130,12 @@ export type { PresenceEntry, PresenceMember, PresenceSnapshot } from './presence
 export type { PresenceOption } from './presence/options.js';
 export { EVENT_STREAM_HEADERS, type StreamErrorCondition } from './protocol/decision.js';
 export type { RetryOption } from './protocol/preamble.js';
+export type {
+  ReadStreamOptions,
+  ResponseStream,
+  ResponseStreamOptions,
+  StopOutcome,
+  StreamEnding,
+  StreamPiece,
+  StreamReading,
+} from './streams/api.js';

@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'ERR_SSE_REDIS'
   | 'ERR_SSE_REDIS_DATA'
   | 'ERR_SSE_POSTGRES'
-  | 'ERR_SSE_POSTGRES_DATA';
+  | 'ERR_SSE_POSTGRES_DATA'
+  | 'ERR_SSE_STREAM';
 
 import { ERROR_BRAND } from './error-brand.js';
 
@@ -179,5 +180,22 @@ export class ListenerError extends EventStreamError<'ERR_SSE_LISTENER'> {
   constructor(event: string, options: ErrorOptions) {
     super('ERR_SSE_LISTENER', `a '${event}' listener threw: ${describe(options.cause)}`, options);
     this.event = event;
+  }
+}
+
+/** Why a response stream refused: a bad id, an id in use, a stream that ended or was stopped. */
+export type ResponseStreamProblem = 'invalid-id' | 'exists' | 'ended' | 'stopped' | 'no-history';
+
+/** A response stream (`events.stream(id)`) refused an operation; `streamId` names it. */
+export class ResponseStreamError extends EventStreamError<'ERR_SSE_STREAM'> {
+  /** @internal */
+  static readonly [ERROR_BRAND] = 'ERR_SSE_STREAM';
+  readonly streamId: string;
+  readonly problem: ResponseStreamProblem;
+
+  constructor(streamId: string, problem: ResponseStreamProblem, message: string) {
+    super('ERR_SSE_STREAM', `response stream ${JSON.stringify(streamId)}: ${message}`);
+    this.streamId = streamId;
+    this.problem = problem;
   }
 }

@@ -1,11 +1,8 @@
-// The Events namespace: composes the options, the publish pipeline, the bus, the hub and the
-// subscriber side, and is the EventEmitter users listen to. Responders reach an instance's
-// internals through one symbol-keyed accessor (`internalsOf`), the subpath entries the package's
-// shared internals through a symbol-keyed static (`internal-key.ts`); neither is public API.
+// The Events namespace: composes options, pipeline, bus, hub, subscribers and response streams;
+// the EventEmitter users listen to. Internals: `internalsOf()`, the static in `internal-key.ts`.
 import { EventEmitter } from 'node:events';
 import { assertChannelName } from '../base/channel-name.js';
 import { InvalidOptionError, ListenerError } from '../base/errors.js';
-import { isThenable } from '../base/thenable.js';
 import type {
   ErrorContext,
   EventInput,
@@ -29,6 +26,8 @@ import type { RevokeOptions, RevokeSelector } from '../identity/revocations.js';
 import { IdentityStreams } from '../identity/streams.js';
 import type { PresenceSnapshot } from '../presence/members.js';
 import { type PresenceTracker, presenceOf, startPresence } from '../presence/tracker.js';
+import type { ResponseStream, ResponseStreamOptions, StopOutcome } from '../streams/api.js';
+import { ResponseStreams } from '../streams/registry.js';
 import {
   EVENTS_BRAND,
   EVENTS_PROTOCOL,
@@ -37,6 +36,7 @@ import {
   INTERNALS,
   type PackageInternals,
 } from './internal-key.js';
+import { emitIsolated } from './isolated-emit.js';
 import { type EventsOptions, resolveSettings, type Settings } from './options.js';
 import { PACKAGE_INTERNALS } from './package-internals.js';
 import { newCounters } from './stats.js';
@@ -61,6 +61,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   readonly #identity: IdentityStreams;
   readonly #sinks: EventSink[] = [];
   readonly #pipeline: Pipeline;
+  readonly #streams: ResponseStreams;
   #closed = false;
   #closing: Promise<void> | undefined;
   #stats = newCounters();
@@ -143,12 +144,14 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     );
     this.#identity = new IdentityStreams(this.#engine, (error) => this.#report(error, {}));
     subscriptions.watchConnections(this.#identity);
+    this.#streams = new ResponseStreams(settings.store, this.#engine, subscriptions, this.#pipeline);
     this[INSTANCE_INTERNALS] = {
       settings,
       grip,
       subscriptions,
       engine: this.#engine,
       identity: this.#identity,
+      streams: this.#streams,
       get closed() {
         return events.#closed;
       },
@@ -177,8 +180,8 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   }
 
   /**
-   * Publish one event on `channel`. Resolves once the event has been written to local
-   * subscribers and accepted by every sink (GRIP proxies); rejects with a typed error otherwise.
+   * Publish one event on `channel`. Resolves once written to local subscribers and accepted by
+   * every sink (GRIP proxies); rejects with a typed error otherwise.
    */
   publish(channel: string, event: EventInput<M>, options?: Options): Promise<void> {
     return this.#pipeline.publish(channel, event, options).done;
@@ -191,7 +194,17 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     listenerFailed: (name: string, err: unknown): void => this.#listenerFailed(name, err),
   };
 
-  /** Add a destination for every published batch (a custom publisher; GRIP proxies use one too). */
+  /** A response stream (one per generation, `id` unique): append chunks, end it; readable on any process. */
+  stream(id: string, options?: ResponseStreamOptions): ResponseStream {
+    return this.#streams.open(id, options);
+  }
+
+  /** Stop stream `id` on the process producing it (its `signal` aborts); a disconnect never does. */
+  stopStream(id: string): Promise<StopOutcome> {
+    return this.#streams.requestStop(id);
+  }
+
+  /** Add a destination for every published batch (a custom publisher, as GRIP proxies are). */
   addSink(sink: EventSink): void {
     if (sink === null || typeof sink !== 'object' || typeof sink.publish !== 'function') {
       throw new InvalidOptionError('sink', 'a sink must be an object with a publish(batch) method');
@@ -234,6 +247,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   async #shutDown(drainMs: number): Promise<void> {
     // Let events already accepted reach the store and the open streams before ending them.
     await this.#pipeline.flush();
+    this.#streams.close();
     await drain(this.#hub.connections(), drainMs);
     this.#presence?.close();
     this.#identity.stop();
@@ -255,19 +269,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
   // Undeclared names too, as EventEmitter's: @types/node 26 refuses a narrower emit() override.
   override emit<N extends string | symbol>(name: Exclude<N, keyof EventsEvents>, ...args: unknown[]): boolean;
   override emit(name: string | symbol, ...args: unknown[]): boolean {
-    const listeners = this.rawListeners(name as keyof EventsEvents);
-    if (listeners.length === 0) return false;
-    for (const listener of listeners) {
-      try {
-        const result: unknown = Reflect.apply(listener, this, args);
-        if (isThenable(result)) {
-          result.then(undefined, (err: unknown) => this.#listenerFailed(name, err));
-        }
-      } catch (err) {
-        this.#listenerFailed(name, err);
-      }
-    }
-    return true;
+    return emitIsolated(this, name, args, (err) => this.#listenerFailed(name, err));
   }
 
   #listenerFailed(name: string | symbol, err: unknown): void {

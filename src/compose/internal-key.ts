@@ -17,6 +17,7 @@ import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
 import type { IdentityStreams } from '../identity/streams.js';
+import type { ResponseStreams } from '../streams/registry.js';
 import type { Settings } from './options.js';
 
 /**
@@ -32,6 +33,8 @@ export interface EventsInternals {
   readonly engine: RunningEngine;
   /** Streams by identity: token expiry, revocation, the access check after a token's. */
   readonly identity: IdentityStreams;
+  /** Response streams: reading them (the stream handlers) and stop requests. */
+  readonly streams: ResponseStreams;
   report(error: Error, context: ErrorContext): void;
 }
 

@@ -1,0 +1,195 @@
+// Response streams (`events.stream(id)`) served by `streamHandler()`: read while produced, resume
+// after Last-Event-ID byte for byte, the ending, reload after completion, expiry, stop (not
+// disconnect), a producer that dies, compaction, bad input.
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Events, events, ResponseStreamError, streamHandler } from '../src/index.js';
+import { startServer, type TestServer } from './helpers/server.js';
+import { connect, request, type SseClient } from './helpers/sse-client.js';
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step();
+  cleanup = [];
+});
+
+async function setup(
+  options: Parameters<typeof events>[0] = {},
+): Promise<{ ev: Events; server: TestServer }> {
+  const ev = events(options);
+  const server = await startServer(streamHandler({ events: ev }));
+  cleanup.push(
+    () => server.close(),
+    () => ev.close(),
+  );
+  return { ev, server };
+}
+
+async function open(server: TestServer, id: string, lastEventId?: string): Promise<SseClient> {
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+  const client = await connect(server.url(`/streams/${id}`), headers);
+  cleanup.push(() => client.close());
+  return client;
+}
+
+const text = (c: SseClient) =>
+  c.events
+    .filter((e) => e.event === 'message' || e.event === 'snapshot')
+    .map((e) => e.data)
+    .join('');
+
+describe('response streams', () => {
+  it('a reader gets every chunk as it is appended, then the end, and the response ends', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-1');
+    await s.append('Hel');
+    const client = await open(server, 'gen-1');
+    expect(client.status).toBe(200);
+    await client.waitFor((c) => c.events.length === 1, 10_000, 'the first chunk');
+    await s.append('lo');
+    await s.end();
+    await client.waitFor((c) => c.ended, 10_000, 'the end of the response');
+    expect(text(client)).toBe('Hello');
+    expect(client.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"done"}' });
+  });
+
+  it('a client resuming after any Last-Event-ID gets exactly the bytes an uninterrupted client got after it', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-2');
+    const whole = await open(server, 'gen-2');
+    const chunks = Array.from({ length: 50 }, (_, i) => `t${i} `);
+    for (const chunk of chunks) void s.append(chunk);
+    await s.end();
+    await whole.waitFor((c) => c.ended, 10_000, 'the whole stream');
+    expect(text(whole)).toBe(chunks.join(''));
+    for (const cut of [0, 1, 25, 49]) {
+      const at = whole.events[cut]!;
+      const resumed = await open(server, 'gen-2', at.id);
+      await resumed.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+      const offset = whole.body.indexOf(`id: ${at.id}\n`);
+      const after = whole.body.slice(whole.body.indexOf('\n\n', offset) + 2);
+      expect(resumed.body).toBe(after);
+    }
+  });
+
+  it('a reload after the end gets the whole answer; the last id gets 204; after retainMs 404', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-3', { retainMs: 300 });
+    await s.append('all ');
+    await s.append('done');
+    await s.end();
+    const reload = await open(server, 'gen-3');
+    await reload.waitFor((c) => c.ended, 10_000, 'the replay');
+    expect(text(reload)).toBe('all done');
+    const last = await request(server.url('/streams/gen-3'), {
+      headers: { 'last-event-id': reload.events.at(-1)!.id! },
+    });
+    expect(last.status).toBe(204);
+    await waitUntil(async () => (await request(server.url('/streams/gen-3'))).status === 404, 10_000);
+    const expired = await request(server.url('/streams/gen-3'));
+    expect(expired.headers['x-stream-status']).toBe('expired');
+    const unknown = await request(server.url('/streams/never'));
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers['x-stream-status']).toBe('unknown');
+  });
+
+  it('a stop request aborts the producer and ends the stream as stopped; a disconnect does not', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-4');
+    await s.append('a');
+    const reader = await open(server, 'gen-4');
+    await reader.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+    reader.close();
+    const other = await open(server, 'gen-4');
+    await other.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+    expect(s.signal.aborted).toBe(false);
+    const stop = await request(server.url('/streams/gen-4/stop'), { method: 'POST' });
+    expect(stop.status).toBe(202);
+    await waitUntil(() => s.signal.aborted, 10_000);
+    expect(s.signal.reason).toBeInstanceOf(ResponseStreamError);
+    await other.waitFor((c) => c.ended, 10_000, 'the end');
+    expect(other.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"stopped"}' });
+    await expect(s.append('more')).rejects.toMatchObject({ problem: 'stopped' });
+    expect((await request(server.url('/streams/gen-4/stop'), { method: 'POST' })).status).toBe(409);
+  });
+
+  it('a failed generation ends with its message', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-5');
+    await s.append('x');
+    await s.fail(new Error('model overloaded'));
+    const client = await open(server, 'gen-5');
+    await client.waitFor((c) => c.ended, 10_000, 'the end');
+    expect(JSON.parse(client.events.at(-1)!.data)).toEqual({ status: 'failed', message: 'model overloaded' });
+  });
+
+  it('a producer that stops its heartbeat (dies) is noticed by readers: the stream ends as lost, once', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-6', { heartbeatMs: 20 });
+    await s.append('partial');
+    const a = await open(server, 'gen-6');
+    const b = await open(server, 'gen-6');
+    s.abandon(); // what a kill -9 leaves: no more heartbeats, no end
+    for (const c of [a, b]) await c.waitFor((x) => x.ended, 15_000, 'the lost ending');
+    for (const c of [a, b]) {
+      expect(c.named('end')).toHaveLength(1);
+      expect(JSON.parse(c.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
+    }
+    const again = await open(server, 'gen-6');
+    await again.waitFor((x) => x.ended, 10_000, 'the replay');
+    expect(again.body).toBe(a.body);
+  });
+
+  it('compaction: a fresh reader of a finished stream gets one snapshot and the end, the same text', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-7', { compact: { every: 100 } });
+    const chunks = Array.from({ length: 2500 }, (_, i) => `w${i}${i % 40 === 0 ? '\n' : ' '}`);
+    for (const chunk of chunks) void s.append(chunk);
+    await s.end();
+    const client = await open(server, 'gen-7');
+    await client.waitFor((c) => c.ended, 10_000, 'the compacted replay');
+    expect(client.events.map((e) => e.event)).toEqual(['snapshot', 'end']);
+    expect(text(client)).toBe(chunks.join(''));
+    // A reader resuming inside the stream still gets the chunks after its id, not a snapshot.
+    const full = await open(server, 'gen-7', `${client.events[0]!.id!.split('-')[0]}-1`);
+    await full.waitFor((c) => c.ended, 10_000, 'the replay');
+    expect(full.events.some((e) => e.event === 'snapshot')).toBe(false);
+  });
+
+  it('a compacted live stream: snapshot so far, then the tail as it comes', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-8', { compact: { every: 10 } });
+    const chunks = Array.from({ length: 25 }, (_, i) => `c${i} `);
+    for (const chunk of chunks) await s.append(chunk);
+    const client = await open(server, 'gen-8');
+    await client.waitFor((c) => c.events.length >= 1, 10_000, 'the snapshot');
+    await s.append('tail');
+    await s.end();
+    await client.waitFor((c) => c.ended, 10_000, 'the end');
+    expect(text(client)).toBe(`${chunks.join('')}tail`);
+    expect(client.named('snapshot')).toHaveLength(1);
+  });
+
+  it('bad ids and options are typed errors; a bad path is 400 or 404, never a crash', async () => {
+    const { ev, server } = await setup();
+    expect(() => ev.stream('bad id')).toThrow(ResponseStreamError);
+    expect(() => ev.stream('ok', { retainMs: -1 })).toThrow(/retainMs/);
+    expect(() => ev.stream('ok2', { compcat: true } as never)).toThrow(/compcat/);
+    ev.stream('dup');
+    expect(() => ev.stream('dup')).toThrow(/exists/);
+    expect((await request(server.url('/streams/%E0%A4%A'))).status).toBe(404);
+    expect((await request(server.url('/streams/a%20b'))).status).toBe(400);
+    expect((await request(server.url('/streams/x'), { method: 'PUT' })).status).toBe(405);
+    const stream = events({ history: false });
+    cleanup.push(() => stream.close());
+    expect(() => stream.stream('x')).toThrow(/history/);
+  });
+});
+
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
