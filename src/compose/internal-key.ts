@@ -6,13 +6,14 @@
 // run-time imports: an entry may import it relatively (it bundles these constants only). The keys
 // of an Events object's own internals (for the responders) and of its cross-copy brand live here
 // too, beside the other registered symbols.
-
 import type * as checks from '../base/option-checks.js';
+import type { redactUrl } from '../base/redact-url.js';
 import type { ErrorContext } from '../base/types.js';
 import type { encodeForStore } from '../core/pending-event.js';
 import type { Subscriptions } from '../core/subscription.js';
 import type { encodeStoredEvent } from '../engine/bus.js';
 import type * as control from '../engine/control.js';
+import type { outageReport } from '../engine/outage.js';
 import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
 import type { GripPlugin } from '../grip/plugin.js';
@@ -68,6 +69,10 @@ export interface PackageInternals {
   readonly encodeStoredEvent: typeof encodeStoredEvent;
   /** An event's stored text, checked as `publish()` checks it (the Postgres transactional publish). */
   readonly encodeForStore: typeof encodeForStore;
+  /** A service URL without its password, for endpoints in messages and logs. */
+  readonly redactUrl: typeof redactUrl;
+  /** Failure reporting of a shared backend's parts: every failure to `onError`, an outage's first to the namespace. */
+  readonly outageReport: typeof outageReport;
   /** Control message text and its checks, for shared control channels (Redis, Postgres). */
   readonly control: Pick<typeof control, 'encodeControlMessage' | 'decodeControlMessage'>;
   /** The argument checks every `SharedState` makes, and the bounds a value read back must meet. */
@@ -90,3 +95,5 @@ export function packageInternals(events: object): PackageInternals {
     throw new Error('express-eventstream: the core of this entry is another version');
   return internals;
 }
+
+export type { OutageReport } from '../engine/outage.js';

@@ -1,9 +1,11 @@
 // The value of `Events[INTERNALS]`: what the subpath entries use from the core (see internal-key.ts).
 
 import * as checks from '../base/option-checks.js';
+import { redactUrl } from '../base/redact-url.js';
 import { encodeForStore } from '../core/pending-event.js';
 import { encodeStoredEvent } from '../engine/bus.js';
 import { decodeControlMessage, encodeControlMessage } from '../engine/control.js';
+import { outageReport } from '../engine/outage.js';
 import {
   assertStateEntry,
   assertStateName,
@@ -18,6 +20,8 @@ export const PACKAGE_INTERNALS: PackageInternals = {
   checks,
   encodeStoredEvent,
   encodeForStore,
+  redactUrl,
+  outageReport,
   control: { encodeControlMessage, decodeControlMessage },
   state: {
     assertStateEntry,

@@ -9,7 +9,8 @@
 // lost notification (a dropped LISTEN connection, a restart) costs nothing but latency: the
 // listener's reconnect and a periodic check read what is new. Committed transactional publishes
 // wake the sequencer, which moves them from the outbox into the log (store.sequence()).
-import { type EncodedEvent, InvalidOptionError } from 'express-eventstream';
+import { type EncodedEvent, Events, InvalidOptionError } from 'express-eventstream';
+import { type OutageReport, packageInternals } from '../../compose/internal-key.js';
 import { PostgresUnavailableError } from './errors.js';
 import { Listener } from './listener.js';
 import { assertKnownKeys, assertObject, duration, encodeStoredEvent, positiveInteger } from './options.js';
@@ -58,7 +59,10 @@ export class PostgresBus implements EventBus {
   #position: number | undefined;
   #epoch: string | undefined;
   #echoes: Waiter[] = [];
-  #outage = false;
+  readonly #outages: OutageReport = packageInternals(Events).outageReport(
+    (error) => this.#onError(error),
+    () => this.#sink,
+  );
   #closed = false;
 
   constructor(options: PostgresBusOptions) {
@@ -89,7 +93,7 @@ export class PostgresBus implements EventBus {
         (channel === this.#store.outboxChannel ? this.#sequencer : this.#reader).wake();
       },
       ready: () => {
-        this.#outage = false;
+        this.#outages.recovered();
         this.#reader.wake();
         this.#sequencer.wake();
       },
@@ -189,7 +193,7 @@ export class PostgresBus implements EventBus {
         const full = r.records.length >= this.#pageSize;
         this.#position = full ? r.records[r.records.length - 1]!.seq : Math.max(r.head, from);
         this.#settleEchoes(this.#position);
-        this.#outage = false;
+        this.#outages.recovered();
         if (!full) return;
       }
     } catch (err) {
@@ -245,20 +249,7 @@ export class PostgresBus implements EventBus {
 
   /** Every failure to `onError`; the first of an outage also to the sink (`'error'` of events()). */
   #report(err: unknown): void {
-    if (this.#closed) return;
-    const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      this.#onError(error);
-    } catch {
-      // a throwing error handler must not break the bus
-    }
-    if (this.#outage) return;
-    this.#outage = true;
-    try {
-      this.#sink?.report?.(error);
-    } catch {
-      // neither may the sink's
-    }
+    if (!this.#closed) this.#outages.report(err);
   }
 }
 

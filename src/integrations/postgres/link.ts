@@ -2,8 +2,13 @@
 // `acquireTimeoutMs` (the app's exhausted pool must not hang a publish), statements bounded by
 // the client's `query_timeout`, and every failure as a PostgresUnavailableError naming the
 // endpoint without its password and what the failure means for an append.
+
+import { Events } from 'express-eventstream';
 import type { Pool, PoolClient, QueryResult } from 'pg';
+import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
 import { PostgresUnavailableError } from './errors.js';
+
+const internals: PackageInternals = packageInternals(Events);
 
 /** What the store needs of a pg Pool (the app may pass its own). */
 export type Queryable = Pick<Pool, 'connect'>;
@@ -13,16 +18,9 @@ export interface TransactionClient {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
-/** The URL without its password (kept out of messages and logs). */
+/** The URL without its password (kept out of messages and logs); a unix socket path as is. */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '';
-    return parsed.href;
-  } catch {
-    return 'postgres (unparsable URL)';
-  }
+  return internals.redactUrl(url, 'postgres');
 }
 
 /** The endpoint of a pool the application passed in, from its options. */

@@ -13,7 +13,8 @@
 // the connection returns, when channels are added, or when an event carries a new epoch, the bus
 // pauses delivery, buffers what arrives, and syncs from the store: one multi-channel read per page
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
-import { type EncodedEvent, InvalidOptionError } from 'express-eventstream';
+import { type EncodedEvent, Events, InvalidOptionError } from 'express-eventstream';
+import { type OutageReport, packageInternals } from '../../compose/internal-key.js';
 import { Chain, parsePayload, placement } from './bus-chain.js';
 import { Echoes } from './bus-echo.js';
 import { BUS_KEYS, encodeBusEvent, type RedisBusOptions } from './bus-options.js';
@@ -49,7 +50,10 @@ export class RedisBus implements EventBus {
   readonly #checkIntervalMs: number | false;
   #closed = false;
   /** Whether the last failure was handed to the sink: one report per outage, not one per retry. */
-  #outage = false;
+  readonly #outages: OutageReport = packageInternals(Events).outageReport(
+    (error) => this.#onError(error),
+    () => this.#sink,
+  );
   /** publish() callers waiting for their events' echo. */
   readonly #echoes = new Echoes((channel) => {
     const state = this.#channels.get(channel);
@@ -201,7 +205,7 @@ export class RedisBus implements EventBus {
   async #syncRound(): Promise<boolean> {
     this.stats.syncs++;
     if (!(await this.#syncOnce())) return false;
-    this.#outage = false;
+    this.#outages.recovered();
     const out: EncodedEvent[] = [];
     if (!this.#chain.replayBuffer(out)) this.#sync.request();
     this.#deliver(out);
@@ -265,20 +269,7 @@ export class RedisBus implements EventBus {
 
   /** Every failure to `onError`; the first of an outage also to the sink (`'error'` of events()). */
   #report(err: unknown): void {
-    if (this.#closed) return;
-    const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      this.#onError(error);
-    } catch {
-      // a throwing error handler must not break the bus
-    }
-    if (this.#outage) return;
-    this.#outage = true;
-    try {
-      this.#sink?.report?.(error);
-    } catch {
-      // neither may the sink's
-    }
+    if (!this.#closed) this.#outages.report(err);
   }
 }
 

@@ -1,22 +1,19 @@
 // Where a Redis connection goes and whether it is down: what errors name so an operator can act on
 // them ("Redis read failed at redis://cache:6379: connect ECONNREFUSED 10.0.0.5:6379"), instead of
 // ioredis' "Reached the max retries per request limit", which names neither.
+
+import { Events } from 'express-eventstream';
 import type { Cluster, Redis } from 'ioredis';
+import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
+
+const internals: PackageInternals = packageInternals(Events);
 
 /** A connected ioredis client: a single server or a cluster. */
 export type RedisClient = Redis | Cluster;
 
 /** The URL without its password (kept out of messages and logs); a unix socket path as is. */
 export function redactUrl(url: string): string {
-  if (url.startsWith('/')) return url;
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '';
-    return parsed.href;
-  } catch {
-    return 'redis (unparsable URL)';
-  }
+  return internals.redactUrl(url, 'redis');
 }
 
 /** The endpoint of a client the application passed in, from its options. */
