@@ -53,7 +53,12 @@ export class Channel<M extends object = EventMap> extends Writable {
   }
 
   // Writable's write() takes any chunk; a channel's is an event of the map, checked as publish()'s.
+  /**
+   * Publish `event` on this channel (checked against the event map, like `publish()`); returns
+   * false when the caller should wait for `'drain'`. A failed publish is emitted as `publishError`.
+   */
   override write(event: EventInput<M>, callback?: (error: Error | null | undefined) => void): boolean;
+  /** As `write(event, callback)`; `encoding` is ignored (events are objects). */
   override write(
     event: EventInput<M>,
     encoding: BufferEncoding,
