@@ -62,7 +62,13 @@ describe('postgresStore', () => {
     const s = store('order');
     await s.epoch();
     const total = 200;
-    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: server.url, max: 1 }));
+    const pools = Array.from({ length: 4 }, () => {
+      const pool = new pg.Pool({ connectionString: server.url, max: 1 });
+      // pool.end() resolves before its connections have closed: one still closing when the server
+      // stops gets the server's shutdown notice, which a pool without a listener throws.
+      pool.on('error', () => {});
+      return pool;
+    });
     cleanups.push(() => Promise.all(pools.map((p) => p.end())).then(() => undefined));
     // A reader as a bus reads: from its position to the head of the same snapshot, then moves
     // its position to that head. A row committing later with a lower seq would be skipped.
