@@ -137,6 +137,31 @@ export function assertOptionalFunction(name: string, value: unknown): void {
   }
 }
 
+/**
+ * Throws unless `value` is a URL with one of `schemes` (each like `'redis:'`), or, where
+ * `socketPaths` allows it, an absolute unix socket path. `what` names the accepted forms.
+ */
+export function assertUrlOption(
+  name: string,
+  value: unknown,
+  schemes: readonly string[],
+  what: string,
+  socketPaths = false,
+): asserts value is string {
+  const problem = `${name} must be ${what}`;
+  if (typeof value !== 'string' || value === '') throw new InvalidOptionError(name, problem);
+  if (socketPaths && value.startsWith('/')) return;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new InvalidOptionError(name, `${problem}, got an unparsable value`);
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new InvalidOptionError(name, `${problem}, got a ${parsed.protocol} URL`);
+  }
+}
+
 /** A value as a message shows it: short, one line, never a whole object. */
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

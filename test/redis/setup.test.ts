@@ -75,7 +75,13 @@ describe('redis()', () => {
   it('redisStore() and redisBus() refuse unknown keys and bad values too', () => {
     const url = server.url;
     expect(refusal(() => redisStore({ url, maxEvents: 5 } as never))).toMatchObject({ option: 'maxEvents' });
-    expect(refusal(() => redisStore({ url: 'ftp://x' }))).toMatchObject({ option: 'url' });
+    expect(refusal(() => redisStore({ url: 'ftp://x' }))).toMatchObject({
+      option: 'url',
+      message: expect.stringContaining(
+        'url must be a redis:// or rediss:// URL (or a unix socket path), got a ftp: URL',
+      ),
+    });
+    expect(refusal(() => redisStore({ url: 'redis//x' })).message).toContain('got an unparsable value');
     expect(refusal(() => redisStore({ url: 42 as never }))).toMatchObject({ option: 'url' });
     expect(refusal(() => redisStore({ client: null as never }))).toMatchObject({ option: 'client' });
     const store = redisStore({ url, namespace: ns() });

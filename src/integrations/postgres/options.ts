@@ -29,17 +29,7 @@ export function duration(name: string, value: unknown, fallback: number): number
 
 /** Throws unless `url` is a `postgres://` or `postgresql://` URL. */
 export function assertPostgresUrl(url: unknown, name = 'url'): asserts url is string {
-  const problem = `${name} must be a postgres:// or postgresql:// URL`;
-  if (typeof url !== 'string' || url === '') throw new InvalidOptionError(name, problem);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InvalidOptionError(name, `${problem}, got an unparsable value`);
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new InvalidOptionError(name, `${problem}, got a ${parsed.protocol} URL`);
-  }
+  checks.assertUrlOption(name, url, ['postgres:', 'postgresql:'], 'a postgres:// or postgresql:// URL');
 }
 
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;

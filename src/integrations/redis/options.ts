@@ -52,16 +52,11 @@ export function assertBusValues(
  * credentials and database) or a unix socket path.
  */
 export function assertRedisUrl(url: unknown, name = 'url'): asserts url is string {
-  const problem = `${name} must be a redis:// or rediss:// URL (or a unix socket path)`;
-  if (typeof url !== 'string' || url === '') throw new InvalidOptionError(name, problem);
-  if (url.startsWith('/')) return;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InvalidOptionError(name, `${problem}, got an unparsable value`);
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new InvalidOptionError(name, `${problem}, got a ${parsed.protocol} URL`);
-  }
+  checks.assertUrlOption(
+    name,
+    url,
+    ['redis:', 'rediss:'],
+    'a redis:// or rediss:// URL (or a unix socket path)',
+    true,
+  );
 }
