@@ -77,6 +77,8 @@ export function chaosClient(
         });
         res.on('end', resolve);
         res.on('error', () => resolve());
+        // The server process killed mid-stream: the response closes without 'end'.
+        res.on('close', () => resolve());
       });
       req.on('error', () => resolve());
     });
