@@ -5,12 +5,11 @@
 // Host routing with failover is the way to have it answered by another origin. Publishes go
 // through a forwarder in this process that can drop chosen events, as if the origin's publish to
 // the proxy had been lost or the origin had died right after storing the event in Redis.
-import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chaosClient } from '../helpers/chaos-client.js';
+import { lossyPublishPath } from '../helpers/lossy-publish.js';
 import { ensurePushpin, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
-import { startServer, type TestServer } from '../helpers/server.js';
 import { connect, type SseClient, until } from '../helpers/sse-client.js';
 import { type OriginProcess, publishOk, startOrigin as spawnOrigin } from './origin-process.js';
 
@@ -57,50 +56,6 @@ async function startOrigin(name: string, env: Record<string, string>): Promise<O
   };
 }
 
-/** The data of a published item's SSE text (`data: <n>`), or undefined. */
-function itemData(item: { formats?: { 'http-stream'?: { content?: string } } }): string | undefined {
-  return /^data: (.*)$/m.exec(item.formats?.['http-stream']?.content ?? '')?.[1];
-}
-
-/** Pushpin's publish API behind a forwarder that drops items whose data is in `withheld`. */
-async function lossyPublishPath(publishPort: () => number): Promise<{
-  server: TestServer;
-  withheld: Set<string>;
-}> {
-  const withheld = new Set<string>();
-  const server = await startServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const parsed = JSON.parse(body) as { items: Array<Parameters<typeof itemData>[0]> };
-      const items = parsed.items.filter((item) => !withheld.has(itemData(item) ?? ''));
-      if (items.length === 0) {
-        res.writeHead(200, { 'Content-Type': 'text/plain' });
-        res.end('Published\n');
-        return;
-      }
-      const out = http.request(
-        `http://127.0.0.1:${publishPort()}${req.url}`,
-        { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false },
-        (upstream) => {
-          res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-          upstream.pipe(res);
-        },
-      );
-      out.on('error', () => {
-        res.writeHead(502);
-        res.end();
-      });
-      out.end(JSON.stringify({ ...parsed, items }));
-    });
-  });
-  cleanups.push(() => server.close());
-  return { server, withheld };
-}
-
 interface Stack {
   a: Origin;
   b: Origin;
@@ -111,7 +66,7 @@ interface Stack {
 /** Redis (shared), two origins, the lossy publish path, and a Pushpin routing by Host with failover. */
 async function stack(namespace: string): Promise<Stack> {
   let publishPort = 0;
-  const lossy = await lossyPublishPath(() => publishPort);
+  const lossy = await lossyPublishPath(() => publishPort, cleanups);
   const env = { NS: namespace, GRIP: `http://127.0.0.1:${lossy.server.port}?key=changeme` };
   const [a, b] = await Promise.all([startOrigin('a', env), startOrigin('b', env)]);
   const pp = await startPushpin({
