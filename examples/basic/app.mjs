@@ -179,11 +179,21 @@ async function redisEngine(redisUrl, bus) {
 }
 
 /**
+ * The shared history and bus on PostgreSQL (`express-eventstream/postgres`, needs `pg`): the same
+ * as the Redis engine with its bus, on the database an application already has.
+ */
+async function postgresEngine(databaseUrl) {
+  const { postgres } = await import('express-eventstream/postgres');
+  return { ...postgres({ url: databaseUrl, namespace: 'demo' }), closeHistory: false };
+}
+
+/**
  * Starts the demo on `port` (0 picks a free one) at `host`. Resolves once listening, with the
  * bound `port`, the `url`, and `close()` which stops accepting connections, ends the open
  * streams (events.close()) and resolves when the server has closed. With `redisUrl` the history
  * lives in Redis (shared with every demo process on that Redis) instead of in this process; with
  * `redisBus` too, the processes on that Redis also share their events through the Redis bus.
+ * With `databaseUrl` instead, history and bus are on PostgreSQL.
  */
 export async function createDemoServer({
   port = 3000,
@@ -191,11 +201,16 @@ export async function createDemoServer({
   grip,
   redisUrl,
   redisBus = false,
+  databaseUrl,
   clock,
   clockIntervalMs,
   log,
 } = {}) {
-  const engine = redisUrl ? await redisEngine(redisUrl, redisBus) : {};
+  const engine = databaseUrl
+    ? await postgresEngine(databaseUrl)
+    : redisUrl
+      ? await redisEngine(redisUrl, redisBus)
+      : {};
   const { history, bus } = engine;
   const closeHistory = () => (engine.closeHistory ? history.close() : undefined);
   const demo = createDemoApp({ grip, history, bus, clock, clockIntervalMs, log });

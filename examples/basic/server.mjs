@@ -6,6 +6,8 @@
 //             demo process on it (needs the optional peer dependency ioredis)
 //   REDIS_BUS 1: with REDIS_URL, the Redis bus too, so pages connected to this process get the
 //             events every demo process on that Redis publishes
+//   DATABASE_URL optional, e.g. postgres://user@127.0.0.1/app: history and bus in PostgreSQL,
+//             shared by every demo process on that database (needs the optional peer dependency pg)
 //   CLOCK     off: no clock in this process (run one clock per group of processes)
 import { createDemoServer } from './app.mjs';
 
@@ -18,6 +20,7 @@ const host = process.env.HOST || '127.0.0.1';
 const grip = process.env.GRIP_URL || undefined;
 const redisUrl = process.env.REDIS_URL || undefined;
 const redisBus = process.env.REDIS_BUS === '1';
+const databaseUrl = process.env.DATABASE_URL || undefined;
 const clock = process.env.CLOCK !== 'off';
 if (redisBus && redisUrl === undefined) {
   console.error('REDIS_BUS=1 needs REDIS_URL');
@@ -28,7 +31,7 @@ const log = (line) => console.log(`${new Date().toISOString()} ${line}`);
 
 let demo;
 try {
-  demo = await createDemoServer({ port, host, grip, redisUrl, redisBus, clock, log });
+  demo = await createDemoServer({ port, host, grip, redisUrl, redisBus, databaseUrl, clock, log });
 } catch (err) {
   console.error(`could not start the demo: ${err.message}`);
   process.exit(1);
