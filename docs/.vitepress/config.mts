@@ -34,6 +34,7 @@ export default defineConfig({
           { text: 'Protocol', link: '/protocol' },
           { text: 'History and reconnection', link: '/history' },
           { text: 'Scaling', link: '/scaling' },
+          { text: 'PostgreSQL', link: '/postgres' },
           { text: 'Presence, filters, overload', link: '/channels' },
         ],
       },
