@@ -47,6 +47,11 @@ async function child() {
     const { redisBus, redisStore } = await import('../dist/redis.js');
     store = redisStore({ url: o.url, namespace: o.ns, maxEventsPerChannel: 1000, pubsub: o.pubsub });
     if (o.bus === 'redis') bus = redisBus({ store });
+  } else if (o.history === 'postgres') {
+    // The same process on the Postgres engine (bench/postgres.mjs): --url is a postgres:// URL.
+    const { postgresBus, postgresStore } = await import('../dist/postgres.js');
+    store = postgresStore({ url: o.url, namespace: o.ns, maxEventsPerChannel: 1000 });
+    if (o.bus === 'postgres') bus = postgresBus({ store });
   }
   const ev = events({ keepAlive: false, ...(store && { history: store }), ...(bus && { bus }) });
   let failed = 0;
@@ -229,9 +234,10 @@ export async function measureLatency({
   rounds = 2,
   profileDir,
   setups = LATENCY_SETUPS.map((x) => x.key),
+  catalog = LATENCY_SETUPS,
   log = console.log,
 }) {
-  const chosen = LATENCY_SETUPS.filter((x) => setups.includes(x.key));
+  const chosen = catalog.filter((x) => setups.includes(x.key));
   const { ClientPool } = await import('./lib/gen-common.mjs');
   const { Histogram } = await import('./lib/hist.mjs');
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -306,7 +312,12 @@ export async function measureLatency({
       };
       // Priming: every client subscribed and receiving before anything is measured.
       const primed = await publisher.request({ cmd: 'run', rate: 1000, ms: 300 });
-      if (!(await allReached(primed.last, 10_000))) throw new Error(`${setup.key}: clients not receiving`);
+      if (!(await allReached(primed.last, 10_000))) {
+        const got = sse.map((c) => c.last).join(', ');
+        throw new Error(
+          `${setup.key}: clients not receiving (${primed.failed} failed; last ${primed.last}, clients at ${got})`,
+        );
+      }
       for (const rate of rates) {
         const row = rowOf(setup, rate);
         const lost0 = sse.reduce((s, c) => s + c.lost, 0);
@@ -334,12 +345,12 @@ export async function measureLatency({
         if (!reached) row.undelivered += sse.filter((c) => c.last < done.last).length;
         row.serveCpuUs += cpus[servingAt].cpuUs;
         row.publishCpuUs += cpus[children.indexOf(publisher)].cpuUs;
-        row.redisCpuMs += setup.procs[0].history === 'redis' ? redisCpu : 0;
+        row.redisCpuMs += setup.procs[0].history !== 'memory' ? redisCpu : 0;
         run++;
         log(
           `  [${run}] r${round} ${setup.key.padEnd(12)} ${String(rate).padStart(5)}/s: sent ${done.sent}, ` +
             `p50 ${runHist.percentile(50).toFixed(2)} ms, p99 ${runHist.percentile(99).toFixed(2)} ms, max ${runHist.max.toFixed(1)} ms` +
-            (bus
+            (bus?.syncs !== undefined
               ? `; serving bus: ${bus.syncs} syncs, ${bus.gaps} gaps, ${bus.storeReads} reads so far`
               : '') +
             `${reached ? '' : ' (NOT every client got the last event)'}`,
