@@ -1,8 +1,9 @@
-// Presence, in one process over the default engine (LocalControl, MemoryState): members and
-// counts from `presence()`, join/leave events for the streams that asked, expiry of entries a
-// process stopped refreshing, and foreign state values kept off the wire.
+// Presence over in-process engines: members and counts from `presence()`, answered from the
+// process's own view (no state read per query), join/leave events for the streams that asked,
+// two namespaces sharing a control channel and a state as two processes would (a dead one's
+// members leave within the documented bound, with presence-leave), foreign values kept out.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SharedState } from '../src/index.js';
+import type { ControlChannel, ControlSink, SharedState } from '../src/index.js';
 import { type HttpRequest, InvalidOptionError, MemoryState, type PresenceMember } from '../src/index.js';
 import { type EventsFixture, serveEvents } from './helpers/server.js';
 
@@ -16,20 +17,45 @@ async function until(predicate: () => Promise<boolean>, timeoutMs: number, what:
   }
 }
 
-/** A process's view of shared state that can be cut off, as a crashed process's writes stop. */
-function cuttable(state: SharedState): { state: SharedState; cut: () => void } {
+/**
+ * One process's engine parts on a state and a control channel shared in memory with others, which
+ * can be cut off as a killed process's are: nothing it writes or sends arrives any more.
+ */
+function processOn(state: SharedState, sinks: Set<ControlSink>) {
   let cut = false;
+  let own: ControlSink | undefined;
+  const control: ControlChannel = {
+    start(sink) {
+      own = sink;
+      sinks.add(sink);
+    },
+    send(topic, payload) {
+      const copy: unknown = JSON.parse(JSON.stringify(payload));
+      if (!cut)
+        queueMicrotask(() => {
+          for (const sink of sinks) sink.receive(topic, copy);
+        });
+      return Promise.resolve();
+    },
+    close: async () => {
+      if (own !== undefined) sinks.delete(own);
+    },
+  };
   return {
     cut: () => {
       cut = true;
+      if (own !== undefined) sinks.delete(own);
     },
-    state: {
-      put: (...a) => (cut ? Promise.resolve() : state.put(...a)),
-      delete: (...a) => (cut ? Promise.resolve(false) : state.delete(...a)),
-      get: (...a) => state.get(...a),
-      entries: (...a) => state.entries(...a),
-      count: (...a) => state.count(...a),
-      close: async () => {},
+    engine: {
+      control,
+      state: {
+        put: (...a) => (cut ? Promise.resolve() : state.put(...a)),
+        delete: (...a) => (cut ? Promise.resolve(false) : state.delete(...a)),
+        get: (...a) => state.get(...a),
+        entries: (...a) => state.entries(...a),
+        count: (...a) => state.count(...a),
+        close: async () => {},
+      } satisfies SharedState,
     },
   };
 }
@@ -102,31 +128,95 @@ describe('presence', () => {
     await expect(fx.ev.presence('lobby')).rejects.toThrow(InvalidOptionError);
   });
 
-  it("a dead process's members expire within ttlMs", async () => {
-    const shared = new MemoryState();
-    const dying = cuttable(shared);
-    const fx = await serve({ state: dying.state, presence: { ttlMs: 3000 } });
-    await fx.open('/?channel=room-9&user=bob');
-    // A second namespace on the same state, as another process sees it.
-    const other = await serveEvents({ state: shared, presence: true });
-    fixtures.push(other);
-    await until(async () => (await other.ev.presence('room-9')).count === 1, 15_000, 'bob listed elsewhere');
-    expect((await other.ev.presence('room-9')).members.map((m) => m.id)).toEqual(['bob']);
-    // The first process dies: nothing it writes (refreshes, deletes) arrives any more.
-    dying.cut();
-    const started = Date.now();
-    await until(async () => (await other.ev.presence('room-9')).count === 0, 15_000, 'bob expired');
-    expect(Date.now() - started).toBeLessThanOrEqual(3000 + 500);
+  it('answers presence() from memory: after the first read of a channel, no state read per query', async () => {
+    const state = new MemoryState();
+    let reads = 0;
+    const counting: SharedState = {
+      put: (...a) => state.put(...a),
+      delete: (...a) => state.delete(...a),
+      get: (...a) => state.get(...a),
+      entries: (...a) => {
+        reads++;
+        return state.entries(...a);
+      },
+      count: (...a) => state.count(...a),
+      close: () => state.close(),
+    };
+    const fx = await serve({ state: counting });
+    await fx.open('/?channel=room-5&user=ann');
+    await until(async () => (await fx.ev.presence('room-5')).count === 1, 15_000, 'ann listed');
+    const before = reads;
+    for (let q = 0; q < 50; q++) expect((await fx.ev.presence('room-5')).count).toBe(1);
+    expect(reads).toBe(before);
   });
 
-  it('leaves values that are not ours out of presence()', async () => {
+  it("two processes: each lists the other's members; a killed one's leave everywhere within 1.1 × ttlMs, with presence-leave", async () => {
+    const shared = new MemoryState();
+    const sinks = new Set<ControlSink>();
+    const dying = processOn(shared, sinks);
+    const living = processOn(shared, sinks);
+    const ttlMs = 3000;
+    const fx = await serve({ ...dying.engine, presence: { ttlMs } });
+    const other = await serve({ ...living.engine, presence: { ttlMs } });
+    const watcher = await other.open('/?channel=room-9&user=w&events=1');
+    await until(async () => (await other.ev.presence('room-9')).count === 1, 15_000, 'the watcher listed');
+    await fx.open('/?channel=room-9&user=bob');
+    await fx.open('/?channel=room-9&user=bob');
+    await fx.open('/?channel=room-9&user=eve');
+    await until(async () => (await other.ev.presence('room-9')).connections === 4, 15_000, 'all listed');
+    expect((await other.ev.presence('room-9')).members.map((m) => m.id).sort()).toEqual(['bob', 'eve', 'w']);
+    expect((await fx.ev.presence('room-9')).members.map((m) => m.id).sort()).toEqual(['bob', 'eve', 'w']);
+    // One join per member (bob has two streams), none for the watcher's own view start.
+    await watcher.waitFor((c) => c.named('presence-join').length === 2, 15_000, 'two joins');
+    // The first process dies: nothing it writes or sends arrives any more.
+    dying.cut();
+    const started = Date.now();
+    await until(async () => (await other.ev.presence('room-9')).count === 1, 15_000, 'bob and eve gone');
+    expect(Date.now() - started).toBeLessThanOrEqual(ttlMs * 1.1 + 500);
+    await watcher.waitFor((c) => c.named('presence-leave').length === 2, 15_000, 'two leaves');
+    expect(
+      watcher
+        .named('presence-join')
+        .map((e) => JSON.parse(e.data).id)
+        .sort(),
+    ).toEqual(['bob', 'eve']);
+    expect(
+      watcher
+        .named('presence-leave')
+        .map((e) => JSON.parse(e.data).id)
+        .sort(),
+    ).toEqual(['bob', 'eve']);
+    // The state's entries expire too: a process starting now reads no ghosts.
+    const late = await serve({ ...processOn(shared, sinks).engine, presence: { ttlMs } });
+    await until(async () => (await late.ev.presence('room-9')).count === 1, 15_000, 'only the watcher');
+  });
+
+  it('leaves values that are not ours out of presence(), and ignores foreign control messages', async () => {
     const state = new MemoryState();
-    const fx = await serve({ state });
-    await state.put('presence:room-x', 'p-1', '{"m":"ok","i":{"a":1}}', 10_000);
+    const sinks = new Set<ControlSink>();
+    const fx = await serve(processOn(state, sinks).engine);
+    await state.put('presence:room-x', 'p-1', '{"m":"ok","i":{"a":1},"p":"proc-1"}', 10_000);
     await state.put('presence:room-x', 'p-2', 'not json', 10_000);
-    await state.put('presence:room-x', 'p-3', '{"m":"bad\\nid"}', 10_000);
-    await state.put('presence:room-x', 'p-4', '{"m":42}', 10_000);
+    await state.put('presence:room-x', 'p-3', '{"m":"bad\\nid","p":"proc-1"}', 10_000);
+    await state.put('presence:room-x', 'p-4', '{"m":42,"p":"proc-1"}', 10_000);
+    await state.put('presence:room-x', 'p-5', '{"m":"no-owner"}', 10_000);
     const snapshot = await fx.ev.presence('room-x');
     expect(snapshot.members).toEqual([{ id: 'ok', info: { a: 1 }, connections: 1 }]);
+    for (const sink of sinks) {
+      sink.receive('presence', { k: 'open', c: 'room-x', s: 'k-1', p: 'proc-2', m: 'bad\nid' });
+      sink.receive('presence', {
+        k: 'open',
+        c: 'room-x',
+        s: 'k-2',
+        p: 'proc-2',
+        m: 'x',
+        i: 'y'.repeat(5000),
+      });
+      sink.receive('presence', { k: 'nope', c: 'room-x', s: 'k-3', p: 'proc-2', m: 'x' });
+      sink.receive('presence', 'text');
+      sink.receive('presence', { k: 'open', c: 'room-x', s: 'k-4', p: 'proc-2', m: 'fine' });
+    }
+    const ids = (await fx.ev.presence('room-x')).members.map((m) => m.id).sort();
+    expect(ids).toEqual(['fine', 'ok']);
   });
 });

@@ -249,7 +249,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     await this.#pipeline.flush();
     this.#streams.close();
     await drain(this.#hub.connections(), drainMs);
-    this.#presence?.close();
+    await this.#presence?.close();
     this.#identity.stop();
     await Promise.all([this.#bus.close(), this.#engine.close(), ...this.#sinks.map((s) => s.close?.())]);
   }

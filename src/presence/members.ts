@@ -38,14 +38,19 @@ export interface PresenceSnapshot {
   members: PresenceEntry[];
 }
 
-/** A stored entry: one stream of one member. */
+/** Longest process id (a stream's lease owner). */
+const MAX_OWNER_LENGTH = 64;
+
+/** A stored entry: one stream of one member, held by process `owner`. */
 export interface StoredMember {
   id: string;
   info: JsonValue | undefined;
+  owner: string;
 }
 
 export function encodeMember(member: StoredMember): string {
-  return JSON.stringify(member.info === undefined ? { m: member.id } : { m: member.id, i: member.info });
+  const { id, info, owner } = member;
+  return JSON.stringify(info === undefined ? { m: id, p: owner } : { m: id, i: info, p: owner });
 }
 
 /** A stored value back, or undefined when it is not one of ours. */
@@ -57,14 +62,23 @@ export function decodeMember(text: string): StoredMember | undefined {
     return undefined;
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const { m, i } = value as { m?: unknown; i?: unknown };
-  if (!isMemberId(m)) return undefined;
+  const { m, i, p } = value as { m?: unknown; i?: unknown; p?: unknown };
+  if (!isMemberId(m) || !isOwner(p)) return undefined;
   if (i !== undefined && !isInfo(i)) return undefined;
-  return { id: m, info: i as JsonValue | undefined };
+  return { id: m, info: i as JsonValue | undefined, owner: p };
+}
+
+/** A process id (stream keys, owners, channels in messages): printable and bounded. */
+export function isName(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= max && !/\p{Cc}/u.test(value);
+}
+
+export function isOwner(value: unknown): value is string {
+  return isName(value, MAX_OWNER_LENGTH);
 }
 
 export function isMemberId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= MAX_MEMBER_ID_LENGTH && !/\p{Cc}/u.test(id);
+  return isName(id, MAX_MEMBER_ID_LENGTH);
 }
 
 export function isInfo(info: unknown): boolean {
@@ -74,24 +88,6 @@ export function isInfo(info: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** Entries of a channel's scope grouped by member id, foreign values left out. */
-export function snapshotOf(
-  channel: string,
-  entries: ReadonlyArray<readonly [string, string]>,
-): PresenceSnapshot {
-  const members = new Map<string, PresenceEntry>();
-  let connections = 0;
-  for (const [, text] of entries) {
-    const member = decodeMember(text);
-    if (member === undefined) continue;
-    connections++;
-    const known = members.get(member.id);
-    if (known === undefined) members.set(member.id, { id: member.id, info: member.info, connections: 1 });
-    else known.connections++;
-  }
-  return { channel, count: members.size, connections, members: [...members.values()] };
 }
 
 /** The handler's `presence` hook result, checked: a bad value names the hook. */

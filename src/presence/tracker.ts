@@ -1,39 +1,44 @@
 // Presence: who is subscribed to a channel, across every process of the namespace. Each process
-// keeps its own streams' entries in the engine's shared state and refreshes them; entries of a
-// process that died expire after `ttlMs`, without anyone cleaning up. Joins and leaves of a
-// member (its first stream on the channel, its last) go to every process as control messages,
-// which turn them into `presence-join` / `presence-leave` events for the streams that asked.
-import { encodeFields } from '../base/encoder.js';
+// keeps a view of the channels it serves or was asked about in memory (`presence()` reads it, no
+// round trip), current from three sources: its own streams at once; the other processes' open,
+// close, beat and bye control messages; and a read of the shared state when a view starts, after
+// the control channel was down (resync), and every ttl (reconciliation, for a message lost
+// without an outage). Each stream is also an entry in the state, refreshed every ttlMs / 3, so a
+// new view can be read from it. A process silent for ttlMs has died: its streams leave every view.
+import { randomUUID } from 'node:crypto';
 import { InvalidOptionError } from '../base/errors.js';
 import { logText } from '../base/log-text.js';
-import type { EncodedEvent } from '../base/types.js';
 import type { ChannelRegistry } from '../core/hub.js';
 import type { SubscriberWatch, WatchedStream } from '../core/stream-extras.js';
 import type { Subscriptions } from '../core/subscription.js';
 import type { JsonValue } from '../engine/control.js';
 import type { RunningEngine } from '../engine/running.js';
-import { encodeMember, isInfo, isMemberId, type PresenceSnapshot, snapshotOf } from './members.js';
+import { encodeMember, type PresenceSnapshot } from './members.js';
+import { PRESENCE_TOPIC, type PresenceMessage, parseMessage } from './messages.js';
 import type { PresenceSettings } from './options.js';
-
-const TOPIC = 'presence';
-
-/** Where notices go: the hub's streams on `channel` that asked for them. */
-type Notify = (channel: string, ev: EncodedEvent) => void;
+import type { ChannelView } from './view.js';
+import { type Notify, PresenceViews } from './views.js';
 
 interface LocalStream {
   channels: readonly string[];
   id: string;
   info: JsonValue | undefined;
+  /** Its state writes and messages, in order: a close never overtakes its open. */
+  announced: Promise<void>;
 }
 
 export class PresenceTracker implements SubscriberWatch {
   readonly #engine: RunningEngine;
   readonly #settings: PresenceSettings;
   readonly #report: (error: Error) => void;
+  /** This process's id in messages and state entries: the lease its streams live by. */
+  readonly #self = randomUUID();
+  readonly #views: PresenceViews;
   /** This process's streams on presence channels, by stream key. */
   readonly #local = new Map<string, LocalStream>();
-  readonly #refresh: ReturnType<typeof setInterval>;
-  readonly #off: () => void;
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #off: Array<() => void>;
+  #refreshedAt = Date.now();
 
   constructor(
     engine: RunningEngine,
@@ -44,93 +49,153 @@ export class PresenceTracker implements SubscriberWatch {
     this.#engine = engine;
     this.#settings = settings;
     this.#report = report;
-    this.#off = engine.control.on(TOPIC, (payload) => {
-      const notice = parseNotice(payload);
-      if (notice !== undefined) notify(notice.channel, notice.event);
-    });
-    // Three refreshes per ttl: one late or failed write never lets a live member expire.
-    this.#refresh = setInterval(() => this.#refreshAll(), Math.max(1, Math.floor(settings.ttlMs / 3)));
-    this.#refresh.unref?.();
+    this.#views = new PresenceViews(this.#self, settings.ttlMs, notify);
+    this.#off = [
+      engine.control.on(PRESENCE_TOPIC, (payload) => {
+        const message = parseMessage(payload);
+        if (message !== undefined && this.#views.receive(message, Date.now())) this.#reloadAll();
+      }),
+      engine.control.onResync(() => this.#reloadAll()),
+    ];
+    // A tenth of the ttl: a dead process's streams go at most that long after its lease ran out.
+    this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(settings.ttlMs / 10)));
+    this.#timer.unref?.();
   }
 
   opened(stream: WatchedStream): void {
     const channels = stream.channels.filter((c: string) => this.#settings.matches(c));
     if (channels.length === 0) return;
-    const local: LocalStream = { channels, id: stream.member?.id ?? stream.key, info: stream.member?.info };
+    const id = stream.member?.id ?? stream.key;
+    const local: LocalStream = { channels, id, info: stream.member?.info, announced: Promise.resolve() };
     this.#local.set(stream.key, local);
-    for (const channel of channels) void this.#join(channel, stream.key, local);
+    for (const channel of channels) {
+      const view = this.#viewOf(channel);
+      view.localStreams++;
+      this.#views.add(channel, stream.key, { member: id, info: local.info, owner: this.#self });
+    }
+    this.#announce(stream.key, local, 'open');
   }
 
   closed(stream: WatchedStream): void {
     const local = this.#local.get(stream.key);
     if (local === undefined) return;
     this.#local.delete(stream.key);
-    for (const channel of local.channels) void this.#leave(channel, stream.key, local);
+    for (const channel of local.channels) {
+      const view = this.#views.get(channel);
+      if (view !== undefined) view.localStreams--;
+      this.#views.remove(channel, stream.key);
+    }
+    this.#announce(stream.key, local, 'close');
   }
 
   tracks(channel: string): boolean {
     return this.#settings.matches(channel);
   }
 
-  /** The members of `channel` now, from the shared state (foreign entries left out). */
+  /** The members of `channel` now, from this process's view (read from the state the first time). */
   async query(channel: string): Promise<PresenceSnapshot> {
-    return snapshotOf(channel, await this.#engine.state.entries(scopeOf(channel)));
+    const view = this.#viewOf(channel);
+    view.lastQueriedAt = Date.now();
+    if (!view.loaded) {
+      const failure = await this.#load(channel, view);
+      if (!view.loaded) throw failure ?? new Error(`presence of '${logText(channel)}' could not be read`);
+    }
+    return view.snapshot(channel);
   }
 
-  close(): void {
-    clearInterval(this.#refresh);
-    this.#off();
-    const state = this.#engine.state;
-    // Leaving with the namespace: entries go now rather than after ttlMs.
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const off of this.#off) off();
+    const { state, control } = this.#engine;
+    // Leaving with the namespace: entries go now rather than after ttlMs, and every view drops
+    // this process's streams on its goodbye.
     for (const [key, local] of this.#local)
-      for (const channel of local.channels) {
-        void state.delete(scopeOf(channel), key).catch(() => {});
-        void state.delete(memberScopeOf(channel, local.id), key).catch(() => {});
-      }
+      for (const channel of local.channels) void state.delete(scopeOf(channel), key).catch(() => {});
     this.#local.clear();
+    await control.send(PRESENCE_TOPIC, { k: 'bye', p: this.#self }).catch(() => {});
   }
 
-  async #join(channel: string, key: string, local: LocalStream): Promise<void> {
+  #viewOf(channel: string): ChannelView {
+    let view = this.#views.get(channel);
+    if (view === undefined) {
+      view = this.#views.create(channel);
+      void this.#load(channel, view);
+    }
+    return view;
+  }
+
+  /** Reads the channel's entries into its view; resolves with the failure, if it failed. */
+  #load(channel: string, view: ChannelView): Promise<Error | undefined> {
+    if (view.loading !== undefined) return view.loading.then(() => undefined);
+    view.openedDuringLoad.clear();
+    view.closedDuringLoad.clear();
+    let failure: Error | undefined;
+    const loading = this.#engine.state.entries(scopeOf(channel)).then(
+      (entries) => this.#views.merge(channel, view, entries),
+      (err: unknown) => {
+        failure = err instanceof Error ? err : new Error(String(err));
+        view.loadedAt = Date.now();
+        this.#report(failure);
+      },
+    );
+    view.loading = loading.finally(() => {
+      view.loading = undefined;
+    });
+    return view.loading.then(() => failure);
+  }
+
+  #reloadAll(): void {
+    for (const [channel, view] of this.#views.all()) void this.#load(channel, view);
+  }
+
+  #announce(key: string, local: LocalStream, kind: 'open' | 'close'): void {
     const { state, control } = this.#engine;
     const ttl = this.#settings.ttlMs;
-    try {
-      await state.put(scopeOf(channel), key, encodeMember(local), ttl);
-      await state.put(memberScopeOf(channel, local.id), key, '1', ttl);
-      // The member's first stream anywhere: announce it.
-      if ((await state.count(memberScopeOf(channel, local.id))) === 1) {
-        const payload: { c: string; k: string; m: string; i?: JsonValue } = {
-          c: channel,
-          k: 'join',
-          m: local.id,
-        };
-        if (local.info !== undefined) payload.i = local.info;
-        await control.send(TOPIC, payload);
-      }
-    } catch (err) {
-      this.#report(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  async #leave(channel: string, key: string, local: LocalStream): Promise<void> {
-    const { state, control } = this.#engine;
-    try {
-      await state.delete(scopeOf(channel), key);
-      await state.delete(memberScopeOf(channel, local.id), key);
-      if ((await state.count(memberScopeOf(channel, local.id))) === 0)
-        await control.send(TOPIC, { c: channel, k: 'leave', m: local.id });
-    } catch (err) {
-      this.#report(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  #refreshAll(): void {
-    const { state } = this.#engine;
-    const ttl = this.#settings.ttlMs;
-    for (const [key, local] of this.#local)
+    const owner = this.#self;
+    local.announced = local.announced.then(async () => {
       for (const channel of local.channels) {
-        state.put(scopeOf(channel), key, encodeMember(local), ttl).catch((err: unknown) => this.#failed(err));
-        state.put(memberScopeOf(channel, local.id), key, '1', ttl).catch((err: unknown) => this.#failed(err));
+        try {
+          if (kind === 'open') {
+            await state.put(
+              scopeOf(channel),
+              key,
+              encodeMember({ id: local.id, info: local.info, owner }),
+              ttl,
+            );
+            const message: PresenceMessage = { k: 'open', c: channel, s: key, p: owner, m: local.id };
+            if (local.info !== undefined) message.i = local.info;
+            await control.send(PRESENCE_TOPIC, message);
+          } else {
+            await state.delete(scopeOf(channel), key);
+            await control.send(PRESENCE_TOPIC, { k: 'close', c: channel, s: key, p: owner });
+          }
+        } catch (err) {
+          this.#failed(err);
+        }
       }
+    });
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const [channel, view] of this.#views.sweep(now)) void this.#load(channel, view);
+    // Three refreshes per ttl: one late or failed write never lets a live member expire.
+    if (now - this.#refreshedAt < this.#settings.ttlMs * 0.3) return;
+    this.#refreshedAt = now;
+    if (this.#local.size === 0) return;
+    const { state, control } = this.#engine;
+    const ttl = this.#settings.ttlMs;
+    control.send(PRESENCE_TOPIC, { k: 'beat', p: this.#self }).catch((err: unknown) => this.#failed(err));
+    for (const [key, local] of this.#local)
+      for (const channel of local.channels)
+        state
+          .put(
+            scopeOf(channel),
+            key,
+            encodeMember({ id: local.id, info: local.info, owner: this.#self }),
+            ttl,
+          )
+          .catch((err: unknown) => this.#failed(err));
   }
 
   #failed(err: unknown): void {
@@ -140,24 +205,6 @@ export class PresenceTracker implements SubscriberWatch {
 
 function scopeOf(channel: string): string {
   return `presence:${channel}`;
-}
-
-function memberScopeOf(channel: string, id: string): string {
-  return `presence-member:${channel}\n${id}`;
-}
-
-/** A received notice, checked (it is foreign data), as the event its streams get. */
-function parseNotice(payload: unknown): { channel: string; event: EncodedEvent } | undefined {
-  if (payload === null || typeof payload !== 'object') return undefined;
-  const { c, k, m, i } = payload as { c?: unknown; k?: unknown; m?: unknown; i?: unknown };
-  if (typeof c !== 'string' || c.length === 0 || c.length > 1024) return undefined;
-  if ((k !== 'join' && k !== 'leave') || !isMemberId(m) || (i !== undefined && !isInfo(i))) return undefined;
-  const data = JSON.stringify(i === undefined ? { id: m } : { id: m, info: i });
-  const text = encodeFields({ event: `presence-${k}`, data });
-  return {
-    channel: c,
-    event: { channel: c, id: undefined, event: `presence-${k}`, text, bytes: Buffer.from(text) },
-  };
 }
 
 /** Presence for a namespace when its option is on: follows the streams, notices go to the hub. */
