@@ -15,6 +15,7 @@ export default defineConfig([
       fastify: 'src/integrations/fastify/index.ts',
       koa: 'src/integrations/koa/index.ts',
       fetch: 'src/integrations/fetch/index.ts',
+      ai: 'src/integrations/ai/index.ts',
     },
     external: ['express-eventstream', 'ioredis', 'prom-client', 'fastify', 'koa'],
     format: ['esm', 'cjs'],

@@ -19,6 +19,7 @@ const dts = join(out, 'dts');
 const ENTRIES = {
   index: 'index.d.ts',
   fetch: 'integrations/fetch/index.d.ts',
+  ai: 'integrations/ai/index.d.ts',
   redis: 'integrations/redis/index.d.ts',
   postgres: 'integrations/postgres/index.d.ts',
   metrics: 'integrations/metrics/index.d.ts',

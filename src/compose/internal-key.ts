@@ -85,6 +85,11 @@ export interface PackageInternals {
     | 'MAX_STATE_NAME_LENGTH'
     | 'MAX_STATE_VALUE_BYTES'
   >;
+  /** An Events object's response streams as the AI entry reads them, and its shared state. */
+  readonly responseStreams: (events: object) => {
+    read: ResponseStreams['read'];
+    readonly state: RunningEngine['state'];
+  };
 }
 
 /** The internals of the core whose `Events` class is `events` (imported by package name). */

@@ -14,7 +14,7 @@ import {
   MAX_STATE_VALUE_BYTES,
   stateLimit,
 } from '../engine/state.js';
-import type { PackageInternals } from './internal-key.js';
+import { type EventsInternals, INSTANCE_INTERNALS, type PackageInternals } from './internal-key.js';
 
 export const PACKAGE_INTERNALS: PackageInternals = {
   checks,
@@ -30,5 +30,10 @@ export const PACKAGE_INTERNALS: PackageInternals = {
     MAX_STATE_TTL_MS,
     MAX_STATE_NAME_LENGTH,
     MAX_STATE_VALUE_BYTES,
+  },
+  responseStreams: (events) => {
+    const internals = (events as Record<symbol, EventsInternals | undefined>)[INSTANCE_INTERNALS];
+    if (internals === undefined) throw new Error('express-eventstream: not an Events object');
+    return { read: (id, options) => internals.streams.read(id, options), state: internals.engine.state };
   },
 };
