@@ -130,6 +130,7 @@ export function resolveEndpoint<M extends object, Req>(
     access: {
       ...(tokens && { identify: (view) => tokens.identify(view) }),
       admit: (who, channels) => identity.admit(who, channels),
+      held: (who) => identity.held(who),
     },
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,
     maxChannelNameLength: core.settings.maxChannelNameLength,

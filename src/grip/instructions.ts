@@ -38,6 +38,8 @@ export function holdHeaders(input: {
   link?: { uri: string; timeoutSec: number };
   /** Reliable mode: the build-id filter on every channel, filling in this `id_format`. */
   idFormat?: string;
+  /** Private channels in their wire form (held-streams.ts): no prev-id, no filter. */
+  privateChannels?: readonly string[];
 }): Record<string, string> {
   // A prev-id without a next link would stall the stream on the first gap: both or neither.
   const prevIds = input.link === undefined ? undefined : input.prevIds;
@@ -59,6 +61,7 @@ export function holdHeaders(input: {
         const prev = prevIds?.[input.channels[i]!];
         return `${prev === undefined ? name : `${name}; prev-id=${prev}`}${filter}`;
       })
+      .concat(input.privateChannels ?? [])
       .join(', '),
   };
   if (idFormat !== undefined) headers['Grip-Set-Meta'] = `id_format="${idFormat}"`;

@@ -2,12 +2,13 @@
 // prefix, reliable })`; the request decision asks it whether a request came through a proxy, what
 // a hold answers and what a recovery fetch asks for; the publish pipeline sends through its sink.
 
-import type { EventSink } from '../base/types.js';
+import type { EventSink, StreamIdentity } from '../base/types.js';
 import { gripSigRejected, multiChannelHoldWithoutReliable } from '../core/debug.js';
 import type { DiagnosticsSource } from '../core/diagnostics.js';
 import type { GripRequestCheck, GripRequests } from '../protocol/grip-requests.js';
 import { queryOf } from '../protocol/request-view.js';
 import { escapeDirectives, idFormat } from './build-id.js';
+import { closeBody, type HeldSelector, identityChannels, isExact, selectedChannel } from './held-streams.js';
 import { holdHeaders } from './instructions.js';
 import { createGripSink } from './publisher.js';
 import {
@@ -32,6 +33,11 @@ export interface ReliableSettings {
 export interface GripPlugin extends GripRequests {
   /** Publishes each batch to the proxies; undefined when there are none to publish to. */
   readonly sink: EventSink | undefined;
+  /**
+   * End the streams the proxies hold for `selector` (revocation, expiry), after `text` when the
+   * selector names them exactly; resolves at once without proxies.
+   */
+  closeHeld(selector: HeldSelector, text: string): Promise<void>;
   /** The same plug-in, verifying against other proxies (`express({ grip })`); it publishes nothing. */
   withProxies(proxies: GripSettings | undefined): GripPlugin;
 }
@@ -80,7 +86,11 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
       if (channels === undefined) return { valid: false };
       return { valid: true, channels, positions: parseGripLast(view, prefix) };
     },
-    holdHeaders(view, channels, lastIds) {
+    closeHeld: (selector, text) =>
+      sink === undefined
+        ? Promise.resolve()
+        : sink.send([closeBody(selectedChannel(prefix, selector), isExact(selector) ? text : undefined)]),
+    holdHeaders(view, channels, lastIds, identity?: StreamIdentity) {
       if (reliable === undefined && channels.length > 1 && options.diagnostics !== undefined) {
         multiChannelHoldWithoutReliable(options.diagnostics.source);
       }
@@ -98,6 +108,7 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
         channels,
         prefix,
         keepAlive,
+        privateChannels: identityChannels(prefix, identity),
         ...(link !== undefined &&
           lastIds !== undefined && { link, prevIds: lastIds, idFormat: idFormat(prefix, channels) }),
       });

@@ -1,5 +1,5 @@
 // What a publish sends: the `{"items":[…]}` bodies of a batch, and the validated retry policy.
-import type { EncodedEvent } from '../base/types.js';
+import type { EncodedEvent, EventSink } from '../base/types.js';
 import { BUILD_ID, escapeDirectives, ID_DIRECTIVE } from './build-id.js';
 import { gripChannelName } from './channel.js';
 import { GripConfigError } from './errors.js';
@@ -48,6 +48,11 @@ export function validateRetry(retry: GripRetryOptions | undefined): Required<Gri
 export interface Body {
   readonly text: string;
   readonly items: number;
+}
+
+/** The publishing sink, which also sends other bodies (closes) in the same per-proxy order. */
+export interface GripSink extends EventSink {
+  send(bodies: readonly Body[]): Promise<void>;
 }
 
 /** `{"items":[…]}` bodies for a batch, in publish order. */

@@ -1,10 +1,10 @@
-import type { EncodedEvent, EventSink } from '../base/types.js';
+import type { EncodedEvent } from '../base/types.js';
 import { gripFailed } from '../core/debug.js';
 import { type DiagnosticsSource, diag, type GripAttemptOutcome } from '../core/diagnostics.js';
 import { GripConfigError, GripPublishError } from './errors.js';
 import { type ResolvedProxy, resolvedProxies } from './grip-url.js';
 import { loadJose } from './jose.js';
-import { type Body, encodeBodies, validateRetry } from './publish-body.js';
+import { type Body, encodeBodies, type GripSink, validateRetry } from './publish-body.js';
 import type { GripRetryOptions, GripSettings } from './types.js';
 
 const JWT_LIFETIME_SEC = 600;
@@ -49,7 +49,7 @@ type Attempt =
  * every proxy answered 2xx and rejects with a `GripPublishError` otherwise; it never throws
  * synchronously. `close()` stops retries, aborts requests in flight and leaves no timers behind.
  */
-export function createGripSink(settings: GripSettings, options: GripSinkOptions): EventSink {
+export function createGripSink(settings: GripSettings, options: GripSinkOptions): GripSink {
   if (typeof options.prefix !== 'string') throw new GripConfigError('GRIP prefix must be a string');
   const state: SinkState = {
     closed: false,
@@ -60,27 +60,24 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
   };
   const publishers = resolvedProxies(settings).map((proxy) => new ProxyPublisher(proxy, state));
   const prefix = options.prefix;
-
+  // Enqueued on every proxy before the first await, so concurrent calls keep their order.
+  const send = async (bodies: readonly Body[]): Promise<void> => {
+    if (state.closed)
+      throw new GripPublishError(publishers[0]?.url ?? '', 'GRIP sink is closed', { attempts: 0 });
+    const results = await Promise.allSettled(publishers.map((p) => p.enqueue(bodies)));
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [asPublishError(r.reason)] : []));
+    const first = failures[0];
+    if (first !== undefined) {
+      first.failures = failures;
+      throw first;
+    }
+  };
   return {
-    async publish(batch: readonly EncodedEvent[]): Promise<void> {
-      if (state.closed) {
-        throw new GripPublishError(publishers[0]?.url ?? '', 'GRIP sink is closed', { attempts: 0 });
-      }
-      if (batch.length === 0) return;
-      const bodies = encodeBodies(batch, prefix, options.reliable === true);
-      // Enqueue on every proxy before the first await, so concurrent publish() calls keep their order.
-      const runs = publishers.map((p) => p.enqueue(bodies));
-      const results = await Promise.allSettled(runs);
-      const failures: GripPublishError[] = [];
-      for (const r of results) {
-        if (r.status === 'rejected') failures.push(asPublishError(r.reason));
-      }
-      const first = failures[0];
-      if (first !== undefined) {
-        first.failures = failures;
-        throw first;
-      }
-    },
+    send,
+    publish: (batch: readonly EncodedEvent[]): Promise<void> =>
+      batch.length === 0 && !state.closed
+        ? Promise.resolve()
+        : send(encodeBodies(batch, prefix, options.reliable === true)),
     async close(): Promise<void> {
       state.closed = true;
       for (const wake of [...state.sleepers]) wake();
@@ -90,10 +87,10 @@ export function createGripSink(settings: GripSettings, options: GripSinkOptions)
   };
 }
 
-function asPublishError(reason: unknown): GripPublishError {
-  if (reason instanceof GripPublishError) return reason;
-  return new GripPublishError('', `GRIP publish failed: ${String(reason)}`, { attempts: 0, cause: reason });
-}
+const asPublishError = (reason: unknown): GripPublishError =>
+  reason instanceof GripPublishError
+    ? reason
+    : new GripPublishError('', `GRIP publish failed: ${String(reason)}`, { attempts: 0, cause: reason });
 
 class ProxyPublisher {
   readonly url: string;

@@ -98,7 +98,8 @@ export class Revocations {
     this.#ready = reload();
   }
 
-  async revoke(selector: RevokeSelector, options: RevokeOptions = {}): Promise<void> {
+  /** Resolves with the selector's fields once every process was told. */
+  async revoke(selector: RevokeSelector, options: RevokeOptions = {}): Promise<Fields> {
     const fields = fieldsOf(selector);
     const ttlMs = integerOption('ttlMs', options?.ttlMs, { min: 1, max: DAY_MS }, DAY_MS);
     const until = Date.now() + ttlMs;
@@ -106,6 +107,7 @@ export class Revocations {
     await this.#engine.state.put(SCOPE, keyOf(fields), JSON.stringify(record), ttlMs);
     this.#apply(fields, until);
     await this.#engine.control.send(REVOKE_TOPIC, record);
+    return fields;
   }
 
   async unrevoke(selector: RevokeSelector): Promise<void> {

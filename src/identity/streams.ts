@@ -7,6 +7,7 @@ import type { StreamIdentity } from '../base/types.js';
 import type { Connection } from '../core/connection.js';
 import type { ConnectionWatcher } from '../core/stream-extras.js';
 import type { RunningEngine } from '../engine/running.js';
+import { expirySecond, type HeldSelector } from '../grip/held-streams.js';
 import { ExpiryHeap } from './expiry.js';
 import { firstDenied } from './patterns.js';
 import { type Fields, Revocations, type RevokeOptions, type RevokeSelector } from './revocations.js';
@@ -18,15 +19,33 @@ export type AccessRefusal = { readonly condition: 'forbidden' | 'revoked'; reado
 const EXPIRED = encodeStreamEnd('token-expired', 'the subscriber token expired', undefined);
 const REVOKED = encodeStreamError('revoked', 'access to this stream was revoked', undefined);
 
+/** Where streams a proxy holds are ended (the GRIP plug-in). */
+export interface HeldStreams {
+  closeHeld(selector: HeldSelector, text: string): Promise<void>;
+}
+
 export class IdentityStreams implements ConnectionWatcher {
   readonly #all = new Set<Connection>();
   readonly #bySub = new Map<string, Set<Connection>>();
   readonly #byTokenId = new Map<string, Set<Connection>>();
   readonly #expiry = new ExpiryHeap<Connection>((conn) => conn.endWith(EXPIRED, 'token-expired'));
+  /** Expiry seconds of tokens whose streams a proxy holds: each is ended there once it passed. */
+  readonly #heldExpiry: ExpiryHeap<number>;
   readonly #revocations: Revocations;
+  readonly #held: HeldStreams;
 
-  constructor(engine: RunningEngine, report: (error: Error) => void) {
+  constructor(engine: RunningEngine, held: HeldStreams, report: (error: Error) => void) {
+    this.#held = held;
     this.#revocations = new Revocations(engine, (fields) => this.#closeMatching(fields), report);
+    this.#heldExpiry = new ExpiryHeap<number>((expiresSec) => {
+      held.closeHeld({ expiresSec }, EXPIRED).catch(report);
+    });
+  }
+
+  /** A proxy holds a stream with `identity`: it is ended there when the token expires. */
+  held(identity: StreamIdentity): void {
+    const second = expirySecond(identity.expiresAt);
+    this.#heldExpiry.add(second, second * 1000);
   }
 
   opened(conn: Connection): void {
@@ -65,8 +84,10 @@ export class IdentityStreams implements ConnectionWatcher {
     return undefined;
   }
 
-  revoke(selector: RevokeSelector, options?: RevokeOptions): Promise<void> {
-    return this.#revocations.revoke(selector, options);
+  /** Every process closes its own streams; the proxies' are closed once, from here. */
+  async revoke(selector: RevokeSelector, options?: RevokeOptions): Promise<void> {
+    const [sub, tokenId, channel] = await this.#revocations.revoke(selector, options);
+    await this.#held.closeHeld({ sub, tokenId, channel }, REVOKED);
   }
 
   unrevoke(selector: RevokeSelector): Promise<void> {
@@ -76,6 +97,7 @@ export class IdentityStreams implements ConnectionWatcher {
   /** The namespace closed: no expiry timer left behind. */
   stop(): void {
     this.#expiry.clear();
+    this.#heldExpiry.clear();
   }
 
   #closeMatching([sub, tokenId, channel]: Fields): void {

@@ -37,6 +37,8 @@ export interface Access {
     identity: StreamIdentity | undefined,
     channels: readonly string[],
   ): Promise<{ readonly condition: 'forbidden' | 'revoked'; readonly text: string } | undefined>;
+  /** A proxy holds a stream opened with `identity`: its token's expiry must reach the proxy too. */
+  held?(identity: StreamIdentity): void;
 }
 
 /** A complete response: write `status` and `headers`, send `body`, end. */
@@ -190,7 +192,8 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
     // The proxy only starts holding once this response ends: the instructions and the initial
     // body (with any replay), with an explicit length.
     const initial = await endpoint.history.initial(channels, endpoint.preamble, lastEventId);
-    return holdVerdict('hold', view, endpoint, channels, initial.text, initial.lastIds);
+    if (identity !== undefined) endpoint.access.held?.(identity);
+    return holdVerdict('hold', view, endpoint, channels, initial.text, initial.lastIds, identity);
   }
   return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId, identity };
 }
@@ -225,11 +228,12 @@ function holdVerdict(
   channels: readonly string[],
   text: string,
   lastIds: Record<string, string> | undefined,
+  identity?: StreamIdentity,
 ): Verdict {
   const body = utf8.encode(endpoint.grip.holdText(text));
   const headers = {
     ...EVENT_STREAM_HEADERS,
-    ...endpoint.grip.holdHeaders(view, channels, lastIds),
+    ...endpoint.grip.holdHeaders(view, channels, lastIds, identity),
     'Content-Length': String(body.length),
   };
   return { kind, status: 200, headers, body, channels };

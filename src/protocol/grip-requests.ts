@@ -1,6 +1,7 @@
 // GRIP's request side, as the decision uses it: is this request from a proxy, is it a proxy's
 // recovery fetch, what makes the proxy hold. Declared here, where the decision calls it, so the
 // protocol needs nothing of GRIP; grip/plugin.ts implements it.
+import type { StreamIdentity } from '../base/types.js';
 import type { RequestView } from './request-view.js';
 
 /** Outcome of inspecting a request for GRIP proxying. */
@@ -24,11 +25,16 @@ export interface GripRequests {
    * else with `?es-recover=` is an ordinary request and the parameter is ignored.
    */
   recovery(view: RequestView): RecoveryRequest | undefined;
-  /** Headers that make the proxy hold the stream on `channels` (with `prev-id`s and a recovery link in reliable mode). */
+  /**
+   * Headers that make the proxy hold the stream on `channels` (with `prev-id`s and a recovery link
+   * in reliable mode), and, for a stream opened with a token, on the private channels through
+   * which its revocation or expiry ends it.
+   */
   holdHeaders(
     view: RequestView,
     channels: readonly string[],
     lastIds: Readonly<Record<string, string>> | undefined,
+    identity?: StreamIdentity,
   ): Record<string, string>;
   /**
    * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
