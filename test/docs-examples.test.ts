@@ -61,7 +61,7 @@ describe('the checker itself', () => {
     '```',
     '',
     '<!-- check: context',
-    "import { events } from 'express-eventstream';",
+    "declare const events: typeof import('express-eventstream').events;",
     '-->',
     '```ts',
     'const e = events<{ time: { value: string } }>();',
@@ -97,7 +97,7 @@ describe('the checker itself', () => {
       ['ts', 32],
     ]);
     expect(blocks[5]?.run).toBe(true);
-    expect(blocks[2]?.context).toBe("import { events } from 'express-eventstream';");
+    expect(blocks[2]?.context).toBe("declare const events: typeof import('express-eventstream').events;");
     expect(blocks[4]?.skip).toBe('');
   });
 
@@ -113,6 +113,34 @@ describe('the checker itself', () => {
       'path examples/none/server.mjs does not exist',
     ]);
     expect(checkDirectives(blocks)).toHaveLength(1);
+  });
+
+  it('reports a context that hides setup (imports, statements), not one that only declares', () => {
+    const hidden = extractBlocks(
+      [
+        '<!-- check: context',
+        "import express from 'express';",
+        'const app = express();',
+        '-->',
+        '```ts',
+        'app.listen(3000);',
+        '```',
+        '<!-- check: context',
+        'declare function showTime(value: string): void;',
+        'interface BunServer { stop(): void }',
+        '-->',
+        '```ts',
+        "showTime('now');",
+        '```',
+      ].join('\n'),
+      'hidden.md',
+    );
+    expect(checkDirectives(hidden).map((p) => [p.line, p.message])).toEqual([
+      [
+        6,
+        "`check: context` hides setup a reader cannot see (import express from 'express';): show it in the block",
+      ],
+    ]);
   });
 
   it('reports relative links to missing files, outside code blocks only', () => {

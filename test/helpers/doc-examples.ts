@@ -13,9 +13,10 @@
 // A block may be preceded by an HTML comment (invisible on the site):
 //   <!-- check: skip <reason> -->         not checked; the reason is required
 //   <!-- check: run -->                   also run with node (ts/js; must exit 0 on its own)
-//   <!-- check: context                   hidden lines prepended to the block before checking
-//   import { events } from 'express-eventstream';
-//   -->
+//   <!-- check: context                   ambient declarations prepended to the block before
+//   declare function showTime(value: string): void;   checking: only `declare`, `interface` and
+//   -->                                    `type` (the reader's own functions, a runtime's globals);
+//                                          imports and statements belong in the visible block
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -354,11 +355,35 @@ export function checkRelativeLinks(root: string, file: string): Problem[] {
   return problems;
 }
 
-/** Skips must say why. */
+/** Skips must say why; a hidden context may only declare, never import or run anything. */
 export function checkDirectives(blocks: readonly CodeBlock[]): Problem[] {
-  return blocks
+  const problems = blocks
     .filter((b) => b.skip !== undefined && b.skip.length < 5)
     .map((b) => ({ file: b.file, line: b.line, message: '`check: skip` needs a reason' }));
+  for (const block of blocks) {
+    if (block.context === undefined) continue;
+    const hidden = hiddenSetup(block.context);
+    if (hidden !== undefined) {
+      problems.push({
+        file: block.file,
+        line: block.line,
+        message: `\`check: context\` hides setup a reader cannot see (${hidden}): show it in the block`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** The first statement of a context that is not an ambient declaration, or undefined. */
+function hiddenSetup(context: string): string | undefined {
+  const source = ts.createSourceFile('context.ts', context, ts.ScriptTarget.ES2022, true);
+  for (const statement of source.statements) {
+    if (ts.isInterfaceDeclaration(statement) || ts.isTypeAliasDeclaration(statement)) continue;
+    const modifiers = ts.canHaveModifiers(statement) ? ts.getModifiers(statement) : undefined;
+    if (modifiers?.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword) === true) continue;
+    return statement.getText(source).split('\n')[0]?.slice(0, 60);
+  }
+  return undefined;
 }
 
 /** Every check over the given markdown files (paths relative to `root`). */
