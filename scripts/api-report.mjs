@@ -27,6 +27,8 @@ const ENTRIES = {
   koa: 'integrations/koa/index.d.ts',
   client: 'client/index.d.ts',
   react: 'integrations/react/index.d.ts',
+  vue: 'integrations/vue/index.d.ts',
+  svelte: 'integrations/svelte/index.d.ts',
 };
 
 rmSync(out, { recursive: true, force: true });
@@ -42,25 +44,27 @@ execFileSync(
   ],
   { stdio: 'inherit' },
 );
-execFileSync(
-  process.execPath,
-  [
-    tsc,
-    '-p',
-    join(root, 'src/integrations/react/tsconfig.json'),
-    ...[
-      '--noEmit',
-      'false',
-      '--emitDeclarationOnly',
-      '--declaration',
-      '--rootDir',
-      join(root, 'src'),
-      '--outDir',
-      dts,
+for (const binding of ['react', 'vue']) {
+  execFileSync(
+    process.execPath,
+    [
+      tsc,
+      '-p',
+      join(root, `src/integrations/${binding}/tsconfig.json`),
+      ...[
+        '--noEmit',
+        'false',
+        '--emitDeclarationOnly',
+        '--declaration',
+        '--rootDir',
+        join(root, 'src'),
+        '--outDir',
+        dts,
+      ],
     ],
-  ],
-  { stdio: 'inherit' },
-);
+    { stdio: 'inherit' },
+  );
+}
 
 // The subpaths import the core by package name: give them the emitted core as an installed
 // package, so it is external to them as it is to a user (a package.json without a name above the
@@ -81,7 +85,7 @@ mkdirSync(join(root, 'api'), { recursive: true });
 const stale = [];
 const problems = [];
 for (const [name, entry] of Object.entries(ENTRIES)) {
-  const client = name === 'client' || name === 'react';
+  const client = ['client', 'react', 'vue', 'svelte'].includes(name);
   const config = ExtractorConfig.prepare({
     configObject: {
       projectFolder: root,

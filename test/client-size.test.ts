@@ -1,6 +1,6 @@
 // Size budgets of the browser entries, as an app's bundler ships them: the BUILT files bundled by
-// esbuild (minified), then gzipped. The client includes both transports and tab sharing; the React
-// binding is measured on top of it (the client and React external).
+// esbuild (minified), then gzipped. The client includes both transports and tab sharing; each
+// binding (React, Vue, Svelte) is measured on top of it (the client and the framework external).
 
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -21,10 +21,10 @@ async function gzippedSize(entry: string, external: string[] = []): Promise<numb
   return gzipSync(out.outputFiles[0]!.contents, { level: 9 }).length;
 }
 
-// Budgets in bytes. The client's was 2.5 KB in the plan; it was already 2.13 KB (2176 bytes)
-// before fetch and sharing, which add about 1.3 KB: 3478 bytes now. This bound keeps it from
-// growing further; getting back to 2.5 KB means trimming the older code too (open work).
-const CLIENT_BUDGET = 3500;
+// Budgets in bytes. The client's is 2.5 KB in the plan; it was 2.13 KB before fetch and sharing,
+// 3478 bytes with them, 3147 after a first trim (internal names shortened by the build, one parser
+// loop, shorter messages). This bound keeps it there; 2560 is the target (open work).
+const CLIENT_BUDGET = 3200;
 const BINDING_BUDGET = 512;
 
 it(`the client is at most ${CLIENT_BUDGET} bytes minified and gzipped`, async () => {
@@ -33,8 +33,14 @@ it(`the client is at most ${CLIENT_BUDGET} bytes minified and gzipped`, async ()
   expect(size).toBeLessThanOrEqual(CLIENT_BUDGET);
 });
 
-it(`the React binding adds at most ${BINDING_BUDGET} bytes`, async () => {
-  const size = await gzippedSize(dist('react.js'), ['react', 'express-eventstream/client']);
-  console.log(`express-eventstream/react: ${size} bytes min+gzip on top of the client`);
-  expect(size).toBeLessThanOrEqual(BINDING_BUDGET);
-});
+for (const [name, external] of [
+  ['react', ['react']],
+  ['vue', ['vue']],
+  ['svelte', []],
+] as const) {
+  it(`the ${name} binding adds at most ${BINDING_BUDGET} bytes`, async () => {
+    const size = await gzippedSize(dist(`${name}.js`), [...external, 'express-eventstream/client']);
+    console.log(`express-eventstream/${name}: ${size} bytes min+gzip on top of the client`);
+    expect(size).toBeLessThanOrEqual(BINDING_BUDGET);
+  });
+}

@@ -13,7 +13,7 @@ import {
   type ConnectionState,
   type ConnectOptions,
   type EventDetails,
-  type EventHandlers,
+  type EventHandler,
   type EventMap,
   type EventName,
   type EventSourceConstructor,
@@ -28,42 +28,32 @@ export * from './types.js';
 
 /** Refused connections in a row, each carrying the id, after which the id is dropped. */
 const RESUME_TRIES = 3;
-const ID_FORBIDDEN = /[\r\n\0]/;
 
 /**
  * An id the client can resume from: the server never sends a longer one, `error` marks a
  * `stream-error` (a resume with it is answered 204), and EventSource drops line breaks and NUL.
  */
-function usableId(id: unknown): id is string {
-  return (
-    typeof id === 'string' &&
-    id !== '' &&
-    id.length <= MAX_EVENT_ID_LENGTH &&
-    id !== 'error' &&
-    !ID_FORBIDDEN.test(id)
-  );
-}
+const usableId = (id: unknown): id is string =>
+  typeof id === 'string' && /^[^\r\n\0]+$/.test(id) && id.length <= MAX_EVENT_ID_LENGTH && id !== 'error';
+
+/** `<epoch>-<seq>` as [epoch, seq]; seq undefined for any other id. */
+const split = (id = ''): string[] => id.split(/-(?=\d+$)/);
 
 /**
  * Whether `id` comes after `last`: `<epoch>-<seq>` ids of one epoch compare by seq; any other
  * pair differs or not. Tabs sharing a stream drop what they already had after a failover.
  */
 function isAfter(id: string, last: string | undefined): boolean {
-  const [epoch, seq] = id.split(/-(?=\d+$)/);
-  const [lastEpoch, lastSeq] = last?.split(/-(?=\d+$)/) ?? [];
-  return seq === undefined || lastSeq === undefined || epoch !== lastEpoch ? id !== last : +seq > +lastSeq;
+  const [epoch, seq] = split(id);
+  const [lastEpoch, lastSeq] = split(last);
+  return seq && lastSeq && epoch === lastEpoch ? +seq > +lastSeq : id !== last;
 }
 
-/**
- * A refused response no retry can help: authorization, or any other 4xx (but 408 and 429) or a
- * 204 when no id was sent (with one, the id may be what is refused: see RESUME_TRIES).
- */
-function isFinal(status: number, idSent: boolean): boolean {
-  return (
-    status === 401 ||
-    status === 403 ||
-    (!idSent && (status === 204 || (status >= 400 && status < 500 && status !== 408 && status !== 429)))
-  );
+/** A JSON object's field, or undefined (for anything that is not a JSON object). */
+function field(data: string, name: string): unknown {
+  try {
+    return Object(JSON.parse(data))[name];
+  } catch {}
 }
 
 type AnyHandler = (data: unknown, details: EventDetails) => void;
@@ -86,52 +76,45 @@ export function connect<M extends object = EventMap>(
   const fail = (text: string): never => {
     throw new TypeError(`connect(): ${text}`);
   };
-  const useFetch =
-    (options.transport ?? (options.headers || options.share ? 'fetch' : 'eventsource')) === 'fetch';
   const withCredentials = options.withCredentials === true;
-  const fetchImpl = options.fetch ?? g.fetch?.bind(g);
-  const opener = useFetch
-    ? fetchOpener(
-        fetchImpl ?? fail('no fetch in this environment; pass options.fetch'),
-        options.headers,
-        options.credentials ?? (withCredentials ? 'include' : 'same-origin'),
-      )
-    : eventSourceOpener(
-        options.EventSource ??
-          g.EventSource ??
-          fail('no EventSource in this environment; pass options.EventSource'),
-        withCredentials,
-      );
+  const opener =
+    (options.transport ?? (options.headers || options.share ? 'fetch' : 0)) === 'fetch'
+      ? fetchOpener(
+          options.fetch ?? g.fetch?.bind(g) ?? fail('no fetch here; pass options.fetch'),
+          options.headers,
+          options.credentials ?? (withCredentials ? 'include' : 'same-origin'),
+        )
+      : eventSourceOpener(
+          options.EventSource ?? g.EventSource ?? fail('no EventSource here; pass options.EventSource'),
+          withCredentials,
+        );
   const channels = options.channels ?? [];
-  if (!Array.isArray(channels) || channels.some((c) => typeof c !== 'string' || c === '')) {
+  if (!Array.isArray(channels) || !channels.every((c) => c && typeof c === 'string')) {
     fail('channels must be an array of non-empty strings');
   }
   const base = new URL(typeof url === 'string' ? url : url.href, g.location?.href);
-  for (const channel of channels) base.searchParams.append('channel', channel);
-  base.searchParams.delete('lastEventId');
-  const rawNames = new Set<string>(options.raw ?? []);
-  const retry =
-    options.retry === false ? undefined : { minDelayMs: 1000, maxDelayMs: 30_000, ...options.retry };
-  if (retry !== undefined && !(retry.minDelayMs > 0 && retry.maxDelayMs >= retry.minDelayMs)) {
+  const query = base.searchParams;
+  for (const channel of channels) query.append('channel', channel);
+  query.delete('lastEventId');
+  const subscribed = [...new Set(query.getAll('channel'))];
+  const rawNames = new Set<string>(options.raw);
+  const retry = options.retry !== false && { minDelayMs: 1000, maxDelayMs: 30_000, ...options.retry };
+  if (retry && !(retry.minDelayMs > 0 && retry.maxDelayMs >= retry.minDelayMs)) {
     fail('retry needs 0 < minDelayMs <= maxDelayMs');
   }
-  if (options.lastEventId !== undefined && options.lastEventId !== '' && !usableId(options.lastEventId)) {
-    fail(
-      `lastEventId must be at most ${MAX_EVENT_ID_LENGTH} characters without CR, LF or NUL, and not "error"`,
-    );
+  if (options.lastEventId && !usableId(options.lastEventId)) {
+    fail(`lastEventId must be 1 to ${MAX_EVENT_ID_LENGTH} characters, no CR, LF or NUL, not "error"`);
   }
-  const subscribed = [...new Set(base.searchParams.getAll('channel'))];
   // One key per stream: the URL without its channels, plus the channels in a stable order.
   const keyUrl = new URL(base.href);
   keyUrl.searchParams.delete('channel');
   const streamKey = `${keyUrl.href} ${JSON.stringify([...subscribed].sort())}`;
-  const storage = persistence(options.persist, g, streamKey);
-  const stored = storage.load();
+  const [stored, save] = persistence(options.persist, g, streamKey);
   let lastEventId = stored ?? (options.lastEventId || undefined);
-  if (stored !== undefined && !usableId(stored)) {
+  if (stored && !usableId(stored)) {
     // Stored by an older client or another script: resuming with it could never succeed.
     lastEventId = undefined;
-    storage.remove();
+    save('');
     queueMicrotask(() => options.onReset?.(subscribed, 'malformed-id'));
   }
   // Connections in a row that the server refused before `stream-open` while the id was sent.
@@ -140,53 +123,56 @@ export function connect<M extends object = EventMap>(
   let error: StreamError | undefined;
   let source: Source | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let retryDelay = retry?.minDelayMs ?? 0;
+  let retryDelay = 0;
   // Stored untyped: `on()` is where the event map's types are checked.
   const handlers = new Map<string, Set<AnyHandler>>();
 
   const setState = (next: ConnectionState): void => {
-    if (next === state) return;
     const previous = state;
     state = next;
-    options.onStateChange?.(next, previous);
+    if (next !== previous) options.onStateChange?.(next, previous);
   };
 
   // Ids are remembered before handlers run, so a reload right after an event resumes after it.
   const remember = (id: string): void => {
     if (id === lastEventId || !usableId(id)) return;
     lastEventId = id;
-    storage.save(id);
+    save(id);
+  };
+
+  const drop = (): void => {
+    source?._close();
+    source = undefined;
+  };
+
+  const shutdown = (next: ConnectionState): void => {
+    save();
+    drop();
+    group?._close();
+    clearTimeout(retryTimer);
+    setState(next);
   };
 
   const stop = (reason: StreamError): void => {
-    shutdown();
     error = reason;
-    setState('error');
+    shutdown('error');
     options.onError?.(reason);
   };
 
-  const shutdown = (): void => {
-    storage.flush();
-    source?.close();
-    source = undefined;
-    group?.close();
-    clearTimeout(retryTimer);
-  };
-
-  const dispatch = (name: string, rawData: string, id: string, own: boolean | undefined): void => {
+  const dispatch = (name: string, rawData: string, id: string, own?: boolean): void => {
     // A tab sharing a stream gets the events since its new leader's position again after a failover.
-    if (group !== undefined && own === true && !isAfter(id, lastEventId)) return;
+    if (group && own && !isAfter(id, lastEventId)) return;
     remember(id);
     const set = handlers.get(name);
-    if (set === undefined || set.size === 0) return;
+    if (!set?.size) return;
     let data: unknown = rawData;
     if (!rawNames.has(name)) {
       try {
         // An event published without data arrives with empty data.
-        data = rawData === '' ? undefined : JSON.parse(rawData);
+        data = rawData ? JSON.parse(rawData) : undefined;
       } catch {
         throw new SyntaxError(
-          `express-eventstream/client: the data of event "${name}" is not JSON; list "${name}" in the raw option`,
+          `express-eventstream/client: event "${name}" is not JSON; list it in options.raw`,
         );
       }
     }
@@ -197,68 +183,69 @@ export function connect<M extends object = EventMap>(
   const handle: Emit = (name, data, id, status, own) => {
     if (name === 'stream-open') {
       remember(id);
-      refusals = 0;
-      retryDelay = retry?.minDelayMs ?? 0;
-      const replayed = parseObject(data)?.replayed;
+      refusals = retryDelay = 0;
+      const replayed = field(data, 'replayed');
       setState('open');
       options.onOpen?.({ resumed: data !== '', replayed: typeof replayed === 'number' ? replayed : 0 });
     } else if (name === 'stream-error') {
       // Its id is the literal "error": never a position to resume from.
-      const body = parseObject(data);
+      const condition = field(data, 'condition');
+      const text = field(data, 'text');
       // The server's history is unreachable for now: the stream ends and the source reconnects
       // after the retry it was sent, from its last id (the error report says 'reconnecting').
-      if (body?.condition === 'unavailable') return;
-      stop({
-        condition: typeof body?.condition === 'string' ? body.condition : 'unknown',
-        text: typeof body?.text === 'string' ? body.text : data,
-      });
+      if (condition !== 'unavailable')
+        stop({
+          condition: typeof condition === 'string' ? condition : 'unknown',
+          text: typeof text === 'string' ? text : data,
+        });
     } else if (name === 'stream-reset') {
       remember(id);
-      const body = parseObject(data);
-      const resetChannels = Array.isArray(body?.channels) ? body.channels.filter(isString) : [];
-      options.onReset?.(resetChannels, String(body?.reason) as ResetReason);
+      const names = field(data, 'channels');
+      options.onReset?.(
+        Array.isArray(names) ? names.filter((c) => typeof c === 'string') : [],
+        String(field(data, 'reason')) as ResetReason,
+      );
     } else if (name !== ERROR) {
       if (name !== 'keep-alive') dispatch(name, data, id, own);
     } else if (status === undefined) {
       // The source reconnects by itself, sending Last-Event-ID.
       setState('reconnecting');
-    } else if (retry === undefined || isFinal(status, lastEventId !== undefined)) {
+    } else if (!retry || isFinal(status, lastEventId !== undefined)) {
       // The source gave up (an HTTP error status or a wrong content type).
       stop({
         condition: 'connection-failed',
-        text: data || 'the server did not answer with an event stream',
+        text: data || 'no event stream',
         ...(status > 0 && { status }),
       });
     } else {
-      source?.close();
-      source = undefined;
+      drop();
       setState('reconnecting');
-      if (lastEventId !== undefined && ++refusals >= RESUME_TRIES) {
+      if (lastEventId && ++refusals >= RESUME_TRIES) {
         // The server keeps refusing this id (a 204, 400, 414 or 431 before any stream): drop
         // it, say so, and start fresh, rather than retry it forever.
         lastEventId = undefined;
         refusals = 0;
-        storage.remove();
+        save('');
         options.onReset?.(subscribed, 'refused-id');
       }
+      retryDelay = Math.min(retryDelay * 2 || retry.minDelayMs, retry.maxDelayMs);
       retryTimer = setTimeout(open, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, retry.maxDelayMs);
     }
   };
 
   const open = (): void => {
-    source?.close();
+    source?._close();
     clearTimeout(retryTimer);
     const target = new URL(base.href);
-    if (lastEventId !== undefined) target.searchParams.set('lastEventId', lastEventId);
+    if (lastEventId) target.searchParams.set('lastEventId', lastEventId);
     // Reports of a replaced source are ignored.
     const emit: Emit = (...report) => {
       if (source === current) handle(...report);
     };
     const current =
-      group && !group.leader ? group.follow(emit) : opener(target.href, group ? group.tee(emit) : emit);
+      group && !group._leader ? group._follow(emit) : opener(target.href, group ? group._tee(emit) : emit);
     source = current;
-    for (const name of handlers.keys()) current.listen?.(name);
+    for (const name of handlers.keys()) current._listen?.(name);
   };
 
   const group = options.share
@@ -278,15 +265,18 @@ export function connect<M extends object = EventMap>(
       return error;
     },
     on(name, handler) {
-      if (typeof name !== 'string' || /^(stream-(open|error|reset)|keep-alive)$/.test(name)) {
-        throw new TypeError(`on(): "${String(name)}" is not an application event name`);
+      if (
+        typeof handler !== 'function' ||
+        typeof name !== 'string' ||
+        /^(stream-(open|error|reset)|keep-alive)$/.test(name)
+      ) {
+        throw new TypeError(`on("${String(name)}"): needs an application event name and a handler function`);
       }
-      if (typeof handler !== 'function') throw new TypeError('on(): the handler must be a function');
       let set = handlers.get(name);
-      if (set === undefined) {
+      if (!set) {
         set = new Set();
         handlers.set(name, set);
-        source?.listen?.(name);
+        source?._listen?.(name);
       }
       const entry = handler as unknown as AnyHandler;
       set.add(entry);
@@ -295,16 +285,12 @@ export function connect<M extends object = EventMap>(
       };
     },
     close() {
-      if (state === 'closed' || state === 'error') return;
-      shutdown();
-      setState('closed');
+      if (state !== 'closed' && state !== 'error') shutdown('closed');
     },
   };
 
-  const initial: EventHandlers<M> = options.on ?? {};
-  for (const name of Object.keys(initial) as EventName<M>[]) {
-    const handler = initial[name];
-    if (handler !== undefined) client.on(name, handler);
+  for (const [name, handler] of Object.entries(options.on ?? {})) {
+    if (handler) client.on(name as EventName<M>, handler as EventHandler<M, EventName<M>>);
   }
   options.signal?.addEventListener('abort', client.close);
   if (options.signal?.aborted) client.close();
@@ -312,15 +298,14 @@ export function connect<M extends object = EventMap>(
   return client;
 }
 
-function parseObject(data: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(data);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === 'string';
+/**
+ * A refused response no retry can help: authorization, or any other 4xx (but 408 and 429) or a
+ * 204 when no id was sent (with one, the id may be what is refused: see RESUME_TRIES).
+ */
+function isFinal(status: number, idSent: boolean): boolean {
+  return (
+    status === 401 ||
+    status === 403 ||
+    (!idSent && (status === 204 || (status >= 400 && status < 500 && status !== 408 && status !== 429)))
+  );
 }

@@ -20,34 +20,24 @@ export function sseParser(
   let data = '';
   let type = '';
   let own = false;
-  const line = (text: string): void => {
-    if (text === '') {
-      if (data !== '') onEvent(type || 'message', data.slice(0, -1), id, own);
-      data = type = '';
-      own = false;
-      return;
-    }
-    const colon = text.indexOf(':');
-    if (colon === 0) return;
-    const field = colon < 0 ? text : text.slice(0, colon);
-    let value = colon < 0 ? '' : text.slice(colon + 1);
-    if (value[0] === ' ') value = value.slice(1);
-    if (field === 'data') data += `${value}\n`;
-    else if (field === 'event') type = value;
-    else if (field === 'id' && !value.includes('\0')) {
-      id = value;
-      own = true;
-    } else if (field === 'retry' && /^\d+$/.test(value)) onRetry(+value);
-  };
   return (chunk) => {
-    rest += chunk;
-    const end = /\r\n|\r|\n/g;
-    let start = 0;
-    for (let m = end.exec(rest); m !== null; m = end.exec(rest)) {
-      if (m[0] === '\r' && end.lastIndex === rest.length) break;
-      line(rest.slice(start, m.index));
-      start = end.lastIndex;
+    // A CR ending the text may be the first half of a CRLF: it waits for the next chunk.
+    const lines = (rest + chunk).split(/\r\n|\r(?!$)|\n/);
+    rest = lines.pop() as string;
+    for (const text of lines) {
+      if (text === '') {
+        if (data) onEvent(type || 'message', data.slice(0, -1), id, own);
+        data = type = '';
+        own = false;
+      }
+      // Field name up to the first colon, value after it less one space; a comment has name ''.
+      const [, field, value] = /^([^:]*):? ?(.*)/s.exec(text) as unknown as [string, string, string];
+      if (field === 'data') data += `${value}\n`;
+      else if (field === 'event') type = value;
+      else if (field === 'id' && !value.includes('\0')) {
+        id = value;
+        own = true;
+      } else if (field === 'retry' && /^\d+$/.test(value)) onRetry(+value);
     }
-    rest = rest.slice(start);
   };
 }

@@ -11,99 +11,60 @@ export interface StorageGlobals {
 /** How long a persisted id may wait before it is written (visible pages; hidden ones write at once). */
 const WRITE_DELAY_MS = 50;
 
-export interface Persistence {
-  load(): string | undefined;
-  /** Remember `id`: written at once on a hidden page, else within WRITE_DELAY_MS. */
-  save(id: string): void;
-  /** Write what is pending now. */
-  flush(): void;
-  remove(): void;
-}
+/** When a page may be discarded or left: what is pending is written then. */
+const LIFECYCLE = ['visibilitychange', 'pagehide', 'freeze'];
 
 /**
- * sessionStorage access that never throws (storage can be disabled, full or sandboxed). A write
- * costs far more than handling an event, so on a visible page the last id is written at most once
- * per WRITE_DELAY_MS, and at once when the page is hidden or left (`visibilitychange`,
- * `pagehide`, `freeze`): the page may be discarded while hidden, so then every id is written.
+ * The stored id, and `save(id)` (`''` removes it; `undefined` writes what is pending and stops
+ * listening to the page). Storage access never throws (storage can be disabled, full or
+ * sandboxed). A write costs far more than handling an event, so a visible page writes the last id
+ * at most once per WRITE_DELAY_MS, and at once when it is hidden or left: it may be discarded
+ * while hidden. Without a page (a worker, Node) there is no lifecycle: every id is written.
  */
 export function persistence(
   option: ConnectOptions['persist'],
   g: StorageGlobals,
   streamKey: string,
-): Persistence {
-  const none: Persistence = { load: () => undefined, save: () => {}, flush: () => {}, remove: () => {} };
-  if (option === false) return none;
-  const custom = typeof option === 'object' ? option : {};
+): [stored: string | undefined, save: (id?: string) => void] {
   let storage: StorageLike | undefined;
+  const custom = typeof option === 'object' ? option : {};
   try {
-    storage = custom.storage ?? g.sessionStorage;
-  } catch {
-    return none;
-  }
-  if (storage === undefined) return none;
+    storage = option === false ? undefined : (custom.storage ?? g.sessionStorage);
+  } catch {}
   const key = custom.key ?? `express-eventstream:last-event-id:${streamKey}`;
-  const store = storage;
-  // Without a page (a worker, Node) there is no lifecycle to flush on: write through.
-  const paged = typeof g.document?.visibilityState === 'string' && typeof g.addEventListener === 'function';
-  const hidden = (): boolean => g.document?.visibilityState !== 'visible';
+  const paged = typeof g.document?.visibilityState === 'string' && g.addEventListener !== undefined;
   let pending: string | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let listening = false;
-  const write = (run: () => void): void => {
-    try {
-      run();
-    } catch {
-      // Quota or privacy mode: resuming after a reload is lost, streaming is not.
-    }
-  };
   const flush = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(timer);
     timer = undefined;
-    if (pending === undefined) return;
-    const id = pending;
+    try {
+      // Quota or privacy mode: resuming after a reload is lost, streaming is not.
+      if (pending !== undefined) storage?.setItem(key, pending);
+    } catch {}
     pending = undefined;
-    write(() => store.setItem(key, id));
   };
-  const onHide = (): void => {
-    if (hidden()) flush();
-  };
-  const LIFECYCLE: Array<[string, () => void]> = [
-    ['visibilitychange', onHide],
-    ['pagehide', flush],
-    ['freeze', flush],
-  ];
-  return {
-    load() {
-      try {
-        // Empty: removed (StorageLike has no removeItem) or never written.
-        return store.getItem(key) || undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    save(id) {
-      pending = id;
-      if (!paged || hidden()) {
-        flush();
+  let stored: string | undefined;
+  try {
+    // Empty: removed (StorageLike has no removeItem) or never written.
+    stored = storage?.getItem(key) || undefined;
+  } catch {}
+  return [
+    stored,
+    (id) => {
+      if (id !== undefined) pending = id;
+      if (id && paged && g.document?.visibilityState === 'visible') {
+        if (!listening) for (const type of LIFECYCLE) g.addEventListener?.(type, flush);
+        listening = true;
+        timer ??= setTimeout(flush, WRITE_DELAY_MS);
         return;
       }
-      if (!listening) {
-        listening = true;
-        for (const [type, fn] of LIFECYCLE) g.addEventListener?.(type, fn);
-      }
-      timer ??= setTimeout(flush, WRITE_DELAY_MS);
-    },
-    flush() {
       flush();
-      if (!listening) return;
-      listening = false;
-      for (const [type, fn] of LIFECYCLE) g.removeEventListener?.(type, fn);
+      if (id === undefined && listening) {
+        listening = false;
+        for (const type of LIFECYCLE) g.removeEventListener?.(type, flush);
+      }
     },
-    remove() {
-      pending = undefined;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      write(() => store.setItem(key, ''));
-    },
-  };
+  ];
 }

@@ -22,13 +22,14 @@ export interface ShareGlobals {
   BroadcastChannel?: new (name: string) => Channel;
 }
 
+/** Internal names start with `_`: the build shortens them (tsup.config.ts). */
 export interface Group {
-  readonly leader: boolean;
+  _leader?: boolean;
   /** The leader's emit: every report goes to the other tabs too. */
-  tee(emit: Emit): Emit;
+  _tee(emit: Emit): Emit;
   /** A follower's source: the leader's reports (asks the leader where the group is). */
-  follow(emit: Emit): Source;
-  close(): void;
+  _follow(emit: Emit): Source;
+  _close(): void;
 }
 
 /** A new tab asking where the group is; no event name holds a CR. */
@@ -47,24 +48,39 @@ export function joinGroup(
 ): Group | undefined {
   const locks = g.navigator?.locks;
   const Broadcast = g.BroadcastChannel;
-  if (locks === undefined || Broadcast === undefined) return undefined;
+  if (!locks || !Broadcast) return;
   const channel = new Broadcast(name);
-  const me = Math.random().toString(36);
+  const me = `${Math.random()}`;
   const stop = new AbortController();
   let relay: Emit | undefined;
   let release = (): void => {};
-  let leader = false;
+  const group: Group = {
+    _tee:
+      (emit) =>
+      (...report) => {
+        channel.postMessage(report);
+        emit(...report);
+      },
+    _follow(emit) {
+      relay = emit;
+      channel.postMessage([HELLO, me]);
+      return { _close() {} };
+    },
+    _close() {
+      release();
+      stop.abort();
+      channel.close();
+    },
+  };
   channel.onmessage = ({ data }) => {
-    if (data[0] === HELLO) {
-      const open = leader ? greeting() : undefined;
-      if (open !== undefined) channel.postMessage([...open, data[1]]);
-    } else if (!leader && (data[5] === undefined || data[5] === me)) {
+    const open = group._leader && data[0] === HELLO && greeting();
+    if (open) channel.postMessage([...open, data[1]]);
+    else if (!group._leader && data[0] !== HELLO && (data[5] ?? me) === me)
       relay?.(...(data.slice(0, 5) as Parameters<Emit>));
-    }
   };
   locks
     .request(name, { signal: stop.signal }, () => {
-      leader = true;
+      group._leader = true;
       lead();
       return new Promise<void>((resolve) => {
         release = resolve;
@@ -72,23 +88,5 @@ export function joinGroup(
     })
     // Aborted while waiting: this tab closed before it led.
     .catch(() => {});
-  return {
-    get leader() {
-      return leader;
-    },
-    tee: (emit) => (name, data, id, status, own) => {
-      channel.postMessage([name, data, id, status, own]);
-      emit(name, data, id, status, own);
-    },
-    follow(emit) {
-      relay = emit;
-      channel.postMessage([HELLO, me]);
-      return { close: () => {} };
-    },
-    close() {
-      release();
-      stop.abort();
-      channel.close();
-    },
-  };
+  return group;
 }

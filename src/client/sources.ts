@@ -10,10 +10,11 @@ import type { EventSourceConstructor, FetchLike, RequestHeaders } from './types.
  */
 export type Emit = (name: string, data: string, id: string, status?: number, own?: boolean) => void;
 
+/** Internal names start with `_`: the build shortens them (tsup.config.ts). */
 export interface Source {
-  close(): void;
+  _close(): void;
   /** EventSource only: it reports an event name only when asked to. */
-  listen?(name: string): void;
+  _listen?(name: string): void;
 }
 
 export type Opener = (url: string, emit: Emit) => Source;
@@ -24,56 +25,47 @@ export const ERROR = '\n';
 /** Longest refusal body handed to `onError` (the rest is read and dropped). */
 const BODY_CAP = 1024;
 
-export function eventSourceOpener(Impl: EventSourceConstructor, withCredentials: boolean): Opener {
-  return (url, emit) => {
+export const eventSourceOpener =
+  (Impl: EventSourceConstructor, withCredentials: boolean): Opener =>
+  (url, emit) => {
     const es = new Impl(url, { withCredentials });
     const listen = (name: string): void =>
       es.addEventListener(name === ERROR ? 'error' : name, (m) =>
-        emit(
-          name,
-          typeof m.data === 'string' ? m.data : '',
-          m.lastEventId,
-          es.readyState === 2 ? 0 : undefined,
-        ),
+        emit(name, `${m.data ?? ''}`, m.lastEventId, es.readyState === 2 ? 0 : undefined),
       );
     for (const name of ['stream-open', 'stream-error', 'stream-reset', ERROR]) listen(name);
-    return { close: () => es.close(), listen };
+    return { _close: () => es.close(), _listen: listen };
   };
-}
 
-export function fetchOpener(
-  fetchImpl: FetchLike,
-  headers: RequestHeaders | (() => RequestHeaders | Promise<RequestHeaders>) | undefined,
-  credentials: 'omit' | 'same-origin' | 'include',
-): Opener {
-  return (url, emit) => {
+export const fetchOpener =
+  (
+    fetchImpl: FetchLike,
+    headers: RequestHeaders | (() => RequestHeaders | Promise<RequestHeaders>) | undefined,
+    credentials: 'omit' | 'same-origin' | 'include',
+  ): Opener =>
+  (url, emit) => {
     // As EventSource: 3 s until the server's `retry:` says otherwise.
     let retry = 3000;
     let lastId = '';
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let control: AbortController | undefined;
+    let abort: AbortController;
     const connect = async (): Promise<void> => {
-      const abort = new AbortController();
-      control = abort;
+      abort = new AbortController();
+      const { signal } = abort;
       try {
         const init: RequestHeaders = {
           accept: 'text/event-stream',
           ...(typeof headers === 'function' ? await headers() : headers),
         };
-        if (lastId !== '') init['last-event-id'] = lastId;
-        const res = await fetchImpl(url, {
-          headers: init,
-          credentials,
-          signal: abort.signal,
-          cache: 'no-store',
-        });
-        if (
-          res.status !== 200 ||
-          !/^text\/event-stream/i.test(res.headers.get('content-type') ?? '') ||
-          !res.body
-        ) {
-          const body = (await res.text().catch(() => '')).slice(0, BODY_CAP);
-          if (!abort.signal.aborted) emit(ERROR, body, lastId, res.status);
+        if (lastId) init['last-event-id'] = lastId;
+        const res = await fetchImpl(url, { headers: init, credentials, signal, cache: 'no-store' });
+        const body =
+          res.status === 200 &&
+          /^text\/event-stream/i.test(res.headers.get('content-type') ?? '') &&
+          res.body;
+        if (!body) {
+          const text = (await res.text().catch(() => '')).slice(0, BODY_CAP);
+          if (!signal.aborted) emit(ERROR, text, lastId, res.status);
           return;
         }
         const feed = sseParser(
@@ -86,23 +78,22 @@ export function fetchOpener(
           },
           lastId,
         );
-        const reader = res.body.getReader();
+        const reader = body.getReader();
         const decoder = new TextDecoder();
         for (let r = await reader.read(); !r.done; r = await reader.read())
           feed(decoder.decode(r.value, { stream: true }));
       } catch {
         // A network error, a failing `headers` function, or close(): told apart below.
       }
-      if (abort.signal.aborted) return;
+      if (signal.aborted) return;
       emit(ERROR, '', lastId);
       timer = setTimeout(connect, retry);
     };
     void connect();
     return {
-      close() {
+      _close() {
         clearTimeout(timer);
-        control?.abort();
+        abort.abort();
       },
     };
   };
-}
