@@ -302,6 +302,9 @@ export async function measureLatency({
       });
       const opened = await pool.openMany(clients, clients, () => ({ path: `/?channel=${CHANNEL}` }));
       const sse = opened.map((o) => o.client);
+      // A response head is not a subscription: wait until the serving process counts every client
+      // (a resume read on a loaded database can take longer than the priming run).
+      await children[servingAt].request({ cmd: 'wait', channel: CHANNEL, n: clients });
       const allReached = async (last, ms) => {
         const deadline = performance.now() + ms;
         while (!sse.every((c) => c.last >= last)) {
@@ -313,7 +316,9 @@ export async function measureLatency({
       // Priming: every client subscribed and receiving before anything is measured.
       const primed = await publisher.request({ cmd: 'run', rate: 1000, ms: 300 });
       if (!(await allReached(primed.last, 10_000))) {
-        const got = sse.map((c) => c.last).join(', ');
+        const got = sse
+          .map((c) => `${c.last}/${c.bodyBytes}b${c.ended ? ' ended' : ''}${c.protocolError}`)
+          .join(', ');
         throw new Error(
           `${setup.key}: clients not receiving (${primed.failed} failed; last ${primed.last}, clients at ${got})`,
         );
