@@ -36,6 +36,7 @@ export default defineConfig({
           { text: 'Scaling', link: '/scaling' },
           { text: 'PostgreSQL', link: '/postgres' },
           { text: 'Presence, filters, overload', link: '/channels' },
+          { text: 'MCP servers', link: '/mcp' },
         ],
       },
       {
