@@ -16,6 +16,7 @@ export default defineConfig([
       koa: 'src/integrations/koa/index.ts',
       fetch: 'src/integrations/fetch/index.ts',
       ai: 'src/integrations/ai/index.ts',
+      mcp: 'src/integrations/mcp/index.ts',
     },
     external: ['express-eventstream', 'ioredis', 'prom-client', 'fastify', 'koa'],
     format: ['esm', 'cjs'],

@@ -22,6 +22,7 @@ const ENTRIES = {
   ai: 'integrations/ai/index.d.ts',
   redis: 'integrations/redis/index.d.ts',
   postgres: 'integrations/postgres/index.d.ts',
+  mcp: 'integrations/mcp/index.d.ts',
   metrics: 'integrations/metrics/index.d.ts',
   fastify: 'integrations/fastify/index.d.ts',
   koa: 'integrations/koa/index.d.ts',

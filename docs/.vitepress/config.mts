@@ -37,6 +37,7 @@ export default defineConfig({
           { text: 'PostgreSQL', link: '/postgres' },
           { text: 'Presence, filters, overload', link: '/channels' },
           { text: 'AI streaming', link: '/ai-streaming' },
+          { text: 'MCP servers', link: '/mcp' },
         ],
       },
       {

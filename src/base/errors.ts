@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'ERR_SSE_REDIS_DATA'
   | 'ERR_SSE_POSTGRES'
   | 'ERR_SSE_POSTGRES_DATA'
-  | 'ERR_SSE_STREAM';
+  | 'ERR_SSE_STREAM'
+  | 'ERR_SSE_MCP';
 
 import { ERROR_BRAND } from './error-brand.js';
 

@@ -16,6 +16,7 @@ import type * as control from '../engine/control.js';
 import type { outageReport } from '../engine/outage.js';
 import type { RunningEngine } from '../engine/running.js';
 import type * as state from '../engine/state.js';
+import type { EventStore } from '../engine/store.js';
 import type { GripPlugin } from '../grip/plugin.js';
 import type { IdentityStreams } from '../identity/streams.js';
 import type { ResponseStreams } from '../streams/registry.js';
@@ -90,6 +91,13 @@ export interface PackageInternals {
     read: ResponseStreams['read'];
     readonly state: RunningEngine['state'];
   };
+  /**
+   * The history and shared state of an Events object (an entry that stores its own records, such
+   * as the MCP event store, writes where the namespace does); undefined for anything else.
+   */
+  readonly engineOf: (
+    events: object,
+  ) => { readonly history: EventStore | undefined; readonly state: state.SharedState } | undefined;
 }
 
 /** The internals of the core whose `Events` class is `events` (imported by package name). */

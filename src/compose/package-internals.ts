@@ -14,7 +14,12 @@ import {
   MAX_STATE_VALUE_BYTES,
   stateLimit,
 } from '../engine/state.js';
-import { type EventsInternals, INSTANCE_INTERNALS, type PackageInternals } from './internal-key.js';
+import {
+  type EventsInternals,
+  eventsProtocolOf,
+  INSTANCE_INTERNALS,
+  type PackageInternals,
+} from './internal-key.js';
 
 export const PACKAGE_INTERNALS: PackageInternals = {
   checks,
@@ -35,5 +40,10 @@ export const PACKAGE_INTERNALS: PackageInternals = {
     const internals = (events as Record<symbol, EventsInternals | undefined>)[INSTANCE_INTERNALS];
     if (internals === undefined) throw new Error('express-eventstream: not an Events object');
     return { read: (id, options) => internals.streams.read(id, options), state: internals.engine.state };
+  },
+  engineOf(events) {
+    if (eventsProtocolOf(events) !== 'compatible') return undefined;
+    const internals = (events as { [INSTANCE_INTERNALS]: EventsInternals })[INSTANCE_INTERNALS];
+    return { history: internals.settings.store, state: internals.engine.state };
   },
 };

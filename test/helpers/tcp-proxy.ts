@@ -40,6 +40,8 @@ export interface TcpProxy {
   fault(match: (chunk: Buffer) => boolean, fault: Fault): Promise<FaultReport>;
   /** Send bytes to the service on a fresh connection; resolves with its first reply chunk. */
   sendLater(bytes: Buffer): Promise<Buffer>;
+  /** Cut every open connection now (both sides); resolves with how many client connections it cut. */
+  cutAll(): number;
   close(): Promise<void>;
 }
 
@@ -166,6 +168,15 @@ export async function startTcpProxy(target: {
         });
         socket.once('error', reject);
       });
+    },
+    cutAll() {
+      let cut = 0;
+      for (const s of sockets) {
+        // Client sides are the sockets accepted on the proxy's own port.
+        if (s.localPort === port) cut++;
+        s.destroy();
+      }
+      return cut;
     },
     async close() {
       for (const s of sockets) s.destroy();
