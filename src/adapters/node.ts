@@ -24,7 +24,10 @@ export function nodeRequestView(req: HttpRequest & { originalUrl?: string }): Re
   return {
     method: req.method ?? 'GET',
     url: req.originalUrl ?? req.url ?? '',
-    remoteAddress: req.socket?.remoteAddress,
+    // Read only when used: node:http caches the peer on the socket once it is read.
+    get remoteAddress() {
+      return req.socket?.remoteAddress;
+    },
     header(name) {
       const value = headers[name];
       return Array.isArray(value) ? value.join(', ') : value;
@@ -64,7 +67,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
           endpoint.preamble,
           verdict.lastEventId,
           { ...extras, identity: verdict.identity },
-          view.remoteAddress,
+          () => view.remoteAddress,
         ),
     );
   }

@@ -142,7 +142,7 @@ export class Events<M extends object = EventMap> extends EventEmitter<EventsEven
     this.#presence = startPresence(settings.presence, this.#engine, this.#hub, subscriptions, (error) =>
       this.#report(error, {}),
     );
-    this.#identity = new IdentityStreams(this.#engine, grip, (error) => this.#report(error, {}));
+    this.#identity = new IdentityStreams(this.#engine, grip, this.#hub, (error) => this.#report(error, {}));
     subscriptions.watchConnections(this.#identity);
     this.#streams = new ResponseStreams(settings.store, this.#engine, subscriptions, this.#pipeline);
     this[INSTANCE_INTERNALS] = {

@@ -16,10 +16,28 @@ export interface ConnectionOwner {
   delivered(events: number, bytes: number): void;
 }
 
+/** Opening times count from here: a small integer per connection, not a boxed number. */
+const CLOCK_BASE = Date.now();
+/** Numbers the streams of the process (diagnostics' connectionId), across Events objects. */
+let lastConnectionId = 0;
+
+/** What a handler or the overload option adds to a stream; most streams have none of it. */
+interface ConnectionExtras {
+  readonly overload?: ConnectionOverload | undefined;
+  readonly filter?: EventFilter | undefined;
+  readonly notices?: boolean;
+  readonly identity?: StreamIdentity | undefined;
+}
+
+/** Shared by every stream without extras: one field per connection instead of four. */
+const PLAIN: ConnectionExtras = Object.freeze({});
+
 export class Connection {
   readonly channels: readonly string[];
-  /** Who subscribed, for a stream opened with a verified token (expiry and revocation use it). */
-  readonly identity: StreamIdentity | undefined;
+  /** This stream's number in the process (diagnostics' `connectionId`). */
+  readonly id = ++lastConnectionId;
+  /** When it opened: ms after `CLOCK_BASE` (see `openedAt`). */
+  readonly #openedAt = Date.now() - CLOCK_BASE;
   /** Identifies the channel set; connections with equal keys receive identical bytes. */
   readonly key: string;
   /** Last write time (ms), for keep-alive. */
@@ -33,16 +51,12 @@ export class Connection {
    * order). 0: nothing to drop.
    */
   skipUpTo = 0;
-  /** Only these events of its channels reach the client (the handler's `filter`). */
-  readonly filter: EventFilter | undefined;
-  /** Receives the namespace's notices on its channels (`presence-join`, `presence-leave`). */
-  readonly notices: boolean;
   /**
    * Under `drop-oldest` or `conflate`: the client fell behind, so the hub parks its live events
    * (bounded) until its backlog is taken; then they are written at once.
    */
   overloaded = false;
-  readonly #overload: ConnectionOverload | undefined;
+  readonly #extras: ConnectionExtras;
   #parked: ParkedEvents | undefined;
   readonly #transport: Transport;
   readonly #maxBufferBytes: number;
@@ -59,18 +73,11 @@ export class Connection {
     channels: readonly string[],
     owner: ConnectionOwner,
     maxBufferBytes: number,
-    options: {
-      overload?: ConnectionOverload | undefined;
-      filter?: EventFilter | undefined;
-      notices?: boolean;
-      identity?: StreamIdentity | undefined;
-    } = {},
+    extras: ConnectionExtras = PLAIN,
   ) {
     this.channels = channels;
-    this.identity = options.identity;
-    this.filter = options.filter;
-    this.notices = options.notices === true;
-    this.#overload = options.overload;
+    const { overload, filter, notices, identity } = extras;
+    this.#extras = overload || filter || notices || identity ? extras : PLAIN;
     this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
     this.#transport = transport;
     this.#owner = owner;
@@ -80,6 +87,26 @@ export class Connection {
 
   get open(): boolean {
     return this.#open;
+  }
+
+  /** Who subscribed, for a stream opened with a verified token (expiry and revocation use it). */
+  get identity(): StreamIdentity | undefined {
+    return this.#extras.identity;
+  }
+
+  /** Only these events of its channels reach the client (the handler's `filter`). */
+  get filter(): EventFilter | undefined {
+    return this.#extras.filter;
+  }
+
+  /** Receives the namespace's notices on its channels (`presence-join`, `presence-leave`). */
+  get notices(): boolean {
+    return this.#extras.notices === true;
+  }
+
+  /** When the stream opened (ms since the epoch). */
+  get openedAt(): number {
+    return CLOCK_BASE + this.#openedAt;
   }
 
   /** True from `startReplay()` until the replay is written: live events are deferred meanwhile. */
@@ -163,7 +190,7 @@ export class Connection {
     // write (a large event, a tick of many events); one that does not holds at most the bound
     // plus one write, and that write's buffer is shared with every other subscriber.
     const backlog = this.#transport.bufferedBytes();
-    if (this.#overload !== undefined && !this.overloaded && backlog > this.#maxBufferBytes / 2) {
+    if (this.#extras.overload !== undefined && !this.overloaded && backlog > this.#maxBufferBytes / 2) {
       // Keeps the client: this write goes, later live events are parked until it catches up.
       // Half the bound for the backlog, half for what is parked: memory stays within the bound.
       this.#write(out, now);
@@ -186,8 +213,8 @@ export class Connection {
 
   /** Hold a live event while `overloaded` (the hub parks instead of sending). */
   park(ev: EncodedEvent): void {
-    if (!this.#open || this.#overload === undefined) return;
-    this.#parked ??= new ParkedEvents(this.#maxBufferBytes / 2, this.#overload);
+    if (!this.#open || this.#extras.overload === undefined) return;
+    this.#parked ??= new ParkedEvents(this.#maxBufferBytes / 2, this.#extras.overload);
     this.#parked.add(ev);
   }
 

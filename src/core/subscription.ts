@@ -57,18 +57,12 @@ export interface SubscriptionHost {
   publishedAt(batch: readonly EncodedEvent[]): number | undefined;
 }
 
-/** Numbers the streams of the process (diagnostics' connectionId), across Events objects. */
-let lastConnectionId = 0;
-
-/** What the connect and disconnect messages say about one stream. */
-interface ConnectionLabel {
-  readonly id: number;
-  readonly remoteAddress: string | undefined;
-  readonly openedAt: number;
-}
-
 export class Subscriptions {
-  readonly #labels = new WeakMap<Connection, ConnectionLabel>();
+  /**
+   * Peer addresses, only of streams opened while the connect or disconnect messages had
+   * subscribers: reading one makes node:http cache a peer object on every socket.
+   */
+  readonly #addresses = new WeakMap<Connection, string>();
   #connectionWatcher: ConnectionWatcher | undefined;
   readonly #hub: ChannelRegistry;
   readonly #store: EventStore | undefined;
@@ -115,15 +109,14 @@ export class Subscriptions {
             bufferedBytes: conn.backlogBytes(),
             maxBufferBytes: limits.maxBufferBytes,
           });
-        const label = this.#labels.get(conn);
-        if (diag.disconnect.hasSubscribers && label !== undefined)
+        if (diag.disconnect.hasSubscribers)
           diag.disconnect.publish({
             ...source,
             channels: conn.channels,
             reason,
-            connectionId: label.id,
-            remoteAddress: label.remoteAddress,
-            durationMs: Date.now() - label.openedAt,
+            connectionId: conn.id,
+            remoteAddress: this.#addresses.get(conn),
+            durationMs: Date.now() - conn.openedAt,
             ...withIdentity(conn.identity),
           });
         host.disconnected(conn.channels, reason, conn.identity);
@@ -147,7 +140,7 @@ export class Subscriptions {
     preamble: string,
     lastEventId: string | undefined,
     extras: StreamExtras = {},
-    remoteAddress?: string,
+    addressOf?: () => string | undefined,
   ): void {
     const { filter, member, identity } = extras;
     // The connection's list, handed to every message and listener about it: read-only for real,
@@ -165,8 +158,9 @@ export class Subscriptions {
       this.#watched.set(conn, stream);
       this.watch.opened(stream);
     };
-    const label = { id: ++lastConnectionId, remoteAddress, openedAt: Date.now() };
-    this.#labels.set(conn, label);
+    const remoteAddress =
+      diag.connect.hasSubscribers || diag.disconnect.hasSubscribers ? addressOf?.() : undefined;
+    if (remoteAddress !== undefined) this.#addresses.set(conn, remoteAddress);
     this.#host.opened();
     const connected = (): void => {
       this.#connectionWatcher?.opened(conn);
@@ -175,7 +169,7 @@ export class Subscriptions {
         diag.connect.publish({
           ...this.#source,
           channels,
-          connectionId: label.id,
+          connectionId: conn.id,
           remoteAddress,
           ...withIdentity(identity),
         });

@@ -25,7 +25,8 @@ export interface HeldStreams {
 }
 
 export class IdentityStreams implements ConnectionWatcher {
-  readonly #all = new Set<Connection>();
+  /** The namespace's streams (a revocation by channel alone looks at all of them). */
+  readonly #hub: { connections(): Iterable<Connection> };
   readonly #bySub = new Map<string, Set<Connection>>();
   readonly #byTokenId = new Map<string, Set<Connection>>();
   readonly #expiry = new ExpiryHeap<Connection>((conn) => conn.endWith(EXPIRED, 'token-expired'));
@@ -34,8 +35,14 @@ export class IdentityStreams implements ConnectionWatcher {
   readonly #revocations: Revocations;
   readonly #held: HeldStreams;
 
-  constructor(engine: RunningEngine, held: HeldStreams, report: (error: Error) => void) {
+  constructor(
+    engine: RunningEngine,
+    held: HeldStreams,
+    hub: { connections(): Iterable<Connection> },
+    report: (error: Error) => void,
+  ) {
     this.#held = held;
+    this.#hub = hub;
     this.#revocations = new Revocations(engine, (fields) => this.#closeMatching(fields), report);
     this.#heldExpiry = new ExpiryHeap<number>((expiresSec) => {
       held.closeHeld({ expiresSec }, EXPIRED).catch(report);
@@ -48,8 +55,8 @@ export class IdentityStreams implements ConnectionWatcher {
     this.#heldExpiry.add(second, second * 1000);
   }
 
+  // Only streams with an identity are indexed: the others cost nothing here.
   opened(conn: Connection): void {
-    this.#all.add(conn);
     const identity = conn.identity;
     if (identity === undefined) return;
     if (identity.sub !== undefined) addTo(this.#bySub, identity.sub, conn);
@@ -58,7 +65,6 @@ export class IdentityStreams implements ConnectionWatcher {
   }
 
   released(conn: Connection): void {
-    if (!this.#all.delete(conn)) return;
     const identity = conn.identity;
     if (identity === undefined) return;
     if (identity.sub !== undefined) removeFrom(this.#bySub, identity.sub, conn);
@@ -102,7 +108,11 @@ export class IdentityStreams implements ConnectionWatcher {
 
   #closeMatching([sub, tokenId, channel]: Fields): void {
     const pool =
-      sub !== null ? this.#bySub.get(sub) : tokenId !== null ? this.#byTokenId.get(tokenId) : this.#all;
+      sub !== null
+        ? this.#bySub.get(sub)
+        : tokenId !== null
+          ? this.#byTokenId.get(tokenId)
+          : this.#hub.connections();
     if (pool === undefined) return;
     for (const conn of [...pool]) {
       const identity = conn.identity;

@@ -82,7 +82,6 @@ async function run(label: string, options: () => EventsOptions, processes: numbe
     await again.waitFor((c) => c.ended);
     expect(JSON.parse(again.named('stream-error')[0]!.data).condition).toBe('revoked');
   }
-  expect(times.at(-1)!).toBeLessThan(processes > 1 ? 5000 : 2000); // generous: a loaded machine
 }
 
 describe('revocation of 1,000 streams', () => {
