@@ -6,6 +6,9 @@
 //   `room:<room>` (the `channels` option), and `authorize` lets only the room's members in.
 //   Anyone else gets `stream-error` with condition `forbidden`, and the browser client stops.
 // - POST /rooms/:room/messages publishes a `message` event to the room, with the same check.
+// - Presence: who is in the room now. Every room stream is a member (the user, from the session),
+//   and asks for `presence-join` / `presence-leave`; GET /rooms/:room/presence (members only)
+//   lists who is there when the page opens the room, the events keep the list current.
 //
 //   PORT         HTTP port (default 3001; 0 picks a free one)
 //   HOST         address to listen on (default 127.0.0.1)
@@ -64,7 +67,8 @@ function isMember(user, room) {
 
 // --- The app ------------------------------------------------------------------------------------
 
-const events = createEvents();
+// Presence on the room channels: a user with two tabs open is one member with two connections.
+const events = createEvents({ presence: { channels: ['room:*'] } });
 events.on('error', (err) => console.error(`events error: ${err.code ?? ''} ${err.message}`));
 
 const roomChannel = (room) => `room:${room}`;
@@ -101,8 +105,19 @@ app.get(
     events,
     channels: (req) => [roomChannel(req.params.room)],
     authorize: (req) => isMember(userOf(req), req.params.room),
+    presence: (req) => ({ id: userOf(req), events: true }),
   }),
 );
+
+app.get('/rooms/:room/presence', async (req, res) => {
+  const { room } = req.params;
+  if (!isMember(userOf(req), room)) {
+    res.status(403).json({ error: 'members only' });
+    return;
+  }
+  const { members, connections } = await events.presence(roomChannel(room));
+  res.json({ online: members.map((m) => m.id).sort(), connections });
+});
 
 app.post('/rooms/:room/messages', async (req, res) => {
   const user = userOf(req);

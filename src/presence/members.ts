@@ -28,7 +28,7 @@ export interface PresenceEntry {
   connections: number;
 }
 
-/** What `events.presence(channel)` resolves to. */
+/** What `events.presence(channel)` resolves to: frozen, the same object until the membership changes. */
 export interface PresenceSnapshot {
   channel: string;
   /** Distinct members. */

@@ -33,6 +33,8 @@ export class ChannelView {
   /** This process's own streams on the channel: the view is kept while there are any. */
   localStreams = 0;
   lastQueriedAt = 0;
+  /** The last snapshot, frozen, until the next change: a query between changes allocates nothing. */
+  #snapshot: PresenceSnapshot | undefined;
 
   /** Adds a stream; returns whether its member was not present before (a join). */
   add(key: string, stream: ViewStream): boolean {
@@ -42,6 +44,7 @@ export class ChannelView {
       this.remove(key);
     }
     this.#streams.set(key, stream);
+    this.#snapshot = undefined;
     const member = this.#members.get(stream.member);
     if (member === undefined) {
       this.#members.set(stream.member, { info: stream.info, connections: 1 });
@@ -57,6 +60,7 @@ export class ChannelView {
     const stream = this.#streams.get(key);
     if (stream === undefined) return undefined;
     this.#streams.delete(key);
+    this.#snapshot = undefined;
     const member = this.#members.get(stream.member);
     if (member === undefined) return { member: stream.member, left: false, owner: stream.owner };
     member.connections--;
@@ -75,8 +79,17 @@ export class ChannelView {
   }
 
   snapshot(channel: string): PresenceSnapshot {
+    if (this.#snapshot !== undefined) return this.#snapshot;
     const members: PresenceEntry[] = [];
-    for (const [id, m] of this.#members) members.push({ id, info: m.info, connections: m.connections });
-    return { channel, count: members.length, connections: this.#streams.size, members };
+    for (const [id, m] of this.#members)
+      members.push(Object.freeze({ id, info: m.info, connections: m.connections }));
+    Object.freeze(members);
+    this.#snapshot = Object.freeze({
+      channel,
+      count: members.length,
+      connections: this.#streams.size,
+      members,
+    });
+    return this.#snapshot;
   }
 }

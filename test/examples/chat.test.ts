@@ -1,6 +1,7 @@
 // examples/chat in real Chromium: two users in two browser contexts (separate cookie jars).
 // Room membership is enforced on the stream (stream-error forbidden, shown in the page) and on
-// posting; members of a room see each other's messages, in the order they were sent.
+// posting; members of a room see each other's messages, in the order they were sent; each page
+// lists who is in the room (presence), kept current by presence-join / presence-leave.
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, ensureChromium, saveScreenshot } from '../helpers/browser.js';
@@ -115,6 +116,36 @@ describe('chat example', () => {
     expect(forged.status).toBe(403);
 
     await Promise.all([alice.context.close(), bob.context.close()]);
+    expect(problems).toEqual([]);
+  });
+
+  test('presence: each page lists who is in the room, across tabs; a user leaves with their last tab', async () => {
+    const online = (page: Page) => page.locator('#online li').allTextContents();
+    const alice = await logIn('alice');
+    await alice.page.waitForFunction(
+      () => (globalThis as unknown as PageGlobals).document.querySelectorAll('#online li').length === 1,
+    );
+    expect(await online(alice.page)).toEqual(['alice']);
+    const bob = await logIn('bob');
+    const bobTab2 = await bob.context.newPage();
+    await bobTab2.goto(chat.url);
+    await bobTab2.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+    for (const page of [alice.page, bob.page, bobTab2])
+      await expect.poll(() => online(page), { timeout: 15_000 }).toEqual(['alice', 'bob']);
+    // bob closes one tab: still online; then the other: gone from alice's list.
+    await bobTab2.close();
+    expect((await fetch(new URL('rooms/general/presence', chat.url))).status).toBe(403);
+    const streams = async () =>
+      (
+        (await (await alice.page.request.get(new URL('rooms/general/presence', chat.url).href)).json()) as {
+          connections: number;
+        }
+      ).connections;
+    await expect.poll(streams, { timeout: 15_000 }).toBe(2);
+    expect(await online(alice.page)).toEqual(['alice', 'bob']);
+    await bob.context.close();
+    await expect.poll(() => online(alice.page), { timeout: 15_000 }).toEqual(['alice']);
+    await alice.context.close();
     expect(problems).toEqual([]);
   });
 });

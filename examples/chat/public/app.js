@@ -6,7 +6,11 @@ import { timeElement } from '/shared/time.js';
 /**
  * The events of a room stream, as the server publishes them. In TypeScript this is the map you
  * pass to both sides: `events<ChatEvents>()` and `connect<ChatEvents>(...)`.
- * @typedef {{ message: { from: string, text: string, at: string } }} ChatEvents
+ * @typedef {{
+ *   message: { from: string, text: string, at: string },
+ *   'presence-join': { id: string },
+ *   'presence-leave': { id: string },
+ * }} ChatEvents
  */
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +18,8 @@ const $ = (id) => document.getElementById(id);
 /** @type {import('express-eventstream/client').EventStreamClient<ChatEvents> | undefined} */
 let client;
 let currentRoom;
+/** Users with a stream open on the room, across every tab and process. */
+const online = new Set();
 
 async function api(path, body) {
   const res = await fetch(path, {
@@ -50,6 +56,8 @@ function openRoom(room) {
   currentRoom = room;
   $('room-name').textContent = `# ${room}`;
   $('messages').replaceChildren();
+  online.clear();
+  setOnline(online);
   $('room-error').hidden = true;
   $('message-form').hidden = false;
   $('send-result').textContent = '';
@@ -60,8 +68,18 @@ function openRoom(room) {
   // reload would replay only the tail of the conversation into an empty page.
   client = connect(`rooms/${encodeURIComponent(room)}/events`, {
     persist: false,
-    on: { message: showMessage },
-    onStateChange: setStatus,
+    on: {
+      message: showMessage,
+      'presence-join': ({ id }) => setOnline(online.add(id)),
+      'presence-leave': ({ id }) => {
+        online.delete(id);
+        setOnline(online);
+      },
+    },
+    onStateChange: (state) => {
+      setStatus(state);
+      if (state === 'open') refreshOnline(room);
+    },
     onError: (error) => {
       // `forbidden` for rooms you are not in; the client has stopped and will not retry.
       $('room-error').textContent =
@@ -74,6 +92,29 @@ function openRoom(room) {
     },
   });
   setStatus(client.state);
+}
+
+/** Who is in the room: asked each time the stream (re)opens, kept current by its events. */
+function refreshOnline(room) {
+  fetch(`rooms/${encodeURIComponent(room)}/presence`)
+    .then((res) => (res.ok ? res.json() : { online: [] }))
+    .then(({ online: users }) => {
+      if (room !== currentRoom) return;
+      online.clear();
+      for (const user of users) online.add(user);
+      setOnline(online);
+    });
+}
+
+function setOnline(users) {
+  const list = $('online');
+  list.replaceChildren(
+    ...[...users].sort().map((user) => {
+      const li = document.createElement('li');
+      li.textContent = user;
+      return li;
+    }),
+  );
 }
 
 function showRooms(rooms) {
