@@ -5,8 +5,8 @@
 import pg from 'pg';
 
 export interface ListenerEvents {
-  /** A notification on one of the channels. */
-  wake(channel: string): void;
+  /** A notification on one of the channels, with its payload (foreign text: check it before use). */
+  wake(channel: string, payload: string): void;
   /** LISTEN is in place (first connect or a reconnect): anything may have been missed. */
   ready(): void;
   /** The connection failed or could not be made; it keeps trying. */
@@ -62,7 +62,7 @@ export class Listener {
     };
     client.on('error', fail);
     client.on('end', () => fail(new Error('the LISTEN connection ended')));
-    client.on('notification', (msg) => this.#events.wake(msg.channel));
+    client.on('notification', (msg) => this.#events.wake(msg.channel, msg.payload ?? ''));
     try {
       await client.connect();
       const r = await client.query(

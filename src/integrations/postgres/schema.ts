@@ -1,4 +1,4 @@
-// The one migration of the Postgres engine: four tables and three functions, every name starting
+// The one migration of the Postgres engine: five tables and three functions, every name starting
 // with the table prefix (default `ees_`), so several histories (namespaces) share one set of
 // tables and the app's own tables are never touched. Idempotent (IF NOT EXISTS, CREATE OR
 // REPLACE), run under an advisory lock so processes starting together do not race; needs only
@@ -17,6 +17,7 @@ export interface SchemaNames {
   readonly channels: string;
   readonly events: string;
   readonly outbox: string;
+  readonly state: string;
   readonly append: string;
   readonly sequence: string;
   readonly trim: string;
@@ -28,6 +29,7 @@ export function schemaNames(prefix: string): SchemaNames {
     channels: `${prefix}channels`,
     events: `${prefix}events`,
     outbox: `${prefix}outbox`,
+    state: `${prefix}state`,
     append: `${prefix}append`,
     sequence: `${prefix}sequence`,
     trim: `${prefix}trim`,
@@ -71,6 +73,16 @@ CREATE TABLE IF NOT EXISTS ${n.outbox} (
   body text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${n.outbox}_by_ns ON ${n.outbox} (ns, id);
+-- Shared state (presence, revocations, stream status): entries expire by the database's clock.
+CREATE TABLE IF NOT EXISTS ${n.state} (
+  ns text NOT NULL,
+  scope text NOT NULL,
+  key text NOT NULL,
+  value text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (ns, scope, key)
+);
+CREATE INDEX IF NOT EXISTS ${n.state}_by_expiry ON ${n.state} (ns, scope, expires_at);
 
 -- Appends events in one transaction under the namespace row's lock (see above); returns each
 -- event's seq and the seq of the previous event on its channel, and wakes the listeners.

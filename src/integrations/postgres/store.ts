@@ -81,6 +81,10 @@ export class PostgresStore implements EventStore {
   readonly wakeChannel: string;
   /** @internal The notification channel of committed transactional publishes. */
   readonly outboxChannel: string;
+  /** @internal The notification channel of control messages (`<prefix><namespace>.control`). */
+  readonly controlChannel: string;
+  /** @internal The engine's table and function names. */
+  readonly names: SchemaNames;
   readonly #names: SchemaNames;
   readonly #prefix: string;
   readonly #db: Database;
@@ -115,6 +119,16 @@ export class PostgresStore implements EventStore {
     this.endpoint = this.#db.endpoint;
     this.wakeChannel = `${this.#prefix}${this.namespace}`;
     this.outboxChannel = `${this.#prefix}${this.namespace}.outbox`;
+    this.controlChannel = `${this.#prefix}${this.namespace}.control`;
+    this.names = this.#names;
+  }
+
+  /**
+   * @internal One statement on the store's pool (after the migration), with its bounded waits;
+   * failures are PostgresUnavailableError naming the endpoint. For the control channel and state.
+   */
+  statement(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult> {
+    return this.#db.run(operation, text, values);
   }
 
   async epoch(): Promise<string> {

@@ -1,4 +1,4 @@
-// The seams this module implements, as the core declares them (the EventStore and the EventBus);
+// The seams this module implements, as the core declares them (the engine's four parts);
 // for the modules of this entry only: its public API does not re-export the core's types.
 import type { ReadResult, StoredRecord } from 'express-eventstream';
 
@@ -8,9 +8,14 @@ export type {
   BusEvent,
   BusResetReason,
   BusSink,
+  ControlChannel,
+  ControlSink,
+  Engine,
   EventBus,
   EventStore,
+  JsonValue,
   ReadResult,
+  SharedState,
   StoredRecord,
 } from 'express-eventstream';
 
