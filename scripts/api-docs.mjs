@@ -20,6 +20,7 @@ const ENTRIES = [
   { subpath: 'redis', source: 'src/integrations/redis/index.ts' },
   { subpath: 'postgres', source: 'src/integrations/postgres/index.ts' },
   { subpath: 'metrics', source: 'src/integrations/metrics/index.ts' },
+  { subpath: 'ai', source: 'src/integrations/ai/index.ts' },
 ];
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));

@@ -60,10 +60,12 @@ export default defineConfig({
         items: [
           { text: 'API: every entry point', link: '/reference' },
           { text: 'express-eventstream', link: '/api/' },
-          ...['client', 'react', 'fetch', 'fastify', 'koa', 'redis', 'postgres', 'metrics'].map((entry) => ({
-            text: `express-eventstream/${entry}`,
-            link: `/api-${entry}/`,
-          })),
+          ...['client', 'react', 'fetch', 'fastify', 'koa', 'redis', 'postgres', 'metrics', 'ai'].map(
+            (entry) => ({
+              text: `express-eventstream/${entry}`,
+              link: `/api-${entry}/`,
+            }),
+          ),
           { text: 'Migrating from 2.x', link: '/migrating' },
           { text: 'Benchmarks', link: '/benchmarks' },
           { text: 'Contributing', link: '/contributing' },

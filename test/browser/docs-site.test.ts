@@ -2,7 +2,7 @@
 // path, in light and dark mode on desktop and mobile. Screenshots go to
 // test-artifacts/docs-landing-<look>.png; each look must fit the viewport and pass axe-core.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
@@ -35,8 +35,8 @@ function serveSite(): http.Server {
     if (!path.startsWith(BASE)) return void res.writeHead(404).end();
     const rel = normalize(path.slice(BASE.length)).replace(/^(\.\.[/\\])+/, '');
     const candidates = [rel, `${rel}.html`, join(rel, 'index.html')].map((p) => join(dist, p));
-    const file = candidates.find((p) => p.startsWith(dist) && existsSync(p) && !p.endsWith('/'));
-    if (file === undefined || !/\.\w+$/.test(file)) return void res.writeHead(404).end();
+    const file = candidates.find((p) => p.startsWith(dist) && existsSync(p) && statSync(p).isFile());
+    if (file === undefined) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
     res.end(readFileSync(file));
   });
@@ -69,9 +69,8 @@ describe('the docs landing page', () => {
         const response = await page.goto(siteUrl);
         expect(response?.status()).toBe(200);
         await page.locator('.VPHero .name').waitFor({ timeout: 30_000 });
-        expect(await page.locator('html').getAttribute('class')).toContain(
-          look.colorScheme === 'dark' ? 'dark' : '',
-        );
+        const dark = await page.evaluate('document.documentElement.classList.contains("dark")');
+        expect(dark).toBe(look.colorScheme === 'dark');
         expect(await page.locator('.VPHero .image-src').getAttribute('src')).toBe(`${BASE}logo.svg`);
         expect(await page.locator('text=What it is for').count()).toBe(1);
         const favicon = await fetch(new URL('favicon.svg', siteUrl));
