@@ -1,21 +1,29 @@
-// The docs site: `npm run docs` generates the API reference (TypeDoc, into docs/api/ and
-// docs/api-{redis,client,metrics}/ for the subpath exports) and builds
-// this site into docs/.vitepress/dist/. Dead internal links fail the build (VitePress's default);
-// only links to a local dev server (http://localhost:3000 in the examples) are exempt.
+// The docs site: `npm run docs` generates the API reference (scripts/api-docs.mjs: TypeDoc into
+// docs/api/ and docs/api-<entry>/ for each subpath export) and builds this site into
+// docs/.vitepress/dist/ for GitHub Pages (.github/workflows/docs.yml), served under `base`. Dead
+// internal links fail the build (VitePress's default); only links to a local dev server
+// (http://localhost:3000 in the examples) are exempt. Links to the generated pages are written as
+// absolute site URLs (they work on GitHub too); scripts/check-docs-anchors.mjs checks them.
 import { defineConfig } from 'vitepress';
 
 export default defineConfig({
   title: 'express-eventstream',
   description:
-    'Server-Sent Events for Express and node:http: named channels, lossless reconnection, GRIP scaling.',
+    'Server-Sent Events for Express, Fastify, Koa, node:http and Fetch servers: named channels, lossless resume, a typed client, scaling on Pushpin, Redis or PostgreSQL.',
+  base: '/express-eventstream/',
+  head: [['link', { rel: 'icon', type: 'image/svg+xml', href: '/express-eventstream/favicon.svg' }]],
   cleanUrls: true,
+  lastUpdated: false,
   ignoreDeadLinks: 'localhostLinks',
   themeConfig: {
+    logo: { src: '/logo.svg', alt: '' },
     search: { provider: 'local' },
+    socialLinks: [{ icon: 'github', link: 'https://github.com/fanout/express-eventstream' }],
     outline: 'deep',
     nav: [
       { text: 'Guide', link: '/getting-started' },
-      { text: 'API', link: '/api/' },
+      { text: 'API', link: '/reference' },
+      { text: 'Demo', link: '/examples#the-basic-demo' },
       { text: 'Migrating from 2.x', link: '/migrating' },
     ],
     sidebar: [
@@ -52,10 +60,14 @@ export default defineConfig({
       {
         text: 'Reference',
         items: [
-          { text: 'API', link: '/api/' },
-          { text: 'API: express-eventstream/redis', link: '/api-redis/' },
-          { text: 'API: express-eventstream/client', link: '/api-client/' },
-          { text: 'API: express-eventstream/metrics', link: '/api-metrics/' },
+          { text: 'API: every entry point', link: '/reference' },
+          { text: 'express-eventstream', link: '/api/' },
+          ...['client', 'react', 'fetch', 'fastify', 'koa', 'redis', 'postgres', 'metrics', 'ai'].map(
+            (entry) => ({
+              text: `express-eventstream/${entry}`,
+              link: `/api-${entry}/`,
+            }),
+          ),
           { text: 'Migrating from 2.x', link: '/migrating' },
           { text: 'Benchmarks', link: '/benchmarks' },
           { text: 'Contributing', link: '/contributing' },

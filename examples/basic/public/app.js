@@ -277,6 +277,22 @@ $('channels-form').addEventListener('submit', (event) => {
   event.preventDefault();
   connect();
 });
+// A dropped network as EventSource lives it: the stream goes away, a retry a few seconds later
+// resumes from the last id. (Closing the EventSource stands in for the network here.)
+$('simulate-drop').addEventListener('click', () => {
+  if (!source) return;
+  disconnect('network dropped (simulated)');
+  setStatus('reconnecting');
+  setTimeout(() => connect({ resume: true }), 3000);
+});
+// An id from another epoch, as a client that was away longer than the history reaches back
+// would send: the server answers stream-reset instead of replaying with a silent gap.
+$('simulate-reset').addEventListener('click', () => {
+  lastEventId = '0-1';
+  lastChannels = eventsUrl(selectedChannels());
+  connect({ resume: true });
+});
+
 toggleButton.addEventListener('click', () => {
   if (source) disconnect('closed by you');
   else connect({ resume: true });

@@ -1,0 +1,56 @@
+// The API reference of every entry point (`npm run docs` runs this before `vitepress build`):
+// TypeDoc, with the options of typedoc.json, once per entry into docs/api/ (the core) and
+// docs/api-<name>/ (each subpath export). The same list, with one line per entry, is the table on
+// docs/reference.md; `node scripts/api-docs.mjs --check` verifies that the table names every entry.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+
+/** Every public entry: its subpath (`''` for the core) and its source. */
+const ENTRIES = [
+  { subpath: '', source: 'src/index.ts' },
+  { subpath: 'client', source: 'src/client/index.ts' },
+  // The React entry has its own program (JSX, the DOM), as `npm run typecheck` checks it.
+  { subpath: 'react', source: 'src/integrations/react/index.ts', options: 'typedoc.react.json' },
+  { subpath: 'fetch', source: 'src/integrations/fetch/index.ts' },
+  { subpath: 'fastify', source: 'src/integrations/fastify/index.ts' },
+  { subpath: 'koa', source: 'src/integrations/koa/index.ts' },
+  { subpath: 'redis', source: 'src/integrations/redis/index.ts' },
+  { subpath: 'postgres', source: 'src/integrations/postgres/index.ts' },
+  { subpath: 'metrics', source: 'src/integrations/metrics/index.ts' },
+  { subpath: 'ai', source: 'src/integrations/ai/index.ts' },
+];
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const reference = readFileSync(join(root, 'docs/reference.md'), 'utf8');
+const problems = [];
+for (const { subpath } of ENTRIES) {
+  const key = subpath === '' ? '.' : `./${subpath}`;
+  if (pkg.exports[key] === undefined) problems.push(`package.json exports has no "${key}"`);
+  const dir = subpath === '' ? 'api' : `api-${subpath}`;
+  if (!reference.includes(`/${dir}/`)) problems.push(`docs/reference.md does not link /${dir}/`);
+}
+for (const key of Object.keys(pkg.exports)) {
+  if (key === './package.json') continue;
+  const subpath = key === '.' ? '' : key.slice(2);
+  if (!ENTRIES.some((e) => e.subpath === subpath)) problems.push(`entry "${key}" has no API reference here`);
+}
+if (problems.length > 0) {
+  console.error(`API reference:\n${problems.join('\n')}`);
+  process.exit(1);
+}
+if (process.argv.includes('--check')) process.exit(0);
+
+const typedoc = join(root, 'node_modules/.bin/typedoc');
+for (const { subpath, source, options = 'typedoc.json' } of ENTRIES) {
+  const name = subpath === '' ? 'express-eventstream' : `express-eventstream/${subpath}`;
+  const out = subpath === '' ? 'docs/api' : `docs/api-${subpath}`;
+  const args = ['--options', options, '--entryPoints', source, '--out', out, '--name', name];
+  const run = spawnSync(typedoc, args, { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) {
+    console.error(`typedoc failed for ${name}`);
+    process.exit(run.status ?? 1);
+  }
+}
