@@ -2,7 +2,7 @@
 // path, in light and dark mode on desktop and mobile. Screenshots go to
 // test-artifacts/docs-landing-<look>.png; each look must fit the viewport and pass axe-core.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
@@ -42,9 +42,23 @@ function serveSite(): http.Server {
   });
 }
 
+/** The newest modification time among the site's pages, config and theme. */
+function newestSource(): number {
+  const dirs = [join(root, 'docs'), join(root, 'docs/.vitepress'), join(root, 'docs/.vitepress/theme')];
+  let newest = 0;
+  for (const dir of dirs) {
+    for (const name of readdirSync(dir)) {
+      if (!/\.(md|mts|ts|css|vue)$/.test(name)) continue;
+      newest = Math.max(newest, statSync(join(dir, name)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
 beforeAll(async () => {
-  if (!existsSync(join(dist, 'index.html'))) {
+  if (!existsSync(join(dist, 'index.html')) || statSync(join(dist, 'index.html')).mtimeMs < newestSource()) {
     // `npm run docs` builds it (with the API reference); the landing page needs only VitePress.
+    // A build older than a page, the config or the theme would show the page as it was.
     const build = spawnSync(join(root, 'node_modules/.bin/vitepress'), ['build', 'docs'], { cwd: root });
     if (build.status !== 0) throw new Error(`vitepress build failed:\n${build.stderr}`);
   }
