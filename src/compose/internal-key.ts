@@ -82,9 +82,9 @@ export interface PackageInternals {
     | 'assertStateEntry'
     | 'assertStateName'
     | 'stateLimit'
+    | 'isStoredStateValue'
+    | 'isStoredStateName'
     | 'MAX_STATE_TTL_MS'
-    | 'MAX_STATE_NAME_LENGTH'
-    | 'MAX_STATE_VALUE_BYTES'
   >;
   /** An Events object's response streams as the AI entry reads them, and its shared state. */
   readonly responseStreams: (events: object) => {

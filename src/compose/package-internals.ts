@@ -9,9 +9,9 @@ import { outageReport } from '../engine/outage.js';
 import {
   assertStateEntry,
   assertStateName,
-  MAX_STATE_NAME_LENGTH,
+  isStoredStateName,
+  isStoredStateValue,
   MAX_STATE_TTL_MS,
-  MAX_STATE_VALUE_BYTES,
   stateLimit,
 } from '../engine/state.js';
 import {
@@ -32,9 +32,9 @@ export const PACKAGE_INTERNALS: PackageInternals = {
     assertStateEntry,
     assertStateName,
     stateLimit,
+    isStoredStateValue,
+    isStoredStateName,
     MAX_STATE_TTL_MS,
-    MAX_STATE_NAME_LENGTH,
-    MAX_STATE_VALUE_BYTES,
   },
   responseStreams: (events) => {
     const internals = (events as Record<symbol, EventsInternals | undefined>)[INSTANCE_INTERNALS];

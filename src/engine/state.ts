@@ -59,6 +59,19 @@ export function assertStateName(what: 'scope' | 'key', name: string): void {
   }
 }
 
+/** A value read back from a shared store is ours only if put() could have written it. */
+export function isStoredStateValue(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    (value.length <= MAX_STATE_VALUE_BYTES / 3 || Buffer.byteLength(value) <= MAX_STATE_VALUE_BYTES)
+  );
+}
+
+/** A scope or key read back from a shared store is ours only if put() could have written it. */
+export function isStoredStateName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= MAX_STATE_NAME_LENGTH;
+}
+
 /** Checks `entries()`' limit. */
 export function stateLimit(limit: number | undefined): number {
   if (limit === undefined) return MAX_STATE_ENTRIES;

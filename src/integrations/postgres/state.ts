@@ -10,8 +10,7 @@ import type { PostgresStore } from './store.js';
 import type { SharedState } from './types.js';
 
 const checks: PackageInternals['state'] = packageInternals(Events).state;
-const { MAX_STATE_TTL_MS: MAX_TTL_MS, MAX_STATE_NAME_LENGTH: MAX_NAME_LENGTH } = checks;
-const MAX_VALUE_BYTES = checks.MAX_STATE_VALUE_BYTES;
+const MAX_TTL_MS = checks.MAX_STATE_TTL_MS;
 
 /** Expired rows a put() removes from its scope: a short statement whatever the backlog. */
 const SWEEP_BATCH = 100;
@@ -24,17 +23,8 @@ export interface PostgresStateOptions {
   store: PostgresStore;
 }
 
-/** A value read back is ours only if it could have been written through put(). */
-function validValue(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    (value.length <= MAX_VALUE_BYTES / 3 || Buffer.byteLength(value) <= MAX_VALUE_BYTES)
-  );
-}
-
-function validName(name: unknown): name is string {
-  return typeof name === 'string' && name.length > 0 && name.length <= MAX_NAME_LENGTH;
-}
+const validValue: typeof checks.isStoredStateValue = checks.isStoredStateValue;
+const validName: typeof checks.isStoredStateName = checks.isStoredStateName;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

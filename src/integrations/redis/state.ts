@@ -16,8 +16,7 @@ import type { SharedState } from './types.js';
 
 const checks: PackageInternals['state'] = packageInternals(Events).state;
 // The seam's bounds: an entry read back is checked against them.
-const { MAX_STATE_TTL_MS: MAX_TTL_MS, MAX_STATE_NAME_LENGTH: MAX_NAME_LENGTH } = checks;
-const MAX_VALUE_BYTES = checks.MAX_STATE_VALUE_BYTES;
+const MAX_TTL_MS = checks.MAX_STATE_TTL_MS;
 
 const PUT = script(STATE_PUT_LUA);
 const GET = script(STATE_GET_LUA);
@@ -31,17 +30,8 @@ export interface RedisStateOptions {
   store: RedisStore;
 }
 
-/** A value read back is ours only if it could have been written through put(). */
-function validValue(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    (value.length <= MAX_VALUE_BYTES / 3 || Buffer.byteLength(value) <= MAX_VALUE_BYTES)
-  );
-}
-
-function validName(name: unknown): name is string {
-  return typeof name === 'string' && name.length > 0 && name.length <= MAX_NAME_LENGTH;
-}
+const validValue: typeof checks.isStoredStateValue = checks.isStoredStateValue;
+const validName: typeof checks.isStoredStateName = checks.isStoredStateName;
 
 /**
  * Shared state with expiry on Redis: per scope a hash of values and a sorted set of expiry times,
