@@ -12,8 +12,10 @@ const root = join(import.meta.dirname, '..');
 const ENTRIES = [
   { subpath: '', source: 'src/index.ts' },
   { subpath: 'client', source: 'src/client/index.ts' },
-  // The React entry has its own program (JSX, the DOM), as `npm run typecheck` checks it.
+  // The React and Vue entries have their own programs (JSX, the DOM), as `npm run typecheck` checks them.
   { subpath: 'react', source: 'src/integrations/react/index.ts', options: 'typedoc.react.json' },
+  { subpath: 'vue', source: 'src/integrations/vue/index.ts', options: 'typedoc.vue.json' },
+  { subpath: 'svelte', source: 'src/integrations/svelte/index.ts' },
   { subpath: 'fetch', source: 'src/integrations/fetch/index.ts' },
   { subpath: 'fastify', source: 'src/integrations/fastify/index.ts' },
   { subpath: 'koa', source: 'src/integrations/koa/index.ts' },
@@ -21,6 +23,7 @@ const ENTRIES = [
   { subpath: 'postgres', source: 'src/integrations/postgres/index.ts' },
   { subpath: 'metrics', source: 'src/integrations/metrics/index.ts' },
   { subpath: 'ai', source: 'src/integrations/ai/index.ts' },
+  { subpath: 'mcp', source: 'src/integrations/mcp/index.ts' },
 ];
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
