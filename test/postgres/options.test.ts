@@ -25,4 +25,15 @@ describe('postgresStore options', () => {
       'namespace',
     );
   });
+
+  it('refuses a namespace and prefix too long for Postgres notification channel names (NOTIFY would fail)', () => {
+    const url = 'postgres://127.0.0.1:1/db';
+    expect(refusal(() => postgresStore({ url, namespace: 'n'.repeat(52) }))).toMatchObject({
+      option: 'namespace',
+      message: expect.stringContaining('at most 55 characters'),
+    });
+    expect(
+      refusal(() => postgresStore({ url, namespace: 'n'.repeat(30), tablePrefix: 'p'.repeat(26) })).option,
+    ).toBe('namespace');
+  });
 });

@@ -53,3 +53,20 @@ export function prefixOption(value: unknown): string {
   }
   return prefix;
 }
+
+/** Postgres truncates a LISTEN channel name to 63 bytes and refuses a longer one in pg_notify(). */
+const MAX_CHANNEL_NAME_BYTES = 63;
+
+/**
+ * Throws unless the longest notification channel of the namespace (`<prefix><namespace>.control`)
+ * fits Postgres' limit: a longer one would make every NOTIFY fail while LISTEN silently truncates.
+ */
+export function assertChannelNamesFit(prefix: string, namespace: string): void {
+  const longest = `${prefix}${namespace}.control`.length;
+  if (longest > MAX_CHANNEL_NAME_BYTES) {
+    throw new InvalidOptionError(
+      'namespace',
+      `namespace and tablePrefix together must be at most ${MAX_CHANNEL_NAME_BYTES - '.control'.length} characters (Postgres limits notification channel names to ${MAX_CHANNEL_NAME_BYTES} bytes), got ${prefix.length + namespace.length}`,
+    );
+  }
+}

@@ -8,6 +8,7 @@ import { Database } from './database.js';
 import { PostgresUnavailableError } from './errors.js';
 import type { TransactionClient } from './link.js';
 import {
+  assertChannelNamesFit,
   assertKnownKeys,
   assertObject,
   duration,
@@ -99,6 +100,7 @@ export class PostgresStore implements EventStore {
     assertKnownKeys(options, STORE_KEYS);
     this.namespace = namespaceOption(options.namespace);
     this.#prefix = prefixOption(options.tablePrefix);
+    assertChannelNamesFit(this.#prefix, this.namespace);
     this.#names = schemaNames(this.#prefix);
     if (options.migrate !== undefined && typeof options.migrate !== 'boolean') {
       throw new InvalidOptionError('migrate', 'migrate must be a boolean');
