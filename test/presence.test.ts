@@ -6,16 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ControlChannel, ControlSink, SharedState } from '../src/index.js';
 import { type HttpRequest, InvalidOptionError, MemoryState, type PresenceMember } from '../src/index.js';
 import { type EventsFixture, serveEvents } from './helpers/server.js';
-
-/** Wait for an async condition, polling; rejects after `timeoutMs`. */
-async function until(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from './helpers/sse-client.js';
 
 /**
  * One process's engine parts on a state and a control channel shared in memory with others, which

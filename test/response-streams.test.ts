@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Events, events, ResponseStreamError, streamHandler } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
-import { connect, request, type SseClient } from './helpers/sse-client.js';
+import { connect, request, type SseClient, until } from './helpers/sse-client.js';
 
 let cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -85,7 +85,11 @@ describe('response streams', () => {
       headers: { 'last-event-id': reload.events.at(-1)!.id! },
     });
     expect(last.status).toBe(204);
-    await waitUntil(async () => (await request(server.url('/streams/gen-3'))).status === 404, 10_000);
+    await until(
+      async () => (await request(server.url('/streams/gen-3'))).status === 404,
+      10_000,
+      'the expired stream to answer 404',
+    );
     const expired = await request(server.url('/streams/gen-3'));
     expect(expired.headers['x-stream-status']).toBe('expired');
     const unknown = await request(server.url('/streams/never'));
@@ -105,7 +109,7 @@ describe('response streams', () => {
     expect(s.signal.aborted).toBe(false);
     const stop = await request(server.url('/streams/gen-4/stop'), { method: 'POST' });
     expect(stop.status).toBe(202);
-    await waitUntil(() => s.signal.aborted, 10_000);
+    await until(() => s.signal.aborted, 10_000, "the producer's abort signal");
     expect(s.signal.reason).toBeInstanceOf(ResponseStreamError);
     await other.waitFor((c) => c.ended, 10_000, 'the end');
     expect(other.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"stopped"}' });
@@ -185,11 +189,3 @@ describe('response streams', () => {
     expect(() => stream.stream('x')).toThrow(/history/);
   });
 });
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BrowserSession, launchBrowser } from '../helpers/browser.js';
+import { until } from '../helpers/sse-client.js';
 import { type ChatProcess, startChatProcess } from './chat-process.js';
 
 const TOKENS = 30;
@@ -66,14 +67,6 @@ afterAll(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const answerOf = async (page: Page) => (await page.textContent('#answer')) ?? '';
 const statusOf = async (page: Page) => (await page.textContent('#status')) ?? '';
 
@@ -81,15 +74,15 @@ describe('useChat({ resume: true }) against express-eventstream/ai', () => {
   it('a reload mid-answer resumes it: the answer completes, nothing lost or doubled', async () => {
     const page = await browser.newPage();
     await page.goto(server.url('/?chat=reload-1'));
-    await until('the page', async () => (await statusOf(page)) === 'ready');
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'the page');
     await page.click('#ask');
     await server.release(10);
-    await until('ten tokens', async () => (await answerOf(page)).includes('t9 '));
+    await until(async () => (await answerOf(page)).includes('t9 '), 30_000, 'ten tokens');
     await page.reload();
-    await until('the resumed tokens', async () => (await answerOf(page)).includes('t9 '));
+    await until(async () => (await answerOf(page)).includes('t9 '), 30_000, 'the resumed tokens');
     expect(await statusOf(page)).toBe('streaming');
     await server.release(TOKENS - 10);
-    await until('the whole answer', async () => (await statusOf(page)) === 'ready');
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'the whole answer');
     expect(await answerOf(page)).toBe(whole);
     expect(await page.textContent('#answers')).toBe('1');
     expect(browser.problems).toEqual([]);
@@ -99,23 +92,27 @@ describe('useChat({ resume: true }) against express-eventstream/ai', () => {
   it('a reload after the end resumes nothing (204), without an error', async () => {
     const page = await browser.newPage();
     await page.goto(server.url('/?chat=reload-2'));
-    await until('the page', async () => (await statusOf(page)) === 'ready');
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'the page');
     await page.click('#ask');
     await server.release(TOKENS);
-    await until('the whole answer', async () => (await answerOf(page)) === whole);
-    await until('ready', async () => (await statusOf(page)) === 'ready');
+    await until(async () => (await answerOf(page)) === whole, 30_000, 'the whole answer');
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'ready');
     const resumes: number[] = [];
     page.on('response', (res) => {
       if (res.url().endsWith('/api/chat/reload-2/stream')) resumes.push(res.status());
     });
     // The chat's entry is marked done once the last chunk is stored (just after the response ends).
-    await until('the 204', async () => {
-      resumes.length = 0;
-      await page.reload();
-      await until('the resume request', () => resumes.length === 1);
-      return resumes[0] === 204;
-    });
-    await until('ready', async () => (await statusOf(page)) === 'ready');
+    await until(
+      async () => {
+        resumes.length = 0;
+        await page.reload();
+        await until(() => resumes.length === 1, 30_000, 'the resume request');
+        return resumes[0] === 204;
+      },
+      30_000,
+      'the 204',
+    );
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'ready');
     expect(await answerOf(page)).toBe('');
     expect(browser.problems).toEqual([]);
     await page.close();
@@ -125,13 +122,17 @@ describe('useChat({ resume: true }) against express-eventstream/ai', () => {
     const before = await server.model();
     const page = await browser.newPage();
     await page.goto(server.url('/?chat=stop-1'));
-    await until('the page', async () => (await statusOf(page)) === 'ready');
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'the page');
     await page.click('#ask');
     await server.release(3);
-    await until('three tokens', async () => (await answerOf(page)).includes('t2 '));
+    await until(async () => (await answerOf(page)).includes('t2 '), 30_000, 'three tokens');
     await page.click('#stop');
-    await until("the model's abortSignal", async () => (await server.model()).aborted === before.aborted + 1);
-    await until('ready', async () => (await statusOf(page)) === 'ready');
+    await until(
+      async () => (await server.model()).aborted === before.aborted + 1,
+      30_000,
+      "the model's abortSignal",
+    );
+    await until(async () => (await statusOf(page)) === 'ready', 30_000, 'ready');
     expect(await answerOf(page)).toBe('t0 t1 t2 ');
     await page.close();
   }, 90_000);

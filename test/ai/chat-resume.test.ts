@@ -4,6 +4,7 @@
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/sse-client.js';
 import { type ChatProcess, startChatProcess } from './chat-process.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -48,14 +49,6 @@ function readBody(res: Response) {
   return { state, reading };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 const withoutIds = (text: string) => text.replace(/^id: [^\n]*\n/gm, '');
 
 /** The assistant message the SDK's client builds from a stream. */
@@ -73,7 +66,7 @@ describe('express-eventstream/ai across processes', () => {
   it('a resume on the other process mid-answer gets byte for byte what the original response carried (ids aside), and the SDK builds the whole answer', async () => {
     const original = await ask(a, 'chat-1');
     await a.release(10);
-    await until(() => original.state.text.includes('t9 '), 'ten tokens on the original response');
+    await until(() => original.state.text.includes('t9 '), 20_000, 'ten tokens on the original response');
     const transport = new DefaultChatTransport({ api: b.url('/api/chat') });
     const resumed = await fetch(b.url('/api/chat/chat-1/stream'));
     expect(resumed.status).toBe(200);
@@ -82,7 +75,11 @@ describe('express-eventstream/ai across processes', () => {
     const sdkStream = await transport.reconnectToStream({ chatId: 'chat-1' });
     expect(sdkStream).not.toBeNull();
     const sdkMessage = messageOf(sdkStream!);
-    await until(() => replay.state.text.includes('t9 '), 'the first ten tokens on the resumed response');
+    await until(
+      () => replay.state.text.includes('t9 '),
+      20_000,
+      'the first ten tokens on the resumed response',
+    );
     await a.release(TOKENS - 10);
     await Promise.all([original.reading, replay.reading]);
     expect(original.state.text).toContain('data: [DONE]');
@@ -96,7 +93,11 @@ describe('express-eventstream/ai across processes', () => {
     await a.release(TOKENS);
     await original.reading;
     // The chat's entry says done once the last chunk is stored; the response may end just before.
-    await until(async () => (await fetch(b.url('/api/chat/chat-2/stream'))).status === 204, 'the 204');
+    await until(
+      async () => (await fetch(b.url('/api/chat/chat-2/stream'))).status === 204,
+      20_000,
+      'the 204',
+    );
     const transport = new DefaultChatTransport({ api: b.url('/api/chat') });
     expect(await transport.reconnectToStream({ chatId: 'chat-2' })).toBeNull();
     expect((await fetch(b.url('/api/chat/never-asked/stream'))).status).toBe(204);
@@ -107,12 +108,16 @@ describe('express-eventstream/ai across processes', () => {
     const before = await a.model();
     const original = await ask(a, 'chat-3');
     await a.release(3);
-    await until(() => original.state.text.includes('t2 '), 'three tokens');
+    await until(() => original.state.text.includes('t2 '), 20_000, 'three tokens');
     const resumed = readBody(await fetch(b.url('/api/chat/chat-3/stream')));
-    await until(() => resumed.state.text.includes('t2 '), 'three tokens on the resume');
+    await until(() => resumed.state.text.includes('t2 '), 20_000, 'three tokens on the resume');
     const stop = await fetch(b.url('/api/chat/chat-3/stream'), { method: 'DELETE' });
     expect(stop.status).toBe(202);
-    await until(async () => (await a.model()).aborted === before.aborted + 1, "the model's abortSignal");
+    await until(
+      async () => (await a.model()).aborted === before.aborted + 1,
+      20_000,
+      "the model's abortSignal",
+    );
     await resumed.reading;
     expect(resumed.state.text).toMatch(
       /data: \{"type":"abort","reason":"stopped by a client"\}\n\ndata: \[DONE\]\n\n$/,

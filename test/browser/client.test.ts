@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import type { Events } from '../../src/index.js';
 import { type BrowserSession, launchBrowser } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/sse-client.js';
 
 type Lib = typeof import('../../src/index.js');
 
@@ -182,14 +183,6 @@ async function waitForLog(page: Page, what: string, done: (log: Entry[]) => bool
   }
 }
 
-async function until(what: string, condition: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const states = (log: Entry[]) => log.flatMap((e) => (e.kind === 'state' ? [e.state] : []));
 const events = (log: Entry[], name?: string) =>
   log.filter(
@@ -264,8 +257,9 @@ describe.each(['eventsource', 'fetch'])(
       // client has had as long to reconnect, and it has not.
       await page.evaluate(`window.__raw = new EventSource('/events/?who=raw&channel=a%2Cb')`);
       await until(
-        'the control reconnecting',
         () => h.requests.filter((r) => r.search.includes('who=raw')).length === 2,
+        10_000,
+        'the control reconnecting',
       );
       expect(h.requests.filter((r) => r.search.includes('who=raw'))[1]!.lastEventIdHeader).toBe('error');
       expect(h.requests.filter((r) => r.search.includes('who=client'))).toHaveLength(1);
@@ -292,7 +286,7 @@ describe.each(['eventsource', 'fetch'])(
       down = true;
       for (const res of h.streams) res.destroy();
       // Two reconnects answered `unavailable` (the handler's retry is 50 ms), then the history is back.
-      await until('two reconnects while the history is down', () => h.requests.length >= 3);
+      await until(() => h.requests.length >= 3, 10_000, 'two reconnects while the history is down');
       await h.ev.publish('a', { event: 'n', data: 2 });
       down = false;
       const log = await waitForLog(page, 'n 2', (l) => events(l).length === 2);
@@ -314,7 +308,7 @@ describe.each(['eventsource', 'fetch'])(
 
       // Away while 'a' gets more events than its history keeps, and 'b' one it keeps.
       await page.goto('about:blank');
-      await until('the stream to close', () => h.ev.stats().connections === 0);
+      await until(() => h.ev.stats().connections === 0, 10_000, 'the stream to close');
       for (let n = 1; n <= 4; n++) await h.ev.publish('a', { event: 'n', data: n });
       await h.ev.publish('b', { event: 'n', data: 'b1' });
       await page.goto(h.server.url(`/?channel=a&channel=b&on=n&transport=${transport}`));
@@ -356,7 +350,7 @@ describe.each(['eventsource', 'fetch'])(
       const gap: number[] = [];
       h.before = async (url) => {
         if (!url.searchParams.has('lastEventId')) return undefined;
-        await until('the old stream to close', () => h.ev.stats().connections === 0, 5_000);
+        await until(() => h.ev.stats().connections === 0, 5_000, 'the old stream to close');
         for (let i = 0; i < 3; i++) {
           gap.push(next);
           await publish();
@@ -436,7 +430,7 @@ describe.each(['eventsource', 'fetch'])(
         return undefined;
       };
       for (const res of h.streams) res.destroy();
-      await until('the reconnection', () => h.requests.length === 2);
+      await until(() => h.requests.length === 2, 10_000, 'the reconnection');
       expect(h.ev.stats().connections).toBe(0);
       await h.ev.publish('a', { event: 'n', data: 2 });
       release();
@@ -453,7 +447,7 @@ describe.each(['eventsource', 'fetch'])(
 
       await page.evaluate('window.__client.close()');
       expect(states(await logOf(page))).toEqual(['open', 'reconnecting', 'open', 'closed']);
-      await until('the stream to close', () => h.ev.stats().connections === 0);
+      await until(() => h.ev.stats().connections === 0, 10_000, 'the stream to close');
       expect(await page.evaluate('window.__client.state')).toBe('closed');
     });
 
@@ -612,7 +606,7 @@ describe('the fetch transport in headless Chromium', () => {
     await h.ev.publish('a', { event: 'n', data: 1 });
     await waitIn(page, 'n 1', (l) => l.some((e) => e.kind === 'event'));
     for (const res of h.streams) res.destroy();
-    await until('the reconnection', () => h.requests.length === 2);
+    await until(() => h.requests.length === 2, 10_000, 'the reconnection');
     await h.ev.publish('a', { event: 'n', data: 2 });
     const log = await waitIn(page, 'n 2', (l) => l.filter((e) => e.kind === 'event').length === 2);
     expect(log.filter((e) => e.kind === 'event').map((e) => e.data)).toEqual([1, 2]);
@@ -660,9 +654,9 @@ describe('the fetch transport in headless Chromium', () => {
       'reconnecting',
       'open',
     ]);
-    await until('one stream', () => h.ev.stats().connections === 1);
+    await until(() => h.ev.stats().connections === 1, 10_000, 'one stream');
     await aborted.evaluate('window.__abort.abort()');
-    await until('the stream to close', () => h.ev.stats().connections === 0);
+    await until(() => h.ev.stats().connections === 0, 10_000, 'the stream to close');
     expect(await aborted.evaluate('window.__client.state')).toBe('closed');
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Events } from '../../src/index.js';
 import { type BrowserSession, launchBrowser } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/sse-client.js';
 
 type Lib = typeof import('../../src/index.js');
 // Untyped on purpose: React's types declare DOM stubs that would change the other tests' types.
@@ -79,29 +80,21 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('useEventStream', () => {
   test('in StrictMode: one stream after the double mount, each event rendered once, closed on unmount', async () => {
     const page: Page = await browser.newPage();
     await page.goto(server.url('/'));
-    await until('open', async () => (await page.textContent('#state')) === 'open');
+    await until(async () => (await page.textContent('#state')) === 'open', 20_000, 'open');
     // StrictMode mounted, cleaned up and mounted again: one stream left (the first EventSource,
     // closed in the task that opened it, may never have been sent).
     expect(requests).toBeLessThanOrEqual(2);
-    await until('one stream', () => ev.stats().connections === 1);
+    await until(() => ev.stats().connections === 1, 20_000, 'one stream');
     await ev.publish('a', { event: 'n', data: 1 });
     await ev.publish('a', { event: 'n', data: 2 });
-    await until('two items', async () => (await page.$$('#items li')).length === 2);
+    await until(async () => (await page.$$('#items li')).length === 2, 20_000, 'two items');
     expect(await page.$$eval('#items li', (lis) => lis.map((li) => li.textContent))).toEqual(['1', '2']);
     await page.evaluate('window.__unmount()');
-    await until('the stream to close', () => ev.stats().connections === 0);
+    await until(() => ev.stats().connections === 0, 20_000, 'the stream to close');
     expect(browser.problems).toEqual([]);
     await page.close();
   });

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Events } from '../../src/index.js';
 import { type BrowserSession, launchBrowser } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/sse-client.js';
 
 type Lib = typeof import('../../src/index.js');
 
@@ -94,18 +95,6 @@ async function openTab(channels: string[]): Promise<Page> {
 const logOf = async (page: Page) => (await page.evaluate('window.__log')) as unknown[];
 const numbers = (log: unknown[]) => log.filter((e) => typeof e === 'number');
 
-async function until(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeout = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function leaderOf(tabs: Page[]): Promise<Page[]> {
   const leaders: Page[] = [];
   for (const tab of tabs) if (await tab.evaluate('window.__leader')) leaders.push(tab);
@@ -117,10 +106,14 @@ describe('share: true in headless Chromium', () => {
     await start();
     const tabs: Page[] = [];
     for (let i = 0; i < 20; i++) tabs.push(await openTab(['a']));
-    await until('every tab open', async () => {
-      for (const tab of tabs) if (!(await logOf(tab)).includes('state:open')) return false;
-      return true;
-    });
+    await until(
+      async () => {
+        for (const tab of tabs) if (!(await logOf(tab)).includes('state:open')) return false;
+        return true;
+      },
+      20_000,
+      'every tab open',
+    );
     expect(requests).toHaveLength(1);
     expect(ev.stats().connections).toBe(1);
     const [leader, ...others] = tabs;
@@ -130,16 +123,17 @@ describe('share: true in headless Chromium', () => {
     const timer = setInterval(() => void ev.publish('a', { event: 'n', data: next++ }), 5);
     let failoverMs = 0;
     try {
-      await until('events flowing', async () => numbers(await logOf(others[0]!)).length >= 50);
+      await until(async () => numbers(await logOf(others[0]!)).length >= 50, 20_000, 'events flowing');
       const closedAt = Date.now();
       const seenBefore = numbers(await logOf(others[0]!)).length;
       await leader!.close();
       pages.splice(pages.indexOf(leader!), 1);
       // Resumed: a follower has events it could only get from the new leader's stream.
-      await until('a new leader', () => requests.length === 2);
+      await until(() => requests.length === 2, 20_000, 'a new leader');
       await until(
-        'events after the failover',
         async () => numbers(await logOf(others[0]!)).length > seenBefore + 20,
+        20_000,
+        'events after the failover',
       );
       failoverMs = Date.now() - closedAt;
     } finally {
@@ -148,7 +142,7 @@ describe('share: true in headless Chromium', () => {
     const total = next;
     const expected = Array.from({ length: total }, (_, i) => i);
     for (const tab of others) {
-      await until('every event in every tab', async () => numbers(await logOf(tab)).length >= total);
+      await until(async () => numbers(await logOf(tab)).length >= total, 20_000, 'every event in every tab');
       expect(numbers(await logOf(tab))).toEqual(expected);
     }
     expect(await leaderOf(others)).toHaveLength(1);
@@ -167,14 +161,17 @@ describe('share: true in headless Chromium', () => {
     const a2 = await openTab(['a']);
     const b2 = await openTab(['a', 'b']);
     for (const tab of [a1, b, a2, b2])
-      await until('open', async () => (await logOf(tab)).includes('state:open'));
+      await until(async () => (await logOf(tab)).includes('state:open'), 20_000, 'open');
     expect(ev.stats().connections).toBe(2);
     await ev.publish('a', { event: 'n', data: 1 });
     await ev.publish('b', { event: 'n', data: 2 });
-    for (const tab of [b, b2]) await until('both events', async () => numbers(await logOf(tab)).length === 2);
-    for (const tab of [a1, a2]) await until('a event', async () => numbers(await logOf(tab)).length === 1);
+    for (const tab of [b, b2])
+      await until(async () => numbers(await logOf(tab)).length === 2, 20_000, 'both events');
+    for (const tab of [a1, a2])
+      await until(async () => numbers(await logOf(tab)).length === 1, 20_000, 'a event');
     await ev.publish('a', { event: 'n', data: 3 });
-    for (const tab of [a1, a2]) await until('a events', async () => numbers(await logOf(tab)).length === 2);
+    for (const tab of [a1, a2])
+      await until(async () => numbers(await logOf(tab)).length === 2, 20_000, 'a events');
     expect(numbers(await logOf(a1))).toEqual([1, 3]);
     expect(numbers(await logOf(a2))).toEqual([1, 3]);
 
@@ -182,9 +179,9 @@ describe('share: true in headless Chromium', () => {
       await tab.close();
       pages.splice(pages.indexOf(tab), 1);
     }
-    await until('the {a, b} stream to close', () => ev.stats().connections === 1);
+    await until(() => ev.stats().connections === 1, 20_000, 'the {a, b} stream to close');
     await ev.publish('a', { event: 'n', data: 4 });
-    await until('a 4', async () => numbers(await logOf(a2)).length === 3);
+    await until(async () => numbers(await logOf(a2)).length === 3, 20_000, 'a 4');
     expect(numbers(await logOf(a1))).toEqual([1, 3, 4]);
   }, 90_000);
 });

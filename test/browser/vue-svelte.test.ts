@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Events } from '../../src/index.js';
 import { ARTIFACTS_DIR, type BrowserSession, launchBrowser } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/sse-client.js';
 
 type Lib = typeof import('../../src/index.js');
 
@@ -124,37 +125,33 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('useEventStream (Vue)', () => {
   test('in a Vue app: events render once, a new URL reconnects, unmounting closes the stream', async () => {
     const page = await browser.newPage();
     const before = browser.problems.length;
     await page.goto(server.url('/?app=vue'));
-    await until('open', async () => (await page.textContent('#state')) === 'open');
-    await until('one stream', () => ev.stats().connections === 1);
+    await until(async () => (await page.textContent('#state')) === 'open', 30_000, 'open');
+    await until(() => ev.stats().connections === 1, 30_000, 'one stream');
     await ev.publish('a', { event: 'n', data: 1 });
     await ev.publish('a', { event: 'n', data: 2 });
-    await until('two items', async () => (await page.$$('#items li')).length === 2);
+    await until(async () => (await page.$$('#items li')).length === 2, 30_000, 'two items');
     // The ref changes: the old stream closes, one on channel b opens.
     await page.evaluate('window.__switch()');
-    await until('the stream on b', () => {
-      const { connections, subscribers } = ev.stats();
-      return connections === 1 && subscribers.b === 1 && !subscribers.a;
-    });
-    await until('open again', async () => (await page.textContent('#state')) === 'open');
+    await until(
+      () => {
+        const { connections, subscribers } = ev.stats();
+        return connections === 1 && subscribers.b === 1 && !subscribers.a;
+      },
+      30_000,
+      'the stream on b',
+    );
+    await until(async () => (await page.textContent('#state')) === 'open', 30_000, 'open again');
     await ev.publish('a', { event: 'n', data: 3 });
     await ev.publish('b', { event: 'n', data: 4 });
-    await until('three items', async () => (await page.$$('#items li')).length === 3);
+    await until(async () => (await page.$$('#items li')).length === 3, 30_000, 'three items');
     expect(await page.$$eval('#items li', (lis) => lis.map((li) => li.textContent))).toEqual(['1', '2', '4']);
     await page.evaluate('window.__unmount()');
-    await until('the stream to close', () => ev.stats().connections === 0);
+    await until(() => ev.stats().connections === 0, 30_000, 'the stream to close');
     expect(browser.problems.slice(before)).toEqual([]);
     await page.close();
   });
@@ -188,14 +185,14 @@ describe('eventStream (Svelte)', () => {
     const page = await browser.newPage();
     const before = browser.problems.length;
     await page.goto(server.url('/?app=svelte'));
-    await until('open', async () => (await page.textContent('#state')) === 'open');
-    await until('one stream', () => ev.stats().connections === 1);
+    await until(async () => (await page.textContent('#state')) === 'open', 30_000, 'open');
+    await until(() => ev.stats().connections === 1, 30_000, 'one stream');
     await ev.publish('a', { event: 'n', data: 1 });
     await ev.publish('a', { event: 'n', data: 2 });
-    await until('two items', async () => (await page.$$('#items li')).length === 2);
+    await until(async () => (await page.$$('#items li')).length === 2, 30_000, 'two items');
     expect(await page.$$eval('#items li', (lis) => lis.map((li) => li.textContent))).toEqual(['1', '2']);
     await page.evaluate('window.__unmount()');
-    await until('the stream to close', () => ev.stats().connections === 0);
+    await until(() => ev.stats().connections === 0, 30_000, 'the stream to close');
     expect(browser.problems.slice(before)).toEqual([]);
     await page.close();
   });

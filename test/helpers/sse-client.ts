@@ -130,12 +130,39 @@ export function request(
   });
 }
 
-/** Resolve when `predicate` becomes true, polling on the event loop; reject after `timeoutMs`. */
-export async function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+/**
+ * Resolve when `predicate` returns (or resolves to) true, polling it one call at a time; reject after
+ * `timeoutMs`, also when a pending asynchronous call never settles. A synchronous predicate is polled
+ * every 5 ms, an asynchronous one (a page read, an HTTP request, a store query) every 20 ms after it
+ * settles. `what` names the condition in the timeout error; a function is called then, so the error can
+ * show the last state seen. An error thrown or rejected by the predicate rejects at once.
+ */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what: string | (() => string) = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const timedOut = () =>
+    new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+  for (;;) {
+    const result = predicate();
+    const asynchronous = typeof result !== 'boolean';
+    if (asynchronous ? await settledBefore(result, deadline, timedOut) : result) return;
+    if (Date.now() > deadline) throw timedOut();
+    await new Promise((r) => setTimeout(r, asynchronous ? 20 : 5));
+  }
+}
+
+/** `pending`'s value, or the timeout error once `deadline` passes first (the timer is always cleared). */
+async function settledBefore<T>(pending: Promise<T>, deadline: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([pending, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -10,7 +10,7 @@ import { events } from '../../dist/index.js';
 import { postgres } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { connect, until } from '../helpers/sse-client.js';
-import { eventually, startPeer } from './peer-process.js';
+import { startPeer } from './peer-process.js';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-bytes!!';
 let server: PostgresInstance;
@@ -93,7 +93,7 @@ describe('postgres(): control and state across processes', () => {
     const bob = await open('bob');
     expect(alice.named('stream-open')).toHaveLength(1);
     // Presence: b's members, listed by a.
-    await eventually(
+    await until(
       async () => {
         const r = await a.call('/presence?channel=room:1', 'GET');
         return (r.body.members as Array<{ id: string }> | undefined)?.length === 2;
@@ -111,7 +111,7 @@ describe('postgres(): control and state across processes', () => {
     // A response stream produced on a, stopped by a request on b.
     expect((await a.call('/produce?id=gen-1')).status).toBe(200);
     expect((await b.call('/stop?id=gen-1')).body).toEqual({ outcome: 'stopping' });
-    await eventually(
+    await until(
       async () => (await a.call('/produced?id=gen-1', 'GET')).body.stopped === true,
       15_000,
       'the producer on a to see the stop',
@@ -126,7 +126,7 @@ describe('postgres(): control and state across processes', () => {
     await state.put('s', 'k2', 'v2', 300);
     expect(await state.get('s', 'k1')).toBe('v1');
     expect(await state.count('s')).toBe(2);
-    await eventually(async () => (await state.get('s', 'k2')) === undefined, 10_000, 'k2 to expire');
+    await until(async () => (await state.get('s', 'k2')) === undefined, 10_000, 'k2 to expire');
     expect(await state.entries('s')).toEqual([['k1', 'v1']]);
     expect(await state.count('s')).toBe(1);
     // Planted: an entry "expiring" in a year is not one put() can write.
@@ -148,7 +148,7 @@ describe('postgres(): control and state across processes', () => {
     });
     // A put sweeps its scope's expired rows: they do not pile up.
     for (let i = 0; i < 20; i++) await state.put('sweep', `k${i}`, 'v', 1);
-    await eventually(async () => (await state.count('sweep')) === 0, 10_000, 'all expired');
+    await until(async () => (await state.count('sweep')) === 0, 10_000, 'all expired');
     await state.put('sweep', 'last', 'v', 60_000);
     const rows = await client.query(
       `SELECT count(*)::int AS n FROM ees_state WHERE ns = 'state' AND scope = 'sweep'`,
@@ -166,7 +166,7 @@ describe('postgres(): control and state across processes', () => {
           `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN "ees_ctl.control"%'`,
         )
       ).rows[0].n;
-    await eventually(async () => (await listening()) === 2, 15_000, 'both listening');
+    await until(async () => (await listening()) === 2, 15_000, 'both listening');
     const got = { a: [] as unknown[], b: [] as unknown[] };
     a.running.control.on('t', (p) => got.a.push(p));
     b.running.control.on('t', (p) => got.b.push(p));

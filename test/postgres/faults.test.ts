@@ -7,8 +7,7 @@ import { createHandler, events } from '../../dist/index.js';
 import { postgres, postgresStore } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server.js';
-import { connect } from '../helpers/sse-client.js';
-import { eventually } from './peer-process.js';
+import { connect, until } from '../helpers/sse-client.js';
 
 let server: PostgresInstance;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -68,7 +67,7 @@ describe('Postgres engine faults', () => {
     const client = await connect(http.url('/?channel=c'), { accept: 'text/event-stream' });
     cleanups.push(() => client.close());
     await client.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
-    await eventually(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN up');
+    await until(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN up');
     await sender.publish('c', { event: 'n', data: 0 });
     await client.waitFor((c) => c.named('n').length === 1, 15_000, 'the first event');
     const admin = new pg.Client({ connectionString: server.url });
@@ -106,7 +105,7 @@ describe('Postgres engine faults', () => {
     await admin.connect();
     cleanups.push(() => admin.end());
     // Waits on the database's clock, the one retention judges by.
-    await eventually(
+    await until(
       async () =>
         (
           await admin.query(

@@ -51,17 +51,3 @@ export function startPeer(
     child.once('exit', (code) => reject(new Error(`peer exited with ${code}:\n${out}${stderr}`)));
   });
 }
-
-/** Resolve when the async `predicate` resolves true (polled one at a time); reject after `timeoutMs`. */
-export async function eventually(
-  predicate: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PresenceSnapshot } from '../../src/index.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
-import { connect, request, type SseClient } from '../helpers/sse-client.js';
+import { connect, request, type SseClient, until } from '../helpers/sse-client.js';
 import { type OriginProcess, startOrigin } from './origin-process.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -40,26 +40,25 @@ async function agree(origins: OriginProcess[], streams: ReadonlySet<OpenStream>,
   const started = Date.now();
   const expected = truth(streams);
   let last = '';
-  for (;;) {
-    const snapshots = await Promise.all(origins.map(presenceOn));
-    const ok = snapshots.every(
-      (s) =>
-        s.connections === expected.connections &&
-        s.members
-          .map((m) => m.id)
-          .sort()
-          .join() === expected.ids.join(),
-    );
-    if (ok) return Date.now() - started;
-    last = snapshots
-      .map((s, k) => `${origins[k]!.name}: ${s.count} members, ${s.connections} streams`)
-      .join('; ');
-    if (Date.now() - started > timeoutMs)
-      throw new Error(
-        `no agreement after ${timeoutMs} ms: want ${expected.ids.length} members, ${expected.connections} streams; ${last}`,
+  await until(
+    async () => {
+      const snapshots = await Promise.all(origins.map(presenceOn));
+      last = snapshots
+        .map((s, k) => `${origins[k]!.name}: ${s.count} members, ${s.connections} streams`)
+        .join('; ');
+      return snapshots.every(
+        (s) =>
+          s.connections === expected.connections &&
+          s.members
+            .map((m) => m.id)
+            .sort()
+            .join() === expected.ids.join(),
       );
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    },
+    timeoutMs,
+    () => `agreement: want ${expected.ids.length} members, ${expected.connections} streams; ${last}`,
+  );
+  return Date.now() - started;
 }
 
 /** Each member's notices alternate join, leave, join…, and the last one says whether it is there. */

@@ -39,15 +39,6 @@ function stateOf(name: string): SharedState {
   ]!.engine.state;
 }
 
-/** Waits for an asynchronous condition (polling; the state's reads are promises). */
-async function eventually(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const keys = (name: string, scope: string) => ({
   values: `ees:{${name}}:sv:${scope}`,
   expiries: `ees:{${name}}:se:${scope}`,
@@ -66,7 +57,7 @@ describe('Redis shared state', () => {
       ['long', 'l'],
       ['short', 's'],
     ]);
-    await eventually(async () => (await b.get('room', 'short')) === undefined, 10_000, 'short expired');
+    await until(async () => (await b.get('room', 'short')) === undefined, 10_000, 'short expired');
     expect(await b.count('room')).toBe(1);
     expect(await b.entries('room')).toEqual([['long', 'l']]);
     // Refreshed by b, read by a.
