@@ -298,6 +298,7 @@ function render(r) {
       (x) => `${n0(x.single.cpuUsPerEvent)} / ${n0(x.single.serverCpuUsPerEvent)}`,
     ),
     row('one at a time: publish() p50 (ms)', (x) => n2(x.single.publishP50Ms)),
+    row('across processes: events/s asked / sent', (x) => `1,000 / ${n0(x.latency.sentPerSec)}`),
     row(
       'across processes at 1,000/s: p50 / p99 (ms)',
       (x) => `${n2(x.latency.p50Ms)} / ${n2(x.latency.p99Ms)}`,

@@ -9,7 +9,9 @@
 // createHandler() on a free loopback port (roles serve and both) and publishes when told to
 // (roles publish and both). It talks JSON lines: stdout {"ready":true,"port":P}; stdin
 // {"cmd":"run","rate":R,"ms":M} → publishes R events/s for M ms, paced by a 1 ms timer (each tick
-// publishes what is due, at most 2 ms' worth: a stalled loop does not catch up in a burst), then
+// publishes what is due since the last one: on a loaded machine the timer fires every 10-20 ms,
+// not every 1 ms, and the rate asked must still be the rate sent; only a stall longer than
+// 100 ms is not caught up, and the achieved rate, `sent`, says so), then
 // {"done":true,"last":S,"sent":N,"cpuUs":C,"failed":F}; {"cmd":"mark"} / {"cmd":"cpu"} → its CPU
 // since the mark; {"cmd":"exit"} → closes and exits.
 //
@@ -78,11 +80,11 @@ async function child() {
       failed++;
     });
   };
-  /** R events/s for `ms`, paced by a 1 ms timer, never more than 2 ms' worth per tick. */
+  /** R events/s for `ms`, paced by a 1 ms timer, never more than 100 ms' worth per tick. */
   const run = (rate, ms) =>
     new Promise((resolve) => {
       const start = performance.now();
-      const cap = Math.max(1, Math.ceil((rate * 2) / 1000));
+      const cap = Math.max(1, Math.ceil(rate / 10));
       let due = 0;
       let last = start;
       let sent = 0;
