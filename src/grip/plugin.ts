@@ -82,9 +82,16 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
       if (reliable === undefined || view.method !== 'GET' || !hasGripLast(view)) return undefined;
       const token = queryOf(view).get(RECOVER_PARAM);
       if (token === null) return undefined;
-      const channels = verifyRecoveryToken(token, reliable.secret);
-      if (channels === undefined) return { valid: false };
-      return { valid: true, channels, positions: parseGripLast(view, prefix) };
+      const state = verifyRecoveryToken(token, reliable.secret);
+      if (state === undefined) return { valid: false };
+      const { channels, identity } = state;
+      return {
+        valid: true,
+        channels,
+        positions: parseGripLast(view, prefix),
+        identity:
+          identity && Object.freeze({ ...identity, channels: Object.freeze([]), claims: Object.freeze({}) }),
+      };
     },
     closeHeld: (selector, text) =>
       sink === undefined
@@ -100,7 +107,13 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
           : {
               uri: recoveryLink(
                 view,
-                signRecoveryToken(channels, reliable.secret, linkLifetimeSec(reliable.linkTimeoutSec)),
+                signRecoveryToken(
+                  channels,
+                  reliable.secret,
+                  linkLifetimeSec(reliable.linkTimeoutSec),
+                  Date.now(),
+                  identity,
+                ),
               ),
               timeoutSec: reliable.linkTimeoutSec,
             };

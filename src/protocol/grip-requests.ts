@@ -10,9 +10,18 @@ export type GripRequestCheck =
   | { readonly kind: 'proxied' }
   | { readonly kind: 'invalid'; readonly reason: string };
 
-/** A recovery fetch by the proxy: the signed channels and the last id it has of each. */
+/**
+ * A recovery fetch by the proxy: the signed channels, the last id it has of each and, for a stream
+ * opened with a subscriber token, who it belongs to (subject, token id and expiry only: the grants
+ * were checked when it opened, and its private channels are subscribed again from these).
+ */
 export type RecoveryRequest =
-  | { readonly valid: true; readonly channels: string[]; readonly positions: Record<string, string> }
+  | {
+      readonly valid: true;
+      readonly channels: string[];
+      readonly positions: Record<string, string>;
+      readonly identity: StreamIdentity | undefined;
+    }
   | { readonly valid: false };
 
 export interface GripRequests {

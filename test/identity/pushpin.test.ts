@@ -2,7 +2,7 @@
 // table, yet a revocation ends the revoked user's (and only theirs), a token's expiry ends its
 // streams, and reconnects through the proxy are refused (revoked) or resume with a fresh token.
 import { SignJWT } from 'jose';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler, type Events, events, tokens } from '../../src/index.js';
 import { ensurePushpin, freePorts, type PushpinInstance, startPushpin } from '../helpers/pushpin.js';
 import { startServer } from '../helpers/server.js';
@@ -29,12 +29,25 @@ function token(sub: string, options: { jti?: string; expSec?: number } = {}): Pr
   return jwt.sign(new TextEncoder().encode(SECRET));
 }
 
-/** An origin with subscriber tokens behind its own Pushpin. */
-async function proxied(): Promise<{ ev: Events; pp: PushpinInstance }> {
+/** An origin with subscriber tokens behind its own Pushpin; `recoveries` counts its link fetches. */
+async function proxied(
+  options: { reliable?: { linkTimeoutSec: number } } = {},
+): Promise<{ ev: Events; pp: PushpinInstance; recoveries: () => number }> {
   const [httpPort, publishPort] = await freePorts(2);
-  const ev = events({ grip: `http://127.0.0.1:${publishPort}?key=changeme`, keepAlive: false });
-  const handler = createHandler({ events: ev, authorize: tokens({ keys: [{ secret: SECRET }] }) });
-  const server = await startServer((req, res) => handler(req, res));
+  const ev = events({
+    grip: `http://127.0.0.1:${publishPort}?key=changeme`,
+    keepAlive: false,
+    ...(options.reliable && { reliable: options.reliable }),
+  });
+  const handler = createHandler({
+    events: ev,
+    authorize: tokens({ keys: [{ secret: SECRET }], from: ['header', 'query:token'] }),
+  });
+  let recoveries = 0;
+  const server = await startServer((req, res) => {
+    if (req.headers['grip-last'] !== undefined) recoveries++;
+    return handler(req, res);
+  });
   cleanups.push(async () => {
     await ev.close();
     await server.close();
@@ -42,7 +55,7 @@ async function proxied(): Promise<{ ev: Events; pp: PushpinInstance }> {
   const pp = await startPushpin({ originPort: server.port, httpPort, publishPort });
   pushpins.push(pp);
   cleanups.push(() => pp.stop());
-  return { ev, pp };
+  return { ev, pp, recoveries: () => recoveries };
 }
 
 async function open(
@@ -50,10 +63,12 @@ async function open(
   channel: string,
   bearer: string,
   lastEventId?: string,
+  via: 'header' | 'query' = 'header',
 ): Promise<SseClient> {
-  const es = await connect(`${pp.baseUrl}/?channel=${encodeURIComponent(channel)}`, {
+  const query = via === 'query' ? `&token=${encodeURIComponent(bearer)}` : '';
+  const es = await connect(`${pp.baseUrl}/?channel=${encodeURIComponent(channel)}${query}`, {
     accept: 'text/event-stream',
-    authorization: `Bearer ${bearer}`,
+    ...(via === 'header' && { authorization: `Bearer ${bearer}` }),
     ...(lastEventId !== undefined && { 'last-event-id': lastEventId }),
   });
   cleanups.push(() => es.close());
@@ -96,6 +111,29 @@ describe('identity behind Pushpin', () => {
     // Reconnects through the proxy reach the origin's check and are refused.
     expect(condition(await open(pp, 'room:1', await token('alice', { jti: 'a3' })))).toBe('revoked');
     expect(condition(await open(pp, 'room:2', await token('bob', { jti: 'b2' })))).toBe('revoked');
+  });
+
+  it('reliable mode: after recovery fetches (no cookie, no header) a held stream stays open, and a revocation still ends it', async () => {
+    const { ev, pp, recoveries } = await proxied({ reliable: { linkTimeoutSec: 1 } });
+    const byHeader = await open(pp, 'room:5', await token('erin', { jti: 'e1' }));
+    const byQuery = await open(pp, 'room:5', await token('erin', { jti: 'e2' }), undefined, 'query');
+    const other = await open(pp, 'room:5', await token('frank'));
+    await privateSubscriptions(pp, 'sub', 3);
+    // Pushpin polls each stream's link every second while it idles; each answer replaces the hold.
+    await vi.waitUntil(() => recoveries() >= 9, { timeout: 30_000, interval: 50 });
+    for (const es of [byHeader, byQuery, other]) expect(es.ended).toBe(false);
+    await ev.publish('room:5', { event: 'msg', data: 'after recoveries' });
+    for (const es of [byHeader, byQuery, other])
+      await es.waitFor((c) => c.named('msg').length === 1, 15_000, 'the event after recoveries');
+
+    await ev.revoke({ sub: 'erin' });
+    for (const es of [byHeader, byQuery]) {
+      await es.waitFor((c) => c.ended, 15_000, "erin's recovered streams to end");
+      expect(condition(es)).toBe('revoked');
+    }
+    await ev.publish('room:5', { event: 'msg', data: 'still here' });
+    await other.waitFor((c) => c.named('msg').length === 2, 15_000, 'frank to keep receiving');
+    expect(other.ended).toBe(false);
   });
 
   it('a held stream ends when its token expires; the client resumes with a fresh token, missing nothing', async () => {
