@@ -192,6 +192,8 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
       endpoint.retry,
     );
   }
+  const tooMany = proxied ? endpoint.grip.holdProblem(channels, identity) : undefined;
+  if (tooMany !== undefined) return refuse(accept, 'bad-request', `Bad Request: ${tooMany}`, endpoint.retry);
   if (method === 'HEAD') return { kind: 'answer', status: 200, headers: EVENT_STREAM_HEADERS, body: EMPTY };
   const lastEventId = lastEventIdOf(view);
   if (proxied) {

@@ -46,6 +46,12 @@ export interface GripRequests {
     identity?: StreamIdentity,
   ): Record<string, string>;
   /**
+   * Why the proxy could not hold a stream on `channels` (with `identity`'s private channels) as
+   * asked, or undefined: Pushpin subscribes a connection to at most 20 channels and silently drops
+   * the rest, so a hold that needs more is refused rather than truncated.
+   */
+  holdProblem(channels: readonly string[], identity: StreamIdentity | undefined): string | undefined;
+  /**
    * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
    * build-id filter, which would read `%` as a directive.
    */

@@ -136,6 +136,40 @@ describe('identity behind Pushpin', () => {
     expect(other.ended).toBe(false);
   });
 
+  it("a hold needing more than Pushpin's 20 channels (its private ones included) is refused, naming the limit; 20 is held whole", async () => {
+    const { ev, pp } = await proxied();
+    const rooms = (n: number) => Array.from({ length: n }, (_, i) => `channel=room:${i}`).join('&');
+    // 18 requested + subject, token id and expiry second = 21: Pushpin would drop the last ones.
+    const tooMany = await connect(`${pp.baseUrl}/?${rooms(18)}`, {
+      authorization: `Bearer ${await token('gina', { jti: 'g1' })}`,
+    });
+    cleanups.push(() => tooMany.close());
+    await tooMany.waitFor((c) => c.ended, 15_000, 'the refusal');
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body).toContain(
+      "a stream through the proxy subscribes at most 20 channels (Pushpin's connection_subscription_max), this one 21 (18 requested, 3 for its token's revocation and expiry)",
+    );
+    const asEventSource = await connect(`${pp.baseUrl}/?${rooms(18)}`, {
+      accept: 'text/event-stream',
+      authorization: `Bearer ${await token('gina', { jti: 'g1' })}`,
+    });
+    cleanups.push(() => asEventSource.close());
+    await asEventSource.waitFor((c) => c.ended, 15_000, 'the stream-error');
+    expect(condition(asEventSource)).toBe('bad-request');
+
+    // 17 + 3 = 20: every channel is subscribed, the private ones too, so the revocation reaches it.
+    const es = await connect(`${pp.baseUrl}/?${rooms(17)}`, {
+      accept: 'text/event-stream',
+      authorization: `Bearer ${await token('gina', { jti: 'g2' })}`,
+    });
+    cleanups.push(() => es.close());
+    await es.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
+    await privateSubscriptions(pp, 'tok', 1);
+    await ev.revoke({ tokenId: 'g2' });
+    await es.waitFor((c) => c.ended, 15_000, 'the revoked stream to end');
+    expect(condition(es)).toBe('revoked');
+  });
+
   it('a held stream ends when its token expires; the client resumes with a fresh token, missing nothing', async () => {
     const { ev, pp } = await proxied();
     const expSec = Math.ceil(Date.now() / 1000) + 3;
