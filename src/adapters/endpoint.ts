@@ -129,7 +129,7 @@ export function resolveEndpoint<M extends object, Req>(
     grip,
     access: {
       ...(tokens && { identify: (view) => tokens.identify(view) }),
-      admit: (who, channels) => identity.admit(who, channels),
+      admit: (who, channels, options) => identity.admit(who, channels, options),
       held: (who) => identity.held(who),
     },
     maxChannelsPerRequest: core.settings.maxChannelsPerRequest,

@@ -52,6 +52,12 @@ export interface GripPluginOptions {
   diagnostics?: DiagnosticsSource | undefined;
 }
 
+/**
+ * Pushpin's `connection_subscription_max` (1.36, its default): a hold naming more channels is cut
+ * to the first ones, with only a warning in the proxy's log.
+ */
+const MAX_HELD_CHANNELS = 20;
+
 const DIRECT: GripRequestCheck = Object.freeze({ kind: 'direct' });
 
 export function createGripPlugin(options: GripPluginOptions, publish = true): GripPlugin {
@@ -82,9 +88,16 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
       if (reliable === undefined || view.method !== 'GET' || !hasGripLast(view)) return undefined;
       const token = queryOf(view).get(RECOVER_PARAM);
       if (token === null) return undefined;
-      const channels = verifyRecoveryToken(token, reliable.secret);
-      if (channels === undefined) return { valid: false };
-      return { valid: true, channels, positions: parseGripLast(view, prefix) };
+      const state = verifyRecoveryToken(token, reliable.secret);
+      if (state === undefined) return { valid: false };
+      const { channels, identity } = state;
+      return {
+        valid: true,
+        channels,
+        positions: parseGripLast(view, prefix),
+        identity:
+          identity && Object.freeze({ ...identity, channels: Object.freeze([]), claims: Object.freeze({}) }),
+      };
     },
     closeHeld: (selector, text) =>
       sink === undefined
@@ -100,7 +113,13 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
           : {
               uri: recoveryLink(
                 view,
-                signRecoveryToken(channels, reliable.secret, linkLifetimeSec(reliable.linkTimeoutSec)),
+                signRecoveryToken(
+                  channels,
+                  reliable.secret,
+                  linkLifetimeSec(reliable.linkTimeoutSec),
+                  Date.now(),
+                  identity,
+                ),
               ),
               timeoutSec: reliable.linkTimeoutSec,
             };
@@ -112,6 +131,13 @@ export function createGripPlugin(options: GripPluginOptions, publish = true): Gr
         ...(link !== undefined &&
           lastIds !== undefined && { link, prevIds: lastIds, idFormat: idFormat(prefix, channels) }),
       });
+    },
+    holdProblem(channels, identity) {
+      const own = identityChannels(prefix, identity).length;
+      if (channels.length + own <= MAX_HELD_CHANNELS) return undefined;
+      const why =
+        own === 0 ? '' : ` (${channels.length} requested, ${own} for its token's revocation and expiry)`;
+      return `a stream through the proxy subscribes at most ${MAX_HELD_CHANNELS} channels (Pushpin's connection_subscription_max), this one ${channels.length + own}${why}`;
     },
     holdText: reliable === undefined ? (text) => text : escapeDirectives,
     withProxies: (other) => createGripPlugin({ ...options, proxies: other }, false),

@@ -72,12 +72,16 @@ export class IdentityStreams implements ConnectionWatcher {
     this.#expiry.remove(conn);
   }
 
-  /** The refusal of a stream on `channels` for `identity` (none when it may open). */
+  /**
+   * The refusal of a stream on `channels` for `identity` (none when it may open); `granted`: its
+   * claims were checked when it opened (a proxy's recovery), only revocations are.
+   */
   async admit(
     identity: StreamIdentity | undefined,
     channels: readonly string[],
+    options?: { readonly granted?: boolean },
   ): Promise<AccessRefusal | undefined> {
-    if (identity !== undefined) {
+    if (identity !== undefined && options?.granted !== true) {
       const denied = firstDenied(grantsOfIdentity(identity), channels);
       if (denied !== undefined)
         return {

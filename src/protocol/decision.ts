@@ -32,10 +32,14 @@ export interface Access {
     | { readonly ok: true; readonly identity: StreamIdentity }
     | { readonly ok: false; readonly condition: 'unauthorized' | 'token-expired'; readonly text: string }
   >;
-  /** Why a stream on `channels` is refused for `identity` (claims, revocations); undefined: it may open. */
+  /**
+   * Why a stream on `channels` is refused for `identity` (claims, revocations); undefined: it may
+   * open. `granted`: the claims were checked when the stream opened (a recovery): revocations only.
+   */
   admit(
     identity: StreamIdentity | undefined,
     channels: readonly string[],
+    options?: { readonly granted?: boolean },
   ): Promise<{ readonly condition: 'forbidden' | 'revoked'; readonly text: string } | undefined>;
   /** A proxy holds a stream opened with `identity`: its token's expiry must reach the proxy too. */
   held?(identity: StreamIdentity): void;
@@ -148,11 +152,11 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
   const recovery = proxied ? endpoint.grip.recovery(view) : undefined;
   if (recovery !== undefined) {
     // The channels come from the signed link, and access is checked again on every recovery.
-    if (
-      !recovery.valid ||
-      (hooks.authorize && (await hooks.authorize(recovery.channels)) !== true) ||
-      (await refusal(view, endpoint.access, recovery.channels)) !== undefined
-    ) {
+    const allowed =
+      recovery.valid &&
+      (!hooks.authorize || (await hooks.authorize(recovery.channels)) === true) &&
+      (await recoveryAccess(view, endpoint.access, recovery.channels, recovery.identity));
+    if (!allowed) {
       // 200 without hold instructions or a next link: Pushpin ends the client's stream, and the
       // client reconnects with Last-Event-ID through the ordinary, authorized path.
       return {
@@ -163,7 +167,9 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
       };
     }
     const plan = await endpoint.history.recovery(recovery.channels, recovery.positions);
-    return holdVerdict('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds);
+    const identity = allowed === true ? undefined : allowed.identity;
+    if (identity !== undefined) endpoint.access.held?.(identity);
+    return holdVerdict('recover', view, endpoint, recovery.channels, plan.text, plan.lastIds, identity);
   }
   let identity: StreamIdentity | undefined;
   if (endpoint.access.identify !== undefined) {
@@ -186,6 +192,8 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
       endpoint.retry,
     );
   }
+  const tooMany = proxied ? endpoint.grip.holdProblem(channels, identity) : undefined;
+  if (tooMany !== undefined) return refuse(accept, 'bad-request', `Bad Request: ${tooMany}`, endpoint.retry);
   if (method === 'HEAD') return { kind: 'answer', status: 200, headers: EVENT_STREAM_HEADERS, body: EMPTY };
   const lastEventId = lastEventIdOf(view);
   if (proxied) {
@@ -198,15 +206,31 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
   return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId, identity };
 }
 
-/** Whether a proxy's recovery request is still allowed (its token valid, nothing revoked). */
-async function refusal(view: RequestView, access: Access, channels: readonly string[]): Promise<unknown> {
-  let identity: StreamIdentity | undefined;
+/**
+ * Whether a proxy's recovery request is still allowed: false, or the identity the next hold keeps
+ * (true: none). A stream opened with a token carries its identity in the signed link (recovery
+ * fetches bring no cookie or header): it must not have expired nor been revoked since. A link
+ * without one is checked like a request (a query token is in the link's URL).
+ */
+async function recoveryAccess(
+  view: RequestView,
+  access: Access,
+  channels: readonly string[],
+  linked: StreamIdentity | undefined,
+): Promise<false | true | { identity: StreamIdentity }> {
+  let identity = linked;
+  if (identity !== undefined) {
+    if (identity.expiresAt <= Date.now()) return false;
+    if ((await access.admit(identity, channels, { granted: true })) !== undefined) return false;
+    return { identity };
+  }
   if (access.identify !== undefined) {
     const verified = await access.identify(view);
-    if (!verified.ok) return verified;
+    if (!verified.ok) return false;
     identity = verified.identity;
   }
-  return access.admit(identity, channels);
+  if ((await access.admit(identity, channels)) !== undefined) return false;
+  return identity === undefined ? true : { identity };
 }
 
 /**

@@ -10,9 +10,18 @@ export type GripRequestCheck =
   | { readonly kind: 'proxied' }
   | { readonly kind: 'invalid'; readonly reason: string };
 
-/** A recovery fetch by the proxy: the signed channels and the last id it has of each. */
+/**
+ * A recovery fetch by the proxy: the signed channels, the last id it has of each and, for a stream
+ * opened with a subscriber token, who it belongs to (subject, token id and expiry only: the grants
+ * were checked when it opened, and its private channels are subscribed again from these).
+ */
 export type RecoveryRequest =
-  | { readonly valid: true; readonly channels: string[]; readonly positions: Record<string, string> }
+  | {
+      readonly valid: true;
+      readonly channels: string[];
+      readonly positions: Record<string, string>;
+      readonly identity: StreamIdentity | undefined;
+    }
   | { readonly valid: false };
 
 export interface GripRequests {
@@ -36,6 +45,12 @@ export interface GripRequests {
     lastIds: Readonly<Record<string, string>> | undefined,
     identity?: StreamIdentity,
   ): Record<string, string>;
+  /**
+   * Why the proxy could not hold a stream on `channels` (with `identity`'s private channels) as
+   * asked, or undefined: Pushpin subscribes a connection to at most 20 channels and silently drops
+   * the rest, so a hold that needs more is refused rather than truncated.
+   */
+  holdProblem(channels: readonly string[], identity: StreamIdentity | undefined): string | undefined;
   /**
    * The body of a hold or recovery answer as the proxy must get it: in reliable mode it passes the
    * build-id filter, which would read `%` as a directive.

@@ -166,8 +166,27 @@ describe('recovery tokens', () => {
     expect(linkLifetimeSec(1)).toBe(30);
     const t0 = Date.UTC(2026, 0, 1);
     const token = signRecoveryToken(['a', 'é'], SECRET, linkLifetimeSec(60), t0);
-    expect(verifyRecoveryToken(token, SECRET, t0 + 179_000)).toEqual(['a', 'é']);
+    expect(verifyRecoveryToken(token, SECRET, t0 + 179_000)).toEqual({
+      channels: ['a', 'é'],
+      identity: undefined,
+    });
     expect(verifyRecoveryToken(token, SECRET, t0 + 181_000)).toBeUndefined();
     expect(verifyRecoveryToken(token, 'another-secret-0123456789abcdef', t0)).toBeUndefined();
+  });
+
+  it('carry a token-opened stream’s identity sealed: read back by the secret, not readable in the link', () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const identity = { sub: 'alice@example.com', tokenId: 'jti-7', expiresAt: t0 + 60_000 };
+    const token = signRecoveryToken(['a'], SECRET, 60, t0, identity);
+    expect(verifyRecoveryToken(token, SECRET, t0)).toEqual({ channels: ['a'], identity });
+    const payload = Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8');
+    expect(payload).not.toContain('alice');
+    expect(payload).not.toContain('jti-7');
+    const noSub = signRecoveryToken(['a'], SECRET, 60, t0, { sub: undefined, tokenId: 't', expiresAt: 1 });
+    expect(verifyRecoveryToken(noSub, SECRET, t0)?.identity).toEqual({
+      sub: undefined,
+      tokenId: 't',
+      expiresAt: 1,
+    });
   });
 });
