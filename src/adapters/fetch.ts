@@ -113,6 +113,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
     core.subscriptions.open(transport, verdict.channels, endpoint.preamble, verdict.lastEventId, {
       ...extras,
       identity: verdict.identity,
+      tagged: verdict.tagged,
     });
     return new Response(transport.stream, { status: verdict.status, headers: verdict.headers });
   };

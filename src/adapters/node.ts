@@ -66,7 +66,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
           verdict.channels,
           endpoint.preamble,
           verdict.lastEventId,
-          { ...extras, identity: verdict.identity },
+          { ...extras, identity: verdict.identity, tagged: verdict.tagged },
           () => view.remoteAddress,
         ),
     );

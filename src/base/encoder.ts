@@ -147,6 +147,16 @@ function retryBlock(retry: number): string {
   return `retry: ${retry}\n\n`;
 }
 
+/**
+ * The `channel:` field a stream opened with `?channelField=1` carries before each event of a
+ * channel (a field name EventSource ignores). Channel names are checked where they enter (no
+ * control characters); a line break here would inject fields, so it is refused again.
+ */
+export function encodeChannelField(channel: string): string {
+  if (LINE_BREAK.test(channel)) throw new Error('a channel name with a line break cannot be written');
+  return `channel: ${channel}\n`;
+}
+
 /** A lone `retry:` block as bytes' text (a drained stream's last write). */
 export function encodeRetry(retry: number): string {
   return retryBlock(retry);

@@ -27,6 +27,8 @@ interface ConnectionExtras {
   readonly filter?: EventFilter | undefined;
   readonly notices?: boolean;
   readonly identity?: StreamIdentity | undefined;
+  /** `?channelField=1`: its events carry their channel (core/channel-tag.ts). */
+  readonly tagged?: boolean;
 }
 
 /** Shared by every stream without extras: one field per connection instead of four. */
@@ -76,9 +78,11 @@ export class Connection {
     extras: ConnectionExtras = PLAIN,
   ) {
     this.channels = channels;
-    const { overload, filter, notices, identity } = extras;
-    this.#extras = overload || filter || notices || identity ? extras : PLAIN;
-    this.key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
+    const { overload, filter, notices, identity, tagged } = extras;
+    this.#extras = overload || filter || notices || identity || tagged ? extras : PLAIN;
+    const key = channels.length === 1 ? channels[0]! : [...channels].sort().join(',');
+    // A tab (control character) cannot be in a channel name: tagged streams share bytes only among themselves.
+    this.key = tagged ? `\t${key}` : key;
     this.#transport = transport;
     this.#owner = owner;
     this.#maxBufferBytes = maxBufferBytes;
@@ -97,6 +101,11 @@ export class Connection {
   /** Only these events of its channels reach the client (the handler's `filter`). */
   get filter(): EventFilter | undefined {
     return this.#extras.filter;
+  }
+
+  /** Its events carry their channel (`?channelField=1`): the hub writes their tagged bytes. */
+  get tagged(): boolean {
+    return this.#extras.tagged === true;
   }
 
   /** Receives the namespace's notices on its channels (`presence-join`, `presence-leave`). */

@@ -2,6 +2,7 @@
 // Tells the bus when a channel gets its first subscriber here and when its last one leaves.
 
 import type { EncodedEvent } from '../base/types.js';
+import { tagged } from './channel-tag.js';
 import type { Connection } from './connection.js';
 import { FilterVerdicts } from './filter.js';
 import { SharedWrite } from './transport.js';
@@ -120,17 +121,23 @@ export class ChannelRegistry {
       const ev = batch[0]!;
       const set = this.#byChannel.get(ev.channel);
       if (set === undefined) return;
-      const out = new SharedWrite(ev.bytes, 1);
+      const plain = new SharedWrite(ev.bytes, 1);
+      let withChannel: SharedWrite | undefined;
       let verdicts: FilterVerdicts | undefined;
       for (const conn of set) {
         if (conn.filter !== undefined) {
           verdicts ??= new FilterVerdicts(batch);
           if (!verdicts.passes(conn.filter, 0)) continue;
         }
-        if (conn.replaying) conn.defer(ev);
+        const own = conn.tagged ? tagged(ev) : ev;
+        if (conn.replaying) conn.defer(own);
         else if (conn.skipUpTo !== 0 && covered(conn, ev)) continue;
-        else if (conn.overloaded) conn.park(ev);
-        else conn.send(out, now);
+        else if (conn.overloaded) conn.park(own);
+        else if (!conn.tagged) conn.send(plain, now);
+        else {
+          withChannel ??= new SharedWrite(own.bytes, 1);
+          conn.send(withChannel, now);
+        }
       }
       return;
     }
@@ -208,13 +215,19 @@ export class ChannelRegistry {
   notice(channel: string, ev: EncodedEvent): void {
     const set = this.#byChannel.get(channel);
     if (set === undefined) return;
-    const out = new SharedWrite(ev.bytes, 0);
+    const plain = new SharedWrite(ev.bytes, 0);
+    let withChannel: SharedWrite | undefined;
     const now = Date.now();
     for (const conn of set) {
       if (!conn.notices) continue;
-      if (conn.replaying) conn.defer(ev);
-      else if (conn.overloaded) conn.park(ev);
-      else conn.send(out, now);
+      const own = conn.tagged ? tagged(ev) : ev;
+      if (conn.replaying) conn.defer(own);
+      else if (conn.overloaded) conn.park(own);
+      else if (!conn.tagged) conn.send(plain, now);
+      else {
+        withChannel ??= new SharedWrite(own.bytes, 0);
+        conn.send(withChannel, now);
+      }
     }
   }
 
@@ -258,7 +271,7 @@ function ownEvents(
     const ev = batch[i]!;
     if (!conn.channels.includes(ev.channel)) continue;
     if (filter !== undefined && verdicts !== undefined && !verdicts.passes(filter, i)) continue;
-    own.push(ev);
+    own.push(conn.tagged ? tagged(ev) : ev);
   }
   return own;
 }

@@ -19,6 +19,8 @@ export interface StreamExtras {
   member?: StreamMember | undefined;
   /** The verified subscriber (`authorize: tokens(...)`): expiry and revocation follow it. */
   identity?: StreamIdentity | undefined;
+  /** `?channelField=1`: each event of a channel carries a `channel:` field (core/channel-tag.ts). */
+  tagged?: boolean | undefined;
 }
 
 /** A stream as features above the core (presence) see it. */

@@ -143,6 +143,7 @@ export class Subscriptions {
     addressOf?: () => string | undefined,
   ): void {
     const { filter, member, identity } = extras;
+    const tagged = extras.tagged === true;
     // The connection's list, handed to every message and listener about it: read-only for real,
     // or a subscriber that popped it would leave the hub listing a channel after the client left.
     channels = frozen(channels);
@@ -151,6 +152,7 @@ export class Subscriptions {
       filter,
       notices: member?.events === true,
       identity,
+      tagged,
     });
     const opened = (): void => {
       if (this.watch === undefined || !conn.open) return;
@@ -210,6 +212,7 @@ export class Subscriptions {
           this.countReset(lost, reason, 'stream');
         },
         keep: filter && ((channel, text) => passes(filter, viewOf(channel, text))),
+        tagged,
       });
     (subscribed === undefined ? resume() : subscribed.then(resume)).then((plan) => {
       if (!conn.open) {

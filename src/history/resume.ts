@@ -1,5 +1,5 @@
 // Resuming: which stored events a (re)connecting client gets before live ones.
-import { encodeStreamOpen, encodeStreamReset, withId } from '../base/encoder.js';
+import { encodeChannelField, encodeStreamOpen, encodeStreamReset, withId } from '../base/encoder.js';
 import type { EventStore, StoredRecord } from '../engine/store.js';
 import { claimedHead, type Position, parsePosition, readPerChannel, replayIds } from './cursor.js';
 import { assertEpoch, formatId, idsOf, parseSeq, type ResetReason } from './ids.js';
@@ -31,13 +31,14 @@ export async function planResume(
   channels: readonly string[],
   lastEventId: string | undefined,
   keep?: Keep,
+  tagged = false,
 ): Promise<ResumePlan> {
   const hint = await store.epoch();
   const parsed = parsePosition(lastEventId, hint, channels);
   if (typeof parsed === 'object') {
     const read = await readPerChannel(store, parsed.seqs);
     if (read !== undefined && read.epoch === hint && claimedHead(parsed) <= read.head) {
-      return replayPlan(read, channels, parsed, keep);
+      return replayPlan(read, channels, parsed, keep, tagged);
     }
   }
   const read = await readAfterShared(
@@ -57,7 +58,7 @@ export async function planResume(
     const lastIds = idsOf(epoch, channels, read.lastSeq);
     return { text, coveredUpTo: head, lastIds, replayed: 0, reset: undefined };
   }
-  return replayPlan(read, channels, position, keep);
+  return replayPlan(read, channels, position, keep, tagged);
 }
 
 /**
@@ -75,6 +76,7 @@ function replayPlan(
   channels: readonly string[],
   position: Exclude<Position, 'fresh'>,
   keep: Keep | undefined,
+  tagged: boolean,
 ): ResumePlan {
   const { epoch, head } = read;
   const lastIds = idsOf(epoch, channels, read.lastSeq);
@@ -86,7 +88,8 @@ function replayPlan(
   if (idOf !== undefined)
     for (const record of read.records) {
       const text = withId(idOf(record.seq), record.body);
-      if (keep === undefined || keep(record.channel, text)) texts.push(text);
+      if (keep === undefined || keep(record.channel, text))
+        texts.push(tagged ? encodeChannelField(record.channel) + text : text);
     }
   const records = texts;
   let text = encodeStreamOpen({ replayed: records.length }) + texts.join('');
@@ -136,15 +139,18 @@ export async function openResume(
     onReset: (channels: readonly string[], reason: ResetReason) => void;
     /** Only the stored events it keeps are replayed (a subscriber filter). */
     keep?: Keep | undefined;
+    /** Each event carries its channel (`?channelField=1`). */
+    tagged?: boolean | undefined;
   },
 ): Promise<ResumeStream> {
   const { preamble, pageBytes, onReset, keep } = options;
+  const tagged = options.tagged === true;
   const hint = await store.epoch();
   const parsed = parseSeq(lastEventId, hint);
   if (parsed === 'malformed-id' && lastEventId?.includes(':') === true) {
     // A composite id (a multi-channel stream that was behind a proxy): one read per channel
     // position, not paged; it holds what the proxy had not delivered yet, usually little.
-    const plan = await planResume(store, channels, lastEventId, keep);
+    const plan = await planResume(store, channels, lastEventId, keep, tagged);
     if (plan.reset !== undefined) onReset(plan.reset.channels, plan.reset.reason);
     return { coveredUpTo: plan.coveredUpTo, replayed: plan.replayed, pieces: once(preamble + plan.text) };
   }
@@ -175,7 +181,8 @@ export async function openResume(
   // page, without keeping what is read.
   const kept = (record: StoredRecord): string | undefined => {
     const text = withId(formatId(epoch, record.seq), record.body);
-    return keep === undefined || keep(record.channel, text) ? text : undefined;
+    if (keep !== undefined && !keep(record.channel, text)) return undefined;
+    return tagged ? encodeChannelField(record.channel) + text : text;
   };
   const countOf = (records: readonly StoredRecord[]): number =>
     keep === undefined ? records.length : records.filter((record) => kept(record) !== undefined).length;

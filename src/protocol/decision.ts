@@ -7,7 +7,7 @@ import type { StreamIdentity } from '../base/types.js';
 import { classifyAccept } from './accept.js';
 import { channelsFromQuery, checkChannels } from './channels.js';
 import type { GripRequests } from './grip-requests.js';
-import { lastEventIdOf, type RequestView } from './request-view.js';
+import { lastEventIdOf, queryOf, type RequestView } from './request-view.js';
 
 /** Headers of every event-stream response. No Connection/Transfer-Encoding: illegal on HTTP/2. */
 export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -70,6 +70,8 @@ export type Verdict =
       readonly lastEventId: string | undefined;
       /** The subscriber's verified identity (with `authorize: tokens(...)`). */
       readonly identity: StreamIdentity | undefined;
+      /** `?channelField=1`: each event of a channel carries a `channel:` field. */
+      readonly tagged: boolean;
     };
 
 /** What an endpoint serves, resolved once per handler. */
@@ -194,6 +196,20 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
   }
   const tooMany = proxied ? endpoint.grip.holdProblem(channels, identity) : undefined;
   if (tooMany !== undefined) return refuse(accept, 'bad-request', `Bad Request: ${tooMany}`, endpoint.retry);
+  const field = queryOf(view).get('channelField');
+  if (field !== null && field !== '1') {
+    return refuse(accept, 'bad-request', 'Bad Request: channelField must be 1 when given', endpoint.retry);
+  }
+  if (field !== null && proxied) {
+    // A proxy sends one copy of each event to all of a channel's subscribers: it cannot add a
+    // field for some of them only, and adding it for all would change every client's stream.
+    return refuse(
+      accept,
+      'bad-request',
+      'Bad Request: channelField is not available through a GRIP proxy',
+      endpoint.retry,
+    );
+  }
   if (method === 'HEAD') return { kind: 'answer', status: 200, headers: EVENT_STREAM_HEADERS, body: EMPTY };
   const lastEventId = lastEventIdOf(view);
   if (proxied) {
@@ -203,7 +219,15 @@ async function decideVerdict(view: RequestView, endpoint: Endpoint, hooks: Reque
     if (identity !== undefined) endpoint.access.held?.(identity);
     return holdVerdict('hold', view, endpoint, channels, initial.text, initial.lastIds, identity);
   }
-  return { kind: 'stream', status: 200, headers: EVENT_STREAM_HEADERS, channels, lastEventId, identity };
+  return {
+    kind: 'stream',
+    status: 200,
+    headers: EVENT_STREAM_HEADERS,
+    channels,
+    lastEventId,
+    identity,
+    tagged: field !== null,
+  };
 }
 
 /**
