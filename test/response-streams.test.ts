@@ -110,18 +110,31 @@ describe('response streams', () => {
     const stop = await request(server.url('/streams/gen-4/stop'), { method: 'POST' });
     expect(stop.status).toBe(202);
     await until(() => s.signal.aborted, 10_000, "the producer's abort signal");
+    // Named AbortError (fetch and the AI SDK take only that for a cancellation), saying why.
     expect(s.signal.reason).toBeInstanceOf(ResponseStreamError);
+    expect(s.signal.reason).toMatchObject({
+      name: 'AbortError',
+      code: 'ERR_SSE_STREAM',
+      problem: 'stopped',
+      streamId: 'gen-4',
+      message: 'response stream "gen-4": a client stopped this stream',
+    });
     await other.waitFor((c) => c.ended, 10_000, 'the end');
     expect(other.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"stopped"}' });
     await expect(s.append('more')).rejects.toMatchObject({ problem: 'stopped' });
     expect((await request(server.url('/streams/gen-4/stop'), { method: 'POST' })).status).toBe(409);
   });
 
-  it('a failed generation ends with its message', async () => {
+  it('a failed generation ends with its message and aborts its signal; end() does not abort it', async () => {
     const { ev, server } = await setup();
     const s = ev.stream('gen-5');
     await s.append('x');
     await s.fail(new Error('model overloaded'));
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'failed' });
+    expect(s.signal.reason.message).toContain('model overloaded');
+    const done = ev.stream('gen-5b');
+    await done.end();
+    expect(done.signal.aborted).toBe(false);
     const client = await open(server, 'gen-5');
     await client.waitFor((c) => c.ended, 10_000, 'the end');
     expect(JSON.parse(client.events.at(-1)!.data)).toEqual({ status: 'failed', message: 'model overloaded' });
@@ -142,6 +155,14 @@ describe('response streams', () => {
     const again = await open(server, 'gen-6');
     await again.waitFor((x) => x.ended, 10_000, 'the replay');
     expect(again.body).toBe(a.body);
+  });
+
+  it('closing the namespace aborts the signal of every stream still produced in it (closed)', async () => {
+    const ev = events();
+    const s = ev.stream('gen-close');
+    await s.append('x');
+    await ev.close();
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', code: 'ERR_SSE_STREAM', problem: 'closed' });
   });
 
   it('compaction: a fresh reader of a finished stream gets one snapshot and the end, the same text', async () => {

@@ -184,10 +184,23 @@ export class ListenerError extends EventStreamError<'ERR_SSE_LISTENER'> {
   }
 }
 
-/** Why a response stream refused: a bad id, an id in use, a stream that ended or was stopped. */
-export type ResponseStreamProblem = 'invalid-id' | 'exists' | 'ended' | 'stopped' | 'no-history';
+/**
+ * Why a response stream refused, or why its `signal` aborted: a bad id, an id in use, a stream that
+ * ended, was stopped by a client, was declared failed (`fail()`), or whose namespace closed.
+ */
+export type ResponseStreamProblem =
+  | 'invalid-id'
+  | 'exists'
+  | 'ended'
+  | 'stopped'
+  | 'failed'
+  | 'closed'
+  | 'no-history';
 
-/** A response stream (`events.stream(id)`) refused an operation; `streamId` names it. */
+/**
+ * A response stream (`events.stream(id)`) refused an operation, or the reason its `signal` aborted
+ * (then named `AbortError`, as fetch and the AI SDK expect of a cancellation); `streamId` names it.
+ */
 export class ResponseStreamError extends EventStreamError<'ERR_SSE_STREAM'> {
   /** @internal */
   static readonly [ERROR_BRAND] = 'ERR_SSE_STREAM';

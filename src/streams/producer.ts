@@ -1,10 +1,13 @@
 // The producing side of one response stream: chunks appended to the stream's channel in order,
 // one terminal `end` event, a heartbeat in the shared state while open (so readers on any process
-// notice a dead producer), and the AbortSignal a stop request fires.
+// notice a dead producer), and the AbortSignal a stop request, `fail()` or the namespace closing fires.
 import { ResponseStreamError } from '../base/errors.js';
 import type { SharedState } from '../engine/state.js';
 import { chunkChannel, endKey, STATUS_SCOPE, snapshotChannel } from './names.js';
 import { encodeStatus, endData, type StreamEnding } from './status.js';
+
+/** Why a stopped stream's signal aborted (the AI adapter renders the same text on a resume). */
+const STOPPED = 'a client stopped this stream';
 
 /** Options of `events.stream(id, options)`. */
 export interface ResponseStreamOptions {
@@ -67,7 +70,12 @@ export class ResponseStream {
     this.#heartbeat.unref?.();
   }
 
-  /** Aborted when a client asks to stop this generation (on any process); never on a disconnect. */
+  /**
+   * Aborted when the generation should stop: a client asked to (on any process), `fail()` was
+   * called, or the namespace closed; never on a disconnect, nor on `end()`. The reason is a
+   * `ResponseStreamError` named `AbortError` (what fetch and the AI SDK take for a cancellation)
+   * whose `problem` says why: `stopped`, `failed` or `closed`.
+   */
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
@@ -104,16 +112,17 @@ export class ResponseStream {
     return this.#terminate('done');
   }
 
-  /** The generation failed: readers get `end` with `{"status":"failed","message":…}`. */
+  /** The generation failed: readers get `end` with `{"status":"failed","message":…}`; `signal` aborts. */
   fail(error: unknown): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
+    if (this.#ended === undefined) this.#abort('failed', `the generation failed: ${message.slice(0, 200)}`);
     return this.#terminate('failed', message);
   }
 
   /** @internal A stop request reached this process: abort the signal and end the stream as stopped. */
   stop(): void {
     if (this.#ended !== undefined) return;
-    this.#controller.abort(new ResponseStreamError(this.id, 'stopped', 'a client stopped this stream'));
+    this.#abort('stopped', STOPPED);
     this.#terminate('stopped').catch((err: unknown) =>
       this.#host.report(err instanceof Error ? err : new Error(String(err))),
     );
@@ -122,6 +131,13 @@ export class ResponseStream {
   /** @internal The namespace closed: stop the heartbeat (readers will declare the stream lost). */
   abandon(): void {
     clearInterval(this.#heartbeat);
+    if (this.#ended === undefined) this.#abort('closed', 'its namespace closed (events.close())');
+  }
+
+  #abort(why: 'stopped' | 'failed' | 'closed', message: string): void {
+    const reason = new ResponseStreamError(this.id, why, message);
+    reason.name = 'AbortError';
+    this.#controller.abort(reason);
   }
 
   #terminate(ending: StreamEnding, message?: string): Promise<void> {
@@ -178,8 +194,9 @@ export class ResponseStream {
   }
 
   #endedError(): ResponseStreamError {
-    return this.#controller.signal.aborted
-      ? new ResponseStreamError(this.id, 'stopped', 'a client stopped this stream')
+    const reason: unknown = this.#controller.signal.reason;
+    return reason instanceof ResponseStreamError && reason.problem === 'stopped'
+      ? new ResponseStreamError(this.id, 'stopped', STOPPED)
       : new ResponseStreamError(this.id, 'ended', 'the stream has ended');
   }
 }

@@ -120,7 +120,7 @@ describe('express-eventstream/ai across processes', () => {
     );
     await resumed.reading;
     expect(resumed.state.text).toMatch(
-      /data: \{"type":"abort","reason":"stopped by a client"\}\n\ndata: \[DONE\]\n\n$/,
+      /data: \{"type":"abort","reason":"response stream \\"chat-3\.\w+\\": a client stopped this stream"\}\n\ndata: \[DONE\]\n\n$/,
     );
     expect(resumed.state.text).not.toContain('t3 ');
     await original.reading;

@@ -31,7 +31,10 @@ export interface ResumableChatsOptions {
 export interface ChatGeneration {
   /** The response stream's id (`<chatId>.<suffix>`). */
   readonly streamId: string;
-  /** Aborted when a client asks to stop this generation (on any process); never on a disconnect. */
+  /**
+   * Aborted when a client asks to stop this generation (on any process), when storing it failed or
+   * the namespace closed; never on a disconnect. Its reason is named `AbortError` (see `ResponseStream.signal`).
+   */
   readonly signal: AbortSignal;
   /** For `toUIMessageStreamResponse({ consumeSseStream })`: stores the copy of the stream. */
   readonly consumeSseStream: (options: { stream: ReadableStream<string> }) => void;
@@ -45,8 +48,12 @@ export type ChatResume =
   | { readonly status: 200; readonly body: AsyncIterable<string> };
 
 const SCOPE = 'ai-chat';
-/** The reason of a stop, as the SDK's `abort` chunk carries it. */
-const STOPPED = 'stopped by a client';
+/**
+ * The reason of a stop as the SDK's `abort` chunk carries it: the message of the core's abort
+ * reason (`ResponseStreamError`, problem `stopped`), which a resume renders again.
+ */
+const stoppedReason = (streamId: string) =>
+  `response stream ${JSON.stringify(streamId)}: a client stopped this stream`;
 const CHAT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$/;
 
 export class ResumableChats {
@@ -82,12 +89,6 @@ export class ResumableChats {
     assertChatId(chatId);
     const streamId = `${chatId}.${globalThis.crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
     const stream = this.#events.stream(streamId, this.#streamOptions);
-    // The SDK turns an abort into its `abort` chunk only for an AbortError (anything else errors
-    // the response, and piped to a node response, the process).
-    const stopping = new AbortController();
-    stream.signal.addEventListener('abort', () => stopping.abort(new DOMException(STOPPED, 'AbortError')), {
-      once: true,
-    });
     const { state } = this.#internals();
     const entry = (done: boolean) =>
       state.put(SCOPE, chatId, JSON.stringify({ v: 1, s: streamId, done }), this.#keepMs);
@@ -96,7 +97,8 @@ export class ResumableChats {
     let consumed = false;
     return {
       streamId,
-      signal: stopping.signal,
+      // Its reason is named AbortError: the SDK writes its `abort` chunk with the reason's message.
+      signal: stream.signal,
       get stored() {
         return stored;
       },
@@ -122,7 +124,7 @@ export class ResumableChats {
     if (current === undefined || (current.done && !this.#replayFinished)) return { status: 204 };
     const reading = await internals.read(current.s, options);
     if (reading.status !== 'open') return { status: 204 };
-    return { status: 200, body: rendered(reading.pieces) };
+    return { status: 200, body: rendered(reading.pieces, current.s) };
   }
 
   /** Stop chat `chatId`'s current generation wherever it runs; false when there is none running. */
@@ -168,19 +170,20 @@ function decodeEntry(text: string | undefined): { s: string; done: boolean } | u
 }
 
 /** The SSE text the SDK's parser reads: each stored event with its `id:` line, the ending as the SDK writes one. */
-async function* rendered(pieces: AsyncIterable<StreamPiece>): AsyncGenerator<string> {
+async function* rendered(pieces: AsyncIterable<StreamPiece>, streamId: string): AsyncGenerator<string> {
   for await (const piece of pieces) {
     if (piece.kind === 'chunk') yield `id: ${piece.id}\n${piece.body}`;
     else if (piece.kind === 'end') {
-      yield `id: ${piece.id}\n${endingText(piece.ending)}data: [DONE]\n\n`;
+      yield `id: ${piece.id}\n${endingText(piece.ending, streamId)}data: [DONE]\n\n`;
       return;
     }
   }
 }
 
-function endingText(ending: StreamPiece['ending']): string {
+function endingText(ending: StreamPiece['ending'], streamId: string): string {
   if (ending === undefined || ending.status === 'done') return '';
-  if (ending.status === 'stopped') return `data: ${JSON.stringify({ type: 'abort', reason: STOPPED })}\n\n`;
+  if (ending.status === 'stopped')
+    return `data: ${JSON.stringify({ type: 'abort', reason: stoppedReason(streamId) })}\n\n`;
   const reason =
     ending.status === 'lost' ? 'the answer was cut off: its server stopped' : 'the answer failed';
   return `data: ${JSON.stringify({ type: 'error', errorText: ending.message === undefined ? reason : `${reason}: ${ending.message}` })}\n\n`;
