@@ -16,6 +16,7 @@ export {
   type HttpResponse,
 } from './adapters/node.js';
 export type { StreamHandlerOptions } from './adapters/stream-endpoint.js';
+export { streamFetchHandler } from './adapters/stream-fetch.js';
 export { streamHandler } from './adapters/stream-node.js';
 export { channelNameProblem } from './base/channel-name.js';
 export { encodeComment, encodeEvent, MAX_EVENT_ID_LENGTH, type WireEvent } from './base/encoder.js';

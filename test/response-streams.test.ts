@@ -1,8 +1,11 @@
 // Response streams (`events.stream(id)`) served by `streamHandler()`: read while produced, resume
 // after Last-Event-ID byte for byte, the ending, reload after completion, expiry, stop (not
-// disconnect), a producer that dies, compaction, bad input.
+// disconnect), a producer that dies, compaction, bad input. Every test runs twice: on the
+// node:http `streamHandler()` and on the Fetch `streamFetchHandler()` behind @hono/node-server (a
+// real node:http → Request bridge).
+import { getRequestListener } from '@hono/node-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Events, events, ResponseStreamError, streamHandler } from '../src/index.js';
+import { type Events, events, ResponseStreamError, streamFetchHandler, streamHandler } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient, until } from './helpers/sse-client.js';
 
@@ -12,11 +15,18 @@ afterEach(async () => {
   cleanup = [];
 });
 
+type Flavour = 'node' | 'fetch';
+
 async function setup(
+  flavour: Flavour,
   options: Parameters<typeof events>[0] = {},
 ): Promise<{ ev: Events; server: TestServer }> {
   const ev = events(options);
-  const server = await startServer(streamHandler({ events: ev }));
+  const listener =
+    flavour === 'node'
+      ? streamHandler({ events: ev })
+      : getRequestListener(streamFetchHandler({ events: ev }));
+  const server = await startServer(listener);
   cleanup.push(
     () => server.close(),
     () => ev.close(),
@@ -38,125 +48,173 @@ const text = (c: SseClient) =>
     .map((e) => e.data)
     .join('');
 
-describe('response streams', () => {
-  it('a reader gets every chunk as it is appended, then the end, and the response ends', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-1');
-    await s.append('Hel');
-    const client = await open(server, 'gen-1');
-    expect(client.status).toBe(200);
-    await client.waitFor((c) => c.events.length === 1, 10_000, 'the first chunk');
-    await s.append('lo');
-    await s.end();
-    await client.waitFor((c) => c.ended, 10_000, 'the end of the response');
-    expect(text(client)).toBe('Hello');
-    expect(client.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"done"}' });
-  });
-
-  it('a client resuming after any Last-Event-ID gets exactly the bytes an uninterrupted client got after it', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-2');
-    const whole = await open(server, 'gen-2');
-    const chunks = Array.from({ length: 50 }, (_, i) => `t${i} `);
-    for (const chunk of chunks) void s.append(chunk);
-    await s.end();
-    await whole.waitFor((c) => c.ended, 10_000, 'the whole stream');
-    expect(text(whole)).toBe(chunks.join(''));
-    for (const cut of [0, 1, 25, 49]) {
-      const at = whole.events[cut]!;
-      const resumed = await open(server, 'gen-2', at.id);
-      await resumed.waitFor((c) => c.ended, 10_000, 'the resumed stream');
-      const offset = whole.body.indexOf(`id: ${at.id}\n`);
-      const after = whole.body.slice(whole.body.indexOf('\n\n', offset) + 2);
-      expect(resumed.body).toBe(after);
-    }
-  });
-
-  it('a reload after the end gets the whole answer; the last id gets 204; after retainMs 404', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-3', { retainMs: 300 });
-    await s.append('all ');
-    await s.append('done');
-    await s.end();
-    const reload = await open(server, 'gen-3');
-    await reload.waitFor((c) => c.ended, 10_000, 'the replay');
-    expect(text(reload)).toBe('all done');
-    const last = await request(server.url('/streams/gen-3'), {
-      headers: { 'last-event-id': reload.events.at(-1)!.id! },
+for (const flavour of ['node', 'fetch'] as const)
+  describe(`response streams (${flavour === 'node' ? 'streamHandler' : 'streamFetchHandler'})`, () => {
+    it('a reader gets every chunk as it is appended, then the end, and the response ends', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-1');
+      await s.append('Hel');
+      const client = await open(server, 'gen-1');
+      expect(client.status).toBe(200);
+      await client.waitFor((c) => c.events.length === 1, 10_000, 'the first chunk');
+      await s.append('lo');
+      await s.end();
+      await client.waitFor((c) => c.ended, 10_000, 'the end of the response');
+      expect(text(client)).toBe('Hello');
+      expect(client.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"done"}' });
     });
-    expect(last.status).toBe(204);
-    await until(
-      async () => (await request(server.url('/streams/gen-3'))).status === 404,
-      10_000,
-      'the expired stream to answer 404',
-    );
-    const expired = await request(server.url('/streams/gen-3'));
-    expect(expired.headers['x-stream-status']).toBe('expired');
-    const unknown = await request(server.url('/streams/never'));
-    expect(unknown.status).toBe(404);
-    expect(unknown.headers['x-stream-status']).toBe('unknown');
-  });
 
-  it('a stop request aborts the producer and ends the stream as stopped; a disconnect does not', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-4');
-    await s.append('a');
-    const reader = await open(server, 'gen-4');
-    await reader.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
-    reader.close();
-    const other = await open(server, 'gen-4');
-    await other.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
-    expect(s.signal.aborted).toBe(false);
-    const stop = await request(server.url('/streams/gen-4/stop'), { method: 'POST' });
-    expect(stop.status).toBe(202);
-    await until(() => s.signal.aborted, 10_000, "the producer's abort signal");
-    // Named AbortError (fetch and the AI SDK take only that for a cancellation), saying why.
-    expect(s.signal.reason).toBeInstanceOf(ResponseStreamError);
-    expect(s.signal.reason).toMatchObject({
-      name: 'AbortError',
-      code: 'ERR_SSE_STREAM',
-      problem: 'stopped',
-      streamId: 'gen-4',
-      message: 'response stream "gen-4": a client stopped this stream',
+    it('a client resuming after any Last-Event-ID gets exactly the bytes an uninterrupted client got after it', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-2');
+      const whole = await open(server, 'gen-2');
+      const chunks = Array.from({ length: 50 }, (_, i) => `t${i} `);
+      for (const chunk of chunks) void s.append(chunk);
+      await s.end();
+      await whole.waitFor((c) => c.ended, 10_000, 'the whole stream');
+      expect(text(whole)).toBe(chunks.join(''));
+      for (const cut of [0, 1, 25, 49]) {
+        const at = whole.events[cut]!;
+        const resumed = await open(server, 'gen-2', at.id);
+        await resumed.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+        const offset = whole.body.indexOf(`id: ${at.id}\n`);
+        const after = whole.body.slice(whole.body.indexOf('\n\n', offset) + 2);
+        expect(resumed.body).toBe(after);
+      }
     });
-    await other.waitFor((c) => c.ended, 10_000, 'the end');
-    expect(other.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"stopped"}' });
-    await expect(s.append('more')).rejects.toMatchObject({ problem: 'stopped' });
-    expect((await request(server.url('/streams/gen-4/stop'), { method: 'POST' })).status).toBe(409);
+
+    it('a reload after the end gets the whole answer; the last id gets 204; after retainMs 404', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-3', { retainMs: 300 });
+      await s.append('all ');
+      await s.append('done');
+      await s.end();
+      const reload = await open(server, 'gen-3');
+      await reload.waitFor((c) => c.ended, 10_000, 'the replay');
+      expect(text(reload)).toBe('all done');
+      const last = await request(server.url('/streams/gen-3'), {
+        headers: { 'last-event-id': reload.events.at(-1)!.id! },
+      });
+      expect(last.status).toBe(204);
+      await until(async () => (await request(server.url('/streams/gen-3'))).status === 404, 10_000, 'the expired stream to answer 404');
+      const expired = await request(server.url('/streams/gen-3'));
+      expect(expired.headers['x-stream-status']).toBe('expired');
+      const unknown = await request(server.url('/streams/never'));
+      expect(unknown.status).toBe(404);
+      expect(unknown.headers['x-stream-status']).toBe('unknown');
+    });
+
+    it('a stop request aborts the producer and ends the stream as stopped; a disconnect does not', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-4');
+      await s.append('a');
+      const reader = await open(server, 'gen-4');
+      await reader.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+      reader.close();
+      const other = await open(server, 'gen-4');
+      await other.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+      expect(s.signal.aborted).toBe(false);
+      const stop = await request(server.url('/streams/gen-4/stop'), { method: 'POST' });
+      expect(stop.status).toBe(202);
+      await until(() => s.signal.aborted, 10_000, "the producer's abort signal");
+      // Named AbortError (fetch and the AI SDK take only that for a cancellation), saying why.
+      expect(s.signal.reason).toBeInstanceOf(ResponseStreamError);
+      expect(s.signal.reason).toMatchObject({
+        name: 'AbortError',
+        code: 'ERR_SSE_STREAM',
+        problem: 'stopped',
+        streamId: 'gen-4',
+        message: 'response stream "gen-4": a client stopped this stream',
+      });
+      await other.waitFor((c) => c.ended, 10_000, 'the end');
+      expect(other.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"stopped"}' });
+      await expect(s.append('more')).rejects.toMatchObject({ problem: 'stopped' });
+      expect((await request(server.url('/streams/gen-4/stop'), { method: 'POST' })).status).toBe(409);
+    });
+
+    it('a failed generation ends with its message and aborts its signal; end() does not abort it', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-5');
+      await s.append('x');
+      await s.fail(new Error('model overloaded'));
+      expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'failed' });
+      expect(s.signal.reason.message).toContain('model overloaded');
+      const done = ev.stream('gen-5b');
+      await done.end();
+      expect(done.signal.aborted).toBe(false);
+      const client = await open(server, 'gen-5');
+      await client.waitFor((c) => c.ended, 10_000, 'the end');
+      expect(JSON.parse(client.events.at(-1)!.data)).toEqual({
+        status: 'failed',
+        message: 'model overloaded',
+      });
+    });
+    });
+
+    it('a producer that stops its heartbeat (dies) is noticed by readers: the stream ends as lost, once', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-6', { heartbeatMs: 20 });
+      await s.append('partial');
+      const a = await open(server, 'gen-6');
+      const b = await open(server, 'gen-6');
+      s.abandon(); // what a kill -9 leaves: no more heartbeats, no end
+      for (const c of [a, b]) await c.waitFor((x) => x.ended, 15_000, 'the lost ending');
+      for (const c of [a, b]) {
+        expect(c.named('end')).toHaveLength(1);
+        expect(JSON.parse(c.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
+      }
+      const again = await open(server, 'gen-6');
+      await again.waitFor((x) => x.ended, 10_000, 'the replay');
+      expect(again.body).toBe(a.body);
+    });
+
+    it('compaction: a fresh reader of a finished stream gets one snapshot and the end, the same text', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-7', { compact: { every: 100 } });
+      const chunks = Array.from({ length: 2500 }, (_, i) => `w${i}${i % 40 === 0 ? '\n' : ' '}`);
+      for (const chunk of chunks) void s.append(chunk);
+      await s.end();
+      const client = await open(server, 'gen-7');
+      await client.waitFor((c) => c.ended, 10_000, 'the compacted replay');
+      expect(client.events.map((e) => e.event)).toEqual(['snapshot', 'end']);
+      expect(text(client)).toBe(chunks.join(''));
+      // A reader resuming inside the stream still gets the chunks after its id, not a snapshot.
+      const full = await open(server, 'gen-7', `${client.events[0]!.id!.split('-')[0]}-1`);
+      await full.waitFor((c) => c.ended, 10_000, 'the replay');
+      expect(full.events.some((e) => e.event === 'snapshot')).toBe(false);
+    });
+
+    it('a compacted live stream: snapshot so far, then the tail as it comes', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-8', { compact: { every: 10 } });
+      const chunks = Array.from({ length: 25 }, (_, i) => `c${i} `);
+      for (const chunk of chunks) await s.append(chunk);
+      const client = await open(server, 'gen-8');
+      await client.waitFor((c) => c.events.length >= 1, 10_000, 'the snapshot');
+      await s.append('tail');
+      await s.end();
+      await client.waitFor((c) => c.ended, 10_000, 'the end');
+      expect(text(client)).toBe(`${chunks.join('')}tail`);
+      expect(client.named('snapshot')).toHaveLength(1);
+    });
+
+    it('bad ids and options are typed errors; a bad path is 400 or 404, never a crash', async () => {
+      const { ev, server } = await setup(flavour);
+      expect(() => ev.stream('bad id')).toThrow(ResponseStreamError);
+      expect(() => ev.stream('ok', { retainMs: -1 })).toThrow(/retainMs/);
+      expect(() => ev.stream('ok2', { compcat: true } as never)).toThrow(/compcat/);
+      ev.stream('dup');
+      expect(() => ev.stream('dup')).toThrow(/exists/);
+      expect((await request(server.url('/streams/%E0%A4%A'))).status).toBe(404);
+      expect((await request(server.url('/streams/a%20b'))).status).toBe(400);
+      expect((await request(server.url('/streams/x'), { method: 'PUT' })).status).toBe(405);
+      const stream = events({ history: false });
+      cleanup.push(() => stream.close());
+      expect(() => stream.stream('x')).toThrow(/history/);
+    });
   });
 
-  it('a failed generation ends with its message and aborts its signal; end() does not abort it', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-5');
-    await s.append('x');
-    await s.fail(new Error('model overloaded'));
-    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'failed' });
-    expect(s.signal.reason.message).toContain('model overloaded');
-    const done = ev.stream('gen-5b');
-    await done.end();
-    expect(done.signal.aborted).toBe(false);
-    const client = await open(server, 'gen-5');
-    await client.waitFor((c) => c.ended, 10_000, 'the end');
-    expect(JSON.parse(client.events.at(-1)!.data)).toEqual({ status: 'failed', message: 'model overloaded' });
-  });
-
-  it('a producer that stops its heartbeat (dies) is noticed by readers: the stream ends as lost, once', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-6', { heartbeatMs: 20 });
-    await s.append('partial');
-    const a = await open(server, 'gen-6');
-    const b = await open(server, 'gen-6');
-    s.abandon(); // what a kill -9 leaves: no more heartbeats, no end
-    for (const c of [a, b]) await c.waitFor((x) => x.ended, 15_000, 'the lost ending');
-    for (const c of [a, b]) {
-      expect(c.named('end')).toHaveLength(1);
-      expect(JSON.parse(c.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
-    }
-    const again = await open(server, 'gen-6');
-    await again.waitFor((x) => x.ended, 10_000, 'the replay');
-    expect(again.body).toBe(a.body);
-  });
-
+describe('response streams and the namespace', () => {
   it('closing the namespace aborts the signal of every stream still produced in it (closed)', async () => {
     const ev = events();
     const s = ev.stream('gen-close');
@@ -164,49 +222,62 @@ describe('response streams', () => {
     await ev.close();
     expect(s.signal.reason).toMatchObject({ name: 'AbortError', code: 'ERR_SSE_STREAM', problem: 'closed' });
   });
+});
 
-  it('compaction: a fresh reader of a finished stream gets one snapshot and the end, the same text', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-7', { compact: { every: 100 } });
-    const chunks = Array.from({ length: 2500 }, (_, i) => `w${i}${i % 40 === 0 ? '\n' : ' '}`);
-    for (const chunk of chunks) void s.append(chunk);
+describe('streamFetchHandler in-process (Request in, Response out)', () => {
+  const url = (path: string) => `http://127.0.0.1:3000${path}`;
+
+  async function readUntil(res: Response, done: (text: string) => boolean): Promise<string> {
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let body = '';
+    while (!done(body)) {
+      const { value, done: ended } = await reader.read();
+      if (ended) break;
+      body += decoder.decode(value, { stream: true });
+    }
+    reader.releaseLock();
+    return body;
+  }
+
+  it('answers 204 with no body, 404 with its status header, and 400 for a bad id', async () => {
+    const ev = events();
+    cleanup.push(() => ev.close());
+    const handler = streamFetchHandler({ events: ev });
+    const s = ev.stream('f-1');
+    await s.append('x');
     await s.end();
-    const client = await open(server, 'gen-7');
-    await client.waitFor((c) => c.ended, 10_000, 'the compacted replay');
-    expect(client.events.map((e) => e.event)).toEqual(['snapshot', 'end']);
-    expect(text(client)).toBe(chunks.join(''));
-    // A reader resuming inside the stream still gets the chunks after its id, not a snapshot.
-    const full = await open(server, 'gen-7', `${client.events[0]!.id!.split('-')[0]}-1`);
-    await full.waitFor((c) => c.ended, 10_000, 'the replay');
-    expect(full.events.some((e) => e.event === 'snapshot')).toBe(false);
+    const whole = await handler(new Request(url('/streams/f-1')));
+    const body = await whole.text();
+    const lastId = /id: (\S+)\nevent: end/.exec(body)![1]!;
+    const done = await handler(new Request(url('/streams/f-1'), { headers: { 'last-event-id': lastId } }));
+    expect(done.status).toBe(204);
+    expect(done.body).toBeNull();
+    const unknown = await handler(new Request(url('/streams/nope')));
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-stream-status')).toBe('unknown');
+    expect((await handler(new Request(url('/streams/a%20b')))).status).toBe(400);
+    expect(() => streamFetchHandler({ events: ev, rendr: () => '' } as never)).toThrow(/rendr/);
   });
 
-  it('a compacted live stream: snapshot so far, then the tail as it comes', async () => {
-    const { ev, server } = await setup();
-    const s = ev.stream('gen-8', { compact: { every: 10 } });
-    const chunks = Array.from({ length: 25 }, (_, i) => `c${i} `);
-    for (const chunk of chunks) await s.append(chunk);
-    const client = await open(server, 'gen-8');
-    await client.waitFor((c) => c.events.length >= 1, 10_000, 'the snapshot');
-    await s.append('tail');
+  it('a client leaving (request.signal) or cancelling the body releases its reader; the producer goes on', async () => {
+    const ev = events();
+    cleanup.push(() => ev.close());
+    const handler = streamFetchHandler({ events: ev });
+    const s = ev.stream('f-2');
+    await s.append('first');
+    const left = new AbortController();
+    const a = await handler(new Request(url('/streams/f-2'), { signal: left.signal }));
+    const b = await handler(new Request(url('/streams/f-2')));
+    expect(await readUntil(a, (t) => t.includes('first'))).toContain('data: first');
+    expect(await readUntil(b, (t) => t.includes('first'))).toContain('data: first');
+    await until(() => ev.stats().connections === 2, 10_000);
+    left.abort();
+    await until(() => ev.stats().connections === 1, 10_000);
+    await b.body!.cancel();
+    await until(() => ev.stats().connections === 0, 10_000);
+    expect(s.signal.aborted).toBe(false);
+    await s.append('second');
     await s.end();
-    await client.waitFor((c) => c.ended, 10_000, 'the end');
-    expect(text(client)).toBe(`${chunks.join('')}tail`);
-    expect(client.named('snapshot')).toHaveLength(1);
-  });
-
-  it('bad ids and options are typed errors; a bad path is 400 or 404, never a crash', async () => {
-    const { ev, server } = await setup();
-    expect(() => ev.stream('bad id')).toThrow(ResponseStreamError);
-    expect(() => ev.stream('ok', { retainMs: -1 })).toThrow(/retainMs/);
-    expect(() => ev.stream('ok2', { compcat: true } as never)).toThrow(/compcat/);
-    ev.stream('dup');
-    expect(() => ev.stream('dup')).toThrow(/exists/);
-    expect((await request(server.url('/streams/%E0%A4%A'))).status).toBe(404);
-    expect((await request(server.url('/streams/a%20b'))).status).toBe(400);
-    expect((await request(server.url('/streams/x'), { method: 'PUT' })).status).toBe(405);
-    const stream = events({ history: false });
-    cleanup.push(() => stream.close());
-    expect(() => stream.stream('x')).toThrow(/history/);
   });
 });

@@ -32,7 +32,7 @@ function pathOf(url: string): string {
 }
 
 /** The view of a Fetch request: `Headers.get()` already joins repeated headers with `, `. */
-function fetchRequestView(request: Request): RequestView {
+export function fetchRequestView(request: Request): RequestView {
   const headers = request.headers;
   return {
     method: request.method.toUpperCase(),
