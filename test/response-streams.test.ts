@@ -96,7 +96,11 @@ for (const flavour of ['node', 'fetch'] as const)
         headers: { 'last-event-id': reload.events.at(-1)!.id! },
       });
       expect(last.status).toBe(204);
-      await until(async () => (await request(server.url('/streams/gen-3'))).status === 404, 10_000, 'the expired stream to answer 404');
+      await until(
+        async () => (await request(server.url('/streams/gen-3'))).status === 404,
+        10_000,
+        'the expired stream to answer 404',
+      );
       const expired = await request(server.url('/streams/gen-3'));
       expect(expired.headers['x-stream-status']).toBe('expired');
       const unknown = await request(server.url('/streams/never'));
@@ -148,7 +152,6 @@ for (const flavour of ['node', 'fetch'] as const)
         status: 'failed',
         message: 'model overloaded',
       });
-    });
     });
 
     it('a producer that stops its heartbeat (dies) is noticed by readers: the stream ends as lost, once', async () => {
