@@ -177,14 +177,22 @@ export class PostgresBus implements EventBus {
         );
         if (this.#closed) return;
         const at = { epoch: r.epoch, head: r.head };
-        if (this.#position === undefined || r.epoch !== this.#epoch) {
-          // First placement: "now". Another epoch (an empty database after a failover): every
-          // position of the old one means nothing; subscribers continue from this head.
-          if (this.#epoch !== undefined && r.epoch !== this.#epoch) this.#reset(channels, 'unknown-id', at);
+        if (this.#position === undefined) {
+          // First placement: "now".
           this.#epoch = r.epoch;
           this.#position = r.head;
           this.#settleEchoes(Number.MAX_SAFE_INTEGER);
-          if (this.#position === r.head && channels.length === 0) return;
+          if (channels.length === 0) return;
+          continue;
+        }
+        if (r.epoch !== this.#epoch) {
+          // Another epoch (an empty database after a failover): every position of the old one
+          // means nothing. Subscribers get a reset to the new epoch's start and then every event
+          // of it: those published before this read noticed the change are not skipped.
+          this.#reset(channels, 'unknown-id', { epoch: r.epoch, head: 0 });
+          this.#epoch = r.epoch;
+          this.#position = 0;
+          this.#settleEchoes(Number.MAX_SAFE_INTEGER);
           continue;
         }
         const expired = new Set(r.gaps);

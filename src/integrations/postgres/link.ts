@@ -95,14 +95,23 @@ export async function runStatement(
       outcome: append ? 'not-stored' : undefined,
     });
   }
+  // pg's pool listens for errors of idle connections only; a checked-out one that the server ends
+  // (a restart, a failover) emits 'error' besides failing its query: unheard, that would crash the
+  // process. The query's own rejection carries the failure.
+  const ignore = () => {};
+  client.on('error', ignore);
+  const release = (err?: Error) => {
+    client.removeListener('error', ignore);
+    client.release(err);
+  };
   try {
     const result = await client.query(text, values);
-    client.release();
+    release();
     return result;
   } catch (cause) {
     const answered = sqlState(cause) !== undefined;
     // A connection that failed mid-statement is not reused.
-    client.release(answered ? undefined : (cause as Error));
+    release(answered ? undefined : (cause as Error));
     if (answered && isMissingSchema(cause)) throw cause;
     const outcome = append ? (answered ? 'not-stored' : 'unknown') : undefined;
     throw new PostgresUnavailableError(operation, { cause, endpoint, outcome });
