@@ -43,8 +43,9 @@ interface Waiter {
 }
 
 export class PostgresBus implements EventBus {
-  /** Counters: reads from the table, events delivered here, resets, events moved from the outbox. */
-  readonly stats = { reads: 0, delivered: 0, resets: 0, sequenced: 0, wakes: 0 };
+  /** Counters: reads, events delivered here, resets, outbox events moved, wake-ups (skipped: no read
+   * needed), this process' events delivered without a read (own). */
+  readonly stats = { reads: 0, delivered: 0, resets: 0, sequenced: 0, wakes: 0, skipped: 0, own: 0 };
   readonly #store: PostgresStore;
   readonly #closeStore: boolean;
   readonly #pageSize: number;
@@ -88,9 +89,10 @@ export class PostgresBus implements EventBus {
     this.#sink = sink;
     const config = (this.#store.pool as unknown as { options: object }).options;
     this.#listener = new Listener(config, [this.#store.wakeChannel, this.#store.outboxChannel], {
-      wake: (channel) => {
+      wake: (channel, payload) => {
         this.stats.wakes++;
-        (channel === this.#store.outboxChannel ? this.#sequencer : this.#reader).wake();
+        if (channel === this.#store.outboxChannel) this.#sequencer.wake();
+        else if (!this.#readPast(payload)) this.#reader.wake();
       },
       ready: () => {
         this.#outages.recovered();
@@ -139,6 +141,7 @@ export class PostgresBus implements EventBus {
     if (last === 0 || this.#closed || (this.#position !== undefined && this.#position >= last)) {
       return Promise.resolve();
     }
+    if (this.#deliverOwn(batch)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(), timeoutMs);
       const settle = () => {
@@ -219,6 +222,42 @@ export class PostgresBus implements EventBus {
       this.#report(err);
       throw err;
     }
+  }
+
+  /** A wake-up whose payload (`<epoch>:<head>`, the append function's) says this process has read
+   * that far in that epoch: no read. Any other payload (empty, foreign, another epoch) reads. */
+  #readPast(payload: string): boolean {
+    const m = /^([0-9a-z]{1,16}):(\d{1,15})$/.exec(payload);
+    if (m === null || this.#position === undefined || m[1] !== this.#epoch) return false;
+    if (Number(m[2]) > this.#position) return false;
+    this.stats.skipped++;
+    return true;
+  }
+
+  /** This process' own batch, delivered without reading it back when it is exactly what a read
+   * would return: its seqs follow the position (no other process' event between), in the epoch read
+   * last, and no read is in flight (one from the old position would return them again). Otherwise
+   * (another process appended in between, a read running) the echo comes from the next read. */
+  #deliverOwn(batch: readonly EncodedEvent[]): boolean {
+    if (this.#reader.running || this.#position === undefined || this.#epoch === undefined) return false;
+    const first = this.#position + 1;
+    for (let i = 0; i < batch.length; i++) {
+      const ev = batch[i]!;
+      if (ev.seq !== first + i || ev.id !== `${this.#epoch}-${ev.seq}`) return false;
+    }
+    const out = batch.filter((ev) => this.#channels.has(ev.channel));
+    this.#position = first + batch.length - 1;
+    this.stats.own += batch.length;
+    if (out.length > 0) {
+      this.stats.delivered += out.length;
+      try {
+        this.#sink?.deliver(out);
+      } catch (err) {
+        this.#report(err);
+      }
+    }
+    this.#settleEchoes(this.#position);
+    return true;
   }
 
   #deliver(records: readonly ChainedRecord[]): void {

@@ -1,6 +1,7 @@
 // The store's connection to PostgreSQL: its own pool from a URL (closed with the store) or the
 // app's pool (left open), the migration on first use (again when the tables vanish: a failover to
 // an empty database), and every statement through runStatement()'s bounded waits and typed errors.
+import { createHash } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import pg from 'pg';
 import { PostgresUnavailableError } from './errors.js';
@@ -24,6 +25,8 @@ export class Database {
   readonly endpoint: string;
   readonly #owned: boolean;
   readonly #options: DatabaseOptions;
+  /** Prepared statements' names by text (a name stands for one text on every connection). */
+  readonly #names = new Map<string, string>();
   #migrated: Promise<void> | undefined;
   #closed = false;
 
@@ -77,8 +80,18 @@ export class Database {
       });
     }
     await this.ready();
+    const name = this.#nameOf(text);
     const go = () =>
-      runStatement(this.pool, this.#options.acquireTimeoutMs, this.endpoint, operation, text, values, append);
+      runStatement(
+        this.pool,
+        this.#options.acquireTimeoutMs,
+        this.endpoint,
+        operation,
+        text,
+        values,
+        append,
+        name,
+      );
     try {
       return await go();
     } catch (err) {
@@ -101,6 +114,20 @@ export class Database {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#owned) await this.pool.end().catch(() => {});
+  }
+
+  /**
+   * Every statement of the engine is prepared: the server parses and plans it once per pooled
+   * connection instead of on every publish and read. The name is a digest of the text, so two
+   * stores with other table prefixes on one app pool never reuse each other's statement.
+   */
+  #nameOf(text: string): string {
+    let name = this.#names.get(text);
+    if (name === undefined) {
+      name = `ees_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+      this.#names.set(text, name);
+    }
+    return name;
   }
 
   async #migrateNow(): Promise<void> {

@@ -72,7 +72,8 @@ export function acquire(pool: Queryable, timeoutMs: number): Promise<PoolClient>
 }
 
 /**
- * Runs one statement on a pooled connection. A failure is a PostgresUnavailableError; for an
+ * Runs one statement on a pooled connection; with a `name`, as a prepared statement (parsed and
+ * planned once per connection, then only bound and executed). A failure is a PostgresUnavailableError; for an
  * append, `outcome` is `'unknown'` only when the statement was sent and the connection then
  * failed (the server may have committed it), else `'not-stored'`.
  */
@@ -84,6 +85,7 @@ export async function runStatement(
   text: string,
   values: unknown[],
   append = false,
+  name?: string,
 ): Promise<QueryResult> {
   let client: PoolClient;
   try {
@@ -105,7 +107,9 @@ export async function runStatement(
     client.release(err);
   };
   try {
-    const result = await client.query(text, values);
+    const result = await (name === undefined
+      ? client.query(text, values)
+      : client.query({ name, text, values }));
     release();
     return result;
   } catch (cause) {

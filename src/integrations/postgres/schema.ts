@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS ${n.state} (
 CREATE INDEX IF NOT EXISTS ${n.state}_by_expiry ON ${n.state} (ns, scope, expires_at);
 
 -- Appends events in one transaction under the namespace row's lock (see above); returns each
--- event's seq and the seq of the previous event on its channel, and wakes the listeners.
+-- event's seq and the seq of the previous event on its channel, and wakes the listeners with
+-- the epoch and the new head.
 CREATE OR REPLACE FUNCTION ${n.append}(p_ns text, p_channels text[], p_bodies text[], p_epoch text)
 RETURNS TABLE (r_epoch text, r_seq bigint, r_prev bigint) LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -116,7 +117,8 @@ BEGIN
     ON CONFLICT (ns, channel) DO UPDATE SET last_seq = excluded.last_seq, stored = ch.stored + excluded.stored
   )
   SELECT v_epoch, s.seq, s.prev_seq FROM stored s ORDER BY s.seq;
-  PERFORM pg_notify('${prefix}' || p_ns, '');
+  -- The payload, '<epoch>:<head>', lets a process that has read that far skip the read.
+  PERFORM pg_notify('${prefix}' || p_ns, v_epoch || ':' || v_head);
 END
 $fn$;
 

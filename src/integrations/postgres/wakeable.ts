@@ -19,6 +19,11 @@ export class Wakeable {
     this.#job = job;
   }
 
+  /** Whether a run is in progress. */
+  get running(): boolean {
+    return this.#running !== undefined;
+  }
+
   wake(): void {
     if (this.#stopped) return;
     if (this.#running !== undefined) this.#pending = true;
