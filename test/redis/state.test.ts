@@ -13,6 +13,7 @@ import {
 import { deadPort } from '../helpers/net.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
+import { checkCompareAndSet } from '../helpers/state-cas.js';
 
 let server: RedisInstance;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -54,6 +55,11 @@ const keys = (name: string, scope: string) => ({
 });
 
 describe('Redis shared state', () => {
+  it('compareAndSet: of writers racing from one expected value on their own connections, exactly one wins', async () => {
+    const name = ns();
+    await checkCompareAndSet([stateOf(name), stateOf(name), stateOf(name), stateOf(name)], 'cas');
+  }, 60_000);
+
   it('is shared by two Events objects and expires by Redis’ clock; a put refreshes', async () => {
     const name = ns();
     const a = stateOf(name);
