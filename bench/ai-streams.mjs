@@ -112,7 +112,8 @@ async function serveResume() {
   const server = http.createServer(streamHandler({ events: ev }));
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   emit({ port: server.address().port });
-  // Stays up until the orchestrator ends it.
+  // Stays up until the orchestrator ends it, at most 5 minutes.
+  setTimeout(() => process.exit(0), 300_000).unref();
 }
 
 /** The reader process: times `reads` fresh GETs of a stream to the end of the body. */
@@ -132,7 +133,8 @@ async function readResume() {
           res.on('end', () => resolve(n));
           res.on('error', reject);
         })
-        .on('error', reject);
+        .on('error', reject)
+        .setTimeout(60_000, () => reject(new Error('a read took over 60 s')));
     });
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
@@ -149,6 +151,7 @@ async function fanIn() {
   let stored = 0;
   let issued = 0;
   const start = process.hrtime.bigint();
+  const cpuStart = process.cpuUsage();
   // Each round appends one token to every stream (a model emitting to 1,000 answers at once);
   // at most 4 rounds in flight, as a producer would be paced by its model.
   const inFlight = [];
@@ -160,7 +163,14 @@ async function fanIn() {
   }
   await Promise.all(inFlight);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  emit({ tokensPerSecond: stored / seconds, tokens: stored, seconds });
+  const cpu = process.cpuUsage(cpuStart);
+  // The producer's own CPU share of the run: well under 1 means it waited (for the store).
+  emit({
+    tokensPerSecond: stored / seconds,
+    tokens: stored,
+    seconds,
+    cpu: (cpu.user + cpu.system) / 1e6 / seconds,
+  });
   await Promise.all(streams.map((s) => s.end()));
   await ev.close();
 }
@@ -240,7 +250,7 @@ async function orchestrate() {
       const fan = await f.next();
       await f.exited;
       console.log(
-        `${engine} fan-in into ${o.streams} streams: ${Math.round(fan.tokensPerSecond).toLocaleString('en')} tokens/s stored (${fan.tokens} in ${fan.seconds.toFixed(1)} s; target ≥ 100,000; load ${uptime().split('load average: ')[1]})`,
+        `${engine} fan-in into ${o.streams} streams: ${Math.round(fan.tokensPerSecond).toLocaleString('en')} tokens/s stored (${fan.tokens} in ${fan.seconds.toFixed(1)} s, producer CPU ${(fan.cpu * 100).toFixed(0)} %; target ≥ 100,000; load ${uptime().split('load average: ')[1]})`,
       );
     }
     console.log(`load after: ${uptime()}`);
