@@ -11,6 +11,7 @@ import {
   MAX_CONTROL_PAYLOAD_BYTES,
   MemoryState,
 } from '../src/index.js';
+import { checkCompareAndSet } from './helpers/state-cas.js';
 
 // How features reach the running engine (not public API).
 type Running = {
@@ -108,11 +109,22 @@ describe('control messages', () => {
       events({ control: { start() {}, send: async () => {} } as unknown as ControlChannel }),
     ).toThrow(/control is missing close\(\)/);
     expect(() => events({ state: {} as MemoryState })).toThrow(/state is missing put\(\)/);
+    const { compareAndSet: _, ...withoutCas } = Object.fromEntries(
+      ['put', 'compareAndSet', 'get', 'delete', 'entries', 'count', 'close'].map((m) => [m, () => {}]),
+    );
+    expect(() => events({ state: withoutCas as unknown as MemoryState })).toThrow(
+      /state is missing compareAndSet\(\)/,
+    );
     expect(() => events({ state: 1 as unknown as MemoryState })).toThrow(/state must be a SharedState/);
   });
 });
 
 describe('MemoryState', () => {
+  it('compareAndSet: exactly one of the callers from one expected value wins; an expired entry is absent', async () => {
+    const state = new MemoryState();
+    await checkCompareAndSet([state, state, state], 'cas');
+  });
+
   it('expires entries after their ttl and refreshes them when set again', async () => {
     vi.useFakeTimers();
     const state = new MemoryState();

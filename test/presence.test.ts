@@ -41,6 +41,7 @@ function processOn(state: SharedState, sinks: Set<ControlSink>) {
       control,
       state: {
         put: (...a) => (cut ? Promise.resolve() : state.put(...a)),
+        compareAndSet: (...a) => (cut ? Promise.resolve(false) : state.compareAndSet(...a)),
         delete: (...a) => (cut ? Promise.resolve(false) : state.delete(...a)),
         get: (...a) => state.get(...a),
         entries: (...a) => state.entries(...a),
@@ -124,6 +125,7 @@ describe('presence', () => {
     let reads = 0;
     const counting: SharedState = {
       put: (...a) => state.put(...a),
+      compareAndSet: (...a) => state.compareAndSet(...a),
       delete: (...a) => state.delete(...a),
       get: (...a) => state.get(...a),
       entries: (...a) => {

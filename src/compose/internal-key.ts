@@ -80,6 +80,7 @@ export interface PackageInternals {
   readonly state: Pick<
     typeof state,
     | 'assertStateEntry'
+    | 'assertExpected'
     | 'assertStateName'
     | 'stateLimit'
     | 'isStoredStateValue'

@@ -221,6 +221,7 @@ export function resolveSettings(options: EventsOptions): Settings {
     ]),
     state: resolvePart<SharedState>('state', options.state, 'a SharedState', [
       'put',
+      'compareAndSet',
       'get',
       'delete',
       'entries',

@@ -7,6 +7,7 @@ import { encodeStoredEvent } from '../engine/bus.js';
 import { decodeControlMessage, encodeControlMessage } from '../engine/control.js';
 import { outageReport } from '../engine/outage.js';
 import {
+  assertExpected,
   assertStateEntry,
   assertStateName,
   isStoredStateName,
@@ -29,6 +30,7 @@ export const PACKAGE_INTERNALS: PackageInternals = {
   outageReport,
   control: { encodeControlMessage, decodeControlMessage },
   state: {
+    assertExpected,
     assertStateEntry,
     assertStateName,
     stateLimit,

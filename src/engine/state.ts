@@ -11,6 +11,18 @@ import { InvalidOptionError } from '../base/errors.js';
 export interface SharedState {
   /** Set `key` of `scope` to `value`, expiring `ttlMs` from now (set again to refresh). */
   put(scope: string, key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Compare-and-set: set `key` of `scope` to `value` (expiring `ttlMs` from now) only if its live
+   * value is `expected` right now (`undefined`: no live entry), in one atomic step, so of two
+   * processes racing from the same `expected` exactly one wins. Resolves whether it was set.
+   */
+  compareAndSet(
+    scope: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean>;
   /** The live value of `key`, or undefined. */
   get(scope: string, key: string): Promise<string | undefined>;
   /** Remove `key`; resolves whether a live entry was there. */
@@ -45,6 +57,16 @@ export function assertStateEntry(scope: string, key: string, value: string, ttlM
     throw new InvalidOptionError(
       'ttlMs',
       `a state entry's ttlMs must be an integer from 1 to ${MAX_STATE_TTL_MS}`,
+    );
+  }
+}
+
+/** Checks compareAndSet()'s `expected` (every implementation calls it with assertStateEntry). */
+export function assertExpected(expected: string | undefined): void {
+  if (expected !== undefined && (typeof expected !== 'string' || !isStoredStateValue(expected))) {
+    throw new InvalidOptionError(
+      'expected',
+      `compareAndSet()'s expected value must be undefined (no live entry) or a string of at most ${MAX_STATE_VALUE_BYTES} bytes`,
     );
   }
 }
@@ -106,6 +128,21 @@ export class MemoryState implements SharedState {
     entries.set(key, { value, expiresAt: now + ttlMs });
     this.#sweep(scope, entries, now);
     return Promise.resolve();
+  }
+
+  compareAndSet(
+    scope: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    assertStateEntry(scope, key, value, ttlMs);
+    assertExpected(expected);
+    const entry = this.#scopes.get(scope)?.get(key);
+    const live = entry !== undefined && entry.expiresAt > Date.now() ? entry.value : undefined;
+    if (live !== expected) return Promise.resolve(false);
+    return this.put(scope, key, value, ttlMs).then(() => true);
   }
 
   get(scope: string, key: string): Promise<string | undefined> {

@@ -170,15 +170,21 @@ export class ResponseStream {
   }
 
   async #claim(): Promise<void> {
-    const existing = await this.#host.state.get(STATUS_SCOPE, this.id);
-    if (existing !== undefined) {
+    // One atomic step: of two processes opening the same id at once, exactly one gets it.
+    const claimed = await this.#host.state.compareAndSet(
+      STATUS_SCOPE,
+      this.id,
+      undefined,
+      encodeStatus('open'),
+      this.#settings.heartbeatMs * 5,
+    );
+    if (!claimed) {
       throw new ResponseStreamError(
         this.id,
         'exists',
         'a stream with this id exists (ids are one per generation)',
       );
     }
-    await this.#host.state.put(STATUS_SCOPE, this.id, encodeStatus('open'), this.#settings.heartbeatMs * 5);
   }
 
   #beat(): void {

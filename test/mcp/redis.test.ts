@@ -117,4 +117,27 @@ describe('MCP sessions across processes sharing Redis', () => {
     expect(await second.adopt('s-1')).toEqual(record);
     await expect(second.adopt('nope')).rejects.toMatchObject({ reason: 'unknown-session' });
   }, 60_000);
+
+  it('processes adopting one dead session at once: exactly one wins, the others are refused', async () => {
+    const dead = mcpSessions(sharedEvents(), { leaseMs: 60_000 });
+    const contenders = [0, 1, 2, 3].map(() => mcpSessions(sharedEvents(), { leaseMs: 60_000 }));
+    cleanups.push(...[dead, ...contenders].map((s) => () => s.close()));
+    const record = {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'c', version: '1' },
+    };
+    const sessions = Array.from({ length: 20 }, (_, i) => `race-${i}`);
+    for (const session of sessions) await dead.save(session, record);
+    await dead.close();
+    await Promise.all(contenders.map((c) => c.ready));
+    for (const session of sessions) {
+      const outcomes = await Promise.allSettled(contenders.map((c) => c.adopt(session)));
+      const won = outcomes.filter((o) => o.status === 'fulfilled');
+      expect(won, session).toHaveLength(1);
+      for (const o of outcomes) {
+        if (o.status === 'rejected') expect(o.reason).toMatchObject({ reason: 'session-owned' });
+      }
+    }
+  }, 60_000);
 });

@@ -8,8 +8,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { events } from '../../dist/index.js';
 import { postgres } from '../../dist/postgres.js';
+import type { SharedState } from '../../src/index.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { connect, until } from '../helpers/sse-client.js';
+import { checkCompareAndSet } from '../helpers/state-cas.js';
 import { startPeer } from './peer-process.js';
 
 const SECRET = 'a-secret-of-at-least-thirty-two-bytes!!';
@@ -47,6 +49,13 @@ interface Running {
   };
   state: {
     put(s: string, k: string, v: string, ttl: number): Promise<void>;
+    compareAndSet(
+      s: string,
+      k: string,
+      expected: string | undefined,
+      v: string,
+      ttl: number,
+    ): Promise<boolean>;
     get(s: string, k: string): Promise<string | undefined>;
     delete(s: string, k: string): Promise<boolean>;
     entries(s: string, limit?: number): Promise<Array<[string, string]>>;
@@ -118,6 +127,11 @@ describe('postgres(): control and state across processes', () => {
     );
     expect(a.errors() + b.errors()).toBe('');
   }, 90_000);
+
+  it('state: compareAndSet — of writers racing from one expected value on their own pools, exactly one wins', async () => {
+    const states = [0, 1, 2, 3].map(() => namespace('cas').running.state as unknown as SharedState);
+    await checkCompareAndSet(states, 'cas');
+  }, 60_000);
 
   it('state: values expire by the database clock, delete says whether one was live, rows the library cannot have written are skipped', async () => {
     const { running } = namespace('state');

@@ -6,8 +6,7 @@ import { createHandler, events } from '../../dist/index.js';
 import { postgres } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server.js';
-import { connect } from '../helpers/sse-client.js';
-import { eventually } from './peer-process.js';
+import { connect, until } from '../helpers/sse-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
@@ -55,7 +54,7 @@ describe('Postgres engine: the server goes away', () => {
     const client = await connect(http.url('/?channel=c'), { accept: 'text/event-stream' });
     cleanups.push(() => client.close());
     await client.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
-    await eventually(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN up');
+    await until(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN up');
     const listenerBefore = receiver.bus.listenerPid;
 
     const resolved: number[] = [];
@@ -80,9 +79,9 @@ describe('Postgres engine: the server goes away', () => {
         }
       }
     })();
-    await eventually(async () => resolved.length >= 30, 30_000, '30 publishes before the restart');
+    await until(async () => resolved.length >= 30, 30_000, '30 publishes before the restart');
     await server.crash();
-    await eventually(async () => failures.length >= 3, 30_000, 'publishes failing while the server is down');
+    await until(async () => failures.length >= 3, 30_000, 'publishes failing while the server is down');
     await server.start();
     run.restarted = true;
     await publishing;
@@ -113,7 +112,7 @@ describe('Postgres engine: the server goes away', () => {
     const seqs = client.named('n').map((e) => Number(e.id!.split('-')[1]));
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, k) => seqs[0]! + k));
     // The LISTEN connection came back by itself (a new backend).
-    await eventually(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN back');
+    await until(async () => receiver.bus.listenerPid !== undefined, 15_000, 'LISTEN back');
     expect(receiver.bus.listenerPid).not.toBe(listenerBefore);
   }, 180_000);
 
@@ -139,7 +138,7 @@ describe('Postgres engine: the server goes away', () => {
     expect(second.url).toBe(first.url);
 
     // New publishes work (a publish may fail while the pool finds the old connections dead).
-    await eventually(
+    await until(
       async () =>
         ev.publish('c', { event: 'new', data: 1 }).then(
           () => true,

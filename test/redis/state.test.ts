@@ -13,6 +13,7 @@ import {
 import { deadPort } from '../helpers/net.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/sse-client.js';
+import { checkCompareAndSet } from '../helpers/state-cas.js';
 
 let server: RedisInstance;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -45,6 +46,31 @@ const keys = (name: string, scope: string) => ({
 });
 
 describe('Redis shared state', () => {
+  it('two processes opening one response stream id at once: exactly one produces it, the other gets `exists`', async () => {
+    const name = ns();
+    const [a, b] = [0, 1].map(() => {
+      const ev = events({ ...redis({ url: server.url, namespace: name }), keepAlive: false });
+      cleanups.push(() => ev.close());
+      return ev;
+    });
+    for (let i = 0; i < 10; i++) {
+      const streams = [a!.stream(`answer-${i}`), b!.stream(`answer-${i}`)];
+      const outcomes = await Promise.allSettled(streams.map((s) => s.append('token')));
+      expect(
+        outcomes.filter((o) => o.status === 'fulfilled'),
+        `answer-${i}`,
+      ).toHaveLength(1);
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toMatchObject({ problem: 'exists' });
+      await streams[outcomes.findIndex((o) => o.status === 'fulfilled')]!.end();
+    }
+  }, 60_000);
+
+  it('compareAndSet: of writers racing from one expected value on their own connections, exactly one wins', async () => {
+    const name = ns();
+    await checkCompareAndSet([stateOf(name), stateOf(name), stateOf(name), stateOf(name)], 'cas');
+  }, 60_000);
+
   it('is shared by two Events objects and expires by Redis’ clock; a put refreshes', async () => {
     const name = ns();
     const a = stateOf(name);

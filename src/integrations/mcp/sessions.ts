@@ -87,9 +87,10 @@ export class McpSessions {
   async adopt(session: string): Promise<McpSessionRecord> {
     assertSessionId(session);
     await this.ready;
-    const stored = await this.#read(session);
-    if (stored === undefined)
+    const read = await this.#readText(session);
+    if (read === undefined)
       throw new McpResumeError('unknown-session', 'no such MCP session in the registry', session);
+    const { text, stored } = read;
     if (
       stored.owner !== this.processId &&
       (await this.#state.get(this.#processes, stored.owner)) !== undefined
@@ -101,7 +102,26 @@ export class McpSessions {
       );
     }
     const record = pick(stored);
-    await this.#write(session, { ...record, owner: this.processId });
+    if (stored.owner === this.processId) {
+      await this.#write(session, stored);
+      return record;
+    }
+    // Compare-and-set from the record read: of processes adopting the same dead owner's session
+    // at once, exactly one replaces it; the others find it changed and are refused.
+    const won = await this.#state.compareAndSet(
+      this.#sessions,
+      session,
+      text,
+      JSON.stringify({ ...record, owner: this.processId }),
+      this.#sessionTtlMs,
+    );
+    if (!won) {
+      throw new McpResumeError(
+        'session-owned',
+        'another process adopted the MCP session at the same time: route its requests there (sticky sessions)',
+        session,
+      );
+    }
     return record;
   }
 
@@ -130,6 +150,10 @@ export class McpSessions {
   }
 
   async #read(session: string): Promise<StoredSession | undefined> {
+    return (await this.#readText(session))?.stored;
+  }
+
+  async #readText(session: string): Promise<{ text: string; stored: StoredSession } | undefined> {
     const text = await this.#state.get(this.#sessions, session);
     if (text === undefined) return undefined;
     let value: unknown;
@@ -147,7 +171,7 @@ export class McpSessions {
       );
     }
     checkRecord(value as McpSessionRecord, session);
-    return value as StoredSession;
+    return { text, stored: value as StoredSession };
   }
 }
 

@@ -15,7 +15,9 @@ const MAX_TTL_MS = checks.MAX_STATE_TTL_MS;
 /** Expired rows a put() removes from its scope: a short statement whatever the backlog. */
 const SWEEP_BATCH = 100;
 /** A row whose expiry is further away than the longest ttl was not written by put(). */
-const LIVE = `expires_at > now() AND expires_at <= now() + ${MAX_TTL_MS + 60_000} * interval '1 millisecond'`;
+const live = (column: string) =>
+  `${column} > now() AND ${column} <= now() + ${MAX_TTL_MS + 60_000} * interval '1 millisecond'`;
+const LIVE = live('expires_at');
 
 /** The options of `postgresState()`. */
 export interface PostgresStateOptions {
@@ -85,6 +87,46 @@ export class PostgresState implements SharedState {
        ON CONFLICT (ns, scope, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
       [this.#store.namespace, scope, key, value, ttlMs],
     );
+  }
+
+  /**
+   * Sets `key` only if its live value is `expected` (undefined: none), in one statement: a
+   * conditional UPDATE (a racing one re-checks the row after the first commits), or an INSERT whose
+   * conflict updates only a row that is not live.
+   */
+  async compareAndSet(
+    scope: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    checks.assertStateEntry(scope, key, value, ttlMs);
+    checks.assertExpected(expected);
+    assertStorable('scope', scope);
+    assertStorable('key', key);
+    assertStorable('value', value);
+    const t = this.#table;
+    const params = [this.#store.namespace, scope, key, value, ttlMs];
+    if (expected !== undefined) {
+      if (!storable(expected)) return false;
+      const r = await this.#store.statement(
+        'state compare-and-set',
+        `UPDATE ${t} SET value = $4, expires_at = now() + $5 * interval '1 millisecond'
+         WHERE ns = $1 AND scope = $2 AND key = $3 AND value = $6 AND ${LIVE}`,
+        [...params, expected],
+      );
+      return r.rowCount === 1;
+    }
+    const r = await this.#store.statement(
+      'state compare-and-set',
+      `INSERT INTO ${t} AS cur (ns, scope, key, value, expires_at)
+       VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')
+       ON CONFLICT (ns, scope, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+       WHERE NOT (${live('cur.expires_at')})`,
+      params,
+    );
+    return r.rowCount === 1;
   }
 
   /** The live value of `key`, or undefined (also for a value this library cannot have written). */

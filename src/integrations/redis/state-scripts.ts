@@ -66,6 +66,26 @@ expire_scope()
 return 1
 `;
 
+/**
+ * compare-and-set: KEYS = values, expiries; ARGV = longest ttl, key, value, ttl (ms), '1' with an
+ * expected value in ARGV[6] or '0' for "no live entry". 1 when it was set, 0 when the live value
+ * differed (atomic: a script runs alone).
+ */
+export const STATE_CAS_LUA = `${COMMON}
+sweep()
+local current = false
+if live(redis.call('ZSCORE', expiries, ARGV[2])) then current = redis.call('HGET', values, ARGV[2]) end
+if ARGV[5] == '1' then
+  if current ~= ARGV[6] then return 0 end
+elseif current then
+  return 0
+end
+redis.call('HSET', values, ARGV[2], ARGV[3])
+redis.call('ZADD', expiries, fmt(now + tonumber(ARGV[4])), ARGV[2])
+expire_scope()
+return 1
+`;
+
 /** get: KEYS = values, expiries; ARGV = longest ttl, key. The live value, or nil. */
 export const STATE_GET_LUA = `${COMMON}
 if not live(redis.call('ZSCORE', expiries, ARGV[2])) then return false end

@@ -5,6 +5,7 @@ import { Events, InvalidOptionError } from 'express-eventstream';
 import { type PackageInternals, packageInternals } from '../../compose/internal-key.js';
 import { runScript, script } from './commands.js';
 import {
+  STATE_CAS_LUA,
   STATE_COUNT_LUA,
   STATE_DELETE_LUA,
   STATE_ENTRIES_LUA,
@@ -19,6 +20,7 @@ const checks: PackageInternals['state'] = packageInternals(Events).state;
 const MAX_TTL_MS = checks.MAX_STATE_TTL_MS;
 
 const PUT = script(STATE_PUT_LUA);
+const CAS = script(STATE_CAS_LUA);
 const GET = script(STATE_GET_LUA);
 const DELETE = script(STATE_DELETE_LUA);
 const COUNT = script(STATE_COUNT_LUA);
@@ -58,6 +60,22 @@ export class RedisState implements SharedState {
   put(scope: string, key: string, value: string, ttlMs: number): Promise<void> {
     checks.assertStateEntry(scope, key, value, ttlMs);
     return this.#run('state put', PUT, scope, [key, value, String(ttlMs)]).then(() => undefined);
+  }
+
+  /** Sets `key` only if its live value is `expected` (undefined: none), atomically (one script). */
+  compareAndSet(
+    scope: string,
+    key: string,
+    expected: string | undefined,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    checks.assertStateEntry(scope, key, value, ttlMs);
+    checks.assertExpected(expected);
+    const tail = expected === undefined ? ['0'] : ['1', expected];
+    return this.#run('state compare-and-set', CAS, scope, [key, value, String(ttlMs), ...tail]).then(
+      (set) => Number(set) === 1,
+    );
   }
 
   /** The live value of `key`, or undefined (also for a value this library cannot have written). */
