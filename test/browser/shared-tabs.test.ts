@@ -37,8 +37,9 @@ let browser: BrowserSession;
 let lib: Lib;
 let ev: Events;
 let server: TestServer;
-/** Every /events/ request's query string. */
+/** Every /events/ request's query string, and when it arrived. */
 let requests: string[];
+let requestTimes: number[];
 const pages: Page[] = [];
 
 beforeAll(async () => {
@@ -63,6 +64,7 @@ afterAll(async () => {
 async function start(): Promise<void> {
   ev = lib.events({ keepAlive: false });
   requests = [];
+  requestTimes = [];
   const handler = lib.createHandler({ events: ev, retry: 50 });
   const client = readFileSync(clientFile, 'utf8');
   const send = (res: ServerResponse, type: string, body: string) => {
@@ -80,6 +82,7 @@ async function start(): Promise<void> {
       return;
     }
     requests.push(url.search);
+    requestTimes.push(Date.now());
     handler(req, res);
   });
 }
@@ -133,9 +136,10 @@ describe('share: true in headless Chromium', () => {
     let next = 0;
     const timer = setInterval(() => void ev.publish('a', { event: 'n', data: next++ }), 5);
     let failoverMs = 0;
+    let closedAt = 0;
     try {
       await until('events flowing', async () => numbers(await logOf(others[0]!)).length >= 50);
-      const closedAt = Date.now();
+      closedAt = Date.now();
       const seenBefore = numbers(await logOf(others[0]!)).length;
       await leader!.close();
       pages.splice(pages.indexOf(leader!), 1);
@@ -159,7 +163,13 @@ describe('share: true in headless Chromium', () => {
     expect(ev.stats().connections).toBe(1);
     // The new leader resumed from the group's position.
     expect(requests[1]).toMatch(/lastEventId=[0-9a-z]+-\d+/);
-    console.log(`tab failover: ${failoverMs} ms from the leader's close to 20 events after it in a follower`);
+    // The figure of issue 24 (target < 1 s), printed with the machine's load: the close as the
+    // test sees it (Playwright's close() resolving), the new leader's request reaching the
+    // server, and 20 more events (100 ms of publishing) in a follower.
+    const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+    console.log(
+      `tab failover: new leader's request ${requestTimes[1]! - closedAt} ms after the close, 20 events after it in a follower at ${failoverMs} ms (load ${load})`,
+    );
     expect(failoverMs).toBeLessThan(5_000);
     expect(browser.problems).toEqual([]);
   }, 180_000);
