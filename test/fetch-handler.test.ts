@@ -84,6 +84,19 @@ describe('fetchHandler', () => {
     expect(ev.stats().subscribers).toEqual({});
   });
 
+  it('?channelField=1: each event carries its channel', async () => {
+    const ev = namespace();
+    const handler = fetchHandler({ events: ev });
+    const abort = new AbortController();
+    const res = await handler(get('/events?channel=a&channel=b&channelField=1', SSE, abort.signal));
+    await readUntil(res, (t) => t.includes('stream-open'));
+    await ev.publish('b', { event: 'n', data: 1 });
+    expect(await readUntil(res, (t) => t.includes('data: 1'))).toMatch(
+      /^channel: b\nid: \S+\nevent: n\ndata: 1\n\n$/,
+    );
+    abort.abort();
+  });
+
   it('passes the Request itself to channels() and authorize()', async () => {
     const ev = namespace();
     const seen: Request[] = [];

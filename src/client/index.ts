@@ -180,9 +180,12 @@ export function connect<M extends object = EventMap>(
     for (const handler of [...set]) handler(data, details);
   };
 
-  const handle: Emit = (name, data, id, status, own) => {
+  const handle: Emit = (name, data, id, status, own, channel) => {
+    // A shared stream carries the events of every tab's channels.
+    if (channel !== undefined && !subscribed.includes(channel)) return;
     if (name === 'stream-open') {
-      remember(id);
+      // On a shared stream only an id of the stream-open itself is this tab's position.
+      if (own || !group) remember(id);
       refusals = retryDelay = 0;
       const replayed = field(data, 'replayed');
       setState('open');
@@ -201,10 +204,9 @@ export function connect<M extends object = EventMap>(
     } else if (name === 'stream-reset') {
       remember(id);
       const names = field(data, 'channels');
-      options.onReset?.(
-        Array.isArray(names) ? names.filter((c) => typeof c === 'string') : [],
-        String(field(data, 'reason')) as ResetReason,
-      );
+      // On a shared stream: this tab's channels among them, if any.
+      const mine = Array.isArray(names) ? names.filter((c) => subscribed.includes(c)) : [];
+      if (mine.length) options.onReset?.(mine, String(field(data, 'reason')) as ResetReason);
     } else if (name !== ERROR) {
       if (name !== 'keep-alive') dispatch(name, data, id, own);
     } else if (status === undefined) {
@@ -236,22 +238,29 @@ export function connect<M extends object = EventMap>(
   const open = (): void => {
     source?._close();
     clearTimeout(retryTimer);
-    const target = new URL(base.href);
-    if (lastEventId) target.searchParams.set('lastEventId', lastEventId);
-    // Reports of a replaced source are ignored.
+    // A shared stream: every tab's channels, each event tagged with its channel, from the last
+    // id of the group's stream.
+    const target = new URL(group ? keyUrl.href : base.href);
+    const query = target.searchParams;
+    const at = group?._at ?? lastEventId;
+    if (group) {
+      for (const channel of group._channels()) query.append('channel', channel);
+      query.set('channelField', '1');
+    }
+    if (at) query.set('lastEventId', at);
+    // Reports of a replaced source are ignored; the leader's go to the other tabs first.
     const emit: Emit = (...report) => {
-      if (source === current) handle(...report);
+      if (source !== current) return;
+      if (group?._leader) group._post(report);
+      handle(...report);
     };
-    const current =
-      group && !group._leader ? group._follow(emit) : opener(target.href, group ? group._tee(emit) : emit);
+    const current = group && !group._leader ? group._follow(emit) : opener(target.href, emit);
     source = current;
     for (const name of handlers.keys()) current._listen?.(name);
   };
 
   const group = options.share
-    ? joinGroup(g, `express-eventstream:${streamKey}`, open, () =>
-        state === 'open' ? ['stream-open', '', lastEventId ?? '', undefined, false] : undefined,
-      )
+    ? joinGroup(g, `express-eventstream:${keyUrl.href}`, subscribed, open, () => state === 'open')
     : undefined;
 
   const client: EventStreamClient<M> = {

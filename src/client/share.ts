@@ -1,14 +1,16 @@
-// One connection for all tabs of a stream (`share: true`). The tab holding the Web Lock named
-// after the stream (URL and channel set) is the leader: it opens the connection and posts every
-// event it gets on a BroadcastChannel of the same name before handling it; the other tabs handle
-// what it posts. When the leader closes or crashes the browser hands the lock to a waiting tab,
-// which connects from its own last id; events it then gets twice are dropped by id (index.ts).
-// Tabs with different channel sets are different streams: events carry no channel name, so one
-// merged stream could not tell a tab which of its events are its own.
+// One connection for all tabs of an endpoint (`share: true`). The tab holding the Web Lock named
+// after the endpoint (its URL without channels) is the leader: it opens one stream on every tab's
+// channels, asking the server to tag each event with its channel (`?channelField=1`), and posts
+// every report on a BroadcastChannel of the same name before handling it; every tab handles the
+// events of its own channels (index.ts). Each tab holds a second lock for as long as it is in the
+// group and announces its channels once it holds it; the leader waits on the locks of the others,
+// so a tab that closes or crashes releases its channels, and the leader reconnects with fewer.
+// When the leader goes, the browser hands its lock to a waiting tab, which connects from the last
+// id of the group's stream it saw; events a tab already had are dropped by id (index.ts).
 import type { Emit, Source } from './sources.js';
 
 interface LockManager {
-  request(name: string, options: { signal: unknown }, grant: () => Promise<void>): Promise<unknown>;
+  request(name: string, options: { signal: unknown }, grant: () => unknown): Promise<unknown>;
 }
 
 interface Channel {
@@ -25,26 +27,33 @@ export interface ShareGlobals {
 /** Internal names start with `_`: the build shortens them (tsup.config.ts). */
 export interface Group {
   _leader?: boolean;
-  /** The leader's emit: every report goes to the other tabs too. */
-  _tee(emit: Emit): Emit;
-  /** A follower's source: the leader's reports (asks the leader where the group is). */
+  /** The last id of the group's stream this tab saw: where a new leader resumes. */
+  _at?: string;
+  /** The channels of the group's stream: every member's, sorted. */
+  _channels(): string[];
+  /** The leader's reports go to the other tabs too. */
+  _post(report: Parameters<Emit>): void;
+  /** A follower's source: the leader's reports (announces this tab to the leader). */
   _follow(emit: Emit): Source;
   _close(): void;
 }
 
-/** A new tab asking where the group is; no event name holds a CR. */
+/** Messages that are no report: no event name holds a CR. */
 const HELLO = '\r';
+const MEMBERS = '\r\r';
 
 /**
- * Joins the group `name`, or undefined where Web Locks or BroadcastChannel are missing.
- * `lead()` runs when this tab becomes the leader; `greeting()` is a leader's answer to a new
- * tab (a `stream-open` at the group's position), undefined while it is not connected.
+ * Joins the group `name` with `mine` (this tab's channels), or undefined where Web Locks or
+ * BroadcastChannel are missing. `lead()` (re)opens the stream: when this tab becomes the leader,
+ * and when the group's channels change while it leads. `open()` says whether the stream is open
+ * (a new tab is then told so at once).
  */
 export function joinGroup(
   g: ShareGlobals,
   name: string,
+  mine: string[],
   lead: () => void,
-  greeting: () => Parameters<Emit> | undefined,
+  open: () => boolean,
 ): Group | undefined {
   const locks = g.navigator?.locks;
   const Broadcast = g.BroadcastChannel;
@@ -52,41 +61,90 @@ export function joinGroup(
   const channel = new Broadcast(name);
   const me = `${Math.random()}`;
   const stop = new AbortController();
+  const signal = stop.signal;
+  // Every tab's channels, this one's included; and the tab that last said it leads.
+  let members: Record<string, string[]> = { [me]: mine };
+  let leader: unknown;
+  let streamed = '';
   let relay: Emit | undefined;
-  let release = (): void => {};
+  let alive = false;
+  const releases: Array<() => void> = [];
+  const hold = (lock: string, then: () => void): void => {
+    locks
+      .request(lock, { signal }, () => {
+        then();
+        return new Promise<void>((resolve) => releases.push(resolve));
+      })
+      // Aborted while waiting: this tab left first.
+      .catch(() => {});
+  };
+  const post = (message: unknown[]): void => channel.postMessage(message);
+  const hello = (): void => post([HELLO, me, mine]);
+  // The leader: tell the others who is in, and follow the group's channels.
+  const union = (): string[] => [...new Set(Object.values(members).flat())].sort();
+  const changed = (): boolean => {
+    post([MEMBERS, me, members]);
+    if (union().join('\n') === streamed) return false;
+    lead();
+    return true;
+  };
+  // The leader waits on a member's lock: granted when that tab has left.
+  const watch = (id: string): void => {
+    locks
+      .request(`${name} ${id}`, { signal }, () => {
+        delete members[id];
+        changed();
+      })
+      .catch(() => {});
+  };
   const group: Group = {
-    _tee:
-      (emit) =>
-      (...report) => {
-        channel.postMessage(report);
-        emit(...report);
-      },
+    _channels() {
+      const all = union();
+      streamed = all.join('\n');
+      return all;
+    },
+    _post(report) {
+      if (report[4]) group._at = report[2];
+      post(report);
+    },
     _follow(emit) {
       relay = emit;
-      channel.postMessage([HELLO, me]);
+      if (alive) hello();
       return { _close() {} };
     },
     _close() {
-      release();
+      for (const release of releases) release();
       stop.abort();
       channel.close();
     },
   };
   channel.onmessage = ({ data }) => {
-    const open = group._leader && data[0] === HELLO && greeting();
-    if (open) channel.postMessage([...open, data[1]]);
-    else if (!group._leader && data[0] !== HELLO && (data[5] ?? me) === me)
-      relay?.(...(data.slice(0, 5) as Parameters<Emit>));
+    const [kind, id, value] = data as [string, string, never];
+    if (kind === HELLO) {
+      const known = id in members;
+      members[id] = value;
+      if (!group._leader) return;
+      if (!known) watch(id);
+      if (!changed() && open()) post(['stream-open', '', '', undefined, false, undefined, id]);
+    } else if (kind === MEMBERS) {
+      leader = id;
+      members = value;
+      members[me] = mine;
+    } else if (!group._leader && (data[6] ?? me) === me) {
+      if (data[4]) group._at = data[2] as string;
+      relay?.(...(data.slice(0, 6) as Parameters<Emit>));
+    }
   };
-  locks
-    .request(name, { signal: stop.signal }, () => {
-      group._leader = true;
-      lead();
-      return new Promise<void>((resolve) => {
-        release = resolve;
-      });
-    })
-    // Aborted while waiting: this tab closed before it led.
-    .catch(() => {});
+  hold(`${name} ${me}`, () => {
+    alive = true;
+    if (relay) hello();
+  });
+  hold(name, () => {
+    group._leader = true;
+    if (leader !== me) delete members[leader as string];
+    for (const id in members) if (id !== me) watch(id);
+    post([MEMBERS, me, members]);
+    lead();
+  });
   return group;
 }

@@ -5,10 +5,18 @@ import { sseParser } from './parser.js';
 import type { EventSourceConstructor, FetchLike, RequestHeaders } from './types.js';
 
 /**
- * What a source reports: an event (`own`: it carried an `id` field), or ERROR: without `status`
- * the source reconnects by itself; with one (0: unknown) it gave up, and the client decides.
+ * What a source reports: an event (`own`: it carried an `id` field; `channel`: its `channel`
+ * field, on a shared stream), or ERROR: without `status` the source reconnects by itself; with
+ * one (0: unknown) it gave up, and the client decides.
  */
-export type Emit = (name: string, data: string, id: string, status?: number, own?: boolean) => void;
+export type Emit = (
+  name: string,
+  data: string,
+  id: string,
+  status?: number,
+  own?: boolean,
+  channel?: string,
+) => void;
 
 /** Internal names start with `_`: the build shortens them (tsup.config.ts). */
 export interface Source {
@@ -69,9 +77,9 @@ export const fetchOpener =
           return;
         }
         const feed = sseParser(
-          (type, data, id, own) => {
+          (type, data, id, own, channel) => {
             lastId = id;
-            emit(type, data, id, undefined, own);
+            emit(type, data, id, undefined, own, channel);
           },
           (ms) => {
             retry = ms;

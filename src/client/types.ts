@@ -169,9 +169,11 @@ export interface ConnectOptions<M extends object = EventMap> {
   /** Aborting it closes the client, like `close()`. */
   signal?: AbortSignalLike;
   /**
-   * One connection for all tabs of this origin with the same URL and channels (fetch transport):
-   * one tab (elected by Web Locks) holds the stream and relays to the others (BroadcastChannel);
-   * when it goes, another takes over from the last id. Without those APIs, one connection per tab.
+   * One connection for all tabs of this origin with the same URL, whatever their channels (fetch
+   * transport): one tab (elected by Web Locks) holds a stream on every tab's channels, tagged by
+   * channel (`?channelField=1`), and relays to the others (BroadcastChannel); each tab handles its
+   * own channels' events. When it goes, another takes over from the last id. Without those APIs,
+   * one connection per tab.
    */
   share?: boolean;
   /** The fetch implementation; default: the global one. */

@@ -38,8 +38,9 @@ let browser: BrowserSession;
 let lib: Lib;
 let ev: Events;
 let server: TestServer;
-/** Every /events/ request's query string. */
+/** Every /events/ request's query string, and when it arrived. */
 let requests: string[];
+let requestTimes: number[];
 const pages: Page[] = [];
 
 beforeAll(async () => {
@@ -64,6 +65,7 @@ afterAll(async () => {
 async function start(): Promise<void> {
   ev = lib.events({ keepAlive: false });
   requests = [];
+  requestTimes = [];
   const handler = lib.createHandler({ events: ev, retry: 50 });
   const client = readFileSync(clientFile, 'utf8');
   const send = (res: ServerResponse, type: string, body: string) => {
@@ -81,6 +83,7 @@ async function start(): Promise<void> {
       return;
     }
     requests.push(url.search);
+    requestTimes.push(Date.now());
     handler(req, res);
   });
 }
@@ -94,6 +97,10 @@ async function openTab(channels: string[]): Promise<Page> {
 
 const logOf = async (page: Page) => (await page.evaluate('window.__log')) as unknown[];
 const numbers = (log: unknown[]) => log.filter((e) => typeof e === 'number');
+const datas = (log: unknown[]) =>
+  log.filter((e): e is string => typeof e === 'string' && !e.startsWith('state:'));
+/** The channels of a request's query, sorted. */
+const channelsOf = (query: string) => new URLSearchParams(query).getAll('channel').sort().join(',');
 
 async function leaderOf(tabs: Page[]): Promise<Page[]> {
   const leaders: Page[] = [];
@@ -122,9 +129,10 @@ describe('share: true in headless Chromium', () => {
     let next = 0;
     const timer = setInterval(() => void ev.publish('a', { event: 'n', data: next++ }), 5);
     let failoverMs = 0;
+    let closedAt = 0;
     try {
       await until(async () => numbers(await logOf(others[0]!)).length >= 50, 20_000, 'events flowing');
-      const closedAt = Date.now();
+      closedAt = Date.now();
       const seenBefore = numbers(await logOf(others[0]!)).length;
       await leader!.close();
       pages.splice(pages.indexOf(leader!), 1);
@@ -149,39 +157,102 @@ describe('share: true in headless Chromium', () => {
     expect(ev.stats().connections).toBe(1);
     // The new leader resumed from the group's position.
     expect(requests[1]).toMatch(/lastEventId=[0-9a-z]+-\d+/);
-    console.log(`tab failover: ${failoverMs} ms from the leader's close to 20 events after it in a follower`);
+    // The figure of issue 24 (target < 1 s), printed with the machine's load: the close as the
+    // test sees it (Playwright's close() resolving), the new leader's request reaching the
+    // server, and 20 more events (100 ms of publishing) in a follower.
+    const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+    console.log(
+      `tab failover: new leader's request ${requestTimes[1]! - closedAt} ms after the close, 20 events after it in a follower at ${failoverMs} ms (load ${load})`,
+    );
     expect(failoverMs).toBeLessThan(5_000);
     expect(browser.problems).toEqual([]);
   }, 180_000);
 
-  test('tabs with different channel sets: each gets its own events, and the last tab of a set takes its stream along', async () => {
+  test('tabs with different channel sets share one stream: each gets exactly its own events; a tab closing releases its channels; the leader closing mid-burst loses and repeats nothing', async () => {
     await start();
-    const a1 = await openTab(['a']);
-    const b = await openTab(['b', 'a']);
-    const a2 = await openTab(['a']);
-    const b2 = await openTab(['a', 'b']);
-    for (const tab of [a1, b, a2, b2])
+    const leader = await openTab(['a']);
+    const ab = await openTab(['b', 'a']);
+    const a = await openTab(['a']);
+    const c = await openTab(['c']);
+    const tabs = [leader, ab, a, c];
+    for (const tab of tabs)
       await until(async () => (await logOf(tab)).includes('state:open'), 20_000, 'open');
-    expect(ev.stats().connections).toBe(2);
-    await ev.publish('a', { event: 'n', data: 1 });
-    await ev.publish('b', { event: 'n', data: 2 });
-    for (const tab of [b, b2])
-      await until(async () => numbers(await logOf(tab)).length === 2, 20_000, 'both events');
-    for (const tab of [a1, a2])
-      await until(async () => numbers(await logOf(tab)).length === 1, 20_000, 'a event');
-    await ev.publish('a', { event: 'n', data: 3 });
-    for (const tab of [a1, a2])
-      await until(async () => numbers(await logOf(tab)).length === 2, 20_000, 'a events');
-    expect(numbers(await logOf(a1))).toEqual([1, 3]);
-    expect(numbers(await logOf(a2))).toEqual([1, 3]);
+    expect(await leaderOf(tabs)).toEqual([leader]);
+    await until(
+      () => ev.stats().connections === 1 && channelsOf(requests.at(-1)!) === 'a,b,c',
+      20_000,
+      'one stream on every channel',
+    );
+    for (const query of requests) expect(new URLSearchParams(query).get('channelField')).toBe('1');
 
-    for (const tab of [b, b2]) {
-      await tab.close();
-      pages.splice(pages.indexOf(tab), 1);
+    const sent: Record<string, string[]> = { a: [], b: [], c: [] };
+    const all: string[] = [];
+    const publish = (channel: string) => {
+      const data = `${channel}${sent[channel]!.length}`;
+      sent[channel]!.push(data);
+      all.push(data);
+      return ev.publish(channel, { event: 'n', data });
+    };
+    await publish('a');
+    await publish('b');
+    await publish('c');
+    await Promise.all([publish('a'), publish('c'), publish('b')]);
+    const expectOwn = async (tab: Page, channels: string[]) => {
+      // Every event of the tab's channels, in publish order, once.
+      const order = (x: string) => all.indexOf(x);
+      const want = channels.flatMap((ch) => sent[ch]!);
+      await until(async () => datas(await logOf(tab)).length >= want.length, 20_000, 'its events');
+      const got = datas(await logOf(tab));
+      expect([...got].sort()).toEqual([...want].sort());
+      for (const ch of channels) expect(got.filter((d) => d.startsWith(ch))).toEqual(sent[ch]);
+      expect(got.map(order)).toEqual([...got.map(order)].sort((x, y) => x - y));
+    };
+    await expectOwn(leader, ['a']);
+    await expectOwn(ab, ['a', 'b']);
+    await expectOwn(a, ['a']);
+    await expectOwn(c, ['c']);
+
+    // The only tab on b closes: the leader reconnects without it, resuming.
+    const before = requests.length;
+    await ab.close();
+    pages.splice(pages.indexOf(ab), 1);
+    await until(
+      () => requests.length > before && channelsOf(requests.at(-1)!) === 'a,c',
+      20_000,
+      'the leader reconnects with fewer channels',
+    );
+    expect(new URLSearchParams(requests.at(-1)!).get('lastEventId')).toMatch(/^[0-9a-z]+-\d+$/);
+    await until(() => ev.stats().connections === 1, 20_000, 'one stream');
+    expect(ev.stats().subscribers.b).toBeUndefined();
+
+    // The leader closes in the middle of a burst on a and c.
+    let bursts = 0;
+    const timer = setInterval(() => {
+      bursts++;
+      void publish('a');
+      void publish('c');
+    }, 5);
+    try {
+      await until(
+        async () => datas(await logOf(c)).length >= sent.c!.length - 10 && bursts > 30,
+        20_000,
+        'events flowing',
+      );
+      await leader.close();
+      pages.splice(pages.indexOf(leader), 1);
+      await until(
+        async () => (await leaderOf([a, c])).length === 1 && requests.length > before + 1,
+        20_000,
+        'a new leader',
+      );
+      const seen = datas(await logOf(a)).length;
+      await until(async () => datas(await logOf(a)).length > seen + 20, 20_000, 'events after the failover');
+    } finally {
+      clearInterval(timer);
     }
-    await until(() => ev.stats().connections === 1, 20_000, 'the {a, b} stream to close');
-    await ev.publish('a', { event: 'n', data: 4 });
-    await until(async () => numbers(await logOf(a2)).length === 3, 20_000, 'a 4');
-    expect(numbers(await logOf(a1))).toEqual([1, 3, 4]);
-  }, 90_000);
+    await expectOwn(a, ['a']);
+    await expectOwn(c, ['c']);
+    expect(ev.stats().connections).toBe(1);
+    expect(browser.problems).toEqual([]);
+  }, 180_000);
 });
