@@ -20,8 +20,9 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
-    // `npm run test:next` (vitest.next.config.ts): next build is too slow for every run.
-    exclude: [...configDefaults.exclude, 'test/next/**'],
+    // `npm run test:next` (vitest.next.config.ts): next build is too slow for every run;
+    // `npm run test:scale` (vitest.scale.config.ts): a minute and both cores each.
+    exclude: [...configDefaults.exclude, 'test/next/**', 'test/scale/**'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
