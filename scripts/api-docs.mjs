@@ -3,8 +3,9 @@
 // docs/api-<name>/ (each subpath export). The same list, with one line per entry, is the table on
 // docs/reference.md; `node scripts/api-docs.mjs --check` verifies that the table names every entry.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { barrelExports, groupedIndex, shortenedIndex } from './api-index.mjs';
 
 const root = join(import.meta.dirname, '..');
 
@@ -25,6 +26,11 @@ const ENTRIES = [
   { subpath: 'ai', source: 'src/integrations/ai/index.ts' },
   { subpath: 'mcp', source: 'src/integrations/mcp/index.ts' },
 ];
+
+/** The line under the core index's title. */
+const CORE_INTRO =
+  'Everything `import … from "express-eventstream"` gives you, by task; each name links to its page. ' +
+  '[API reference](../reference.md) lists the other entry points.';
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const reference = readFileSync(join(root, 'docs/reference.md'), 'utf8');
@@ -55,5 +61,18 @@ for (const { subpath, source, options = 'typedoc.json' } of ENTRIES) {
   if (run.status !== 0) {
     console.error(`typedoc failed for ${name}`);
     process.exit(run.status ?? 1);
+  }
+  // The index: one line per item; the core's grouped by what a reader looks for (scripts/api-index.mjs).
+  const index = join(root, out, 'index.md');
+  const generated = readFileSync(index, 'utf8');
+  try {
+    const barrel = () => barrelExports(readFileSync(join(root, source), 'utf8'));
+    writeFileSync(
+      index,
+      subpath === '' ? groupedIndex(generated, barrel(), CORE_INTRO) : shortenedIndex(generated),
+    );
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
   }
 }

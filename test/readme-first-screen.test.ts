@@ -77,6 +77,21 @@ describe("the README's first screen", () => {
     expect(shellBlock?.code).toMatch(/curl -N/);
   });
 
+  it("approves the package's build by the spec it is installed from (npm 11 keys a git dependency by it, not by name)", () => {
+    for (const file of ['README.md', 'docs/getting-started.md']) {
+      const shell = extractBlocks(readFileSync(`${root}${file}`, 'utf8'), file)
+        .filter((b) => b.lang === 'sh')
+        .map((b) => b.code)
+        .join('\n');
+      const installs = [...shell.matchAll(/^npm install (github:\S+)/gm)].map((m) => m[1]);
+      const approvals = [...shell.matchAll(/^npm pkg set allowScripts\.(\S+)=true --json\b/gm)].map(
+        (m) => m[1],
+      );
+      expect(installs, file).not.toEqual([]);
+      expect(approvals, file).toEqual(installs);
+    }
+  });
+
   it('runs as shown: curl -N sees the clock tick and the message that the other curl publishes', async () => {
     const env = { ...process.env };
     delete env.GRIP_URL;

@@ -123,6 +123,7 @@ export interface ErrorContext {
   event?: unknown;
 }
 
+/** The events an `Events` namespace emits: `connect`, `disconnect` and `error` (a listener or store failure). */
 export interface EventsEvents {
   connect: [info: ConnectionInfo];
   disconnect: [info: DisconnectInfo];

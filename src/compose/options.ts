@@ -16,6 +16,7 @@ import type { GripSettings } from '../grip/types.js';
 import { MemoryStore, type MemoryStoreOptions } from '../history/memory-store.js';
 import { type PresenceOption, type PresenceSettings, resolvePresence } from '../presence/options.js';
 
+/** The options of `events()`: the history, the engine, GRIP proxies, limits and overload policies. */
 export interface EventsOptions {
   /** Names this namespace in diagnostics messages, debug logs and metric labels. Default `'default'`. */
   name?: string;

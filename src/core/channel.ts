@@ -3,6 +3,7 @@ import type { EventInput, EventMap } from '../base/types.js';
 import type { TrackedPublish } from './pipeline.js';
 import type { PublishOptions } from './publish-options.js';
 
+/** The events a `Channel` emits besides a Writable's own. */
 export interface ChannelEvents {
   /** A written event was rejected (invalid, or a proxy refused it). The channel stays usable. */
   publishError: [error: Error, event: unknown];
@@ -28,6 +29,10 @@ export interface ChannelPublisher {
   listenerFailed(name: string, err: unknown): void;
 }
 
+/**
+ * One channel as an object-mode Writable, from `events.channel(name)`: `write()` publishes an event
+ * (checked against the event map like `publish()`), and backpressure holds writes while proxies lag.
+ */
 export class Channel<M extends object = EventMap> extends Writable {
   readonly name: string;
   readonly #publisher: ChannelPublisher;

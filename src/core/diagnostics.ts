@@ -43,6 +43,7 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
   refuse: 'express-eventstream:refuse',
 } as const);
 
+/** The name of one of the `node:diagnostics_channel` channels in `DIAGNOSTICS_CHANNELS`. */
 export type DiagnosticsChannelName = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
 
 /** What a message's `source` offers: it is the Events object itself (compare with `===`). */

@@ -10,6 +10,7 @@ import type {
   StoredRecord,
 } from '../engine/store.js';
 
+/** The bounds of the in-memory history: events kept per channel, their age, idempotency keys. */
 export interface MemoryStoreOptions {
   /** Events kept per channel. Default 1000. */
   maxEventsPerChannel?: number;

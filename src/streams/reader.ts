@@ -17,6 +17,7 @@ export type StreamReading =
   | { readonly status: 'unknown' | 'expired' | 'complete' }
   | { readonly status: 'open'; readonly pieces: AsyncIterable<StreamPiece> };
 
+/** Where reading a response stream starts (after a `Last-Event-ID`) and what stops it. */
 export interface ReadStreamOptions {
   /** The client's `Last-Event-ID`: pieces after it. */
   lastEventId?: string | undefined;
