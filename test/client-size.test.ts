@@ -27,7 +27,7 @@ async function gzippedSize(entry: string, external: string[] = []): Promise<numb
 // on different channels). What each part costs (min+gzip, measured by leaving it out): sharing
 // ~505, the fetch transport with its parser ~510, the persisted id ~255; the rest ~2490. The
 // 2560 target is not reachable with sharing and fetch both in; this bound keeps the figure.
-const CLIENT_BUDGET = 3520;
+const CLIENT_BUDGET = 3510;
 const BINDING_BUDGET = 512;
 
 it(`the client is at most ${CLIENT_BUDGET} bytes minified and gzipped`, async () => {
