@@ -2,6 +2,7 @@
 // after Last-Event-ID byte for byte, the ending, reload after completion, expiry, stop (not
 // disconnect), a producer that dies, compaction, bad input.
 import { afterEach, describe, expect, it } from 'vitest';
+import { internalsOf } from '../src/compose/events.js';
 import { type Events, events, ResponseStreamError, streamHandler } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient } from './helpers/sse-client.js';
@@ -159,6 +160,25 @@ describe('response streams', () => {
     await s.append('x');
     await ev.close();
     expect(s.signal.reason).toMatchObject({ name: 'AbortError', code: 'ERR_SSE_STREAM', problem: 'closed' });
+  });
+
+  it('a producer that stalled past its lease and was declared lost stops: signal aborted (lost), appends refused, nothing after the end', async () => {
+    const { ev, server } = await setup();
+    const s = ev.stream('gen-stall', { heartbeatMs: 20 });
+    await s.append('before ');
+    const reader = await open(server, 'gen-stall');
+    await reader.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+    // What a stall longer than the lease leaves: the status entry expired while the producer lives.
+    await internalsOf(ev).engine.state.delete('stream-status', 'gen-stall');
+    await reader.waitFor((c) => c.ended, 15_000, 'the lost ending');
+    expect(JSON.parse(reader.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
+    await waitUntil(() => s.signal.aborted, 10_000);
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'lost' });
+    await expect(s.append('after')).rejects.toMatchObject({ problem: 'lost' });
+    await expect(s.end()).rejects.toMatchObject({ problem: 'lost' });
+    const again = await open(server, 'gen-stall');
+    await again.waitFor((c) => c.ended, 10_000, 'the replay');
+    expect(again.body).toBe(reader.body);
   });
 
   it('compaction: a fresh reader of a finished stream gets one snapshot and the end, the same text', async () => {
