@@ -5,6 +5,7 @@
 // real node:http → Request bridge).
 import { getRequestListener } from '@hono/node-server';
 import { afterEach, describe, expect, it } from 'vitest';
+import { internalsOf } from '../src/compose/events.js';
 import { type Events, events, ResponseStreamError, streamFetchHandler, streamHandler } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient, until } from './helpers/sse-client.js';
@@ -224,6 +225,25 @@ describe('response streams and the namespace', () => {
     await s.append('x');
     await ev.close();
     expect(s.signal.reason).toMatchObject({ name: 'AbortError', code: 'ERR_SSE_STREAM', problem: 'closed' });
+  });
+
+  it('a producer that stalled past its lease and was declared lost stops: signal aborted (lost), appends refused, nothing after the end', async () => {
+    const { ev, server } = await setup('node');
+    const s = ev.stream('gen-stall', { heartbeatMs: 20 });
+    await s.append('before ');
+    const reader = await open(server, 'gen-stall');
+    await reader.waitFor((c) => c.events.length === 1, 10_000, 'a chunk');
+    // What a stall longer than the lease leaves: the status entry expired while the producer lives.
+    await internalsOf(ev).engine.state.delete('stream-status', 'gen-stall');
+    await reader.waitFor((c) => c.ended, 15_000, 'the lost ending');
+    expect(JSON.parse(reader.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
+    await until(() => s.signal.aborted, 10_000, "the producer's abort signal");
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'lost' });
+    await expect(s.append('after')).rejects.toMatchObject({ problem: 'lost' });
+    await expect(s.end()).rejects.toMatchObject({ problem: 'lost' });
+    const again = await open(server, 'gen-stall');
+    await again.waitFor((c) => c.ended, 10_000, 'the replay');
+    expect(again.body).toBe(reader.body);
   });
 });
 

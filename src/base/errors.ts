@@ -186,7 +186,8 @@ export class ListenerError extends EventStreamError<'ERR_SSE_LISTENER'> {
 
 /**
  * Why a response stream refused, or why its `signal` aborted: a bad id, an id in use, a stream that
- * ended, was stopped by a client, was declared failed (`fail()`), or whose namespace closed.
+ * ended, was stopped by a client, was declared failed (`fail()`), whose namespace closed, or that
+ * a reader declared lost while its producer stalled past the heartbeat lease.
  */
 export type ResponseStreamProblem =
   | 'invalid-id'
@@ -195,6 +196,7 @@ export type ResponseStreamProblem =
   | 'stopped'
   | 'failed'
   | 'closed'
+  | 'lost'
   | 'no-history';
 
 /**

@@ -4,10 +4,11 @@
 import { ResponseStreamError } from '../base/errors.js';
 import type { SharedState } from '../engine/state.js';
 import { chunkChannel, endKey, STATUS_SCOPE, snapshotChannel } from './names.js';
-import { encodeStatus, endData, type StreamEnding } from './status.js';
+import { decodeStatus, encodeStatus, endData, type StreamEnding } from './status.js';
 
 /** Why a stopped stream's signal aborted (the AI adapter renders the same text on a resume). */
 const STOPPED = 'a client stopped this stream';
+const LOST = 'its heartbeat lapsed (this process stalled) and a reader declared it lost, storing its end';
 
 /** Options of `events.stream(id, options)`. */
 export interface ResponseStreamOptions {
@@ -72,9 +73,10 @@ export class ResponseStream {
 
   /**
    * Aborted when the generation should stop: a client asked to (on any process), `fail()` was
-   * called, or the namespace closed; never on a disconnect, nor on `end()`. The reason is a
+   * called, the namespace closed, or this process stalled past its heartbeat lease and a reader
+   * declared the stream lost; never on a disconnect, nor on `end()`. The reason is a
    * `ResponseStreamError` named `AbortError` (what fetch and the AI SDK take for a cancellation)
-   * whose `problem` says why: `stopped`, `failed` or `closed`.
+   * whose `problem` says why: `stopped`, `failed`, `closed` or `lost`.
    */
   get signal(): AbortSignal {
     return this.#controller.signal;
@@ -134,7 +136,7 @@ export class ResponseStream {
     if (this.#ended === undefined) this.#abort('closed', 'its namespace closed (events.close())');
   }
 
-  #abort(why: 'stopped' | 'failed' | 'closed', message: string): void {
+  #abort(why: 'stopped' | 'failed' | 'closed' | 'lost', message: string): void {
     const reason = new ResponseStreamError(this.id, why, message);
     reason.name = 'AbortError';
     this.#controller.abort(reason);
@@ -187,10 +189,27 @@ export class ResponseStream {
     }
   }
 
+  // A beat that finds the status gone or `lost` comes too late: this process stalled past the
+  // lease, a reader declared the stream lost and stored its end. The generation stops here (the
+  // signal aborts, appends reject) instead of appending after an end no reader reads past.
   #beat(): void {
     if (!this.#isReady || this.#ended !== undefined) return;
-    this.#host.state
-      .put(STATUS_SCOPE, this.id, encodeStatus('open'), this.#settings.heartbeatMs * 5)
+    const { state } = this.#host;
+    state
+      .get(STATUS_SCOPE, this.id)
+      .then((text) => {
+        if (this.#ended !== undefined) return;
+        if (decodeStatus(text) !== 'open') {
+          this.#abort('lost', LOST);
+          // end() and fail() now reject too: the stored ending is the reader's `lost`.
+          const ended = Promise.reject(this.#endedError());
+          ended.catch(() => {});
+          this.#ended = ended;
+          this.#finish();
+          return;
+        }
+        return state.put(STATUS_SCOPE, this.id, encodeStatus('open'), this.#settings.heartbeatMs * 5);
+      })
       .catch((err: unknown) => this.#host.report(err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -201,6 +220,9 @@ export class ResponseStream {
 
   #endedError(): ResponseStreamError {
     const reason: unknown = this.#controller.signal.reason;
+    if (reason instanceof ResponseStreamError && reason.problem === 'lost') {
+      return new ResponseStreamError(this.id, 'lost', LOST);
+    }
     return reason instanceof ResponseStreamError && reason.problem === 'stopped'
       ? new ResponseStreamError(this.id, 'stopped', STOPPED)
       : new ResponseStreamError(this.id, 'ended', 'the stream has ended');
