@@ -540,8 +540,9 @@ function latencySection(r) {
   md +=
     '- The publishing process calls `events.publish()` at a fixed rate, paced by a 1 ms timer (each tick ';
   md +=
-    "publishes what is due, at most 2 ms' worth, so a stalled loop never catches up in a burst): 1 event per ";
-  md += 'tick at 1k/s, about 10 per tick at 10k/s (the core sends them as one batch).\n';
+    "publishes what is due since the last tick, at most 100 ms' worth, so a timer firing late on a loaded ";
+  md +=
+    'machine still sends the rate asked): 1 event per tick at 1k/s on a quiet machine, about 10 per tick at 10k/s (the core sends them as one batch).\n';
   md +=
     '- Latency is from the `publish()` call to the read that brought the event to a client: each event carries ';
   md +=

@@ -1,6 +1,6 @@
 // What a publish costs the database (issue 21's round trips per publish), against a real server:
 // a process publishing alone sends one statement per publish (its own events are not read back,
-// the wake-up its own append sends needs no read), the statements are prepared (planned once per
+// the wake-up its own append sends needs no read), so does one that follows no channel, the statements are prepared (planned once per
 // connection), and with two processes publishing at once every event still reaches a client on
 // either, once and in seq order.
 import pg from 'pg';
@@ -73,6 +73,30 @@ describe('Postgres engine: round trips per publish', () => {
     // The pool's one connection has the engine's statements prepared.
     const prepared = await counted.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
     expect(prepared.rows.map((r) => r.name).filter((n) => n.startsWith('ees_')).length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a process with no client publishes with one statement per publish; a client on another process gets every event', async () => {
+    const counted = countedPool(2);
+    const publisher = events({
+      ...postgres({
+        pool: counted.pool,
+        namespace: 'apart',
+        trimIntervalMs: 600_000,
+        bus: { checkIntervalMs: false },
+      }),
+      keepAlive: false,
+    });
+    publisher.on('error', () => {});
+    cleanups.push(() => publisher.close());
+    const { client } = await served(postgres({ url: server.url, namespace: 'apart' }), 'c');
+    await publisher.publish('c', { event: 'n', data: 0 });
+    await client.waitFor((c) => c.named('n').length === 1, 15_000, 'the first event');
+    const before = counted.statements;
+    for (let i = 1; i <= 50; i++) await publisher.publish('c', { event: 'n', data: i });
+    await client.waitFor((c) => c.named('n').length === 51, 15_000, 'every event');
+    // Its own wake-ups read nothing (it follows no channel): a read each would make it about 2.
+    expect(counted.statements - before).toBeLessThan(65);
+    expect(values(client)).toEqual(Array.from({ length: 51 }, (_, i) => i));
   }, 60_000);
 
   it('two processes publishing at once: a client on each gets all of both, once and in seq order', async () => {

@@ -138,10 +138,8 @@ export class PostgresBus implements EventBus {
   publish(batch: readonly EncodedEvent[], timeoutMs = 5000): Promise<void> {
     let last = 0;
     for (const ev of batch) if (this.#channels.has(ev.channel) && (ev.seq ?? 0) > last) last = ev.seq ?? 0;
-    if (last === 0 || this.#closed || (this.#position !== undefined && this.#position >= last)) {
-      return Promise.resolve();
-    }
-    if (this.#deliverOwn(batch)) return Promise.resolve();
+    if (this.#closed || this.#deliverOwn(batch)) return Promise.resolve();
+    if (last === 0 || (this.#position !== undefined && this.#position >= last)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(), timeoutMs);
       const settle = () => {
@@ -224,12 +222,16 @@ export class PostgresBus implements EventBus {
     }
   }
 
-  /** A wake-up whose payload (`<epoch>:<head>`, the append function's) says this process has read
-   * that far in that epoch: no read. Any other payload (empty, foreign, another epoch) reads. */
+  /** No read for a wake-up whose payload (`<epoch>:<head>`) says this process read that far in that
+   * epoch, or has nothing to read (no channel, no read in flight); any other payload reads. */
   #readPast(payload: string): boolean {
     const m = /^([0-9a-z]{1,16}):(\d{1,15})$/.exec(payload);
     if (m === null || this.#position === undefined || m[1] !== this.#epoch) return false;
-    if (Number(m[2]) > this.#position) return false;
+    const head = Number(m[2]);
+    if (head > this.#position) {
+      if (this.#channels.size > 0 || this.#reader.running) return false;
+      this.#position = head;
+    }
     this.stats.skipped++;
     return true;
   }
