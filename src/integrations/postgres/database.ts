@@ -69,7 +69,13 @@ export class Database {
   }
 
   /** One statement; an append's failure says whether it may have been stored (`outcome`). */
-  async run(operation: string, text: string, values: unknown[], append = false): Promise<pg.QueryResult> {
+  async run(
+    operation: string,
+    text: string,
+    values: unknown[],
+    append = false,
+    sentTo?: (backendPid: number) => void,
+  ): Promise<pg.QueryResult> {
     if (this.#closed) {
       throw new PostgresUnavailableError(operation, {
         endpoint: this.endpoint,
@@ -78,7 +84,16 @@ export class Database {
     }
     await this.ready();
     const go = () =>
-      runStatement(this.pool, this.#options.acquireTimeoutMs, this.endpoint, operation, text, values, append);
+      runStatement(
+        this.pool,
+        this.#options.acquireTimeoutMs,
+        this.endpoint,
+        operation,
+        text,
+        values,
+        append,
+        sentTo,
+      );
     try {
       return await go();
     } catch (err) {

@@ -84,6 +84,7 @@ export async function runStatement(
   text: string,
   values: unknown[],
   append = false,
+  sentTo?: (backendPid: number) => void,
 ): Promise<QueryResult> {
   let client: PoolClient;
   try {
@@ -105,6 +106,8 @@ export async function runStatement(
     client.release(err);
   };
   try {
+    const pid = (client as { processID?: unknown }).processID;
+    if (sentTo !== undefined && typeof pid === 'number') sentTo(pid);
     const result = await client.query(text, values);
     release();
     return result;
