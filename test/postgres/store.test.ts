@@ -92,7 +92,7 @@ describe('postgresStore', () => {
           while (next < total) {
             const n = ++next;
             await client.query('BEGIN');
-            await client.query(`SELECT * FROM ees_append($1, $2::text[], $3::text[], $4)`, [
+            await client.query(`SELECT * FROM ees_append($1, $2::text[], $3::text[], $4, NULL)`, [
               'order',
               ['c'],
               [body(n)],
@@ -106,9 +106,14 @@ describe('postgresStore', () => {
         }
       }),
     );
-    const head = (await s.readAfter(['c'], 0)).head;
+    const all = await s.readAfter(['c'], 0);
+    const head = all.head;
     finalHead = head;
     await reader;
+    // The reader saw every committed row. Checked by removing the ordering (seqs from a Postgres
+    // sequence instead of the namespace row's lock, the head as the highest visible seq): this
+    // then fails, a slow transaction's lower seq committing after the reader moved past it.
+    expect(seen).toEqual(all.records.map((r) => r.seq));
     // Rolled-back appends gave their seqs back: the committed ones are 1..head without a gap,
     // and the polling reader saw every one of them, in order.
     expect(seen).toEqual(range(1, head));

@@ -72,7 +72,13 @@ export class Database {
   }
 
   /** One statement; an append's failure says whether it may have been stored (`outcome`). */
-  async run(operation: string, text: string, values: unknown[], append = false): Promise<pg.QueryResult> {
+  async run(
+    operation: string,
+    text: string,
+    values: unknown[],
+    append = false,
+    sentTo?: (backendPid: number) => void,
+  ): Promise<pg.QueryResult> {
     if (this.#closed) {
       throw new PostgresUnavailableError(operation, {
         endpoint: this.endpoint,
@@ -91,6 +97,7 @@ export class Database {
         values,
         append,
         name,
+        sentTo,
       );
     try {
       return await go();

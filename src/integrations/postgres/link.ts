@@ -86,6 +86,7 @@ export async function runStatement(
   values: unknown[],
   append = false,
   name?: string,
+  sentTo?: (backendPid: number) => void,
 ): Promise<QueryResult> {
   let client: PoolClient;
   try {
@@ -107,6 +108,8 @@ export async function runStatement(
     client.release(err);
   };
   try {
+    const pid = (client as { processID?: unknown }).processID;
+    if (sentTo !== undefined && typeof pid === 'number') sentTo(pid);
     const result = await (name === undefined
       ? client.query(text, values)
       : client.query({ name, text, values }));

@@ -1,4 +1,4 @@
-// The one migration of the Postgres engine: five tables and three functions, every name starting
+// The one migration of the Postgres engine: six tables and three functions, every name starting
 // with the table prefix (default `ees_`), so several histories (namespaces) share one set of
 // tables and the app's own tables are never touched. Idempotent (IF NOT EXISTS, CREATE OR
 // REPLACE), run under an advisory lock so processes starting together do not race; needs only
@@ -18,6 +18,7 @@ export interface SchemaNames {
   readonly events: string;
   readonly outbox: string;
   readonly state: string;
+  readonly appends: string;
   readonly append: string;
   readonly sequence: string;
   readonly trim: string;
@@ -30,6 +31,7 @@ export function schemaNames(prefix: string): SchemaNames {
     events: `${prefix}events`,
     outbox: `${prefix}outbox`,
     state: `${prefix}state`,
+    appends: `${prefix}appends`,
     append: `${prefix}append`,
     sequence: `${prefix}sequence`,
     trim: `${prefix}trim`,
@@ -84,10 +86,23 @@ CREATE TABLE IF NOT EXISTS ${n.state} (
 );
 CREATE INDEX IF NOT EXISTS ${n.state}_by_expiry ON ${n.state} (ns, scope, expires_at);
 
+-- Each append's token and seqs, committed with it: after a connection lost once the append was
+-- sent, the store asks here whether it committed. Kept ten minutes (trim).
+CREATE TABLE IF NOT EXISTS ${n.appends} (
+  ns text NOT NULL,
+  token text NOT NULL,
+  first_seq bigint NOT NULL,
+  last_seq bigint NOT NULL,
+  at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (ns, token)
+);
+CREATE INDEX IF NOT EXISTS ${n.appends}_by_age ON ${n.appends} (ns, at);
+
 -- Appends events in one transaction under the namespace row's lock (see above); returns each
 -- event's seq and the seq of the previous event on its channel, and wakes the listeners with
--- the epoch and the new head.
-CREATE OR REPLACE FUNCTION ${n.append}(p_ns text, p_channels text[], p_bodies text[], p_epoch text)
+-- the epoch and the new head. p_token (when not null) records the append in ${n.appends}.
+DROP FUNCTION IF EXISTS ${n.append}(text, text[], text[], text);
+CREATE OR REPLACE FUNCTION ${n.append}(p_ns text, p_channels text[], p_bodies text[], p_epoch text, p_token text)
 RETURNS TABLE (r_epoch text, r_seq bigint, r_prev bigint) LANGUAGE plpgsql AS $fn$
 DECLARE
   v_n int := coalesce(cardinality(p_channels), 0);
@@ -98,6 +113,9 @@ BEGIN
   UPDATE ${n.namespaces} SET head = head + v_n WHERE ns = p_ns RETURNING head, epoch INTO v_head, v_epoch;
   IF v_n = 0 THEN
     RETURN;
+  END IF;
+  IF p_token IS NOT NULL THEN
+    INSERT INTO ${n.appends} (ns, token, first_seq, last_seq) VALUES (p_ns, p_token, v_head - v_n + 1, v_head);
   END IF;
   RETURN QUERY
   WITH items AS (
@@ -143,7 +161,7 @@ BEGIN
   IF v_channels IS NULL THEN
     RETURN 0;
   END IF;
-  PERFORM ${n.append}(p_ns, v_channels, v_bodies, p_epoch);
+  PERFORM ${n.append}(p_ns, v_channels, v_bodies, p_epoch, NULL);
   RETURN cardinality(v_channels);
 END
 $fn$;
@@ -158,6 +176,7 @@ DECLARE
   v_rows int;
   v_ch record;
 BEGIN
+  DELETE FROM ${n.appends} WHERE ns = p_ns AND at < now() - interval '10 minutes';
   IF p_max_age_ms > 0 THEN
     WITH gone AS (
       DELETE FROM ${n.events} WHERE ns = p_ns AND seq IN (

@@ -20,6 +20,7 @@ import {
 import { readStatement, toReadResult } from './read.js';
 import { checkEpoch, checkSeq } from './records.js';
 import { type SchemaNames, schemaNames } from './schema.js';
+import { settleAppend } from './settle.js';
 import type { AppendItem, AppendResult, ChainedRead, EventStore, ReadResult } from './types.js';
 
 export type { TransactionClient } from './link.js';
@@ -92,6 +93,7 @@ export class PostgresStore implements EventStore {
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
   readonly #trimIntervalMs: number;
+  readonly #statementTimeoutMs: number;
   #lastTrim = 0;
   #trimming = false;
 
@@ -108,13 +110,14 @@ export class PostgresStore implements EventStore {
     this.#maxEvents = positiveInteger('maxEventsPerChannel', options.maxEventsPerChannel, 1000);
     this.#maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, 0);
     this.#trimIntervalMs = duration('trimIntervalMs', options.trimIntervalMs, 1000);
+    this.#statementTimeoutMs = duration('statementTimeoutMs', options.statementTimeoutMs, 10_000);
     this.#db = new Database({
       url: options.url,
       pool: options.pool,
       prefix: this.#prefix,
       migrate: options.migrate ?? true,
       acquireTimeoutMs: duration('acquireTimeoutMs', options.acquireTimeoutMs, 5000),
-      statementTimeoutMs: duration('statementTimeoutMs', options.statementTimeoutMs, 10_000),
+      statementTimeoutMs: this.#statementTimeoutMs,
       poolSize: positiveInteger('poolSize', options.poolSize, 10),
     });
     this.pool = this.#db.pool;
@@ -150,12 +153,31 @@ export class PostgresStore implements EventStore {
     items: ReadonlyArray<AppendItem>,
   ): Promise<{ epoch: string; events: readonly AppendResult[] }> {
     if (items.length === 0) return { epoch: await this.epoch(), events: [] };
-    const r = await this.#db.run(
-      'append',
-      `SELECT r_epoch, r_seq, r_prev FROM ${this.#names.append}($1, $2::text[], $3::text[], $4)`,
-      [this.namespace, items.map((i) => i.channel), items.map((i) => i.body), newEpoch()],
-      true,
-    );
+    const token = randomBytes(12).toString('base64url');
+    let backend: number | undefined;
+    let r: pg.QueryResult;
+    try {
+      r = await this.#db.run(
+        'append',
+        `SELECT r_epoch, r_seq, r_prev FROM ${this.#names.append}($1, $2::text[], $3::text[], $4, $5)`,
+        [this.namespace, items.map((i) => i.channel), items.map((i) => i.body), newEpoch(), token],
+        true,
+        (pid) => {
+          backend = pid;
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof PostgresUnavailableError) || err.outcome !== 'unknown' || backend === undefined) {
+        throw err;
+      }
+      r = await settleAppend(this.#db, this.#names, this.namespace, {
+        token,
+        backend,
+        count: items.length,
+        cause: err,
+        waitMs: Math.max(1, Math.floor(this.#statementTimeoutMs / 2)),
+      });
+    }
     const table = this.#names.events;
     if (r.rows.length !== items.length) {
       throw new PostgresUnavailableError('append', {
