@@ -213,7 +213,9 @@ describe('subscriber tokens', () => {
     const fx = await serve({ from: ['query:token'] });
     const token = await hs256(good);
     const captured: string[] = [];
-    const names = ['connect', 'disconnect', 'replay', 'deliver'].map((n) => `express-eventstream:${n}`);
+    const names = ['connect', 'disconnect', 'replay', 'deliver', 'refuse'].map(
+      (n) => `express-eventstream:${n}`,
+    );
     const listener = (message: unknown) =>
       captured.push(JSON.stringify(message, (k, v) => (k === 'source' ? undefined : v)));
     for (const name of names) diagnosticsChannel(name).subscribe(listener);
@@ -223,10 +225,13 @@ describe('subscriber tokens', () => {
       await es.waitFor((c) => c.named('stream-open').length === 1);
       es.close();
       await new Promise<void>((r) => fx.ev.once('disconnect', () => r()));
+      // A refused request's diagnostics name its path, never its query.
+      expect(await statusOf(fx, `/?channel=secret&token=${token}`)).toBe(403);
     } finally {
       for (const name of names) diagnosticsChannel(name).unsubscribe(listener);
     }
     expect(captured.join('\n')).toContain('"sub":"alice"');
+    expect(captured.join('\n')).toContain('"status":403');
     expect(captured.join('\n')).not.toContain(token.split('.')[2]);
   });
 
