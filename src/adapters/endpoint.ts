@@ -46,20 +46,24 @@ export interface HandlerOptions<M extends object = EventMap, Req = unknown> {
   /**
    * Which events of its channels this request's stream receives, live and replayed: `{ key,
    * match(event) }`, or undefined for all. Streams whose filters share a `key` share one
-   * `match` call per event. Direct streams only: a GRIP proxy fans out unfiltered.
+   * `match` call per event. Direct streams only: a GRIP proxy fans out unfiltered. `identity` is
+   * the verified subscriber token's (with `authorize: tokens(...)`).
    */
   filter?: (
     request: Req,
     channels: readonly string[],
+    identity: StreamIdentity | undefined,
   ) => EventFilter | undefined | Promise<EventFilter | undefined>;
   /**
    * Who this request's subscriber is on presence channels (`events({ presence })`): `{ id,
    * info, events }`; `events: true` also sends it `presence-join` / `presence-leave`. Default:
-   * the stream's own id, no info, no events.
+   * the stream's own id, no info, no events. `identity` is the verified subscriber token's (with
+   * `authorize: tokens(...)`), e.g. `{ id: identity.sub }`.
    */
   presence?: (
     request: Req,
     channels: readonly string[],
+    identity: StreamIdentity | undefined,
   ) => PresenceMember | undefined | Promise<PresenceMember | undefined>;
   /**
    * Reconnection delay (ms) sent to clients in the first bytes of every stream. A range

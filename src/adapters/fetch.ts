@@ -96,7 +96,7 @@ export function fetchHandler<M extends object = EventMap, R extends Request = Re
     let extras: StreamExtras | undefined;
     if (verdict.kind === 'stream') {
       try {
-        extras = await streamExtras(options, request, verdict.channels);
+        extras = await streamExtras(options, request, verdict.channels, verdict.identity);
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         core.report(error, {});

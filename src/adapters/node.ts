@@ -54,7 +54,7 @@ export function createHandler<M extends object = EventMap, Req extends HttpReque
       writeComplete(res, verdict.status, verdict.headers, verdict.body);
       return;
     }
-    const extras = await streamExtras(options, req, verdict.channels);
+    const extras = await streamExtras(options, req, verdict.channels, verdict.identity);
     if (isGone(res)) return;
     startStream(
       res,

@@ -259,14 +259,21 @@ export class Connection {
   }
 
   /**
-   * End the stream after `text` (a `stream-error` saying why: the token expired, access was
-   * revoked), released with `reason`.
+   * End the stream after `out` (a `stream-error` saying why: the token expired, access was
+   * revoked; one `SharedWrite` serves every stream ended for the same reason, so it is encoded and
+   * framed once), released with `reason`.
    */
-  endWith(text: string, reason: DisconnectReason): void {
+  endWith(out: SharedWrite, reason: DisconnectReason): void {
     if (!this.#open) return;
-    this.#transport.write(new SharedWrite(Buffer.from(text), 0));
+    const transport = this.#transport;
+    if (transport.endWith !== undefined) {
+      this.#release(reason);
+      transport.endWith(out);
+      return;
+    }
+    transport.write(out);
     this.#release(reason);
-    this.#transport.end();
+    transport.end();
   }
 
   /** Cut the connection off at once (the client reconnects). */

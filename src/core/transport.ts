@@ -31,6 +31,11 @@ export interface Transport {
   drained(): Promise<void>;
   /** End the stream cleanly (server shutdown). */
   end(): void;
+  /**
+   * Write `out` and end the stream, in one write where the transport can (the HTTP/1.1 socket:
+   * the chunk and the last chunk together). Without it, `write(out)` then `end()`.
+   */
+  endWith?(out: SharedWrite): void;
   /** Cut the stream off at once, discarding what is buffered (a slow client, a failed resume). */
   reset(): void;
   /** `listener` is called once when the peer goes away (not after `detach()`). */

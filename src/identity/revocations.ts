@@ -105,8 +105,17 @@ export class Revocations {
     const until = Date.now() + ttlMs;
     const record = { f: fields, until };
     await this.#engine.state.put(SCOPE, keyOf(fields), JSON.stringify(record), ttlMs);
+    // The other processes are told first: closing this process's streams takes a while (a write
+    // and an end per stream), and they close theirs meanwhile instead of after it.
+    // (Its failure is held, not left unhandled across the wait, and rethrown after.)
+    const sent = this.#engine.control.send(REVOKE_TOPIC, record).then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.#apply(fields, until);
-    await this.#engine.control.send(REVOKE_TOPIC, record);
+    const failed = await sent;
+    if (failed !== undefined) throw failed.err;
     return fields;
   }
 

@@ -6,6 +6,7 @@ import { encodeStreamEnd, encodeStreamError } from '../base/encoder.js';
 import type { StreamIdentity } from '../base/types.js';
 import type { Connection } from '../core/connection.js';
 import type { ConnectionWatcher } from '../core/stream-extras.js';
+import { SharedWrite } from '../core/transport.js';
 import type { RunningEngine } from '../engine/running.js';
 import { expirySecond, type HeldSelector } from '../grip/held-streams.js';
 import { ExpiryHeap } from './expiry.js';
@@ -18,6 +19,8 @@ export type AccessRefusal = { readonly condition: 'forbidden' | 'revoked'; reado
 
 const EXPIRED = encodeStreamEnd('token-expired', 'the subscriber token expired', undefined);
 const REVOKED = encodeStreamError('revoked', 'access to this stream was revoked', undefined);
+const EXPIRED_BYTES = Buffer.from(EXPIRED);
+const REVOKED_BYTES = Buffer.from(REVOKED);
 
 /** Where streams a proxy holds are ended (the GRIP plug-in). */
 export interface HeldStreams {
@@ -29,7 +32,9 @@ export class IdentityStreams implements ConnectionWatcher {
   readonly #hub: { connections(): Iterable<Connection> };
   readonly #bySub = new Map<string, Set<Connection>>();
   readonly #byTokenId = new Map<string, Set<Connection>>();
-  readonly #expiry = new ExpiryHeap<Connection>((conn) => conn.endWith(EXPIRED, 'token-expired'));
+  readonly #expiry = new ExpiryHeap<Connection>((conn) =>
+    conn.endWith(new SharedWrite(EXPIRED_BYTES, 0), 'token-expired'),
+  );
   /** Expiry seconds of tokens whose streams a proxy holds: each is ended there once it passed. */
   readonly #heldExpiry: ExpiryHeap<number>;
   readonly #revocations: Revocations;
@@ -118,12 +123,14 @@ export class IdentityStreams implements ConnectionWatcher {
           ? this.#byTokenId.get(tokenId)
           : this.#hub.connections();
     if (pool === undefined) return;
+    // One write for every stream this revocation ends: encoded and framed once.
+    const out = new SharedWrite(REVOKED_BYTES, 0);
     for (const conn of [...pool]) {
       const identity = conn.identity;
       if (sub !== null && identity?.sub !== sub) continue;
       if (tokenId !== null && identity?.tokenId !== tokenId) continue;
       if (channel !== null && !conn.channels.includes(channel)) continue;
-      conn.endWith(REVOKED, 'revoked');
+      conn.endWith(out, 'revoked');
     }
   }
 }

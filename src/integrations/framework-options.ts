@@ -37,13 +37,13 @@ export function frameworkOptions<M extends object, T extends object>(
   if ('filter' in options) {
     resolved.filter =
       typeof filter === 'function'
-        ? (raw, list) => filter(of(raw), list)
+        ? (raw, list, identity) => filter(of(raw), list, identity)
         : (filter as HandlerOptions<M, HttpRequest>['filter']);
   }
   if ('presence' in options) {
     resolved.presence =
       typeof presence === 'function'
-        ? (raw, list) => presence(of(raw), list)
+        ? (raw, list, identity) => presence(of(raw), list, identity)
         : (presence as HandlerOptions<M, HttpRequest>['presence']);
   }
   return { options: resolved, bind: (raw, framework) => byRaw.set(raw, framework) };

@@ -87,6 +87,14 @@ export class SocketTransport implements Transport {
     else endReleased(this.#socket, this.#chunked);
   }
 
+  // Corked, the last event and the last chunk leave in one writev (a revocation ends many streams).
+  endWith(out: SharedWrite): void {
+    this.#socket.cork();
+    this.write(out);
+    this.end();
+    this.#socket.uncork();
+  }
+
   reset(): void {
     resetSocket(this.#socket);
   }

@@ -3,7 +3,15 @@
 // processes that missed the control message through the shared state on resync.
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHandler, events, InvalidOptionError, MemoryState, tokens } from '../../src/index.js';
+import {
+  createHandler,
+  events,
+  InvalidOptionError,
+  type JsonValue,
+  LocalControl,
+  MemoryState,
+  tokens,
+} from '../../src/index.js';
 import { type EventsFixture, serveEvents, startServer } from '../helpers/server.js';
 import { connect, request, type SseClient } from '../helpers/sse-client.js';
 
@@ -67,6 +75,32 @@ describe('revoke()', () => {
     await new Promise((r) => setImmediate(r));
     const back = await open(fx, '/?channel=room:1', 'alice');
     expect(back.named('stream-open')).toHaveLength(1);
+  });
+
+  it('tells the other processes before closing its own streams; a failed control message still closes them, and rejects', async () => {
+    const open_: number[] = [];
+    let fail = false;
+    class Watched extends LocalControl {
+      override send(topic: string, payload: JsonValue): Promise<void> {
+        if (topic === 'revoke') open_.push(fx.ev.stats().connections);
+        return fail ? Promise.reject(new Error('control down')) : super.send(topic, payload);
+      }
+    }
+    const fx = await serveEvents({ keepAlive: false, control: new Watched() }, { authorize });
+    cleanups.push(() => fx.close());
+    const alice = [await open(fx, '/?channel=room:1', 'alice'), await open(fx, '/?channel=room:2', 'alice')];
+    const bob = await open(fx, '/?channel=room:1', 'bob');
+    await fx.ev.revoke({ sub: 'alice' });
+    // Sent while all three streams were still open: the other processes need not wait for ours.
+    expect(open_).toEqual([3]);
+    for (const es of alice) await es.waitFor((c) => c.ended, 5000, 'alice to be closed');
+
+    fail = true;
+    const carol = await open(fx, '/?channel=room:1', 'carol');
+    await expect(fx.ev.revoke({ sub: 'carol' })).rejects.toThrow('control down');
+    await carol.waitFor((c) => c.ended, 5000, 'carol to be closed all the same');
+    expect(condition(carol)).toBe('revoked');
+    expect(bob.ended).toBe(false);
   });
 
   it('by token id, by channel, and by subject on one channel', async () => {

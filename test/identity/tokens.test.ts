@@ -183,11 +183,39 @@ describe('subscriber tokens', () => {
     expect(seen).toEqual(['alice']);
   });
 
+  it('give the filter and presence hooks the verified identity', async () => {
+    const fx = await serveEvents(
+      { keepAlive: false, presence: { channels: ['news'] } },
+      {
+        authorize: tokens({ keys: [{ secret: SECRET }], audience: 'events', issuer: 'app' }),
+        presence: (_req: unknown, _channels: readonly string[], identity?: StreamIdentity) =>
+          identity?.sub === undefined ? undefined : { id: identity.sub },
+        filter: (_req: unknown, _channels: readonly string[], identity?: StreamIdentity) => ({
+          key: `to:${identity?.sub}`,
+          match: (event) => event.event !== 'private' || event.json() === identity?.sub,
+        }),
+      },
+    );
+    fixtures.push(fx);
+    const es = await fx.open('/?channel=news', {
+      accept: 'text/event-stream',
+      authorization: `Bearer ${await hs256(good)}`,
+    });
+    await es.waitFor((c) => c.named('stream-open').length === 1);
+    expect((await fx.ev.presence('news')).members.map((m) => m.id)).toEqual(['alice']);
+    await fx.ev.publish('news', { event: 'private', data: 'bob' });
+    await fx.ev.publish('news', { event: 'private', data: 'alice' });
+    await es.waitFor((c) => c.named('private').length === 1);
+    expect(es.named('private')[0]!.data).toBe('"alice"');
+  });
+
   it('never put a query token in diagnostics messages or events', async () => {
     const fx = await serve({ from: ['query:token'] });
     const token = await hs256(good);
     const captured: string[] = [];
-    const names = ['connect', 'disconnect', 'replay', 'deliver'].map((n) => `express-eventstream:${n}`);
+    const names = ['connect', 'disconnect', 'replay', 'deliver', 'refuse'].map(
+      (n) => `express-eventstream:${n}`,
+    );
     const listener = (message: unknown) =>
       captured.push(JSON.stringify(message, (k, v) => (k === 'source' ? undefined : v)));
     for (const name of names) diagnosticsChannel(name).subscribe(listener);
@@ -197,10 +225,13 @@ describe('subscriber tokens', () => {
       await es.waitFor((c) => c.named('stream-open').length === 1);
       es.close();
       await new Promise<void>((r) => fx.ev.once('disconnect', () => r()));
+      // A refused request's diagnostics name its path, never its query.
+      expect(await statusOf(fx, `/?channel=secret&token=${token}`)).toBe(403);
     } finally {
       for (const name of names) diagnosticsChannel(name).unsubscribe(listener);
     }
     expect(captured.join('\n')).toContain('"sub":"alice"');
+    expect(captured.join('\n')).toContain('"status":403');
     expect(captured.join('\n')).not.toContain(token.split('.')[2]);
   });
 
