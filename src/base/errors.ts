@@ -195,6 +195,7 @@ export type ResponseStreamProblem =
   | 'stopped'
   | 'failed'
   | 'closed'
+  | 'too-long'
   | 'no-history';
 
 /**
