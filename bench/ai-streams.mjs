@@ -38,15 +38,11 @@ const token = (i) => `w${i % 997} `;
 const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
 const emit = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
-// Both histories keep 1,000 events per channel by default: a 20,000-token answer needs more.
-const KEEP = 100_000;
-
+// Default history settings: a stream's channel is not bound by maxEventsPerChannel (1,000), so a
+// 20,000-token answer is kept whole.
 async function namespace(url, ns) {
-  const { events, MemoryStore } = await import('../dist/index.js');
-  const engine =
-    url === undefined
-      ? { history: new MemoryStore({ maxEventsPerChannel: KEEP }) }
-      : (await import('../dist/redis.js')).redis({ url, namespace: ns, maxEventsPerChannel: KEEP });
+  const { events } = await import('../dist/index.js');
+  const engine = url === undefined ? {} : (await import('../dist/redis.js')).redis({ url, namespace: ns });
   const ev = events({ ...engine, keepAlive: false });
   ev.on('error', (e) => process.stderr.write(`error: ${e.message}\n`));
   return ev;

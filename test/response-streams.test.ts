@@ -182,10 +182,13 @@ for (const flavour of ['node', 'fetch'] as const)
       await client.waitFor((c) => c.ended, 10_000, 'the compacted replay');
       expect(client.events.map((e) => e.event)).toEqual(['snapshot', 'end']);
       expect(text(client)).toBe(chunks.join(''));
-      // A reader resuming inside the stream still gets the chunks after its id, not a snapshot.
+      // A reader resuming inside the stream (after the first chunk, seq 1) gets every chunk after
+      // its id, whole, then the end: not a snapshot, and not cut by the per-channel bound (1,000).
       const full = await open(server, 'gen-7', `${client.events[0]!.id!.split('-')[0]}-1`);
       await full.waitFor((c) => c.ended, 10_000, 'the replay');
       expect(full.events.some((e) => e.event === 'snapshot')).toBe(false);
+      expect(full.named('message').map((e) => e.data)).toEqual(chunks.slice(1));
+      expect(full.events.at(-1)).toMatchObject({ event: 'end', data: '{"status":"done"}' });
     });
 
     it('a compacted live stream: snapshot so far, then the tail as it comes', async () => {

@@ -197,6 +197,7 @@ export type ResponseStreamProblem =
   | 'failed'
   | 'closed'
   | 'lost'
+  | 'too-long'
   | 'no-history';
 
 /**

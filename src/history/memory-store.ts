@@ -1,6 +1,7 @@
 // The default history: per-channel buffers in this process, bounded by count and optionally age.
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../base/errors.js';
+import { STREAM_CHANNEL_EVENTS, STREAM_CHANNEL_PREFIX } from '../base/stream-limits.js';
 import type {
   AppendItem,
   AppendOutcome,
@@ -12,7 +13,10 @@ import type {
 
 /** The bounds of the in-memory history: events kept per channel, their age, idempotency keys. */
 export interface MemoryStoreOptions {
-  /** Events kept per channel. Default 1000. */
+  /**
+   * Events kept per channel. Default 1000. A response stream's channel (`~stream/<id>`) is bounded
+   * by its producer's `maxChunks` instead, so a long answer stays readable whole.
+   */
   maxEventsPerChannel?: number;
   /** Events older than this (ms) are dropped. Default: no age limit. */
   maxAgeMs?: number;
@@ -37,6 +41,8 @@ interface ChannelBuffer {
   start: number;
   evictedUpTo: number;
   lastSeq: number;
+  /** Events kept: `maxEventsPerChannel`, or a stream channel's own bound. */
+  max: number;
 }
 
 export class MemoryStore implements EventStore {
@@ -94,12 +100,13 @@ export class MemoryStore implements EventStore {
       const seq = ++this.#seq;
       let buffer = this.#channels.get(channel);
       if (buffer === undefined) {
-        buffer = { records: [], start: 0, evictedUpTo: 0, lastSeq: 0 };
+        const max = channel.startsWith(STREAM_CHANNEL_PREFIX) ? STREAM_CHANNEL_EVENTS : this.#maxEvents;
+        buffer = { records: [], start: 0, evictedUpTo: 0, lastSeq: 0, max };
         this.#channels.set(channel, buffer);
       }
       buffer.records.push({ seq, channel, body, at: now });
       this.#expire(buffer);
-      if (buffer.records.length - buffer.start > this.#maxEvents) this.#evict(buffer, buffer.start + 1);
+      if (buffer.records.length - buffer.start > buffer.max) this.#evict(buffer, buffer.start + 1);
       results.push({ seq, prevSeq: buffer.lastSeq });
       if (key !== undefined) this.#remember(key, { seq, prevSeq: buffer.lastSeq, at: now });
       buffer.lastSeq = seq;

@@ -21,6 +21,12 @@ export interface ResponseStreamOptions {
    * instead of every chunk. A snapshot is written every `every` chunks (default 500) and at the end.
    */
   compact?: boolean | { every?: number };
+  /**
+   * The most chunks this stream takes (1 to 1,000,000; default 100,000). The history keeps every
+   * one of them for as long as the stream is retained (`maxEventsPerChannel` does not apply to
+   * streams); `append()` beyond it rejects with `ResponseStreamError` (`problem: 'too-long'`).
+   */
+  maxChunks?: number;
 }
 
 /** What a producer needs from its namespace. */
@@ -40,6 +46,7 @@ interface Settings {
   retainMs: number;
   heartbeatMs: number;
   compactEvery: number | undefined;
+  maxChunks: number;
 }
 
 /** One generation's output: `append()` chunks, then `end()` or `fail()`; `signal` fires on a stop request. */
@@ -54,6 +61,7 @@ export class ResponseStream {
   #ended: Promise<void> | undefined;
   #text = '';
   #sinceSnapshot = 0;
+  #chunks = 0;
 
   /** @internal Created by `events.stream(id)`. */
   constructor(id: string, host: ProducerHost, settings: Settings) {
@@ -99,6 +107,16 @@ export class ResponseStream {
     }
     if (this.#ended !== undefined) return Promise.reject(this.#endedError());
     if (chunk === '') return this.#ready;
+    if (this.#chunks >= this.#settings.maxChunks) {
+      return Promise.reject(
+        new ResponseStreamError(
+          this.id,
+          'too-long',
+          `the stream has its maxChunks (${this.#settings.maxChunks}) chunks; end it, or open it with a higher maxChunks`,
+        ),
+      );
+    }
+    this.#chunks++;
     const { compactEvery } = this.#settings;
     if (compactEvery !== undefined) {
       this.#text += chunk;

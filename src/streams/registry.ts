@@ -4,6 +4,7 @@
 
 import { ResponseStreamError } from '../base/errors.js';
 import { assertKnownKeys, assertObject, durationOption, integerOption } from '../base/option-checks.js';
+import { MAX_STREAM_CHUNKS } from '../base/stream-limits.js';
 import type { Subscriptions } from '../core/subscription.js';
 import type { RunningEngine } from '../engine/running.js';
 import type { EventStore } from '../engine/store.js';
@@ -149,9 +150,10 @@ function settingsOf(options: ResponseStreamOptions): {
   retainMs: number;
   heartbeatMs: number;
   compactEvery: number | undefined;
+  maxChunks: number;
 } {
   assertObject(options, 'options', 'stream options');
-  assertKnownKeys(options, ['retainMs', 'heartbeatMs', 'compact']);
+  assertKnownKeys(options, ['retainMs', 'heartbeatMs', 'compact', 'maxChunks']);
   const retainMs = durationOption('retainMs', options.retainMs, 600_000, { min: 1, max: 86_400_000 });
   const heartbeatMs = durationOption('heartbeatMs', options.heartbeatMs, 1000, { min: 10, max: 3_600_000 });
   const { compact } = options;
@@ -162,5 +164,11 @@ function settingsOf(options: ResponseStreamOptions): {
     assertKnownKeys(compact, ['every'], 'compact.');
     compactEvery = integerOption('compact.every', compact.every, { min: 1, max: 1_000_000 }, 500);
   }
-  return { retainMs, heartbeatMs, compactEvery };
+  const maxChunks = integerOption(
+    'maxChunks',
+    options.maxChunks,
+    { min: 1, max: MAX_STREAM_CHUNKS },
+    100_000,
+  );
+  return { retainMs, heartbeatMs, compactEvery, maxChunks };
 }

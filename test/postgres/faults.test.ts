@@ -96,6 +96,12 @@ describe('Postgres engine faults', () => {
     expect(kept.records.map((r) => r.seq)).toEqual([16, 17, 18, 19, 20]);
     expect(kept.gaps).toEqual(['c']);
     expect((await byCount.readAfter(['c'], 15)).gaps).toEqual([]);
+    // A response stream's channel is not bound by maxEventsPerChannel: it stays whole.
+    await byCount.append(Array.from({ length: 20 }, (_, i) => ({ channel: '~stream/a', body: body(i) })));
+    await (byCount as unknown as { trim(): Promise<number> }).trim();
+    const answer = await byCount.readAfter(['~stream/a'], 0);
+    expect(answer.records.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 21 + i));
+    expect(answer.gaps).toEqual([]);
 
     const byAge = postgresStore({ url: server.url, namespace: 'ret-age', maxAgeMs: 300 });
     cleanups.push(() => byAge.close());

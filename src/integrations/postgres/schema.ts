@@ -10,6 +10,7 @@
 // and inserts its rows in the same short transaction. The next append waits for that lock, so it
 // gets higher seqs only after the previous one committed: a reader that sees seq n has seen every
 // seq below it, and a rolled-back append rolls its head back too (no gap).
+import { STREAM_CHANNEL_EVENTS, STREAM_CHANNEL_PREFIX } from '../../base/stream-limits.js';
 
 /** Names of the engine's tables and functions for a prefix. */
 export interface SchemaNames {
@@ -167,7 +168,8 @@ END
 $fn$;
 
 -- Retention, one short batch per call: events older than p_max_age_ms (0: no age limit), then
--- each channel's events beyond its newest p_max_per_channel; marks how far each channel was
+-- each channel's events beyond its newest p_max_per_channel (a response stream's channel, beyond
+-- its own bound: its producer limits it); marks how far each channel was
 -- trimmed (readers report a gap past it). Returns how many rows it deleted.
 CREATE OR REPLACE FUNCTION ${n.trim}(p_ns text, p_max_per_channel bigint, p_max_age_ms bigint, p_batch int)
 RETURNS int LANGUAGE plpgsql AS $fn$
@@ -192,8 +194,11 @@ BEGIN
     v_deleted := v_deleted + v_rows;
   END IF;
   FOR v_ch IN
-    SELECT channel, stored - p_max_per_channel AS excess FROM ${n.channels}
-    WHERE ns = p_ns AND stored > p_max_per_channel LIMIT 100
+    SELECT channel, stored - lim AS excess FROM (
+      SELECT channel, stored, CASE WHEN left(channel, ${STREAM_CHANNEL_PREFIX.length}) = '${STREAM_CHANNEL_PREFIX}'
+        THEN ${STREAM_CHANNEL_EVENTS} ELSE p_max_per_channel END AS lim
+      FROM ${n.channels} WHERE ns = p_ns AND stored > p_max_per_channel
+    ) c WHERE stored > lim LIMIT 100
   LOOP
     WITH gone AS (
       DELETE FROM ${n.events} WHERE ns = p_ns AND seq IN (

@@ -36,7 +36,7 @@ export interface PostgresStoreOptions {
   tablePrefix?: string;
   /** Create the tables and functions on first use (idempotent). Default true. */
   migrate?: boolean;
-  /** Events kept per channel. Default 1000. */
+  /** Events kept per channel. Default 1000. A response stream's channel (`~stream/<id>`) is bounded by its `maxChunks` instead. */
   maxEventsPerChannel?: number;
   /** Events older than this (ms, database clock) are dropped. Default: no age limit. */
   maxAgeMs?: number;

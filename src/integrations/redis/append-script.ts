@@ -2,6 +2,7 @@
 // but does not roll back what it wrote before an error, so every check that can fail comes first:
 // a failed append has stored nothing and moved no sequence number.
 import { randomBytes } from 'node:crypto';
+import { STREAM_CHANNEL_EVENTS, STREAM_CHANNEL_PREFIX } from '../../base/stream-limits.js';
 import { COMMON } from './scripts.js';
 import type { AppendItem, AppendResult } from './types.js';
 
@@ -35,6 +36,10 @@ local n = (#ARGV - 8) / 3
 local max_len = ARGV[2]
 local max_age = tonumber(ARGV[3])
 local window = ARGV[8]
+-- A response stream's channel is bounded by its producer (maxChunks), not by maxLen; its trim is
+-- approximate (whole stream nodes), which never keeps fewer entries than asked.
+local stream_prefix = '${STREAM_CHANNEL_PREFIX}'
+local stream_max = '${STREAM_CHANNEL_EVENTS}'
 
 -- 1. Checks (reads only).
 local epoch = read_epoch(KEYS[1])
@@ -106,7 +111,11 @@ for i = 1, n do
   if dups[i] == 0 then
     local channel = ARGV[6 + 3 * i]
     local body = ARGV[7 + 3 * i]
-    redis.call('XADD', KEYS[4 + i], 'MAXLEN', max_len, fmt(seqs[i]) .. '-0', 'p', fmt(prevs[i]), 't', fmt(now), 'b', body)
+    if string.sub(channel, 1, #stream_prefix) == stream_prefix then
+      redis.call('XADD', KEYS[4 + i], 'MAXLEN', '~', stream_max, fmt(seqs[i]) .. '-0', 'p', fmt(prevs[i]), 't', fmt(now), 'b', body)
+    else
+      redis.call('XADD', KEYS[4 + i], 'MAXLEN', max_len, fmt(seqs[i]) .. '-0', 'p', fmt(prevs[i]), 't', fmt(now), 'b', body)
+    end
     local idem = tonumber(ARGV[8 + 3 * i])
     if idem > 0 then
       redis.call('SET', KEYS[4 + n + idem], fmt(seqs[i]) .. ':' .. fmt(prevs[i]), 'PX', window)

@@ -22,7 +22,7 @@ export interface RedisStoreOptions {
   namespace?: string;
   /** Prefix of every key and pub/sub channel. Default `'ees:'`. */
   keyPrefix?: string;
-  /** Events kept per channel. Default 1000. */
+  /** Events kept per channel. Default 1000. A response stream's channel (`~stream/<id>`) is bounded by its `maxChunks` instead. */
   maxEventsPerChannel?: number;
   /** Events older than this (ms, Redis clock) are dropped. Default: no age limit. */
   maxAgeMs?: number;
