@@ -85,6 +85,36 @@ for (const flavour of ['node', 'fetch'] as const)
       }
     });
 
+    it('a new page resumes with ?lastEventId= (no header): the same bytes; the header wins over the query', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-q');
+      const whole = await open(server, 'gen-q');
+      for (const chunk of ['a ', 'b ', 'c ', 'd']) void s.append(chunk);
+      await s.end();
+      await whole.waitFor((c) => c.ended, 10_000, 'the whole stream');
+      const atId = whole.events[1]!.id!;
+      const after = whole.body.slice(whole.body.indexOf('\n\n', whole.body.indexOf(`id: ${atId}\n`)) + 2);
+      const byQuery = await connect(server.url(`/streams/gen-q?lastEventId=${encodeURIComponent(atId)}`), {
+        accept: 'text/event-stream',
+      });
+      cleanup.push(() => byQuery.close());
+      await byQuery.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+      expect(byQuery.body).toBe(after);
+      const both = await connect(server.url('/streams/gen-q?lastEventId=junk'), {
+        accept: 'text/event-stream',
+        'last-event-id': atId,
+      });
+      cleanup.push(() => both.close());
+      await both.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+      expect(both.body).toBe(after);
+      const malformed = await connect(server.url('/streams/gen-q?lastEventId=junk'), {
+        accept: 'text/event-stream',
+      });
+      cleanup.push(() => malformed.close());
+      await malformed.waitFor((c) => c.ended, 10_000, 'the stream from its start');
+      expect(malformed.body).toBe(whole.body);
+    });
+
     it('a reload after the end gets the whole answer; the last id gets 204; after retainMs 404', async () => {
       const { ev, server } = await setup(flavour);
       const s = ev.stream('gen-3', { retainMs: 300 });
