@@ -4,8 +4,9 @@
 // node:http `streamHandler()` and on the Fetch `streamFetchHandler()` behind @hono/node-server (a
 // real node:http → Request bridge).
 import { getRequestListener } from '@hono/node-server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { internalsOf } from '../src/compose/events.js';
+import { MemoryState, type SharedState } from '../src/engine/state.js';
 import { type Events, events, ResponseStreamError, streamFetchHandler, streamHandler } from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { connect, request, type SseClient, until } from './helpers/sse-client.js';
@@ -82,6 +83,36 @@ for (const flavour of ['node', 'fetch'] as const)
         const after = whole.body.slice(whole.body.indexOf('\n\n', offset) + 2);
         expect(resumed.body).toBe(after);
       }
+    });
+
+    it('a new page resumes with ?lastEventId= (no header): the same bytes; the header wins over the query', async () => {
+      const { ev, server } = await setup(flavour);
+      const s = ev.stream('gen-q');
+      const whole = await open(server, 'gen-q');
+      for (const chunk of ['a ', 'b ', 'c ', 'd']) void s.append(chunk);
+      await s.end();
+      await whole.waitFor((c) => c.ended, 10_000, 'the whole stream');
+      const atId = whole.events[1]!.id!;
+      const after = whole.body.slice(whole.body.indexOf('\n\n', whole.body.indexOf(`id: ${atId}\n`)) + 2);
+      const byQuery = await connect(server.url(`/streams/gen-q?lastEventId=${encodeURIComponent(atId)}`), {
+        accept: 'text/event-stream',
+      });
+      cleanup.push(() => byQuery.close());
+      await byQuery.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+      expect(byQuery.body).toBe(after);
+      const both = await connect(server.url('/streams/gen-q?lastEventId=junk'), {
+        accept: 'text/event-stream',
+        'last-event-id': atId,
+      });
+      cleanup.push(() => both.close());
+      await both.waitFor((c) => c.ended, 10_000, 'the resumed stream');
+      expect(both.body).toBe(after);
+      const malformed = await connect(server.url('/streams/gen-q?lastEventId=junk'), {
+        accept: 'text/event-stream',
+      });
+      cleanup.push(() => malformed.close());
+      await malformed.waitFor((c) => c.ended, 10_000, 'the stream from its start');
+      expect(malformed.body).toBe(whole.body);
     });
 
     it('a reload after the end gets the whole answer; the last id gets 204; after retainMs 404', async () => {
@@ -247,6 +278,54 @@ describe('response streams and the namespace', () => {
     const again = await open(server, 'gen-stall');
     await again.waitFor((c) => c.ended, 10_000, 'the replay');
     expect(again.body).toBe(reader.body);
+  });
+});
+
+describe('the heartbeat and a reader declaring the stream lost, interleaved', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("a reader's `lost` landing inside the producer's heartbeat is never overwritten: the producer stops instead", async () => {
+    // Only the heartbeat's interval and the clock are fake: the store's own work runs as usual.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const inner = new MemoryState();
+    const lost = JSON.stringify({ v: 1, s: 'lost' });
+    let interleaved = false;
+    // The reader's write lands right after the heartbeat's first look at the status: after a read
+    // it returns (a read-then-write heartbeat), or before an atomic step (compare-and-set).
+    const readerWrites = () => {
+      interleaved = true;
+      return inner.put('stream-status', 'gen-race', lost, 60_000);
+    };
+    const state: SharedState = {
+      put: (...a) => inner.put(...a),
+      delete: (...a) => inner.delete(...a),
+      entries: (...a) => inner.entries(...a),
+      count: (...a) => inner.count(...a),
+      close: () => inner.close(),
+      async get(scope, key) {
+        const value = await inner.get(scope, key);
+        if (scope === 'stream-status' && key === 'gen-race' && !interleaved) await readerWrites();
+        return value;
+      },
+      async compareAndSet(scope, key, expected, value, ttlMs) {
+        if (scope === 'stream-status' && expected !== undefined && !interleaved) await readerWrites();
+        return inner.compareAndSet(scope, key, expected, value, ttlMs);
+      },
+    };
+    const ev = events({ state });
+    cleanup.push(() => ev.close());
+    const s = ev.stream('gen-race', { heartbeatMs: 1000 });
+    await s.append('before ');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(interleaved).toBe(true);
+    expect(await inner.get('stream-status', 'gen-race')).toBe(lost);
+    expect(s.signal.aborted).toBe(true);
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'lost' });
+    await expect(s.append('after')).rejects.toMatchObject({ problem: 'lost' });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await inner.get('stream-status', 'gen-race')).toBe(lost);
   });
 });
 

@@ -1,46 +1,47 @@
-// `npm run example:token-stream`: an answer streamed token by token, as AI chat apps do, that
-// survives a dropped connection and a page reload without repeating or losing a token.
+// `npm run example:token-stream`: an answer streamed token by token, as AI chat apps do, on the
+// response-stream API, surviving a dropped connection and a page reload without repeating or
+// losing a token.
 //
-// - POST /answers creates an answer and its channel `answer:<id>`; nothing is generated yet.
-// - The page subscribes to that channel, and once the server confirms (stream-open) it calls
-//   POST /answers/:id/start. Subscribing first means the first token cannot be published before
-//   anyone listens.
-// - Every token is an event with an id, kept in the history. When the connection drops, the
-//   browser reconnects with Last-Event-ID; when the page reloads, the browser client resumes from
-//   the id it kept in sessionStorage. Either way the server replays exactly what was missed.
+// - POST /answers opens a response stream (`events.stream(id)`) and starts generating into it:
+//   one `append()` per token, then `end()`. Nobody has to listen first: the stream's history
+//   keeps every chunk, and a reader gets the answer from its start.
+// - GET /streams/:id reads it (`streamHandler()`): the chunks as `message` events with ids, then
+//   one `end` event. A dropped connection reconnects with Last-Event-ID; a reloaded page opens
+//   /streams/:id?lastEventId=<the last id it showed> (kept in sessionStorage).
+// - POST /streams/:id/stop stops the generation: the producer's `signal` aborts, and readers get
+//   `end` with status `stopped`. Closing the page does not stop it.
+//
+// The history is this process's memory: the answer survives drops and reloads, not a restart of
+// this server (a shared history such as Redis is what makes a stream outlive its process).
 //
 //   PORT            HTTP port (default 3002; 0 picks a free one)
 //   HOST            address to listen on (default 127.0.0.1)
 //   TOKEN_DELAY_MS  time between tokens (default 90)
 //   EXAMPLE_TEST_HOOKS=1  adds POST /test/drop, which cuts every open stream (used by the tests)
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { events as createEvents, express as eventstream } from 'express-eventstream';
+import { events as createEvents, streamHandler } from 'express-eventstream';
 import { createExampleApp, intFromEnv, runExample } from '../shared/serve.mjs';
 import { ANSWER_TEXT, tokenize } from './answer.mjs';
 
 const TOKEN_DELAY_MS = intFromEnv('TOKEN_DELAY_MS', 90, { min: 1, max: 10_000 });
 const MAX_ANSWERS = 100;
 
-// The history keeps 1,000 events per channel: far more than one answer's tokens.
 const events = createEvents();
 events.on('error', (err) => console.error(`events error: ${err.code ?? ''} ${err.message}`));
 
-/** id -> { question, started, done } */
-const answers = new Map();
-let nextId = 1;
-const channelOf = (id) => `answer:${id}`;
+/** id -> question (a demo keeps only the latest answers' questions in memory). */
+const questions = new Map();
 
-async function generate(id) {
-  const tokens = tokenize(ANSWER_TEXT);
-  const channel = events.channel(channelOf(id));
-  for (let i = 0; i < tokens.length; i++) {
+/** The stand-in model: one token every TOKEN_DELAY_MS until the answer is done or stopped. */
+async function generate(stream) {
+  for (const token of tokenize(ANSWER_TEXT)) {
     await new Promise((resolve) => setTimeout(resolve, TOKEN_DELAY_MS));
-    if (events.closed) return;
-    await channel.publish({ event: 'token', data: { i, text: tokens[i] } });
+    if (stream.signal.aborted) return; // stopped (or the server is closing): no more tokens
+    await stream.append(token);
   }
-  await channel.publish({ event: 'done', data: { tokens: tokens.length } });
-  answers.get(id).done = true;
+  await stream.end();
 }
 
 const app = createExampleApp(fileURLToPath(new URL('./public/', import.meta.url)));
@@ -52,50 +53,41 @@ app.post('/answers', (req, res) => {
     res.status(400).json({ error: 'ask a question' });
     return;
   }
-  const id = String(nextId++);
-  answers.set(id, { question, started: false, done: false });
-  // A demo keeps only the latest answers in memory.
-  if (answers.size > MAX_ANSWERS) answers.delete(answers.keys().next().value);
-  res.status(201).json({ id, channel: channelOf(id) });
+  const id = randomUUID();
+  questions.set(id, question);
+  if (questions.size > MAX_ANSWERS) questions.delete(questions.keys().next().value);
+  const stream = events.stream(id);
+  generate(stream).catch((err) => {
+    // A stop makes a pending append() reject: that is the generation ending, not a failure.
+    if (!stream.signal.aborted) console.error(`answer ${id} failed: ${err.message}`);
+  });
+  res.status(201).json({ id });
 });
 
 app.get('/answers/:id', (req, res) => {
-  const answer = answers.get(req.params.id);
-  if (answer === undefined) res.status(404).json({ error: 'no such answer' });
-  else res.json({ id: req.params.id, channel: channelOf(req.params.id), ...answer });
-});
-
-// Idempotent: the page calls it on every stream-open, and only the first call starts.
-app.post('/answers/:id/start', (req, res) => {
-  const answer = answers.get(req.params.id);
-  if (answer === undefined) {
-    res.status(404).json({ error: 'no such answer' });
-    return;
-  }
-  if (!answer.started) {
-    answer.started = true;
-    generate(req.params.id).catch((err) => console.error(`answer ${req.params.id} failed: ${err.message}`));
-  }
-  res.status(202).json({ started: true });
+  const question = questions.get(req.params.id);
+  if (question === undefined) res.status(404).json({ error: 'no such answer' });
+  else res.json({ id: req.params.id, question });
 });
 
 // Open streams by response, so the test hook can cut them from the server side.
-const streams = new Set();
-app.get(
-  '/events',
+const open = new Set();
+app.use(
+  '/streams',
   (_req, res, next) => {
-    streams.add(res);
-    res.once('close', () => streams.delete(res));
+    open.add(res);
+    res.once('close', () => open.delete(res));
     next();
   },
-  // retry: the browser waits 500 ms (instead of its default 3 s) before reconnecting.
-  eventstream({ events, retry: 500 }),
+  // Reads GET /streams/:id (resuming after Last-Event-ID or ?lastEventId=) and takes
+  // POST /streams/:id/stop; the id is the path's last segment.
+  streamHandler({ events }),
 );
 
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {
   app.post('/test/drop', (_req, res) => {
-    const count = streams.size;
-    for (const stream of streams) stream.socket?.destroy();
+    const count = open.size;
+    for (const stream of open) stream.socket?.destroy();
     res.json({ dropped: count });
   });
 }

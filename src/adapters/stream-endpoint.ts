@@ -7,7 +7,7 @@ import { assertKnownKeys, assertOptionalFunction } from '../base/option-checks.j
 import type { EventMap } from '../base/types.js';
 import { type Events, internalsOf } from '../compose/events.js';
 import { eventsProtocolOf } from '../compose/internal-key.js';
-import type { RequestView } from '../protocol/request-view.js';
+import { lastEventIdOf, type RequestView } from '../protocol/request-view.js';
 import type { StreamPiece } from '../streams/api.js';
 
 /** Options of `streamHandler()` / `streamFetchHandler()`. */
@@ -79,7 +79,9 @@ export async function answerStreamRequest<M extends object, Req>(
       return text(202, `Accepted: stopping stream ${JSON.stringify(id)}`);
     }
     const reading = await internalsOf(options.events).streams.read(id, {
-      lastEventId: view.header('last-event-id'),
+      // As on the events endpoint: the header, else `?lastEventId=` (a new page's EventSource
+      // cannot set the header); the reader places or refuses the id, whichever way it came.
+      lastEventId: lastEventIdOf(view),
       signal,
     });
     if (reading.status === 'complete') return { kind: 'complete', status: 204, headers: {}, body: '' };

@@ -4,7 +4,7 @@
 import { ResponseStreamError } from '../base/errors.js';
 import type { SharedState } from '../engine/state.js';
 import { chunkChannel, endKey, STATUS_SCOPE, snapshotChannel } from './names.js';
-import { decodeStatus, encodeStatus, endData, type StreamEnding } from './status.js';
+import { encodeStatus, endData, type StreamEnding } from './status.js';
 
 /** Why a stopped stream's signal aborted (the AI adapter renders the same text on a resume). */
 const STOPPED = 'a client stopped this stream';
@@ -207,26 +207,24 @@ export class ResponseStream {
     }
   }
 
-  // A beat that finds the status gone or `lost` comes too late: this process stalled past the
-  // lease, a reader declared the stream lost and stored its end. The generation stops here (the
-  // signal aborts, appends reject) instead of appending after an end no reader reads past.
+  // A beat refreshes the lease in one atomic step, and only from the producer's own `open`: a beat
+  // that finds the status gone or changed comes too late (this process stalled past the lease, a
+  // reader declared the stream lost and stored its end), and a read-then-write could put `open`
+  // back over that `lost`. The generation stops here instead (the signal aborts, appends reject)
+  // of appending after an end no reader reads past.
   #beat(): void {
     if (!this.#isReady || this.#ended !== undefined) return;
-    const { state } = this.#host;
-    state
-      .get(STATUS_SCOPE, this.id)
-      .then((text) => {
-        if (this.#ended !== undefined) return;
-        if (decodeStatus(text) !== 'open') {
-          this.#abort('lost', LOST);
-          // end() and fail() now reject too: the stored ending is the reader's `lost`.
-          const ended = Promise.reject(this.#endedError());
-          ended.catch(() => {});
-          this.#ended = ended;
-          this.#finish();
-          return;
-        }
-        return state.put(STATUS_SCOPE, this.id, encodeStatus('open'), this.#settings.heartbeatMs * 5);
+    const open = encodeStatus('open');
+    this.#host.state
+      .compareAndSet(STATUS_SCOPE, this.id, open, open, this.#settings.heartbeatMs * 5)
+      .then((renewed) => {
+        if (renewed || this.#ended !== undefined) return;
+        this.#abort('lost', LOST);
+        // end() and fail() now reject too: the stored ending is the reader's `lost`.
+        const ended = Promise.reject(this.#endedError());
+        ended.catch(() => {});
+        this.#ended = ended;
+        this.#finish();
       })
       .catch((err: unknown) => this.#host.report(err instanceof Error ? err : new Error(String(err))));
   }

@@ -1,19 +1,13 @@
-// The token-stream page. Two things make a reload lossless:
-// 1. the browser client keeps the id of the last event in sessionStorage and resumes after it;
-// 2. this page keeps the tokens it has shown in sessionStorage, written in the same event
-//    handler, so the page's text and the client's position always match.
-// The answer's id is in the page URL (?answer=<id>), so a reload knows what to resume.
-import { connect } from '/client.js';
-
-/**
- * The events of an answer channel (the map you would pass to `events<AnswerEvents>()` and
- * `connect<AnswerEvents>()` in TypeScript).
- * @typedef {{ token: { i: number, text: string }, done: { tokens: number } }} AnswerEvents
- */
+// The token-stream page, reading a response stream with a plain EventSource. A reload is
+// lossless because the page keeps, in one sessionStorage entry written in the same handler, the
+// text it has shown and the id of the last chunk in it; after a reload it opens the stream with
+// `?lastEventId=<that id>` and gets exactly the chunks after it (a new page's EventSource cannot
+// send the Last-Event-ID header). A dropped connection needs nothing: EventSource reconnects
+// with the header by itself. The answer's id is in the page URL (?answer=<id>).
 
 const $ = (id) => document.getElementById(id);
 const textEl = $('answer-text');
-let client;
+let source;
 
 async function api(path, body) {
   const res = await fetch(path, {
@@ -30,11 +24,11 @@ async function api(path, body) {
 function savedAnswer(id) {
   try {
     const saved = JSON.parse(sessionStorage.getItem(`answer:${id}`) ?? 'null');
-    if (saved && Array.isArray(saved.tokens)) return saved;
+    if (saved && typeof saved.text === 'string' && typeof saved.chunks === 'number') return saved;
   } catch {
     // Unreadable storage: start from what the server sends.
   }
-  return { tokens: [], done: false };
+  return { text: '', chunks: 0, lastId: '', ending: '' };
 }
 
 function saveAnswer(id, answer) {
@@ -46,55 +40,59 @@ function saveAnswer(id, answer) {
 }
 
 function render(answer) {
-  textEl.textContent = answer.tokens.join('');
-  textEl.dataset.done = String(answer.done);
-  $('token-count').textContent = String(answer.tokens.length);
+  textEl.textContent = answer.text;
+  textEl.dataset.done = String(answer.ending !== '');
+  $('token-count').textContent = String(answer.chunks);
+  $('stop').hidden = answer.ending !== '';
+  if (answer.ending !== '') setState(answer.ending === 'done' ? 'complete' : answer.ending);
+}
+
+function setState(state) {
+  $('status').textContent = state;
+  $('status').dataset.state = state === 'open' || state === 'complete' ? 'open' : state;
 }
 
 function showAnswer(id, question) {
-  client?.close();
+  source?.close();
   $('answer').hidden = false;
   $('answer-question').textContent = question;
   $('answer-error').hidden = true;
   const answer = savedAnswer(id);
   render(answer);
-  if (answer.done) {
-    $('status').textContent = 'complete';
-    $('status').dataset.state = 'open';
-    return;
-  }
+  if (answer.ending !== '') return;
 
-  client = connect('events', {
-    channels: [`answer:${id}`],
-    on: {
-      token: ({ i, text }) => {
-        // Tokens carry their index: a gap or a repeat would be a bug worth showing.
-        if (i !== answer.tokens.length) {
-          textEl.dataset.problem = `expected token ${answer.tokens.length}, got ${i}`;
-        }
-        answer.tokens.push(text);
-        saveAnswer(id, answer);
-        render(answer);
-      },
-      done: () => {
-        answer.done = true;
-        saveAnswer(id, answer);
-        render(answer);
-        client.close();
-      },
-    },
-    onOpen: ({ resumed, replayed }) => {
-      if (resumed) $('resume-note').textContent = `· resumed, ${replayed} replayed`;
-      // Subscribed: now the server may start (it starts once; later calls do nothing).
-      if (!answer.done) api(`answers/${id}/start`, {}).catch(showError);
-    },
-    onStateChange: (state) => {
-      $('status').textContent = state === 'closed' && answer.done ? 'complete' : state;
-      $('status').dataset.state = state === 'closed' && answer.done ? 'open' : state;
-    },
-    onReset: () => showError(new Error('the server no longer has this answer')),
-    onError: (error) => showError(new Error(`${error.condition}: ${error.text}`)),
+  const url = new URL(`streams/${encodeURIComponent(id)}`, location.href);
+  if (answer.lastId !== '') url.searchParams.set('lastEventId', answer.lastId);
+  source = new EventSource(url);
+  let opens = 0;
+  source.onopen = () => {
+    opens++;
+    setState('open');
+    if (opens > 1 || answer.lastId !== '')
+      $('resume-note').textContent = `· resumed after ${answer.chunks} tokens`;
+  };
+  source.onmessage = (event) => {
+    answer.text += event.data;
+    answer.chunks++;
+    answer.lastId = event.lastEventId;
+    saveAnswer(id, answer);
+    render(answer);
+  };
+  source.addEventListener('end', (event) => {
+    const { status, message } = JSON.parse(event.data);
+    answer.ending = status;
+    saveAnswer(id, answer);
+    render(answer);
+    source.close();
+    if (status !== 'done' && status !== 'stopped') showError(new Error(message ?? `the answer ${status}`));
   });
+  source.onerror = () => {
+    // EventSource retries by itself; CLOSED means the server refused (e.g. 404: the stream expired).
+    if (source.readyState === EventSource.CLOSED && answer.ending === '') {
+      setState('closed');
+      showError(new Error('the server no longer has this answer'));
+    } else setState('connecting');
+  };
 }
 
 function showError(err) {
@@ -112,6 +110,14 @@ $('ask-form').addEventListener('submit', async (event) => {
   } catch (err) {
     showError(err);
   }
+});
+
+// Stop the generation (on whichever process produces it); readers get `end` with `stopped`.
+$('stop').addEventListener('click', async () => {
+  const id = new URLSearchParams(location.search).get('answer');
+  if (id === null) return;
+  const res = await fetch(`streams/${encodeURIComponent(id)}/stop`, { method: 'POST' });
+  if (!res.ok && res.status !== 409) showError(new Error(`stop: HTTP ${res.status}`));
 });
 
 const resumeId = new URLSearchParams(location.search).get('answer');
