@@ -196,7 +196,13 @@ export function connect<M extends object = EventMap>(
       const text = field(data, 'text');
       // The server's history is unreachable for now: the stream ends and the source reconnects
       // after the retry it was sent, from its last id (the error report says 'reconnecting').
-      if (condition !== 'unavailable')
+      if (group && condition === 'bad-request' && /channelField/.test(`${text}`)) {
+        // A GRIP proxy cannot tag events with their channel: from now on this tab shares a
+        // stream only with the tabs of the same channels (untagged), from its own position.
+        group._close();
+        group = join(streamKey);
+        open();
+      } else if (condition !== 'unavailable')
         stop({
           condition: typeof condition === 'string' ? condition : 'unknown',
           text: typeof text === 'string' ? text : data,
@@ -238,14 +244,14 @@ export function connect<M extends object = EventMap>(
   const open = (): void => {
     source?._close();
     clearTimeout(retryTimer);
-    // A shared stream: every tab's channels, each event tagged with its channel, from the last
-    // id of the group's stream.
+    // A shared stream: every tab's channels (each event tagged with its channel when the tabs'
+    // sets differ), from the last id of the group's stream.
     const target = new URL(group ? keyUrl.href : base.href);
     const query = target.searchParams;
     const at = group?._at ?? lastEventId;
     if (group) {
       for (const channel of group._channels()) query.append('channel', channel);
-      query.set('channelField', '1');
+      if (group._tag) query.set('channelField', '1');
     }
     if (at) query.set('lastEventId', at);
     // Reports of a replaced source are ignored; the leader's go to the other tabs first.
@@ -259,9 +265,9 @@ export function connect<M extends object = EventMap>(
     for (const name of handlers.keys()) current._listen?.(name);
   };
 
-  const group = options.share
-    ? joinGroup(g, `express-eventstream:${keyUrl.href}`, subscribed, open, () => state === 'open')
-    : undefined;
+  const join = (name: string) =>
+    joinGroup(g, `express-eventstream:${name}`, subscribed, open, () => state === 'open');
+  let group = options.share ? join(keyUrl.href) : undefined;
 
   const client: EventStreamClient<M> = {
     get state() {

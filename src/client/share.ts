@@ -1,6 +1,7 @@
 // One connection for all tabs of an endpoint (`share: true`). The tab holding the Web Lock named
 // after the endpoint (its URL without channels) is the leader: it opens one stream on every tab's
-// channels, asking the server to tag each event with its channel (`?channelField=1`), and posts
+// channels, asking the server to tag each event with its channel (`?channelField=1`) when the tabs'
+// channel sets differ (untagged when they are all the same: a GRIP proxy cannot tag), and posts
 // every report on a BroadcastChannel of the same name before handling it; every tab handles the
 // events of its own channels (index.ts). Each tab holds a second lock for as long as it is in the
 // group and announces its channels once it holds it; the leader waits on the locks of the others,
@@ -31,6 +32,8 @@ export interface Group {
   _at?: string;
   /** The channels of the group's stream: every member's, sorted. */
   _channels(): string[];
+  /** Set by `_channels()`: the members' sets differ, so the stream must tag each event's channel. */
+  _tag?: boolean;
   /** The leader's reports go to the other tabs too. */
   _post(report: Parameters<Emit>): void;
   /** A follower's source: the leader's reports (announces this tab to the leader). */
@@ -82,9 +85,15 @@ export function joinGroup(
   const hello = (): void => post([HELLO, me, mine]);
   // The leader: tell the others who is in, and follow the group's channels.
   const union = (): string[] => [...new Set(Object.values(members).flat())].sort();
+  // The stream to open: the union, tagged unless every member wants just that (a GRIP proxy
+  // cannot tag, so the common case of one set stays untagged).
+  const wanted = (): string => {
+    const all = union().join('\n');
+    return all + Object.values(members).some((set) => [...set].sort().join('\n') !== all);
+  };
   const changed = (): boolean => {
     post([MEMBERS, me, members]);
-    if (union().join('\n') === streamed) return false;
+    if (wanted() === streamed) return false;
     lead();
     return true;
   };
@@ -99,9 +108,9 @@ export function joinGroup(
   };
   const group: Group = {
     _channels() {
-      const all = union();
-      streamed = all.join('\n');
-      return all;
+      streamed = wanted();
+      group._tag = streamed.endsWith('true');
+      return union();
     },
     _post(report) {
       if (report[4]) group._at = report[2];

@@ -171,9 +171,10 @@ export interface ConnectOptions<M extends object = EventMap> {
   /**
    * One connection for all tabs of this origin with the same URL, whatever their channels (fetch
    * transport): one tab (elected by Web Locks) holds a stream on every tab's channels, tagged by
-   * channel (`?channelField=1`), and relays to the others (BroadcastChannel); each tab handles its
-   * own channels' events. When it goes, another takes over from the last id. Without those APIs,
-   * one connection per tab.
+   * channel (`?channelField=1`) when the tabs' sets differ, and relays to the others
+   * (BroadcastChannel); each tab handles its own channels' events. When it goes, another takes
+   * over from the last id. Where a tagged stream is refused (a GRIP proxy), one shared stream per
+   * distinct channel set. Without those APIs, one connection per tab.
    */
   share?: boolean;
   /** The fetch implementation; default: the global one. */
