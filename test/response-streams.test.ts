@@ -329,6 +329,23 @@ describe('the heartbeat and a reader declaring the stream lost, interleaved', ()
   });
 });
 
+describe('response streams: an ending after a reader declared the stream lost', () => {
+  it("end() after a reader stored the stream's lost ending rejects (lost), and the status stays lost", async () => {
+    const { ev, server } = await setup('node');
+    // No beat before end(): the reader's `lost` lands between two beats.
+    const s = ev.stream('gen-late-end', { heartbeatMs: 60_000 });
+    await s.append('before ');
+    await internalsOf(ev).engine.state.delete('stream-status', 'gen-late-end');
+    const reader = await open(server, 'gen-late-end');
+    await reader.waitFor((c) => c.ended, 15_000, 'the lost ending');
+    expect(JSON.parse(reader.events.at(-1)!.data)).toMatchObject({ status: 'lost' });
+    await expect(s.end()).rejects.toMatchObject({ problem: 'lost' });
+    expect(s.signal.reason).toMatchObject({ name: 'AbortError', problem: 'lost' });
+    const status = await internalsOf(ev).engine.state.get('stream-status', 'gen-late-end');
+    expect(status).toContain('lost');
+  });
+});
+
 describe('streamFetchHandler in-process (Request in, Response out)', () => {
   const url = (path: string) => `http://127.0.0.1:3000${path}`;
 

@@ -40,6 +40,8 @@ export interface ProducerHost {
   report(error: Error): void;
   /** The stream ended (any way): forget it locally. */
   finished(id: string): void;
+  /** The ending stored in the history (the first `end` published wins: its idempotency key). */
+  storedEnding(id: string): Promise<StreamEnding | undefined>;
 }
 
 interface Settings {
@@ -170,8 +172,17 @@ export class ResponseStream {
         { idempotencyKey: endKey(this.id) },
       ),
     );
+    // The status mirrors the ending actually stored, as a reader declaring the stream lost does: a
+    // reader's `lost` stored first (this process stalled past its lease) wins over this end.
     this.#ended = written
-      .then(() => this.#host.state.put(STATUS_SCOPE, this.id, encodeStatus(ending), this.#settings.retainMs))
+      .then(async () => {
+        const stored = (await this.#host.storedEnding(this.id)) ?? ending;
+        await this.#host.state.put(STATUS_SCOPE, this.id, encodeStatus(stored), this.#settings.retainMs);
+        if (stored === 'lost' && ending !== 'lost') {
+          this.#abort('lost', LOST);
+          throw new ResponseStreamError(this.id, 'lost', LOST);
+        }
+      })
       .finally(() => this.#finish());
     return this.#ended;
   }

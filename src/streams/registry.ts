@@ -68,6 +68,7 @@ export class ResponseStreams {
       state,
       report: host.report,
       finished: (id) => this.#producing.delete(id),
+      storedEnding: async (id) => (store === undefined ? undefined : storedEnding(store, id)),
     };
     control.on(STOP_TOPIC, (payload) => {
       const id = (payload as { id?: unknown } | null)?.id;
