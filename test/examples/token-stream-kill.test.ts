@@ -2,8 +2,11 @@
 // middle of an answer and started again on the same port and Redis. A reader that resumes with
 // Last-Event-ID, as the browser's EventSource does, ends with exactly the chunks the dead process
 // appended, each once and in order, then the documented `lost` ending; a reader that starts over
-// gets the same events; and a new answer on the restarted server streams whole.
+// gets the same events; and a new answer on the restarted server streams whole. Then the same in
+// Chromium: the page's own EventSource reconnects to the restarted server and shows the answer's
+// first tokens and the lost ending.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type BrowserSession, launchBrowser } from '../helpers/browser.js';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
 import { connect, type SseClient, type SseEvent, until } from '../helpers/sse-client.js';
 import { type ExampleProcess, startExample } from './example-process.js';
@@ -17,6 +20,7 @@ const TOKENS = tokenize(ANSWER_TEXT);
 const LOST = { status: 'lost', message: 'the producing process stopped (its heartbeat expired)' };
 
 let redis: RedisInstance;
+let browser: BrowserSession | undefined;
 const servers: ExampleProcess[] = [];
 const clients: SseClient[] = [];
 
@@ -26,6 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.close();
+  await browser?.close();
   for (const s of servers) await s.stop();
   await redis?.stop();
 }, 60_000);
@@ -110,5 +115,37 @@ describe('token stream example on Redis', () => {
         .join(''),
     ).toBe(ANSWER_TEXT);
     expect(ends(nextReader.events).map((e) => JSON.parse(e.data))).toEqual([{ status: 'done' }]);
+  }, 180_000);
+
+  test("in Chromium: the page's EventSource rides out the kill and shows the appended tokens, then lost", async () => {
+    const [first, session] = await Promise.all([startServer({ TOKEN_DELAY_MS: '100' }), launchBrowser()]);
+    browser = session;
+    const page = await browser.newPage();
+    await page.goto(first.url);
+    await page.locator('#ask-form button[type="submit"]').click();
+    await page.locator('#token-count', { hasText: /^([1-9]\d+)$/ }).waitFor({ timeout: 30_000 });
+    const id = new URL(page.url()).searchParams.get('answer')!;
+
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    const second = await startServer({ PORT: String(first.port), TOKEN_DELAY_MS: '5' });
+    // EventSource retries on the same port with Last-Event-ID; the ending comes once the lease expires.
+    await page.locator('#status', { hasText: 'lost' }).waitFor({ timeout: 60_000 });
+    expect(await page.locator('#answer-error').textContent()).toBe(LOST.message);
+    const shown = Number(await page.locator('#token-count').textContent());
+    expect(shown).toBeGreaterThanOrEqual(10);
+    expect(shown).toBeLessThan(TOKENS.length);
+    expect(await page.locator('#answer-text').textContent()).toBe(TOKENS.slice(0, shown).join(''));
+
+    // The page showed exactly what is stored: every chunk the dead process appended.
+    const stored = await read(second, id);
+    await stored.waitFor((c) => c.ended, 30_000, 'the whole stored stream');
+    expect(messages(stored.events).length).toBe(shown);
+    await page.close();
+    // The cut response and the refused reconnects while the server was down are the expected failures.
+    expect(
+      browser.problems.filter(
+        (p) => !p.includes('ERR_INCOMPLETE_CHUNKED_ENCODING') && !p.includes('ERR_CONNECTION_REFUSED'),
+      ),
+    ).toEqual([]);
   }, 180_000);
 });
