@@ -11,9 +11,14 @@
 // - POST /streams/:id/stop stops the generation: the producer's `signal` aborts, and readers get
 //   `end` with status `stopped`. Closing the page does not stop it.
 //
-// The history is this process's memory: the answer survives drops and reloads, not a restart of
-// this server (a shared history such as Redis is what makes a stream outlive its process).
+// Without REDIS_URL the history is this process's memory: the answer survives drops and reloads,
+// not a restart of this server. With REDIS_URL the streams live in Redis
+// (`express-eventstream/redis`, needs `ioredis`): a restarted server (or any other process on that
+// Redis) serves every chunk appended before a crash, and a reader of an answer whose producing
+// process died gets `end` with status `lost` once the producer's heartbeat expires (5 heartbeats,
+// about 5 s), instead of waiting forever. The questions list (GET /answers/:id) stays in memory.
 //
+//   REDIS_URL       e.g. redis://127.0.0.1:6379 (optional; memory when unset)
 //   PORT            HTTP port (default 3002; 0 picks a free one)
 //   HOST            address to listen on (default 127.0.0.1)
 //   TOKEN_DELAY_MS  time between tokens (default 90)
@@ -28,7 +33,15 @@ import { ANSWER_TEXT, tokenize } from './answer.mjs';
 const TOKEN_DELAY_MS = intFromEnv('TOKEN_DELAY_MS', 90, { min: 1, max: 10_000 });
 const MAX_ANSWERS = 100;
 
-const events = createEvents();
+/** The engine: Redis when REDIS_URL is set (imported only then), this process's memory otherwise. */
+async function engine() {
+  const url = process.env.REDIS_URL;
+  if (url === undefined || url === '') return {};
+  const { redis } = await import('express-eventstream/redis');
+  return redis({ url, namespace: 'token-stream' });
+}
+
+const events = createEvents(await engine());
 events.on('error', (err) => console.error(`events error: ${err.code ?? ''} ${err.message}`));
 
 /** id -> question (a demo keeps only the latest answers' questions in memory). */
