@@ -44,7 +44,8 @@ async function setup(namespace: string, poolSize?: number) {
   const client = await connect(http.url('/?channel=c'), { accept: 'text/event-stream' });
   cleanups.push(() => client.close());
   await client.waitFor((c) => c.named('stream-open').length === 1, 15_000, 'stream-open');
-  // The migration ran (its text names the append function too): only appends match from now on.
+  // The migration ran and the append is prepared: later appends send only its name and their
+  // parameters, so each fault below matches its publish by the event's data.
   await ev.publish('c', { event: 'n', data: 'first' });
   await client.waitFor((c) => c.named('n').length === 1, 15_000, 'the first event');
   const stored = async () => (await direct.history.readAfter(['c'], 0)).records.map((r) => r.body);
@@ -59,7 +60,7 @@ type Failure = {
 describe('Postgres engine: a lost reply or request', () => {
   it('the reply lost after the server committed the append: the publish resolves, the event stored and delivered once', async () => {
     const { ev, client, stored } = await setup('cut-after');
-    const cut = proxy.fault(containing('ees_append('), { kind: 'cut-after-reply' });
+    const cut = proxy.fault(containing('lost-reply'), { kind: 'cut-after-reply' });
     await ev.publish('c', { event: 'n', data: 'lost-reply' });
     await cut;
     await ev.publish('c', { event: 'n', data: 'after' });
@@ -80,7 +81,7 @@ describe('Postgres engine: a lost reply or request', () => {
 
   it('the request cut before it reached the server: the publish rejects with outcome not-stored, and it is not stored', async () => {
     const { ev, client, stored } = await setup('cut-before');
-    const cut = proxy.fault(containing('ees_append('), { kind: 'cut-before' });
+    const cut = proxy.fault(containing('never'), { kind: 'cut-before' });
     const err = (await ev.publish('c', { event: 'n', data: 'never' }).then(
       () => undefined,
       (e: unknown) => e,
@@ -101,7 +102,7 @@ describe('Postgres engine: a lost reply or request', () => {
 
   it('the reply lost and the server unreachable to ask: the publish rejects with outcome unknown (and it was stored once)', async () => {
     const { ev, client, stored } = await setup('unknown', 1);
-    const cut = proxy.fault(containing('ees_append('), { kind: 'cut-after-reply' });
+    const cut = proxy.fault(containing('maybe'), { kind: 'cut-after-reply' });
     const publishing = ev.publish('c', { event: 'n', data: 'maybe' }).then(
       () => undefined,
       (e: unknown) => e,

@@ -11,6 +11,8 @@
 // wake the sequencer, which moves them from the outbox into the log (store.sequence()).
 import { type EncodedEvent, Events, InvalidOptionError } from 'express-eventstream';
 import { type OutageReport, packageInternals } from '../../compose/internal-key.js';
+import { DeferredWake } from './deferred-wake.js';
+import { Echoes } from './echoes.js';
 import { PostgresUnavailableError } from './errors.js';
 import { Listener } from './listener.js';
 import { assertKnownKeys, assertObject, duration, encodeStoredEvent, positiveInteger } from './options.js';
@@ -37,11 +39,6 @@ export interface PostgresBusOptions {
 /** The keys postgresBus() accepts. */
 export const BUS_KEYS = ['store', 'closeStore', 'pageSize', 'checkIntervalMs', 'onError'] as const;
 
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: () => void;
-}
-
 export class PostgresBus implements EventBus {
   /** Counters: reads, events delivered here, resets, outbox events moved, wake-ups (skipped: no read
    * needed), this process' events delivered without a read (own). */
@@ -59,7 +56,11 @@ export class PostgresBus implements EventBus {
   #timer: NodeJS.Timeout | undefined;
   #position: number | undefined;
   #epoch: string | undefined;
-  #echoes: Waiter[] = [];
+  readonly #echoes = new Echoes();
+  readonly #deferred = new DeferredWake(
+    () => this.#reader.wake(),
+    () => this.#position,
+  );
   readonly #outages: OutageReport = packageInternals(Events).outageReport(
     (error) => this.#onError(error),
     () => this.#sink,
@@ -140,22 +141,17 @@ export class PostgresBus implements EventBus {
     for (const ev of batch) if (this.#channels.has(ev.channel) && (ev.seq ?? 0) > last) last = ev.seq ?? 0;
     if (this.#closed || this.#deliverOwn(batch)) return Promise.resolve();
     if (last === 0 || (this.#position !== undefined && this.#position >= last)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => settle(), timeoutMs);
-      const settle = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#echoes.push({ seq: last, resolve: settle });
-      this.#reader.wake();
-    });
+    const echo = this.#echoes.wait(last, timeoutMs);
+    this.#reader.wake();
+    return echo;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#settleEchoes(Number.MAX_SAFE_INTEGER);
+    this.#echoes.settle(Number.MAX_SAFE_INTEGER);
+    this.#deferred.stop();
     this.#reader.stop();
     this.#sequencer.stop();
     await this.#listener?.close();
@@ -182,7 +178,7 @@ export class PostgresBus implements EventBus {
           // First placement: "now".
           this.#epoch = r.epoch;
           this.#position = r.head;
-          this.#settleEchoes(Number.MAX_SAFE_INTEGER);
+          this.#echoes.settle(Number.MAX_SAFE_INTEGER);
           if (channels.length === 0) return;
           continue;
         }
@@ -193,7 +189,7 @@ export class PostgresBus implements EventBus {
           this.#reset(channels, 'unknown-id', { epoch: r.epoch, head: 0 });
           this.#epoch = r.epoch;
           this.#position = 0;
-          this.#settleEchoes(Number.MAX_SAFE_INTEGER);
+          this.#echoes.settle(Number.MAX_SAFE_INTEGER);
           continue;
         }
         const expired = new Set(r.gaps);
@@ -201,7 +197,7 @@ export class PostgresBus implements EventBus {
         this.#deliver(r.records.filter((rec) => !expired.has(rec.channel)));
         const full = r.records.length >= this.#pageSize;
         this.#position = full ? r.records[r.records.length - 1]!.seq : Math.max(r.head, from);
-        this.#settleEchoes(this.#position);
+        this.#echoes.settle(this.#position);
         this.#outages.recovered();
         if (!full) return;
       }
@@ -223,13 +219,16 @@ export class PostgresBus implements EventBus {
   }
 
   /** No read for a wake-up whose payload (`<epoch>:<head>`) says this process read that far in that
-   * epoch, or has nothing to read (no channel, no read in flight); any other payload reads. */
+   * epoch, or has nothing to read (no channel, no read in flight), or may name its own append in
+   * flight (deferred-wake.ts); any other payload reads. */
   #readPast(payload: string): boolean {
     const m = /^([0-9a-z]{1,16}):(\d{1,15})$/.exec(payload);
     if (m === null || this.#position === undefined || m[1] !== this.#epoch) return false;
     const head = Number(m[2]);
     if (head > this.#position) {
-      if (this.#channels.size > 0 || this.#reader.running) return false;
+      if (this.#reader.running) return false;
+      // Maybe this process' own append, its answer not back yet: read later if at all.
+      if (this.#channels.size > 0) return this.#deferred.defer(head, this.#store.appendsSettled());
       this.#position = head;
     }
     this.stats.skipped++;
@@ -258,7 +257,7 @@ export class PostgresBus implements EventBus {
         this.#report(err);
       }
     }
-    this.#settleEchoes(this.#position);
+    this.#echoes.settle(this.#position);
     return true;
   }
 
@@ -284,16 +283,6 @@ export class PostgresBus implements EventBus {
     } catch (err) {
       this.#report(err);
     }
-  }
-
-  #settleEchoes(position: number): void {
-    if (this.#echoes.length === 0) return;
-    const waiting: Waiter[] = [];
-    for (const w of this.#echoes) {
-      if (w.seq <= position) w.resolve();
-      else waiting.push(w);
-    }
-    this.#echoes = waiting;
   }
 
   /** Every failure to `onError`; the first of an outage also to the sink (`'error'` of events()). */

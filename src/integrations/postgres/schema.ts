@@ -115,9 +115,6 @@ BEGIN
   IF v_n = 0 THEN
     RETURN;
   END IF;
-  IF p_token IS NOT NULL THEN
-    INSERT INTO ${n.appends} (ns, token, first_seq, last_seq) VALUES (p_ns, p_token, v_head - v_n + 1, v_head);
-  END IF;
   RETURN QUERY
   WITH items AS (
     SELECT v_head - v_n + t.i AS seq, t.c AS channel, t.b AS body
@@ -136,6 +133,11 @@ BEGIN
     ON CONFLICT (ns, channel) DO UPDATE SET last_seq = excluded.last_seq, stored = ch.stored + excluded.stored
   )
   SELECT v_epoch, s.seq, s.prev_seq FROM stored s ORDER BY s.seq;
+  -- After the events: a migration (another process starting) locks the events table before this
+  -- one; taking them in the other order could deadlock with it.
+  IF p_token IS NOT NULL THEN
+    INSERT INTO ${n.appends} (ns, token, first_seq, last_seq) VALUES (p_ns, p_token, v_head - v_n + 1, v_head);
+  END IF;
   -- The payload, '<epoch>:<head>', lets a process that has read that far skip the read.
   PERFORM pg_notify('${prefix}' || p_ns, v_epoch || ':' || v_head);
 END

@@ -1,11 +1,10 @@
 // EventStore on PostgreSQL: one namespace's history, sequence and epoch in tables shared by every
 // process (schema.ts). Each operation is one statement (one round trip); appends and the
 // sequencer run as SQL functions under the namespace row's lock, so seq order is commit order.
-import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import type pg from 'pg';
+import { appendEvents, newEpoch } from './append.js';
 import { Database } from './database.js';
-import { PostgresUnavailableError } from './errors.js';
 import type { TransactionClient } from './link.js';
 import {
   assertChannelNamesFit,
@@ -18,9 +17,8 @@ import {
   prefixOption,
 } from './options.js';
 import { readStatement, toReadResult } from './read.js';
-import { checkEpoch, checkSeq } from './records.js';
+import { checkEpoch } from './records.js';
 import { type SchemaNames, schemaNames } from './schema.js';
-import { settleAppend } from './settle.js';
 import type { AppendItem, AppendResult, ChainedRead, EventStore, ReadResult } from './types.js';
 
 export type { TransactionClient } from './link.js';
@@ -68,11 +66,6 @@ export const STORE_KEYS = [
 /** Rows deleted per retention statement: short transactions, no long locks. */
 const TRIM_BATCH = 5000;
 
-/** A fresh epoch candidate: 8 base-36 characters (the database keeps an existing one). */
-function newEpoch(): string {
-  return randomBytes(6).readUIntBE(0, 6).toString(36).padStart(8, '0').slice(-8);
-}
-
 export class PostgresStore implements EventStore {
   readonly namespace: string;
   /** Where the pool goes: its URL without the password, named by every PostgresUnavailableError. */
@@ -96,6 +89,8 @@ export class PostgresStore implements EventStore {
   readonly #statementTimeoutMs: number;
   #lastTrim = 0;
   #trimming = false;
+  /** This process' appends awaiting their answer. */
+  readonly #appending = new Set<Promise<unknown>>();
 
   constructor(options: PostgresStoreOptions = {}) {
     assertObject(options, 'options', 'postgresStore() options');
@@ -148,51 +143,33 @@ export class PostgresStore implements EventStore {
     return checkEpoch(r.rows[0]?.epoch, n.namespaces, 'epoch');
   }
 
+  /**
+   * @internal Settles once every append in flight now has its answer (undefined: none in flight).
+   * Appends started later do not hold it up.
+   */
+  appendsSettled(): Promise<unknown> | undefined {
+    return this.#appending.size === 0 ? undefined : Promise.allSettled([...this.#appending]);
+  }
+
   /** Appends all items or none, in one transaction (see schema.ts for why seq order is commit order). */
-  async append(
+  append(items: ReadonlyArray<AppendItem>): Promise<{ epoch: string; events: readonly AppendResult[] }> {
+    const appending = this.#append(items);
+    this.#appending.add(appending);
+    const done = () => this.#appending.delete(appending);
+    appending.then(done, done);
+    return appending;
+  }
+
+  async #append(
     items: ReadonlyArray<AppendItem>,
   ): Promise<{ epoch: string; events: readonly AppendResult[] }> {
     if (items.length === 0) return { epoch: await this.epoch(), events: [] };
-    const token = randomBytes(12).toString('base64url');
-    let backend: number | undefined;
-    let r: pg.QueryResult;
-    try {
-      r = await this.#db.run(
-        'append',
-        `SELECT r_epoch, r_seq, r_prev FROM ${this.#names.append}($1, $2::text[], $3::text[], $4, $5)`,
-        [this.namespace, items.map((i) => i.channel), items.map((i) => i.body), newEpoch(), token],
-        true,
-        (pid) => {
-          backend = pid;
-        },
-      );
-    } catch (err) {
-      if (!(err instanceof PostgresUnavailableError) || err.outcome !== 'unknown' || backend === undefined) {
-        throw err;
-      }
-      r = await settleAppend(this.#db, this.#names, this.namespace, {
-        token,
-        backend,
-        count: items.length,
-        cause: err,
-        waitMs: Math.max(1, Math.floor(this.#statementTimeoutMs / 2)),
-      });
-    }
-    const table = this.#names.events;
-    if (r.rows.length !== items.length) {
-      throw new PostgresUnavailableError('append', {
-        endpoint: this.endpoint,
-        cause: new Error(`the append function returned ${r.rows.length} rows for ${items.length} events`),
-        outcome: 'unknown',
-      });
-    }
-    const epoch = checkEpoch(r.rows[0].r_epoch, this.#names.namespaces, 'append');
-    const events = r.rows.map((row) => ({
-      seq: checkSeq(row.r_seq, table, 'append'),
-      prevSeq: checkSeq(row.r_prev, table, 'append'),
-    }));
+    const result = await appendEvents(this.#db, this.#names, this.namespace, items, {
+      epoch: newEpoch(),
+      waitMs: Math.max(1, Math.floor(this.#statementTimeoutMs / 2)),
+    });
     this.#maybeTrim();
-    return { epoch, events };
+    return result;
   }
 
   /** Events on `channels` after `afterSeq`, with the epoch, head and gaps: one statement, one snapshot. */
