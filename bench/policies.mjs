@@ -365,6 +365,8 @@ async function policyRun(policy, readers, rate, stallS, windowS) {
     await server.call('POST', `/start?rate=${rate}`);
     await until(async () => (await server.call('GET', '/stats')).published >= rate, 30_000, 'one second');
     await window(g, windowS); // warm-up (compilation, the readers' buffers), not counted
+    // two windows without the slow client: how much the p99 moves with nothing changed (the noise)
+    const calmA = await window(g, windowS);
     const calm = await window(g, windowS);
     const calmLoad = load();
     const c = slowClient(server.url);
@@ -396,6 +398,7 @@ async function policyRun(policy, readers, rate, stallS, windowS) {
     c.destroy();
     return {
       policy,
+      calmA,
       calm,
       stalled,
       calmLoad,
@@ -417,6 +420,7 @@ async function policyRun(policy, readers, rate, stallS, windowS) {
 }
 
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+const pct = (from, to) => `${f1((100 * (to - from)) / from)} %`;
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
 
 function render(o_, filters, policies) {
@@ -427,7 +431,7 @@ function render(o_, filters, policies) {
     '',
     `### Filter cost per event (${o_.clients} streams on one channel)`,
     '',
-    "Events no filter accepts (nothing written): what is left is the filters' cost. `match` calls are counted by a wrapper in the server.",
+    "Events no filter accepts (nothing written): what is left is the filters' cost. `match` calls are counted by a wrapper in the server. The CPU with 1 and 100 distinct filters is mostly the walk over the channel's 10,000 streams; with 10,000 it adds 10,000 `match` calls (the event's JSON is parsed once and shared).",
     '',
     '| distinct filters | streams | open all (s) | `match` calls / event | server CPU µs / event | load (1/5/15 min) |',
     '|---:|---:|---:|---:|---:|---|',
@@ -440,7 +444,7 @@ function render(o_, filters, policies) {
     '',
     'The client stops reading; the kernel\'s socket buffers take the first events (the "before full" column); the stall then lasts until node holds a quarter of the bound for it, plus the stall.',
     '',
-    '| policy | published during its stream | before full | ticks received | bytes received | `missed` | `conflated` | cut off |',
+    '| policy | published from its open to the end | before full | ticks received | bytes received | `missed` | `conflated` | cut off |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
     ...policies.map(
       (p) =>
@@ -449,13 +453,13 @@ function render(o_, filters, policies) {
     '',
     `### The other ${o_.readers} readers' latency (ms), ${o_.window} s windows without / with the stalled client`,
     '',
-    `Publish → the readers' process (one clock for both). Per policy one server: a warm-up window (not counted), a window without the slow client, then one while it is stalled (after its kernel buffers are full). Target: the p99 changes by < 10 %.`,
+    `Publish → the readers' process (one clock for both). Per policy one server: a warm-up window (not counted), two windows without the slow client (A, B: the change between them is the noise of the machine), then one while it is stalled (after its kernel buffers are full). Target: the p99 changes by < 10 % from B; a change within the noise says nothing.`,
     '',
-    '| policy | p50 without | p99 without | p50 with | p99 with | p99 change | readers cut | load without → with |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| policy | p99 without, A | p99 without, B | p99 with | p50 B → with | p99 change B → with | noise A → B | readers cut | load B → with |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
     ...policies.map(
       (p) =>
-        `| ${p.policy} | ${f2(p.calm.p50)} | ${f2(p.calm.p99)} | ${f2(p.stalled.p50)} | ${f2(p.stalled.p99)} | ${f1((100 * (p.stalled.p99 - p.calm.p99)) / p.calm.p99)} % | ${p.readersEnded} | ${p.calmLoad} → ${p.stalledLoad} |`,
+        `| ${p.policy} | ${f2(p.calmA.p99)} | ${f2(p.calm.p99)} | ${f2(p.stalled.p99)} | ${f2(p.calm.p50)} → ${f2(p.stalled.p50)} | ${pct(p.calm.p99, p.stalled.p99)} | ${pct(p.calmA.p99, p.calm.p99)} | ${p.readersEnded} | ${p.calmLoad} → ${p.stalledLoad} |`,
     ),
   ];
   return lines.join('\n');
