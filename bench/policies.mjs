@@ -442,7 +442,7 @@ function render(o_, filters, policies) {
     '',
     `### A slow client under each policy (${o_.rate} events/s of ~210 bytes, \`maxBufferBytes\` 256 KiB, stalled ${o_.stall} s)`,
     '',
-    'The client stops reading; the kernel\'s socket buffers take the first events (the "before full" column); the stall then lasts until node holds a quarter of the bound for it, plus the stall.',
+    "The client stops reading; the kernel's socket buffers take the first events (the \"before full\" column); the stall then lasts until node holds a quarter of the bound for it, plus the stall. Cut off ('disconnect'), the client gets only what its own receive buffer held: what the server's send buffer held goes with the socket (history is off here; with it, the client resumes from the last id it got).",
     '',
     '| policy | published from its open to the end | before full | ticks received | bytes received | `missed` | `conflated` | cut off |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
