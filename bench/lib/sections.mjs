@@ -6,7 +6,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-export const SECTION_KEYS = ['sustained', 'storm', 'scale', 'redis', 'fetch', 'identity'];
+export const SECTION_KEYS = ['sustained', 'storm', 'scale', 'redis', 'fetch', 'identity', 'policies'];
 
 const open = (k) => `<!-- bench:${k} -->`;
 const close = (k) => `<!-- /bench:${k} -->`;
