@@ -6,7 +6,16 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-export const SECTION_KEYS = ['sustained', 'storm', 'scale', 'redis', 'fetch', 'identity', 'stream-stop', 'policies'];
+export const SECTION_KEYS = [
+  'sustained',
+  'storm',
+  'scale',
+  'redis',
+  'fetch',
+  'identity',
+  'stream-stop',
+  'policies',
+];
 
 const open = (k) => `<!-- bench:${k} -->`;
 const close = (k) => `<!-- /bench:${k} -->`;
