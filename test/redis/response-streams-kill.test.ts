@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisInstance, startRedis } from '../helpers/redis.js';
-import { connect, type SseEvent } from '../helpers/sse-client.js';
+import { connect, type SseEvent, until } from '../helpers/sse-client.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/stream-node.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/redis.js', import.meta.url));
@@ -85,14 +85,6 @@ function startNode(name: string, env: Record<string, string>): Promise<StreamNod
     });
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${output}`)));
   });
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** One client of one stream: reconnects with Last-Event-ID to the next live process until the `end`. */
@@ -187,8 +179,8 @@ describe('response streams across processes when a producer is killed', () => {
           GENERATIONS
         );
       },
-      'every generation paused mid-answer',
       60_000,
+      'every generation paused mid-answer',
     );
     // Two clients a stream, starting on processes g % 3 and (g + 1) % 3: two in three streams have
     // one reading from p0, the process to be killed; each lost stream has two readers that may both
@@ -198,8 +190,8 @@ describe('response streams across processes when a producer is killed', () => {
     const startedOn = (i: number) => (generationOf(i) + (i % 2)) % 3;
     await until(
       () => readers.every((r) => r.events.length >= PAUSE_AT),
-      'every client reading mid-answer',
       60_000,
+      'every client reading mid-answer',
     );
     const beforeKill = await nodes[0]!.produced();
     expect(Object.values(beforeKill).every((r) => r.appended === PAUSE_AT)).toBe(true);
