@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
-import { connect } from '../helpers/sse-client.js';
+import { connect, until } from '../helpers/sse-client.js';
 import { publishOk, startOrigin } from '../redis/origin-process.js';
 
 let server: PostgresInstance;
@@ -56,6 +56,30 @@ describe('postgresStore', () => {
     // Another namespace in the same tables has its own epoch and sequence.
     const other = store('basic-other');
     expect((await other.append([{ channel: 'a', body: body(1) }])).events).toEqual([{ seq: 1, prevSeq: 0 }]);
+  });
+
+  it('a process creating a namespace while another is still committing its creation gets that epoch', async () => {
+    // Another process's creation, held uncommitted in an explicit transaction: this store's insert
+    // waits for it and loses, and the snapshot its statement read from predates that commit. CI
+    // once saw such a read find nothing and refuse the namespace's epoch as foreign data.
+    const s = store('race');
+    await s.statement('warm up', 'SELECT 1', []); // connected and migrated, the namespace not created
+    const other = new pg.Client({ connectionString: server.url });
+    other.on('error', () => {});
+    await other.connect();
+    cleanups.push(() => other.end());
+    await other.query('BEGIN');
+    await other.query(`INSERT INTO ees_namespaces (ns, epoch, head) VALUES ('race', 'winner1', 0)`);
+    const epoch = s.epoch();
+    // Commit only once the store's insert is waiting on the row lock.
+    await until(async () => {
+      const r = await other.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ees_namespaces%'`,
+      );
+      return r.rows[0].n > 0;
+    });
+    await other.query('COMMIT');
+    expect(await epoch).toBe('winner1');
   });
 
   it('sequence order is commit order: slow and fast transactions interleaved on 4 connections, a reader polling the head never skips a row', async () => {

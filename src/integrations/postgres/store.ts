@@ -133,13 +133,14 @@ export class PostgresStore implements EventStore {
 
   async epoch(): Promise<string> {
     const n = this.#names;
-    const r = await this.#db.run(
-      'epoch',
-      `WITH created AS (INSERT INTO ${n.namespaces} (ns, epoch, head) VALUES ($1, $2, 0)
+    const text = `WITH created AS (INSERT INTO ${n.namespaces} (ns, epoch, head) VALUES ($1, $2, 0)
          ON CONFLICT (ns) DO NOTHING RETURNING epoch)
-       SELECT epoch FROM created UNION ALL SELECT epoch FROM ${n.namespaces} WHERE ns = $1`,
-      [this.namespace, newEpoch()],
-    );
+       SELECT epoch FROM created UNION ALL SELECT epoch FROM ${n.namespaces} WHERE ns = $1`;
+    let r = await this.#db.run('epoch', text, [this.namespace, newEpoch()]);
+    // Two processes creating the namespace at once: the insert that lost waited for the winner's
+    // commit, but its SELECT reads the snapshot taken before, so neither branch has a row. A second
+    // statement takes a fresh snapshot and sees the committed row.
+    if (r.rows.length === 0) r = await this.#db.run('epoch', text, [this.namespace, newEpoch()]);
     return checkEpoch(r.rows[0]?.epoch, n.namespaces, 'epoch');
   }
 
