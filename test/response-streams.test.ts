@@ -382,6 +382,29 @@ describe('streamFetchHandler in-process (Request in, Response out)', () => {
     expect(() => streamFetchHandler({ events: ev, rendr: () => '' } as never)).toThrow(/rendr/);
   });
 
+  it('retry: a stream starts with the retry line (one delay, or one drawn from a range); none by default; a bad one is a typed error', async () => {
+    const ev = events();
+    cleanup.push(() => ev.close());
+    const s = ev.stream('r-1');
+    await s.append('x');
+    await s.end();
+    const bodyOf = async (handler: (r: Request) => Promise<Response>) =>
+      (await handler(new Request(url('/streams/r-1')))).text();
+    expect(await bodyOf(streamFetchHandler({ events: ev, retry: 500 }))).toMatch(/^retry: 500\n\nid: /);
+    const drawn = Number(
+      /^retry: (\d+)\n\n/.exec(
+        await bodyOf(streamFetchHandler({ events: ev, retry: { minDelayMs: 200, maxDelayMs: 400 } })),
+      )?.[1],
+    );
+    expect(drawn).toBeGreaterThanOrEqual(200);
+    expect(drawn).toBeLessThanOrEqual(400);
+    expect(await bodyOf(streamFetchHandler({ events: ev }))).not.toMatch(/retry:/);
+    expect(() => streamHandler({ events: ev, retry: -1 })).toThrow(/retry/);
+    expect(() => streamHandler({ events: ev, retry: { minDelayMs: 5, maxDelayMs: 1 } })).toThrow(
+      /minDelayMs/,
+    );
+  });
+
   it('a client leaving (request.signal) or cancelling the body releases its reader; the producer goes on', async () => {
     const ev = events();
     cleanup.push(() => ev.close());

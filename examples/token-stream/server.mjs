@@ -93,8 +93,9 @@ app.use(
     next();
   },
   // Reads GET /streams/:id (resuming after Last-Event-ID or ?lastEventId=) and takes
-  // POST /streams/:id/stop; the id is the path's last segment.
-  streamHandler({ events }),
+  // POST /streams/:id/stop; the id is the path's last segment. A dropped answer resumes after
+  // 300-1000 ms (each stream draws its own delay), not EventSource's default 3 s.
+  streamHandler({ events, retry: { minDelayMs: 300, maxDelayMs: 1000 } }),
 );
 
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {

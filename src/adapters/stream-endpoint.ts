@@ -7,6 +7,7 @@ import { assertKnownKeys, assertOptionalFunction } from '../base/option-checks.j
 import type { EventMap } from '../base/types.js';
 import { type Events, internalsOf } from '../compose/events.js';
 import { eventsProtocolOf } from '../compose/internal-key.js';
+import { type Preamble, type RetryOption, resolvePreamble } from '../protocol/preamble.js';
 import { lastEventIdOf, type RequestView } from '../protocol/request-view.js';
 import type { StreamPiece } from '../streams/api.js';
 
@@ -20,7 +21,18 @@ export interface StreamHandlerOptions<M extends object = EventMap, Req = unknown
   authorize?: (request: Req, id: string, action: 'read' | 'stop') => boolean | Promise<boolean>;
   /** The text written for each piece. Default: its SSE event with its `id:` line. */
   render?: (piece: StreamPiece) => string | undefined;
+  /**
+   * The `retry:` line each stream starts with, as on the events endpoint: one delay in ms, or a
+   * range each stream draws its own from. Default: none (EventSource then waits its own ~3 s
+   * after a drop); a token stream usually wants it short, e.g. `retry: 500`.
+   */
+  retry?: RetryOption;
 }
+
+/** Checked options, with the preamble built once. */
+export type ResolvedStreamOptions<M extends object, Req> = StreamHandlerOptions<M, Req> & {
+  readonly preamble: Preamble;
+};
 
 /** A complete answer, or an event stream of text pieces. */
 export type StreamAnswer =
@@ -37,23 +49,23 @@ const KEEP_ALIVE_MS = 15_000;
 
 export function resolveStreamOptions<M extends object, Req>(
   options: StreamHandlerOptions<M, Req>,
-): StreamHandlerOptions<M, Req> {
+): ResolvedStreamOptions<M, Req> {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', 'options must be an object like { events }');
   }
-  assertKnownKeys(options, ['events', 'id', 'authorize', 'render']);
+  assertKnownKeys(options, ['events', 'id', 'authorize', 'render', 'retry']);
   if (eventsProtocolOf(options.events) !== 'compatible') {
     throw new InvalidOptionError('events', 'options.events must be an Events object created with events()');
   }
   assertOptionalFunction('id', options.id);
   assertOptionalFunction('authorize', options.authorize);
   assertOptionalFunction('render', options.render);
-  return options;
+  return { ...options, preamble: resolvePreamble(false, options.retry) };
 }
 
 /** The answer to one request; `signal` aborts when the client leaves. */
 export async function answerStreamRequest<M extends object, Req>(
-  options: StreamHandlerOptions<M, Req>,
+  options: ResolvedStreamOptions<M, Req>,
   request: Req,
   view: RequestView,
   signal: AbortSignal,
@@ -91,7 +103,8 @@ export async function answerStreamRequest<M extends object, Req>(
       });
     }
     const render = options.render ?? ((piece: StreamPiece) => withId(piece.id, piece.body));
-    return { kind: 'stream', headers: { ...STREAM_HEADERS }, pieces: rendered(reading.pieces, render) };
+    const pieces = rendered(options.preamble.text(), reading.pieces, render);
+    return { kind: 'stream', headers: { ...STREAM_HEADERS }, pieces };
   } catch (err) {
     if (err instanceof ResponseStreamError && err.problem === 'invalid-id')
       return text(400, `Bad Request: ${err.message}`);
@@ -99,14 +112,16 @@ export async function answerStreamRequest<M extends object, Req>(
   }
 }
 
-/** Rendered pieces, with a keep-alive comment whenever the stream was quiet for a while. */
+/** The preamble, then rendered pieces, with a keep-alive comment whenever the stream was quiet for a while. */
 async function* rendered(
+  preamble: string,
   pieces: AsyncIterable<StreamPiece>,
   render: (piece: StreamPiece) => string | undefined,
 ): AsyncGenerator<string> {
   const iterator = pieces[Symbol.asyncIterator]();
   let next = iterator.next();
   try {
+    if (preamble !== '') yield preamble;
     for (;;) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const quiet = new Promise<'quiet'>((resolve) => {

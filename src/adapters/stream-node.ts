@@ -2,7 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventMap } from '../base/types.js';
 import { nodeRequestView } from './node.js';
-import { answerStreamRequest, resolveStreamOptions, type StreamHandlerOptions } from './stream-endpoint.js';
+import {
+  answerStreamRequest,
+  type ResolvedStreamOptions,
+  resolveStreamOptions,
+  type StreamHandlerOptions,
+} from './stream-endpoint.js';
 
 /**
  * A `(req, res)` handler for `GET …/streams/:id` (read or resume a response stream) and
@@ -26,7 +31,7 @@ export function streamHandler<M extends object = EventMap, Req extends IncomingM
 }
 
 async function serve<M extends object, Req extends IncomingMessage>(
-  options: StreamHandlerOptions<M, Req>,
+  options: ResolvedStreamOptions<M, Req>,
   req: Req,
   res: ServerResponse,
   signal: AbortSignal,
