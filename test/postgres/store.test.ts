@@ -67,21 +67,27 @@ describe('postgresStore', () => {
     await (
       s as unknown as { statement(op: string, sql: string, values: unknown[]): Promise<unknown> }
     ).statement('warm up', 'SELECT 1', []);
-    const other = new pg.Client({ connectionString: server.url });
-    other.on('error', () => {});
-    await other.connect();
-    cleanups.push(() => other.end());
-    await other.query('BEGIN');
-    await other.query(`INSERT INTO ees_namespaces (ns, epoch, head) VALUES ('race', 'winner1', 0)`);
+    const [other, watcher] = await Promise.all(
+      [0, 1].map(async () => {
+        const client = new pg.Client({ connectionString: server.url });
+        client.on('error', () => {});
+        await client.connect();
+        cleanups.push(() => client.end());
+        return client;
+      }),
+    );
+    await other!.query('BEGIN');
+    await other!.query(`INSERT INTO ees_namespaces (ns, epoch, head) VALUES ('race', 'winner1', 0)`);
     const epoch = s.epoch();
-    // Commit only once the store's insert is waiting on the row lock.
+    // Commit only once the store's insert is waiting on the row lock. Watched from a connection
+    // outside the transaction: inside one, pg_stat_activity is a snapshot taken at its first read.
     await until(async () => {
-      const r = await other.query(
+      const r = await watcher!.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ees_namespaces%'`,
       );
       return r.rows[0].n > 0;
     });
-    await other.query('COMMIT');
+    await other!.query('COMMIT');
     expect(await epoch).toBe('winner1');
   });
 
