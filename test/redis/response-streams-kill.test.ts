@@ -199,7 +199,17 @@ describe('response streams across processes when a producer is killed', () => {
     await nodes[0]!.kill();
     await Promise.all([nodes[1]!.release(), nodes[2]!.release()]);
     await Promise.all(readers.map((r) => r.done));
-    const after = { ...(await nodes[1]!.produced()), ...(await nodes[2]!.produced()) };
+    // A reader can see the stored end before its producer's end() has resolved (the bus may be
+    // quicker than the reply): wait for the producers to have settled.
+    let after: Record<string, Produced> = {};
+    await until(
+      async () => {
+        after = { ...(await nodes[1]!.produced()), ...(await nodes[2]!.produced()) };
+        return Object.values(after).every((r) => r.state !== 'running');
+      },
+      30_000,
+      'the surviving producers settled',
+    );
 
     for (const [i, reader] of readers.entries()) {
       const g = generationOf(i);
