@@ -7,7 +7,7 @@
 // `globalThis` with minimal structural types, so the declarations work in any TypeScript setup
 // and the code runs in browsers, workers, Deno, or Node.
 import { persistence, type StorageGlobals } from './persistence.js';
-import { joinGroup, type ShareGlobals } from './share.js';
+import { isAfter, joinGroup, type ShareGlobals } from './share.js';
 import { type Emit, ERROR, eventSourceOpener, fetchOpener, type Source } from './sources.js';
 import {
   type ConnectionState,
@@ -36,19 +36,6 @@ const RESUME_TRIES = 3;
 const usableId = (id: unknown): id is string =>
   // 2048: MAX_EVENT_ID_LENGTH.
   typeof id === 'string' && /^(?!error$)[^\r\n\0]{1,2048}$/.test(id);
-
-/** `<epoch>-<seq>` as [epoch, seq]; seq undefined for any other id. */
-const split = (id = ''): string[] => id.split(/-(?=\d+$)/);
-
-/**
- * Whether `id` comes after `last`: `<epoch>-<seq>` ids of one epoch compare by seq; any other
- * pair differs or not. Tabs sharing a stream drop what they already had after a failover.
- */
-function isAfter(id: string, last: string | undefined): boolean {
-  const [epoch, seq] = split(id);
-  const [lastEpoch, lastSeq] = split(last);
-  return seq && lastSeq && epoch === lastEpoch ? +seq > +lastSeq : id !== last;
-}
 
 /** A JSON object's field, or undefined (for anything that is not a JSON object). */
 function field(data: string, name: string): unknown {
@@ -164,8 +151,9 @@ export function connect<M extends object = EventMap>(
     // A shared stream carries the events of every tab's channels.
     if (channel !== undefined && !subscribed.includes(channel)) return;
     if (name === 'stream-open') {
-      // On a shared stream only an id of the stream-open itself is this tab's position.
-      if (own || !group) remember(id);
+      // On a shared stream only an id of the stream-open itself is this tab's position, or the
+      // group's for a tab that has none yet.
+      if (own || !group || !lastEventId) remember(id);
       refusals = retryDelay = 0;
       const replayed = field(data, 'replayed');
       setState('open');
@@ -262,7 +250,7 @@ export function connect<M extends object = EventMap>(
   };
 
   const join = (name: string) =>
-    joinGroup(g, `express-eventstream:${name}`, subscribed, open, () => state === 'open');
+    joinGroup(g, `express-eventstream:${name}`, subscribed, lastEventId, open, () => state === 'open');
   let group = options.share ? join(keyUrl.href) : undefined;
 
   const client: EventStreamClient<M> = {
