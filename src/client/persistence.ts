@@ -44,7 +44,7 @@ export function persistence(
     pending = undefined;
   };
   // A page: writes wait for a burst to end, or for the page to be hidden or left.
-  const paged = storage && typeof g.document?.visibilityState === 'string' && g.addEventListener;
+  const paged = storage && g.document?.visibilityState && g.addEventListener;
   const listen = (add?: boolean): void => {
     if (paged)
       for (const type of LIFECYCLE) g[add ? 'addEventListener' : 'removeEventListener']?.(type, flush);

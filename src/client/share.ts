@@ -90,15 +90,13 @@ export function joinGroup(
   // stream may carry other channels).
   let joined = false;
   const releases: Array<() => void> = [];
-  const hold = (lock: string, then: () => void): void => {
-    locks
-      .request(lock, { signal }, () => {
-        then();
-        return new Promise<void>((resolve) => releases.push(resolve));
-      })
-      // Aborted while waiting: this tab left first.
-      .catch(() => {});
+  // A Web Lock: `then` runs once it is granted; it is held until `then`'s promise settles.
+  const request = (lock: string, then: () => unknown): void => {
+    // Aborted while waiting: this tab left first.
+    locks.request(lock, { signal }, then).catch(() => {});
   };
+  // Held until this tab leaves.
+  const held = (): Promise<void> => new Promise((resolve) => releases.push(resolve));
   const post = (message: unknown[]): void => channel.postMessage(message);
   // With this tab's position: the group's, or its own until it has that.
   const hello = (): void => post([HELLO, me, mine, group._at ?? at]);
@@ -117,14 +115,11 @@ export function joinGroup(
     return true;
   };
   // The leader waits on a member's lock: granted when that tab has left.
-  const watch = (id: string): void => {
-    locks
-      .request(`${name} ${id}`, { signal }, () => {
-        delete members[id];
-        changed();
-      })
-      .catch(() => {});
-  };
+  const watch = (id: string): void =>
+    request(`${name} ${id}`, () => {
+      delete members[id];
+      changed();
+    });
   const group: Group = {
     _channels() {
       streamed = wanted();
@@ -172,16 +167,18 @@ export function joinGroup(
       relay?.(...(data.slice(0, 6) as Parameters<Emit>));
     }
   };
-  hold(`${name} ${me}`, () => {
+  request(`${name} ${me}`, () => {
     alive = true;
     if (relay) hello();
+    return held();
   });
-  hold(name, () => {
+  request(name, () => {
     group._leader = true;
     if (leader !== me) delete members[leader as string];
     for (const id in members) if (id !== me) watch(id);
     post([MEMBERS, me, members]);
     lead();
+    return held();
   });
   return group;
 }
