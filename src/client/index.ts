@@ -134,17 +134,14 @@ export function connect<M extends object = EventMap>(
     clearTimeout(retryTimer);
   };
 
-  const shutdown = (next: ConnectionState): void => {
+  // close(), or an error (`reason`): the client is done.
+  const shutdown = (reason?: StreamError): void => {
     save();
     drop();
     group?._close();
-    setState(next);
-  };
-
-  const stop = (reason: StreamError): void => {
     error = reason;
-    shutdown('error');
-    options.onError?.(reason);
+    setState(reason ? 'error' : 'closed');
+    if (reason) options.onError?.(reason);
   };
 
   const handle: Emit = (name, data, id, status, own, channel) => {
@@ -171,7 +168,7 @@ export function connect<M extends object = EventMap>(
         group = join(streamKey);
         open();
       } else if (condition !== 'unavailable')
-        stop({
+        shutdown({
           condition: typeof condition === 'string' ? condition : 'unknown',
           text: typeof text === 'string' ? text : data,
         });
@@ -187,7 +184,7 @@ export function connect<M extends object = EventMap>(
         setState('reconnecting');
       } else if (!retry || isFinal(status, lastEventId !== undefined)) {
         // The source gave up (an HTTP error status or a wrong content type).
-        stop({
+        shutdown({
           condition: 'connection-failed',
           text: data || 'no event stream',
           ...(status > 0 && { status }),
@@ -283,7 +280,7 @@ export function connect<M extends object = EventMap>(
       };
     },
     close() {
-      if (state !== 'closed' && state !== 'error') shutdown('closed');
+      if (state !== 'closed' && state !== 'error') shutdown();
     },
   };
 
