@@ -7,7 +7,7 @@
 // `globalThis` with minimal structural types, so the declarations work in any TypeScript setup
 // and the code runs in browsers, workers, Deno, or Node.
 import { persistence, type StorageGlobals } from './persistence.js';
-import { joinGroup, type ShareGlobals } from './share.js';
+import { isAfter, joinGroup, type ShareGlobals } from './share.js';
 import { type Emit, ERROR, eventSourceOpener, fetchOpener, type Source } from './sources.js';
 import {
   type ConnectionState,
@@ -34,20 +34,8 @@ const RESUME_TRIES = 3;
  * `stream-error` (a resume with it is answered 204), and EventSource drops line breaks and NUL.
  */
 const usableId = (id: unknown): id is string =>
-  typeof id === 'string' && /^[^\r\n\0]+$/.test(id) && id.length <= MAX_EVENT_ID_LENGTH && id !== 'error';
-
-/** `<epoch>-<seq>` as [epoch, seq]; seq undefined for any other id. */
-const split = (id = ''): string[] => id.split(/-(?=\d+$)/);
-
-/**
- * Whether `id` comes after `last`: `<epoch>-<seq>` ids of one epoch compare by seq; any other
- * pair differs or not. Tabs sharing a stream drop what they already had after a failover.
- */
-function isAfter(id: string, last: string | undefined): boolean {
-  const [epoch, seq] = split(id);
-  const [lastEpoch, lastSeq] = split(last);
-  return seq && lastSeq && epoch === lastEpoch ? +seq > +lastSeq : id !== last;
-}
+  // 2048: MAX_EVENT_ID_LENGTH.
+  typeof id === 'string' && /^(?!error$)[^\r\n\0]{1,2048}$/.test(id);
 
 /** A JSON object's field, or undefined (for anything that is not a JSON object). */
 function field(data: string, name: string): unknown {
@@ -76,21 +64,20 @@ export function connect<M extends object = EventMap>(
   const fail = (text: string): never => {
     throw new TypeError(`connect(): ${text}`);
   };
+  // A missing global: say which option provides it.
+  const need = (name: string): never => fail(`no ${name}; pass options.${name}`);
   const withCredentials = options.withCredentials === true;
   const opener =
     (options.transport ?? (options.headers || options.share ? 'fetch' : 0)) === 'fetch'
       ? fetchOpener(
-          options.fetch ?? g.fetch?.bind(g) ?? fail('no fetch here; pass options.fetch'),
+          options.fetch ?? g.fetch?.bind(g) ?? need('fetch'),
           options.headers,
           options.credentials ?? (withCredentials ? 'include' : 'same-origin'),
         )
-      : eventSourceOpener(
-          options.EventSource ?? g.EventSource ?? fail('no EventSource here; pass options.EventSource'),
-          withCredentials,
-        );
+      : eventSourceOpener(options.EventSource ?? g.EventSource ?? need('EventSource'), withCredentials);
   const channels = options.channels ?? [];
   if (!Array.isArray(channels) || !channels.every((c) => c && typeof c === 'string')) {
-    fail('channels must be an array of non-empty strings');
+    fail('channels: an array of non-empty strings');
   }
   const base = new URL(typeof url === 'string' ? url : url.href, g.location?.href);
   const query = base.searchParams;
@@ -100,10 +87,10 @@ export function connect<M extends object = EventMap>(
   const rawNames = new Set<string>(options.raw);
   const retry = options.retry !== false && { minDelayMs: 1000, maxDelayMs: 30_000, ...options.retry };
   if (retry && !(retry.minDelayMs > 0 && retry.maxDelayMs >= retry.minDelayMs)) {
-    fail('retry needs 0 < minDelayMs <= maxDelayMs');
+    fail('retry: 0 < minDelayMs <= maxDelayMs');
   }
   if (options.lastEventId && !usableId(options.lastEventId)) {
-    fail(`lastEventId must be 1 to ${MAX_EVENT_ID_LENGTH} characters, no CR, LF or NUL, not "error"`);
+    fail(`lastEventId: 1-${MAX_EVENT_ID_LENGTH} characters, no CR, LF, NUL, not "error"`);
   }
   // One key per stream: the URL without its channels, plus the channels in a stable order.
   const keyUrl = new URL(base.href);
@@ -125,7 +112,8 @@ export function connect<M extends object = EventMap>(
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let retryDelay = 0;
   // Stored untyped: `on()` is where the event map's types are checked.
-  const handlers = new Map<string, Set<AnyHandler>>();
+  // No prototype: any event name is a plain key.
+  const handlers: Record<string, Set<AnyHandler>> = Object.create(null);
 
   const setState = (next: ConnectionState): void => {
     const previous = state;
@@ -143,49 +131,26 @@ export function connect<M extends object = EventMap>(
   const drop = (): void => {
     source?._close();
     source = undefined;
+    clearTimeout(retryTimer);
   };
 
-  const shutdown = (next: ConnectionState): void => {
+  // close(), or an error (`reason`): the client is done.
+  const shutdown = (reason?: StreamError): void => {
     save();
     drop();
     group?._close();
-    clearTimeout(retryTimer);
-    setState(next);
-  };
-
-  const stop = (reason: StreamError): void => {
     error = reason;
-    shutdown('error');
-    options.onError?.(reason);
-  };
-
-  const dispatch = (name: string, rawData: string, id: string, own?: boolean): void => {
-    // A tab sharing a stream gets the events since its new leader's position again after a failover.
-    if (group && own && !isAfter(id, lastEventId)) return;
-    remember(id);
-    const set = handlers.get(name);
-    if (!set?.size) return;
-    let data: unknown = rawData;
-    if (!rawNames.has(name)) {
-      try {
-        // An event published without data arrives with empty data.
-        data = rawData ? JSON.parse(rawData) : undefined;
-      } catch {
-        throw new SyntaxError(
-          `express-eventstream/client: event "${name}" is not JSON; list it in options.raw`,
-        );
-      }
-    }
-    const details: EventDetails = { event: name, id: id || undefined, rawData };
-    for (const handler of [...set]) handler(data, details);
+    setState(reason ? 'error' : 'closed');
+    if (reason) options.onError?.(reason);
   };
 
   const handle: Emit = (name, data, id, status, own, channel) => {
     // A shared stream carries the events of every tab's channels.
     if (channel !== undefined && !subscribed.includes(channel)) return;
     if (name === 'stream-open') {
-      // On a shared stream only an id of the stream-open itself is this tab's position.
-      if (own || !group) remember(id);
+      // On a shared stream only an id of the stream-open itself is this tab's position, or the
+      // group's for a tab that has none yet.
+      if (own || !group || !lastEventId) remember(id);
       refusals = retryDelay = 0;
       const replayed = field(data, 'replayed');
       setState('open');
@@ -203,7 +168,7 @@ export function connect<M extends object = EventMap>(
         group = join(streamKey);
         open();
       } else if (condition !== 'unavailable')
-        stop({
+        shutdown({
           condition: typeof condition === 'string' ? condition : 'unknown',
           text: typeof text === 'string' ? text : data,
         });
@@ -213,37 +178,53 @@ export function connect<M extends object = EventMap>(
       // On a shared stream: this tab's channels among them, if any.
       const mine = Array.isArray(names) ? names.filter((c) => subscribed.includes(c)) : [];
       if (mine.length) options.onReset?.(mine, String(field(data, 'reason')) as ResetReason);
-    } else if (name !== ERROR) {
-      if (name !== 'keep-alive') dispatch(name, data, id, own);
-    } else if (status === undefined) {
-      // The source reconnects by itself, sending Last-Event-ID.
-      setState('reconnecting');
-    } else if (!retry || isFinal(status, lastEventId !== undefined)) {
-      // The source gave up (an HTTP error status or a wrong content type).
-      stop({
-        condition: 'connection-failed',
-        text: data || 'no event stream',
-        ...(status > 0 && { status }),
-      });
-    } else {
-      drop();
-      setState('reconnecting');
-      if (lastEventId && ++refusals >= RESUME_TRIES) {
-        // The server keeps refusing this id (a 204, 400, 414 or 431 before any stream): drop
-        // it, say so, and start fresh, rather than retry it forever.
-        lastEventId = undefined;
-        refusals = 0;
-        save('');
-        options.onReset?.(subscribed, 'refused-id');
+    } else if (name === ERROR) {
+      if (status === undefined) {
+        // The source reconnects by itself, sending Last-Event-ID.
+        setState('reconnecting');
+      } else if (!retry || isFinal(status, lastEventId !== undefined)) {
+        // The source gave up (an HTTP error status or a wrong content type).
+        shutdown({
+          condition: 'connection-failed',
+          text: data || 'no event stream',
+          ...(status > 0 && { status }),
+        });
+      } else {
+        drop();
+        setState('reconnecting');
+        if (lastEventId && ++refusals >= RESUME_TRIES) {
+          // The server keeps refusing this id (a 204, 400, 414 or 431 before any stream): drop
+          // it, say so, and start fresh, rather than retry it forever.
+          lastEventId = undefined;
+          refusals = 0;
+          save('');
+          options.onReset?.(subscribed, 'refused-id');
+        }
+        retryDelay = Math.min(retryDelay * 2 || retry.minDelayMs, retry.maxDelayMs);
+        retryTimer = setTimeout(open, retryDelay);
       }
-      retryDelay = Math.min(retryDelay * 2 || retry.minDelayMs, retry.maxDelayMs);
-      retryTimer = setTimeout(open, retryDelay);
+    } else if (name !== 'keep-alive' && !(group && own && !isAfter(id, lastEventId))) {
+      // An application event. A tab sharing a stream gets the events since its new leader's
+      // position again after a failover: those it had are dropped.
+      remember(id);
+      const set = handlers[name];
+      if (!set?.size) return;
+      let parsed: unknown = data;
+      if (!rawNames.has(name)) {
+        try {
+          // An event published without data arrives with empty data.
+          parsed = data ? JSON.parse(data) : undefined;
+        } catch {
+          throw new SyntaxError(`event "${name}" is not JSON; list it in options.raw`);
+        }
+      }
+      const details: EventDetails = { event: name, id: id || undefined, rawData: data };
+      for (const handler of [...set]) handler(parsed, details);
     }
   };
 
   const open = (): void => {
-    source?._close();
-    clearTimeout(retryTimer);
+    drop();
     // A shared stream: every tab's channels (each event tagged with its channel when the tabs'
     // sets differ), from the last id of the group's stream.
     const target = new URL(group ? keyUrl.href : base.href);
@@ -262,11 +243,11 @@ export function connect<M extends object = EventMap>(
     };
     const current = group && !group._leader ? group._follow(emit) : opener(target.href, emit);
     source = current;
-    for (const name of handlers.keys()) current._listen?.(name);
+    for (const name in handlers) current._listen?.(name);
   };
 
   const join = (name: string) =>
-    joinGroup(g, `express-eventstream:${name}`, subscribed, open, () => state === 'open');
+    joinGroup(g, `express-eventstream:${name}`, subscribed, lastEventId, open, () => state === 'open');
   let group = options.share ? join(keyUrl.href) : undefined;
 
   const client: EventStreamClient<M> = {
@@ -285,12 +266,11 @@ export function connect<M extends object = EventMap>(
         typeof name !== 'string' ||
         /^(stream-(open|error|reset)|keep-alive)$/.test(name)
       ) {
-        throw new TypeError(`on("${String(name)}"): needs an application event name and a handler function`);
+        throw new TypeError(`on("${String(name)}"): needs an app event name and a function`);
       }
-      let set = handlers.get(name);
+      let set = handlers[name];
       if (!set) {
-        set = new Set();
-        handlers.set(name, set);
+        set = handlers[name] = new Set();
         source?._listen?.(name);
       }
       const entry = handler as unknown as AnyHandler;
@@ -300,7 +280,7 @@ export function connect<M extends object = EventMap>(
       };
     },
     close() {
-      if (state !== 'closed' && state !== 'error') shutdown('closed');
+      if (state !== 'closed' && state !== 'error') shutdown();
     },
   };
 
@@ -317,10 +297,5 @@ export function connect<M extends object = EventMap>(
  * A refused response no retry can help: authorization, or any other 4xx (but 408 and 429) or a
  * 204 when no id was sent (with one, the id may be what is refused: see RESUME_TRIES).
  */
-function isFinal(status: number, idSent: boolean): boolean {
-  return (
-    status === 401 ||
-    status === 403 ||
-    (!idSent && (status === 204 || (status >= 400 && status < 500 && status !== 408 && status !== 429)))
-  );
-}
+const isFinal = (status: number, idSent: boolean): boolean =>
+  (idSent ? /^40[13]$/ : /^(204|4(?!08|29)\d\d)$/).test(`${status}`);

@@ -8,9 +8,6 @@ export interface StorageGlobals {
   removeEventListener?: (type: string, listener: () => void) => void;
 }
 
-/** How long a persisted id may wait before it is written (visible pages; hidden ones write at once). */
-const WRITE_DELAY_MS = 50;
-
 /** When a page may be discarded or left: what is pending is written then. */
 const LIFECYCLE = ['visibilitychange', 'pagehide', 'freeze'];
 
@@ -18,24 +15,25 @@ const LIFECYCLE = ['visibilitychange', 'pagehide', 'freeze'];
  * The stored id, and `save(id)` (`''` removes it; `undefined` writes what is pending and stops
  * listening to the page). Storage access never throws (storage can be disabled, full or
  * sandboxed). A write costs far more than handling an event, so a visible page writes the last id
- * at most once per WRITE_DELAY_MS, and at once when it is hidden or left: it may be discarded
- * while hidden. Without a page (a worker, Node) there is no lifecycle: every id is written.
+ * at most once per 50 ms, and at once when it is hidden or left: it may be discarded while
+ * hidden. Without a page (a worker, Node) there is no lifecycle: every id is written.
  */
 export function persistence(
   option: ConnectOptions['persist'],
   g: StorageGlobals,
   streamKey: string,
 ): [stored: string | undefined, save: (id?: string) => void] {
-  let storage: StorageLike | undefined;
   const custom = typeof option === 'object' ? option : {};
-  try {
-    storage = option === false ? undefined : (custom.storage ?? g.sessionStorage);
-  } catch {}
   const key = custom.key ?? `express-eventstream:last-event-id:${streamKey}`;
-  const paged = typeof g.document?.visibilityState === 'string' && g.addEventListener !== undefined;
+  let storage: StorageLike | undefined;
+  let stored: string | undefined;
   let pending: string | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let listening = false;
+  try {
+    storage = option === false ? undefined : (custom.storage ?? g.sessionStorage);
+    // Empty: removed (StorageLike has no removeItem) or never written.
+    stored = storage?.getItem(key) || undefined;
+  } catch {}
   const flush = (): void => {
     clearTimeout(timer);
     timer = undefined;
@@ -45,25 +43,21 @@ export function persistence(
     } catch {}
     pending = undefined;
   };
-  let stored: string | undefined;
-  try {
-    // Empty: removed (StorageLike has no removeItem) or never written.
-    stored = storage?.getItem(key) || undefined;
-  } catch {}
+  // A page: writes wait for a burst to end, or for the page to be hidden or left.
+  const paged = storage && g.document?.visibilityState && g.addEventListener;
+  const listen = (add?: boolean): void => {
+    if (paged)
+      for (const type of LIFECYCLE) g[add ? 'addEventListener' : 'removeEventListener']?.(type, flush);
+  };
+  listen(true);
   return [
     stored,
     (id) => {
       if (id !== undefined) pending = id;
-      if (id && paged && g.document?.visibilityState === 'visible') {
-        if (!listening) for (const type of LIFECYCLE) g.addEventListener?.(type, flush);
-        listening = true;
-        timer ??= setTimeout(flush, WRITE_DELAY_MS);
-        return;
-      }
-      flush();
-      if (id === undefined && listening) {
-        listening = false;
-        for (const type of LIFECYCLE) g.removeEventListener?.(type, flush);
+      if (id && paged && g.document?.visibilityState === 'visible') timer ??= setTimeout(flush, 50);
+      else {
+        flush();
+        if (id === undefined) listen();
       }
     },
   ];

@@ -64,12 +64,13 @@ export const fetchOpener =
         const init: RequestHeaders = {
           accept: 'text/event-stream',
           ...(typeof headers === 'function' ? await headers() : headers),
+          ...(lastId && { 'last-event-id': lastId }),
         };
-        if (lastId) init['last-event-id'] = lastId;
         const res = await fetchImpl(url, { headers: init, credentials, signal, cache: 'no-store' });
         const body =
           res.status === 200 &&
-          /^text\/event-stream/i.test(res.headers.get('content-type') ?? '') &&
+          // No header tests as "null".
+          /^text\/event-stream/i.test(res.headers.get('content-type') as string) &&
           res.body;
         if (!body) {
           const text = (await res.text().catch(() => '')).slice(0, BODY_CAP);

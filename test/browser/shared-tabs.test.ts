@@ -20,13 +20,15 @@ const clientFile = fileURLToPath(new URL('../../dist/client/index.js', import.me
 // Connects with the channels of the page's query; records events and states in window.__log.
 const PAGE_SCRIPT = `
 import { connect } from '/client.js';
-const channels = new URLSearchParams(location.search).getAll('channel');
+const query = new URLSearchParams(location.search);
+const channels = query.getAll('channel');
 window.__log = [];
 window.__leader = false;
 window.__client = connect('/events/', {
   channels,
   share: true,
   persist: false,
+  lastEventId: query.get('start') ?? undefined,
   retry: { minDelayMs: 50, maxDelayMs: 200 },
   fetch: (...args) => { window.__leader = true; return fetch(...args); },
   on: { n: (data) => window.__log.push(data) },
@@ -88,10 +90,13 @@ async function start(): Promise<void> {
   });
 }
 
-async function openTab(channels: string[]): Promise<Page> {
+/** A tab on `channels`, resuming after `start` (its own last id) when given. */
+async function openTab(channels: string[], start?: string): Promise<Page> {
   const page = await browser.newPage();
   pages.push(page);
-  await page.goto(server.url(`/?${channels.map((c) => `channel=${c}`).join('&')}`));
+  const query = new URLSearchParams(channels.map((c): [string, string] => ['channel', c]));
+  if (start) query.set('start', start);
+  await page.goto(server.url(`/?${query}`));
   return page;
 }
 
@@ -257,4 +262,37 @@ describe('share: true in headless Chromium', () => {
     expect(ev.stats().connections).toBe(1);
     expect(browser.problems).toEqual([]);
   }, 180_000);
+
+  test('a tab joining with a channel the group lacks reads it from its own last id: its events once, in order; the other tab repeats nothing', async () => {
+    await start();
+    const a = await openTab(['a']);
+    await until(async () => (await logOf(a)).includes('state:open'), 20_000, 'open');
+    const publish = (channel: string, data: string) => ev.publish(channel, { event: 'n', data });
+    await publish('a', 'a0');
+    await until(async () => datas(await logOf(a)).includes('a0'), 20_000, 'a0');
+    // The new tab's own position: before the events of c that no tab read, and before a1, the
+    // group's position when it joins.
+    const from = (await a.evaluate('window.__client.lastEventId')) as string;
+    await publish('c', 'c1');
+    await publish('c', 'c2');
+    await publish('a', 'a1');
+    await publish('c', 'c3');
+    await until(async () => datas(await logOf(a)).includes('a1'), 20_000, 'a1');
+    const c = await openTab(['c'], from);
+    await until(
+      () => ev.stats().connections === 1 && channelsOf(requests.at(-1)!) === 'a,c',
+      20_000,
+      'one stream on both channels',
+    );
+    // The leader reconnected from the new tab's position, not the group's.
+    expect(new URLSearchParams(requests.at(-1)).get('lastEventId')).toBe(from);
+    await until(async () => (await logOf(c)).includes('state:open'), 20_000, 'the new tab open');
+    await publish('c', 'c4');
+    await publish('a', 'a2');
+    await until(async () => datas(await logOf(c)).includes('c4'), 20_000, 'c4');
+    await until(async () => datas(await logOf(a)).includes('a2'), 20_000, 'a2');
+    expect(datas(await logOf(c))).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect(datas(await logOf(a))).toEqual(['a0', 'a1', 'a2']);
+    expect(browser.problems).toEqual([]);
+  }, 120_000);
 });
