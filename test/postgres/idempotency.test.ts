@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events, streamHandler } from '../../dist/index.js';
-import { postgres, postgresStore } from '../../dist/postgres.js';
+import { migrationSql, postgres, postgresStore } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server.js';
 import { connect } from '../helpers/sse-client.js';
@@ -185,6 +185,48 @@ describe('Postgres engine: idempotency keys', () => {
       expect.objectContaining({ option: 'idempotencyWindowMs' }),
     );
   }, 60_000);
+
+  it('keyed appends from two processes while others start (the migration) and trim: no deadlock, no failure', async () => {
+    const a = store('locks', { poolSize: 4 });
+    const b = store('locks', { poolSize: 4 });
+    await Promise.all([a.epoch(), b.epoch()]);
+    const db = await sql();
+    const other = await sql();
+    let appending = true;
+    // A process starting: the migration as the store runs it (one implicit transaction, under its
+    // advisory lock), again and again; and retention, which deletes tokens and expired keys.
+    const migrations = (async () => {
+      let runs = 0;
+      while (appending) {
+        await db.query(`SELECT pg_advisory_xact_lock(${0x656573}, 0); ${migrationSql()}`);
+        runs++;
+      }
+      return runs;
+    })();
+    const trims = (async () => {
+      while (appending) {
+        await other.query(`UPDATE ees_keys SET expires_at = now() WHERE ns = 'locks'`);
+        await internals(a).trim();
+      }
+    })();
+    try {
+      for (let round = 0; round < 60; round++) {
+        await Promise.all(
+          [a, b, a, b].map((s, i) =>
+            s.append([
+              { channel: `c${i}`, body: body(round), key: `r${round}` },
+              { channel: 'c', body: body(round) },
+              { channel: `c${i}`, body: body(round), key: `r${round}-${i}` },
+            ]),
+          ),
+        );
+      }
+    } finally {
+      appending = false;
+    }
+    expect(await migrations).toBeGreaterThan(0);
+    await trims;
+  }, 120_000);
 
   it('a key row this library did not write is refused with PostgresDataError, nothing stored', async () => {
     const s = store('foreign-key');

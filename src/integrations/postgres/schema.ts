@@ -122,9 +122,8 @@ CREATE TABLE IF NOT EXISTS ${n.appends} (
 );
 CREATE INDEX IF NOT EXISTS ${n.appends}_by_age ON ${n.appends} (ns, at);
 
--- Idempotency keys (publish(…, { idempotencyKey })): where the event first published with a key
--- landed, until the key expires (the window of the process that wrote it). Written and read only
--- under the namespace row's lock; expired rows are deleted by the trim.
+-- Idempotency keys: where a key's event landed, until the writer's window ends. Read and written
+-- under the namespace row's lock only; the trim deletes expired rows.
 CREATE TABLE IF NOT EXISTS ${n.keys} (
   ns text NOT NULL,
   key text NOT NULL,
@@ -133,14 +132,13 @@ CREATE TABLE IF NOT EXISTS ${n.keys} (
   expires_at timestamptz NOT NULL,
   PRIMARY KEY (ns, key)
 );
-CREATE INDEX IF NOT EXISTS ${n.keys}_by_expiry ON ${n.keys} (ns, expires_at);
+-- Not (ns, expires_at): a planner without statistics takes that one for a key's lookup too.
+CREATE INDEX IF NOT EXISTS ${n.keys}_by_expiry ON ${n.keys} (expires_at);
 
--- Appends events in one transaction under the namespace row's lock (see above); returns, per
--- item, its seq, the seq of the previous event on its channel and whether it was a duplicate, and
--- wakes the listeners with the epoch and the new head. p_token (when not null) records the append
--- in ${n.appends}. p_keys (null: no item has a key) holds each item's idempotency key or null: an
--- item whose key was stored within its window, or earlier in the call, is not stored again and
--- answers with the original's seqs. Earlier signatures are dropped (the result gained r_dup).
+-- Appends events in one transaction under the namespace row's lock (see above); per item: its seq,
+-- its channel's previous seq, whether it repeated a key (p_keys: each item's key or null; null: no
+-- keys), then wakes the listeners with '<epoch>:<head>'. p_token (not null) records the append in
+-- ${n.appends}. Earlier signatures are dropped (the result gained r_dup).
 DROP FUNCTION IF EXISTS ${n.append}(text, text[], text[], text);
 DROP FUNCTION IF EXISTS ${n.append}(text, text[], text[], text, text);
 CREATE OR REPLACE FUNCTION ${n.append}(p_ns text, p_channels text[], p_bodies text[], p_epoch text,
@@ -170,15 +168,17 @@ BEGIN
     ), ${stored}
     SELECT v_epoch, s.seq, s.prev_seq, false FROM stored s ORDER BY s.seq;
   ELSE
-    -- The lock first, then the keys: an append racing with the same key has committed its key
-    -- by now (each statement here reads what is committed when it starts).
+    -- The lock first, then the keys: a racing append of the same key has committed it by now.
     PERFORM 1 FROM ${n.namespaces} WHERE ns = p_ns FOR NO KEY UPDATE;
     -- Stored: the items without a key, and the first of each key not seen within its window.
+    -- Keys are looked up one by one (LATERAL), never all of the namespace's hashed; a key found
+    -- is locked, so the trim (skipping locked rows) leaves it for the answer below.
     SELECT coalesce(array_agg(x.i ORDER BY x.i), '{}') INTO v_fresh FROM (
       SELECT t.i::int AS i, t.k, row_number() OVER (PARTITION BY t.k ORDER BY t.i) AS nth
       FROM unnest(p_keys) WITH ORDINALITY AS t (k, i)
-    ) x WHERE x.k IS NULL OR (x.nth = 1 AND NOT EXISTS (
-      SELECT 1 FROM ${n.keys} s WHERE s.ns = p_ns AND s.key = x.k AND s.expires_at > now()));
+    ) x LEFT JOIN LATERAL (SELECT 1 AS hit FROM ${n.keys} s
+      WHERE x.nth = 1 AND s.ns = p_ns AND s.key = x.k AND s.expires_at > now() FOR KEY SHARE) s ON true
+    WHERE x.k IS NULL OR (x.nth = 1 AND s.hit IS NULL);
     v_new := cardinality(v_fresh);
     UPDATE ${n.namespaces} SET head = head + v_new WHERE ns = p_ns RETURNING head, epoch INTO v_head, v_epoch;
     WITH items AS (
@@ -188,8 +188,7 @@ BEGIN
     SELECT array_agg(s.seq ORDER BY s.seq), array_agg(s.prev_seq ORDER BY s.seq) INTO v_seqs, v_prevs
     FROM stored s;
   END IF;
-  -- After the events, then the keys: a migration (another process starting) locks the events,
-  -- appends and keys tables in that order; taking them in another order could deadlock with it.
+  -- After the events, then the keys: the order a migration (a process starting) locks them in.
   IF p_token IS NOT NULL THEN
     INSERT INTO ${n.appends} (ns, token, first_seq, last_seq) VALUES (p_ns, p_token, v_head - v_new + 1, v_head);
   END IF;
@@ -203,7 +202,8 @@ BEGIN
     SELECT v_epoch, coalesce(v_seqs[f.j], s.seq), coalesce(v_prevs[f.j], s.prev_seq), f.j IS NULL
     FROM unnest(p_keys) WITH ORDINALITY AS t (k, i)
     LEFT JOIN unnest(v_fresh) WITH ORDINALITY AS f (i, j) ON f.i = t.i
-    LEFT JOIN ${n.keys} s ON f.j IS NULL AND s.ns = p_ns AND s.key = t.k
+    LEFT JOIN LATERAL (SELECT s.seq, s.prev_seq FROM ${n.keys} s
+      WHERE f.j IS NULL AND s.ns = p_ns AND s.key = t.k LIMIT 1) s ON true
     ORDER BY t.i;
   END IF;
   -- The payload, '<epoch>:<head>', lets a process that has read that far skip the read.
