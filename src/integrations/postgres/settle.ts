@@ -31,8 +31,8 @@ export interface AppendRow {
 
 /**
  * Stored: the append's rows, as the append function would have answered (`r_epoch`, `r_seq`,
- * `r_prev`, `r_dup`). Not stored: rejects with `outcome: 'not-stored'`. Unanswerable (the server is away
- * too, the backend did not end in time, retention took rows already): rejects with `cause`.
+ * `r_prev`, `r_dup`). Not stored: rejects with `outcome: 'not-stored'`. Unanswerable (the server
+ * is away too, the backend did not end in time, retention took rows already): rejects with `cause`.
  */
 export async function settleAppend(
   db: Database,
@@ -87,10 +87,11 @@ export async function settleAppend(
 }
 
 /**
- * The answer of a stored append with keys, rebuilt: an item without a key, or whose key row points
- * into the token's range, was stored (the range's events in item order); any other repeats its key
- * row (a repeat within the append, the first item of that key). Anything that does not add up (a
- * key row gone or replaced since: a window shorter than this check) leaves the outcome unknown.
+ * The answer of a stored append with keys, rebuilt: an item without a key, or the first of its key
+ * whose key row points into the token's range, was stored (the range's events, in item order); a
+ * later item of the same key answers as that first one; any other repeated an earlier append (its
+ * key row). Anything that does not add up (a key row gone or replaced since: a window shorter than
+ * this check) leaves the outcome unknown.
  */
 function withKeys(
   events: ReadonlyArray<Record<string, unknown>>,
