@@ -39,7 +39,8 @@ try {
   for (const [name, make] of Object.entries(drivers)) {
     const db = make();
     const ns = `bench-${name}`;
-    const append = 'SELECT r_seq FROM ees_append($1, $2::text[], $3::text[], $4)';
+    // No token, no keys: the append function's plain path.
+    const append = 'SELECT r_seq FROM ees_append($1, $2::text[], $3::text[], $4, NULL, NULL, 0)';
     const batch = Array.from({ length: 100 }, () => 'c');
     const bodies = Array.from({ length: 100 }, () => body);
     const batched = await measure(3, async () => {

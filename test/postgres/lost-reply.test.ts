@@ -79,6 +79,38 @@ describe('Postgres engine: a lost reply or request', () => {
     expect(seqs).toEqual([seqs[0]!, seqs[0]! + 1, seqs[0]! + 2]);
   }, 60_000);
 
+  it('with idempotency keys, the reply lost after the commit: the publishes resolve, the repeats (of an earlier append and within it) neither stored nor delivered', async () => {
+    const { ev, client, stored } = await setup('cut-keys');
+    await ev.publish('c', { event: 'n', data: 'kept' }, { idempotencyKey: 'k-a' });
+    await client.waitFor((c) => c.named('n').length === 2, 15_000, 'the keyed event');
+    const cut = proxy.fault(containing('keyed-cut'), { kind: 'cut-after-reply' });
+    // One append (one tick): a repeat of an earlier key, a new key, its repeat, an event without one.
+    await Promise.all([
+      ev.publish('c', { event: 'n', data: 'again' }, { idempotencyKey: 'k-a' }),
+      ev.publish('c', { event: 'n', data: 'keyed-cut' }, { idempotencyKey: 'k-b' }),
+      ev.publish('c', { event: 'n', data: 'repeat' }, { idempotencyKey: 'k-b' }),
+      ev.publish('c', { event: 'n', data: 'plain' }),
+    ]);
+    await cut;
+    await ev.publish('c', { event: 'n', data: 'after' }, { idempotencyKey: 'k-b' });
+    await ev.publish('c', { event: 'n', data: 'last' });
+    await client.waitFor(
+      (c) => c.named('n').some((e) => JSON.parse(e.data) === 'last'),
+      15_000,
+      'the last event',
+    );
+    expect(client.named('n').map((e) => JSON.parse(e.data) as string)).toEqual([
+      'first',
+      'kept',
+      'keyed-cut',
+      'plain',
+      'last',
+    ]);
+    const bodies = await stored();
+    for (const data of ['again', 'repeat', 'after']) expect(bodies.some((b) => b.includes(data))).toBe(false);
+    expect(bodies.filter((b) => b.includes('keyed-cut'))).toHaveLength(1);
+  }, 60_000);
+
   it('the request cut before it reached the server: the publish rejects with outcome not-stored, and it is not stored', async () => {
     const { ev, client, stored } = await setup('cut-before');
     const cut = proxy.fault(containing('never'), { kind: 'cut-before' });

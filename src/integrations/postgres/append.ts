@@ -1,14 +1,14 @@
 // One append of the Postgres store: a single statement (the append function, schema.ts) carrying
 // a fresh token that the function records in the same transaction; when the connection fails
 // after sending it, settle.ts ends that backend and looks the token up. The rows it answers are
-// checked before they become ids.
+// checked before they become ids. Idempotency keys go along only when an item has one (null
+// otherwise: the function's keyless path, no lookup).
 import { randomBytes } from 'node:crypto';
-import type pg from 'pg';
 import type { Database } from './database.js';
-import { PostgresUnavailableError } from './errors.js';
-import { checkEpoch, checkSeq } from './records.js';
+import { PostgresDataError, PostgresUnavailableError } from './errors.js';
+import { checkEpoch, checkFlag, checkSeq } from './records.js';
 import type { SchemaNames } from './schema.js';
-import { settleAppend } from './settle.js';
+import { type AppendRow, settleAppend } from './settle.js';
 import type { AppendItem, AppendResult } from './types.js';
 
 /** A fresh epoch candidate: 8 base-36 characters (the database keeps an existing one). */
@@ -21,6 +21,8 @@ export interface AppendContext {
   readonly epoch: string;
   /** How long a lost append's backend may take to end before its outcome stays unknown. */
   readonly waitMs: number;
+  /** How long (ms) an idempotency key written by this append is remembered. */
+  readonly keyWindowMs: number;
 }
 
 /** Appends `items` (at least one) all or none; rejects with a PostgresUnavailableError and its outcome. */
@@ -32,13 +34,22 @@ export async function appendEvents(
   context: AppendContext,
 ): Promise<{ epoch: string; events: AppendResult[] }> {
   const token = randomBytes(12).toString('base64url');
+  const keys = items.some((i) => i.key !== undefined) ? items.map((i) => i.key ?? null) : null;
   let backend: number | undefined;
-  let r: pg.QueryResult;
+  let r: { rows: AppendRow[] };
   try {
     r = await db.run(
       'append',
-      `SELECT r_epoch, r_seq, r_prev FROM ${n.append}($1, $2::text[], $3::text[], $4, $5)`,
-      [namespace, items.map((i) => i.channel), items.map((i) => i.body), context.epoch, token],
+      `SELECT r_epoch, r_seq, r_prev, r_dup FROM ${n.append}($1, $2::text[], $3::text[], $4, $5, $6::text[], $7)`,
+      [
+        namespace,
+        items.map((i) => i.channel),
+        items.map((i) => i.body),
+        context.epoch,
+        token,
+        keys,
+        context.keyWindowMs,
+      ],
       true,
       (pid) => {
         backend = pid;
@@ -51,7 +62,7 @@ export async function appendEvents(
     r = await settleAppend(db, n, namespace, {
       token,
       backend,
-      count: items.length,
+      keys: keys ?? items.map(() => null),
       cause: err,
       waitMs: context.waitMs,
     });
@@ -63,10 +74,19 @@ export async function appendEvents(
       outcome: 'unknown',
     });
   }
-  const epoch = checkEpoch(r.rows[0].r_epoch, n.namespaces, 'append');
-  const events = r.rows.map((row) => ({
-    seq: checkSeq(row.r_seq, n.events, 'append'),
-    prevSeq: checkSeq(row.r_prev, n.events, 'append'),
-  }));
+  const epoch = checkEpoch(r.rows[0]!.r_epoch, n.namespaces, 'append');
+  const events = r.rows.map((row, i): AppendResult => {
+    const duplicate = checkFlag(row.r_dup, n.append, 'append');
+    // A duplicate's seqs come from the keys table: a key's event precedes it on its channel, and
+    // only an item with a key can be one.
+    const table = duplicate ? n.keys : n.events;
+    const seq = checkSeq(row.r_seq, table, 'append');
+    const prevSeq = checkSeq(row.r_prev, table, 'append');
+    if (!duplicate) return { seq, prevSeq };
+    if (items[i]!.key === undefined || seq < 1 || prevSeq >= seq) {
+      throw new PostgresDataError('append', n.keys, `holds a foreign idempotency record for seq ${seq}`);
+    }
+    return { seq, prevSeq, duplicate };
+  });
   return { epoch, events };
 }

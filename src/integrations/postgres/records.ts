@@ -23,6 +23,14 @@ export function checkSeq(value: unknown, table: string, operation: string): numb
   return n;
 }
 
+/** A flag the engine's function answers (a boolean column). */
+export function checkFlag(value: unknown, table: string, operation: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw new PostgresDataError(operation, table, 'holds a flag that is not a boolean');
+  }
+  return value;
+}
+
 /** One event row, checked. */
 export function checkRecord(
   row: { seq: unknown; channel: unknown; body: unknown; prev: unknown },

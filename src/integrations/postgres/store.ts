@@ -46,6 +46,11 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
   /** Own pool: its size. Default 10. */
   poolSize?: number;
+  /**
+   * How long (ms) `publish(…, { idempotencyKey })` keys are remembered: a publish with a key
+   * seen within this window is not stored again. One small row per key. Default 300 000.
+   */
+  idempotencyWindowMs?: number;
 }
 
 /** The keys postgresStore() accepts. */
@@ -61,6 +66,7 @@ export const STORE_KEYS = [
   'acquireTimeoutMs',
   'statementTimeoutMs',
   'poolSize',
+  'idempotencyWindowMs',
 ] as const;
 
 /** Rows deleted per retention statement: short transactions, no long locks. */
@@ -87,6 +93,7 @@ export class PostgresStore implements EventStore {
   readonly #maxAgeMs: number;
   readonly #trimIntervalMs: number;
   readonly #statementTimeoutMs: number;
+  readonly #keyWindowMs: number;
   #lastTrim = 0;
   #trimming = false;
   /** This process' appends awaiting their answer. */
@@ -106,6 +113,7 @@ export class PostgresStore implements EventStore {
     this.#maxAgeMs = positiveInteger('maxAgeMs', options.maxAgeMs, 0);
     this.#trimIntervalMs = duration('trimIntervalMs', options.trimIntervalMs, 1000);
     this.#statementTimeoutMs = duration('statementTimeoutMs', options.statementTimeoutMs, 10_000);
+    this.#keyWindowMs = positiveInteger('idempotencyWindowMs', options.idempotencyWindowMs, 300_000);
     this.#db = new Database({
       url: options.url,
       pool: options.pool,
@@ -168,6 +176,7 @@ export class PostgresStore implements EventStore {
     const result = await appendEvents(this.#db, this.#names, this.namespace, items, {
       epoch: newEpoch(),
       waitMs: Math.max(1, Math.floor(this.#statementTimeoutMs / 2)),
+      keyWindowMs: this.#keyWindowMs,
     });
     this.#maybeTrim();
     return result;
@@ -201,7 +210,8 @@ export class PostgresStore implements EventStore {
    * (a pg Client or PoolClient in a transaction, or anything with `query(text, values)`), and
    * reaches the log, every process and every client only if and after that transaction
    * commits. A rollback leaves nothing: no event, no sequence number. The event is checked as
-   * `publish()` checks it (InvalidEventError, InvalidChannelError).
+   * `publish()` checks it (InvalidEventError, InvalidChannelError). It takes no idempotency key:
+   * the caller's transaction is what makes it happen once (a rollback stores nothing).
    */
   async publishIn(client: TransactionClient, channel: string, event: unknown): Promise<void> {
     const body = encodeForStore(channel, event);
