@@ -125,7 +125,7 @@ describe('postgresStore', () => {
           while (next < total) {
             const n = ++next;
             await client.query('BEGIN');
-            await client.query(`SELECT * FROM ees_append($1, $2::text[], $3::text[], $4, NULL)`, [
+            await client.query(`SELECT * FROM ees_append($1, $2::text[], $3::text[], $4, NULL, NULL, 0)`, [
               'order',
               ['c'],
               [body(n)],
