@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, events } from '../../dist/index.js';
-import { postgres } from '../../dist/postgres.js';
+import { migrationSql, postgres, postgresStore } from '../../dist/postgres.js';
 import { type PostgresInstance, startPostgres } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server.js';
 import { connect } from '../helpers/sse-client.js';
@@ -83,4 +83,46 @@ describe('publishIn()', () => {
     await client.waitFor((c) => c.named('marker').length === 1, 15_000, 'the marker');
     expect(client.named('created')).toHaveLength(committed.size);
   }, 180_000);
+
+  it('the outbox sequencer and a starting process (its migration) running together: no deadlock, every event sequenced', async () => {
+    const store = postgresStore({ url: server.url, namespace: 'mig' });
+    cleanups.push(() => store.close());
+    await store.epoch();
+    const sequence = () => (store as unknown as { sequence(): Promise<number> }).sequence();
+    const [writer, migrator] = [
+      new pg.Client({ connectionString: server.url }),
+      new pg.Client({ connectionString: server.url }),
+    ];
+    for (const c of [writer, migrator]) {
+      c.on('error', () => {});
+      await c.connect();
+      cleanups.push(() => c.end());
+    }
+    let running = true;
+    // A process starting: the migration as the store runs it (one implicit transaction under the
+    // advisory lock), over and over. It used to lock events and then outbox, the sequencer outbox
+    // and then events: "deadlock detected" within a few hundred rounds.
+    const migrations = (async () => {
+      let runs = 0;
+      while (running) {
+        await migrator.query(`SELECT pg_advisory_xact_lock(${0x656573}, 0); ${migrationSql()}`);
+        runs++;
+      }
+      return runs;
+    })();
+    const total = 400;
+    try {
+      for (let n = 1; n <= total; n++) {
+        await store.publishIn(writer, 'm', { event: 'n', data: n });
+        await sequence();
+      }
+    } finally {
+      running = false;
+    }
+    expect(await migrations).toBeGreaterThan(0);
+    const read = await store.readAfter(['m'], 0, total + 1);
+    expect(read.records.map((r) => Number(/data: (\d+)/.exec(r.body)![1]))).toEqual(
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
+  }, 120_000);
 });

@@ -10,7 +10,7 @@
 // and inserts its rows in the same short transaction. The next append waits for that lock, so it
 // gets higher seqs only after the previous one committed: a reader that sees seq n has seen every
 // seq below it, and a rolled-back append rolls its head back too (no gap).
-import { STREAM_CHANNEL_EVENTS, STREAM_CHANNEL_PREFIX } from '../../base/stream-limits.js';
+import { trimFunctionSql } from './retention-sql.js';
 
 /** Names of the engine's tables and functions for a prefix. */
 export interface SchemaNames {
@@ -64,6 +64,17 @@ function storeItems(n: SchemaNames): string {
     )`;
 }
 
+/**
+ * An index, created only when missing. `CREATE INDEX IF NOT EXISTS` locks its table (SHARE) before
+ * it finds the index there, so a process starting while another's sequencer runs (outbox, then
+ * events) would lock events, then outbox: the opposite order, a deadlock. Checking first takes no lock.
+ */
+function index(name: string, on: string): string {
+  return `DO $ix$ BEGIN
+  IF to_regclass('${name}') IS NULL THEN CREATE INDEX IF NOT EXISTS ${name} ON ${on}; END IF;
+END $ix$;`;
+}
+
 /** The migration's SQL for a table prefix (`ees_` by default). */
 export function migrationSql(prefix = 'ees_'): string {
   const n = schemaNames(prefix);
@@ -91,14 +102,14 @@ CREATE TABLE IF NOT EXISTS ${n.events} (
   at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (ns, seq)
 );
-CREATE INDEX IF NOT EXISTS ${n.events}_by_channel ON ${n.events} (ns, channel, seq);
+${index(`${n.events}_by_channel`, `${n.events} (ns, channel, seq)`)}
 CREATE TABLE IF NOT EXISTS ${n.outbox} (
   id bigserial PRIMARY KEY,
   ns text NOT NULL,
   channel text NOT NULL,
   body text NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ${n.outbox}_by_ns ON ${n.outbox} (ns, id);
+${index(`${n.outbox}_by_ns`, `${n.outbox} (ns, id)`)}
 -- Shared state (presence, revocations, stream status): entries expire by the database's clock.
 CREATE TABLE IF NOT EXISTS ${n.state} (
   ns text NOT NULL,
@@ -108,7 +119,7 @@ CREATE TABLE IF NOT EXISTS ${n.state} (
   expires_at timestamptz NOT NULL,
   PRIMARY KEY (ns, scope, key)
 );
-CREATE INDEX IF NOT EXISTS ${n.state}_by_expiry ON ${n.state} (ns, scope, expires_at);
+${index(`${n.state}_by_expiry`, `${n.state} (ns, scope, expires_at)`)}
 
 -- Each append's token and seqs, committed with it: after a connection lost once the append was
 -- sent, the store asks here whether it committed. Kept ten minutes (trim).
@@ -120,7 +131,7 @@ CREATE TABLE IF NOT EXISTS ${n.appends} (
   at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (ns, token)
 );
-CREATE INDEX IF NOT EXISTS ${n.appends}_by_age ON ${n.appends} (ns, at);
+${index(`${n.appends}_by_age`, `${n.appends} (ns, at)`)}
 
 -- Idempotency keys: where a key's event landed, until the writer's window ends. Read and written
 -- under the namespace row's lock only; the trim deletes expired rows.
@@ -133,7 +144,7 @@ CREATE TABLE IF NOT EXISTS ${n.keys} (
   PRIMARY KEY (ns, key)
 );
 -- Not (ns, expires_at): a planner without statistics takes that one for a key's lookup too.
-CREATE INDEX IF NOT EXISTS ${n.keys}_by_expiry ON ${n.keys} (expires_at);
+${index(`${n.keys}_by_expiry`, `${n.keys} (expires_at)`)}
 
 -- Appends events in one transaction under the namespace row's lock (see above); per item: its seq,
 -- its channel's previous seq, whether it repeated a key (p_keys: each item's key or null; null: no
@@ -239,62 +250,5 @@ BEGIN
 END
 $fn$;
 
--- Retention, one short batch per call: events older than p_max_age_ms (0: no age limit), then
--- each channel's events beyond its newest p_max_per_channel (a response stream's channel, beyond
--- its own bound: its producer limits it); marks how far each channel was trimmed (readers report
--- a gap past it); then expired idempotency keys. Returns how many event and key rows it deleted.
-CREATE OR REPLACE FUNCTION ${n.trim}(p_ns text, p_max_per_channel bigint, p_max_age_ms bigint, p_batch int)
-RETURNS int LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_deleted int := 0;
-  v_rows int;
-  v_ch record;
-BEGIN
-  IF p_max_age_ms > 0 THEN
-    WITH gone AS (
-      DELETE FROM ${n.events} WHERE ns = p_ns AND seq IN (
-        SELECT seq FROM ${n.events} WHERE ns = p_ns ORDER BY seq LIMIT p_batch
-      ) AND at < now() - p_max_age_ms * interval '1 millisecond'
-      RETURNING channel, seq
-    ), per AS (SELECT channel, max(seq) AS upto, count(*) AS k FROM gone GROUP BY channel
-    ), marked AS (
-      UPDATE ${n.channels} ch SET trimmed_seq = greatest(ch.trimmed_seq, per.upto), stored = ch.stored - per.k
-      FROM per WHERE ch.ns = p_ns AND ch.channel = per.channel RETURNING 1
-    )
-    SELECT coalesce(sum(k), 0) INTO v_rows FROM per;
-    v_deleted := v_deleted + v_rows;
-  END IF;
-  FOR v_ch IN
-    SELECT channel, stored - lim AS excess FROM (
-      SELECT channel, stored, CASE WHEN left(channel, ${STREAM_CHANNEL_PREFIX.length}) = '${STREAM_CHANNEL_PREFIX}'
-        THEN ${STREAM_CHANNEL_EVENTS} ELSE p_max_per_channel END AS lim
-      FROM ${n.channels} WHERE ns = p_ns AND stored > p_max_per_channel
-    ) c WHERE stored > lim LIMIT 100
-  LOOP
-    WITH gone AS (
-      DELETE FROM ${n.events} WHERE ns = p_ns AND seq IN (
-        SELECT seq FROM ${n.events} WHERE ns = p_ns AND channel = v_ch.channel
-        ORDER BY seq LIMIT least(v_ch.excess, p_batch)
-      ) RETURNING seq
-    ), per AS (SELECT max(seq) AS upto, count(*) AS k FROM gone
-    ), marked AS (
-      UPDATE ${n.channels} ch SET trimmed_seq = greatest(ch.trimmed_seq, per.upto), stored = ch.stored - per.k
-      FROM per WHERE ch.ns = p_ns AND ch.channel = v_ch.channel AND per.k > 0 RETURNING 1
-    )
-    SELECT coalesce(sum(k), 0) INTO v_rows FROM per;
-    v_deleted := v_deleted + v_rows;
-  END LOOP;
-  -- The append's tables in the append's order (events, appends, keys): no deadlock with it or
-  -- with a migration. Keys locked by an append are skipped (taken next time), never waited for.
-  DELETE FROM ${n.appends} WHERE ns = p_ns AND at < now() - interval '10 minutes';
-  WITH gone AS (
-    DELETE FROM ${n.keys} WHERE ns = p_ns AND key IN (
-      SELECT key FROM ${n.keys} WHERE ns = p_ns AND expires_at < now() LIMIT p_batch FOR UPDATE SKIP LOCKED
-    ) RETURNING 1
-  )
-  SELECT count(*) INTO v_rows FROM gone;
-  RETURN v_deleted + v_rows;
-END
-$fn$;
-`;
+${trimFunctionSql(n)}`;
 }
