@@ -1,9 +1,15 @@
 // EventStore v2 on Redis: one namespace's history, sequence and epoch, shared by every process.
 // Each operation is one script call (one round trip); see scripts.ts for the key layout.
-import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import { type RedisOptions as IORedisOptions, Redis } from 'ioredis';
-import { APPEND_LUA, type AppendReply, appendOutcome, appendRequest } from './append-script.js';
+import {
+  APPEND_LUA,
+  type AppendReply,
+  appendOutcome,
+  appendRequest,
+  newEpoch,
+  pubsubName,
+} from './append-script.js';
 import { RedisClock, runScript, type Script, script, settleAppend, typedError } from './commands.js';
 import { RedisUnavailableError } from './errors.js';
 import { clientEndpoint, Link, type RedisClient, redactUrl } from './link.js';
@@ -76,11 +82,6 @@ export const STORE_KEYS = [
   'idempotencyWindowMs',
 ] as const;
 
-/** A fresh epoch candidate: 8 base-36 characters (the script keeps an existing one). */
-function newEpoch(): string {
-  return randomBytes(6).readUIntBE(0, 6).toString(36).padStart(8, '0').slice(-8);
-}
-
 export class RedisStore implements EventStore {
   /** @internal The bus duplicates it for subscribing. */
   readonly client: RedisClient;
@@ -150,9 +151,9 @@ export class RedisStore implements EventStore {
     this.#metaKeys = [`${this.#base}epoch`, `${this.#base}seq`, `${this.#base}last`];
   }
 
-  /** @internal The pub/sub channel carrying `channel`'s events. */
+  /** @internal The pub/sub channel carrying `channel`'s events (one for all response streams). */
   pubsubChannel(channel: string): string {
-    return `${this.#base}p:${channel}`;
+    return pubsubName(this.#base, channel);
   }
 
   /** @internal Inverse of pubsubChannel (undefined for other channels). */
@@ -164,10 +165,6 @@ export class RedisStore implements EventStore {
   /** @internal A key of this namespace: `<prefix>{ns}:<rest>` (one cluster slot for all). */
   key(rest: string): string {
     return `${this.#base}${rest}`;
-  }
-
-  #historyKey(channel: string): string {
-    return `${this.#base}h:${channel}`;
   }
 
   async epoch(): Promise<string> {
@@ -229,7 +226,7 @@ export class RedisStore implements EventStore {
       throw new InvalidOptionError('limit', 'limit must be a positive integer');
     }
     const channels = positions.map(([c]) => c);
-    const keys: string[] = [...this.#metaKeys, ...channels.map((c) => this.#historyKey(c))];
+    const keys: string[] = [...this.#metaKeys, ...channels.map((c) => this.key(`h:${c}`))];
     const args = [newEpoch(), String(limit ?? 0), String(this.#maxAgeMs)];
     for (const [c, afterSeq] of positions) args.push(c, String(afterSeq));
     const [epoch, head, lasts, gapFlags, flat] = (await this.#run('read', READ, keys, args)) as [
