@@ -144,4 +144,25 @@ describe('response streams on the Redis bus', () => {
       await h.close();
     }
   });
+
+  it('a burst of first uses of a script not loaded yet sends the script once (one EVAL), not once per call', async () => {
+    const namespace = ns();
+    const store = redisStore({ url: redis.url, namespace });
+    const evals = () => Number(/cmdstat_eval:calls=(\d+)/.exec(redis.cli('INFO', 'commandstats'))?.[1] ?? 0);
+    try {
+      await store.epoch();
+      redis.cli('SCRIPT', 'FLUSH');
+      const before = evals();
+      // 300 appends at once, as 300 streams opening or ending together: all get NOSCRIPT.
+      const appended = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => store.append([{ channel: `~stream/x${i}`, body: body(i) }])),
+      );
+      expect(appended.map((a) => a.events[0]!.seq).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 300 }, (_, i) => i + 1),
+      );
+      expect(evals() - before).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
 });
