@@ -102,7 +102,13 @@ export async function settleAppend(
   keys: string[],
   args: string[],
   giveUpAt: number,
-  context: { readonly endpoint: string; closed(): boolean; failure(): Error | undefined },
+  context: {
+    readonly endpoint: string;
+    closed(): boolean;
+    failure(): Error | undefined;
+    /** Settles once the appends called before this one settled: a retry must not overtake them. */
+    readonly before: Promise<unknown>;
+  },
 ): Promise<unknown> {
   let waitMs = 25;
   for (;;) {
@@ -114,6 +120,9 @@ export async function settleAppend(
       if (context.closed() || Date.now() >= giveUpAt) {
         throw typedError('append', err, { endpoint, cause: context.failure(), outcome: 'unknown' });
       }
+      // The first attempt went out behind the earlier appends on the connection; a retry is sent
+      // only once they settled, so it cannot be stored before them.
+      await context.before;
       await new Promise((resolve) => setTimeout(resolve, waitMs));
       waitMs = Math.min(2 * waitMs, 500);
     }

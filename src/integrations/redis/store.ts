@@ -54,7 +54,6 @@ export interface RedisStoreOptions {
 
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const PREFIX = /^[A-Za-z0-9_.:-]{0,32}$/;
-
 /** The longest wait between reconnect attempts of the store's own client. */
 const RECONNECT_MAX_MS = 500;
 
@@ -102,6 +101,9 @@ export class RedisStore implements EventStore {
   readonly #idempotencyWindowMs: number;
   readonly #clock = new RedisClock();
   #closed = false;
+  /** Appends reach Redis in call order (one connection), and a retry waits for those called before it. */
+  readonly appendsInOrder = true;
+  #lastAppend: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisStoreOptions = {}) {
     assertObject(options, 'options', 'redisStore() options');
@@ -174,8 +176,8 @@ export class RedisStore implements EventStore {
   /**
    * Appends all items or none. The request carries a fresh token and a deadline: Redis keeps the
    * reply under the token, so a retry (ours, or ioredis resending after a reconnect) returns it
-   * instead of appending again, and refuses a copy arriving after the deadline. A failure
-   * without an answer from Redis is retried until Redis answers (see `appendTimeoutMs`).
+   * instead of appending again, and refuses a copy arriving after the deadline. A failure without
+   * an answer is retried until Redis answers (`appendTimeoutMs`), after the appends before it.
    */
   async append(
     items: ReadonlyArray<AppendItem>,
@@ -194,12 +196,14 @@ export class RedisStore implements EventStore {
       tokenTtlMs: 2 * this.#appendTimeoutMs + 5000,
       idempotencyWindowMs: this.#idempotencyWindowMs,
     });
-    const reply = (await settleAppend(this.client, APPEND, keys, args, started + 2 * this.#appendTimeoutMs, {
+    const settled = settleAppend(this.client, APPEND, keys, args, started + 2 * this.#appendTimeoutMs, {
       endpoint: this.endpoint,
       closed: () => this.#closed,
       failure: () => this.#link?.failure,
-    })) as AppendReply;
-    return appendOutcome(reply, items.length);
+      before: this.#lastAppend,
+    });
+    this.#lastAppend = settled.catch(() => undefined);
+    return appendOutcome((await settled) as AppendReply, items.length);
   }
 
   async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {
