@@ -1,6 +1,7 @@
-// Store appends for the pipeline (group commit). One append is in flight at a time, so batches
-// reach the store, and then clients, in publish order; the batches flushed while it runs wait
-// and go together in the next append. A store slower than the flush rate (Redis on a busy
+// Store appends for the pipeline (group commit). One append is in flight at a time (two where the
+// store keeps call order, `appendsInOrder`: Redis on one connection), so batches reach the store,
+// and then clients, in publish order; the batches flushed while it runs wait and go together in
+// the next append. A store slower than the flush rate (Redis on a busy
 // machine, at one batch per millisecond) then costs one round trip per wait, instead of a queue
 // of one round trip per batch that grows for as long as the rate lasts.
 
@@ -23,25 +24,30 @@ export interface AppendTarget<B> {
 export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
   readonly #store: EventStore;
   readonly #target: AppendTarget<B>;
+  /** Two appends in flight where the store keeps call order (`appendsInOrder`), else one. */
+  readonly #maxInFlight: number;
   #queued: B[] = [];
-  #draining = false;
+  #inFlight = 0;
+  /** Settles once the last append sent so far was handed on: each waits for the one before it. */
+  #handed: Promise<void> = Promise.resolve();
   #idle: Promise<void> = Promise.resolve();
+  #markIdle: (() => void) | undefined;
 
   constructor(store: EventStore, target: AppendTarget<B>) {
     this.#store = store;
     this.#target = target;
+    this.#maxInFlight = store.appendsInOrder === true ? 2 : 1;
   }
 
   /** Queue a batch: it is appended after every batch added before it. */
   add(batch: B): void {
     this.#queued.push(batch);
-    if (this.#draining) return;
-    this.#draining = true;
-    // Every path of #drain settles its groups: anything caught here is a defect, contained.
-    this.#idle = this.#drain().catch((err: unknown) => {
-      this.#draining = false;
-      this.#target.failed(this.#queued.splice(0), err, 'dispatch');
-    });
+    if (this.#markIdle === undefined) {
+      this.#idle = new Promise((resolve) => {
+        this.#markIdle = resolve;
+      });
+    }
+    this.#pump();
   }
 
   /** Settles once every batch added so far was appended and handed on. */
@@ -49,9 +55,29 @@ export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
     return this.#idle;
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queued.length > 0) await this.#append(this.#take());
-    this.#draining = false;
+  /** Sends what is queued while a slot is free; results are handed on in the order sent. */
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queued.length > 0) {
+      const group = this.#take();
+      this.#inFlight++;
+      const stored = this.#send(group);
+      const before = this.#handed;
+      this.#handed = (async () => {
+        const outcome = await stored;
+        await before;
+        this.#hand(group, outcome);
+      })()
+        // Every path of #hand settles its group: anything caught here is a defect, contained.
+        .catch((err: unknown) => this.#target.failed(group, err, 'dispatch'))
+        .finally(() => {
+          this.#inFlight--;
+          this.#pump();
+          if (this.#inFlight === 0 && this.#queued.length === 0) {
+            this.#markIdle?.();
+            this.#markIdle = undefined;
+          }
+        });
+    }
   }
 
   /** The oldest queued batch and those after it, up to MAX_GROUP_EVENTS events (at least one batch). */
@@ -64,9 +90,9 @@ export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
     return this.#queued.splice(0, n);
   }
 
-  async #append(group: readonly B[]): Promise<void> {
+  /** The store's answer for `group` (the call is made now, so appends reach the store in order). */
+  async #send(group: readonly B[]): Promise<{ encoded: EncodedEvent[] } | { cause: unknown }> {
     const pending = group.length === 1 ? group[0]!.events : group.flatMap((b) => b.events);
-    let encoded: EncodedEvent[];
     try {
       // The epoch comes with the append: once the events are stored, nothing else can fail
       // and make their publish reject (a caller would retry and store them twice).
@@ -76,19 +102,26 @@ export class Appender<B extends { readonly events: readonly PendingEvent[] }> {
         ),
       );
       assertEpoch(epoch);
-      encoded = [];
+      const encoded: EncodedEvent[] = [];
       pending.forEach((p, i) => {
         const { seq, prevSeq, duplicate } = events[i]!;
         // A repeated idempotency key: published (and delivered) before, not again.
         if (duplicate !== true)
           encoded.push(assignId(p, formatId(epoch, seq), seq, formatId(epoch, prevSeq)));
       });
+      return { encoded };
     } catch (cause) {
-      this.#target.failed(group, cause, 'append');
+      return { cause };
+    }
+  }
+
+  #hand(group: readonly B[], outcome: { encoded: EncodedEvent[] } | { cause: unknown }): void {
+    if ('cause' in outcome) {
+      this.#target.failed(group, outcome.cause, 'append');
       return;
     }
     try {
-      this.#target.appended(group, encoded);
+      this.#target.appended(group, outcome.encoded);
     } catch (err) {
       this.#target.failed(group, err, 'dispatch');
     }

@@ -82,4 +82,10 @@ export interface EventStore {
    */
   readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult>;
   close?(): Promise<void>;
+  /**
+   * True when appends are stored in the order `append()` was called even while earlier ones are
+   * still in flight (retries included): the core then sends the next append before the previous
+   * one answered (two in flight). Default: one at a time.
+   */
+  readonly appendsInOrder?: boolean;
 }

@@ -26,20 +26,49 @@ export function placement(state: ChannelState): Promise<void> {
   return state.waiting.promise;
 }
 
-/** Parse one pub/sub payload: [epoch, seq, prevSeq, body, seq, prevSeq, body, ...]. */
-export function parsePayload(channel: string, payload: string): BusEvent[] {
-  const parts = JSON.parse(payload) as unknown;
-  if (!Array.isArray(parts) || typeof parts[0] !== 'string') throw new Error('malformed bus message');
-  const epoch = parts[0];
+/** A seq as the append script writes it: decimal digits, a safe integer. */
+function seqOf(value: unknown): number {
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) throw new Error('malformed bus message');
+  return Number(value);
+}
+
+/** The epoch grammar of ids (1-16 of 0-9 a-z): anything else would go into `id:` lines. */
+const EPOCH = /^[0-9a-z]{1,16}$/;
+
+/**
+ * One pub/sub payload, checked as foreign data: a message anyone could publish on our channels
+ * must not reach the wire. One channel's: [epoch, seq, prevSeq, body, ...]; the response streams'
+ * channel (`streams`): [epoch, channel, seq, prevSeq, body, ...], each channel one of `prefix`.
+ * Throws on anything else (the message is dropped whole; the chain check then finds the gap).
+ */
+export function parsePayload(channel: string, payload: string, streams?: { prefix: string }): BusEvent[] {
+  let parts: unknown;
+  try {
+    parts = JSON.parse(payload);
+  } catch {
+    throw new Error('malformed bus message');
+  }
+  const width = streams === undefined ? 3 : 4;
+  if (!Array.isArray(parts) || parts.length < 1 + width || (parts.length - 1) % width !== 0) {
+    throw new Error('malformed bus message');
+  }
+  const epoch: unknown = parts[0];
+  if (typeof epoch !== 'string' || !EPOCH.test(epoch)) throw new Error('malformed bus message');
   const out: BusEvent[] = [];
-  for (let i = 1; i + 2 < parts.length; i += 3) {
-    out.push({
-      channel,
-      epoch,
-      seq: Number(parts[i]),
-      prevSeq: Number(parts[i + 1]),
-      body: String(parts[i + 2]),
-    });
+  for (let i = 1; i < parts.length; i += width) {
+    let name = channel;
+    if (streams !== undefined) {
+      const named: unknown = parts[i];
+      if (typeof named !== 'string' || !named.startsWith(streams.prefix))
+        throw new Error('malformed bus message');
+      name = named;
+    }
+    const at = i + width - 3;
+    const seq = seqOf(parts[at]);
+    const prevSeq = seqOf(parts[at + 1]);
+    const body: unknown = parts[at + 2];
+    if (prevSeq >= seq || typeof body !== 'string') throw new Error('malformed bus message');
+    out.push({ channel: name, epoch, seq, prevSeq, body });
   }
   return out;
 }

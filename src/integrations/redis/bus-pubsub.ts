@@ -4,6 +4,7 @@
 // after. Otherwise every client that leaves during its subscription would leave a subscription
 // behind, receiving its channel's traffic for as long as the process runs.
 import type { Cluster, Redis } from 'ioredis';
+import { STREAM_CHANNEL_PREFIX } from '../../base/stream-limits.js';
 import { Link, type RedisClient } from './link.js';
 import type { RedisStore } from './store.js';
 
@@ -66,10 +67,13 @@ export class PubSub {
     const missing: string[] = [];
     for (const channel of wanted.keys()) {
       const name = this.#store.pubsubChannel(channel);
-      if (!this.#subscribed.has(name) && !this.#inFlight.has(name)) missing.push(name);
+      if (!this.#subscribed.has(name) && !this.#inFlight.has(name)) {
+        // Several streams share one pub/sub channel: subscribed once.
+        this.#inFlight.add(name);
+        missing.push(name);
+      }
     }
     if (missing.length === 0) return;
-    for (const name of missing) this.#inFlight.add(name);
     try {
       if (this.#sharded) await this.client.ssubscribe(...missing);
       else await this.client.subscribe(...missing);
@@ -77,14 +81,25 @@ export class PubSub {
     } finally {
       for (const name of missing) this.#inFlight.delete(name);
     }
-    const left = missing.filter((name) => !wanted.has(this.#store.channelOf(name)!));
+    const left = missing.filter((name) => !this.#wants(name, wanted));
     if (left.length > 0) this.#unsubscribe(left);
   }
 
-  /** `channel` has no local subscriber any more (one in flight is dropped when its reply comes). */
-  unsubscribe(channel: string): void {
+  /**
+   * `channel` has no local subscriber any more (one in flight is dropped when its reply comes);
+   * `wanted`: the channels that still have one (a stream's pub/sub channel stays while any does).
+   */
+  unsubscribe(channel: string, wanted: ReadonlyMap<string, unknown>): void {
     const name = this.#store.pubsubChannel(channel);
-    if (this.#subscribed.has(name)) this.#unsubscribe([name]);
+    if (this.#subscribed.has(name) && !this.#wants(name, wanted)) this.#unsubscribe([name]);
+  }
+
+  /** Whether a channel of `wanted` is carried by the pub/sub channel `name`. */
+  #wants(name: string, wanted: ReadonlyMap<string, unknown>): boolean {
+    if (name !== this.#store.pubsubChannel(STREAM_CHANNEL_PREFIX))
+      return wanted.has(this.#store.channelOf(name)!);
+    for (const channel of wanted.keys()) if (channel.startsWith(STREAM_CHANNEL_PREFIX)) return true;
+    return false;
   }
 
   async close(): Promise<void> {

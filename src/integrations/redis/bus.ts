@@ -14,6 +14,7 @@
 // pauses delivery, buffers what arrives, and syncs from the store: one multi-channel read per page
 // from the lowest delivered position, delivered in seq order, before the buffer is replayed.
 import { type EncodedEvent, Events, InvalidOptionError } from 'express-eventstream';
+import { STREAM_CHANNEL_PREFIX } from '../../base/stream-limits.js';
 import { type OutageReport, packageInternals } from '../../compose/internal-key.js';
 import { Chain, parsePayload, placement } from './bus-chain.js';
 import { Echoes } from './bus-echo.js';
@@ -26,6 +27,8 @@ import type { RedisStore } from './store.js';
 import type { BusEvent, BusResetReason, BusSink, EventBus } from './types.js';
 
 const DONE = Promise.resolve();
+/** What the response streams' pub/sub messages carry: chunks of `~stream/` channels only. */
+const STREAMS = { prefix: STREAM_CHANNEL_PREFIX };
 
 export class RedisBus implements EventBus {
   readonly #store: RedisStore;
@@ -135,7 +138,7 @@ export class RedisBus implements EventBus {
     if (state === undefined) return;
     this.#channels.delete(channel);
     state.waiting?.resolve();
-    this.#pubsub?.unsubscribe(channel);
+    this.#pubsub?.unsubscribe(channel, this.#channels);
     this.#echoes.settleDelivered();
   }
 
@@ -164,15 +167,19 @@ export class RedisBus implements EventBus {
   // --- receiving --------------------------------------------------------------------------
 
   #onMessage(pubsubChannel: string, payload: string): void {
-    const channel = this.#store.channelOf(pubsubChannel);
-    if (channel === undefined || !this.#channels.has(channel)) return;
+    const streams = pubsubChannel === this.#store.pubsubChannel(STREAM_CHANNEL_PREFIX);
+    const channel = streams ? '' : this.#store.channelOf(pubsubChannel);
+    if (channel === undefined || (!streams && !this.#channels.has(channel))) return;
     let events: BusEvent[];
     try {
-      events = parsePayload(channel, payload);
+      events = parsePayload(channel, payload, streams ? STREAMS : undefined);
     } catch (err) {
       this.#report(err);
       return;
     }
+    // Every stream's chunks come on one channel: only those of streams read here go on.
+    if (streams) events = events.filter((ev) => this.#channels.has(ev.channel));
+    if (events.length === 0) return;
     if (this.#sync.running) {
       this.#chain.buffer(events);
       return;

@@ -24,7 +24,14 @@ function isReply(err: unknown): err is Error {
   return err instanceof Error && err.name === 'ReplyError';
 }
 
-/** EVALSHA, loading the script with EVAL when this server does not know it yet. */
+/** Per client, the scripts whose EVAL (loading them) is in flight. */
+const loading = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * EVALSHA, loading the script with EVAL when this server does not know it yet. A burst of first
+ * uses (1,000 streams opening at once) all get NOSCRIPT: one of them loads the script, the others
+ * wait for that and run EVALSHA again, instead of each sending (and Redis compiling) the script.
+ */
 export async function runScript(
   client: RedisClient,
   s: Script,
@@ -34,9 +41,34 @@ export async function runScript(
   try {
     return await client.evalsha(s.sha, keys.length, ...keys, ...args);
   } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return await client.eval(s.lua, keys.length, ...keys, ...args);
+    if (!isNoScript(err)) throw err;
   }
+  let scripts = loading.get(client);
+  if (scripts === undefined) {
+    scripts = new Map();
+    loading.set(client, scripts);
+  }
+  const load = scripts.get(s.sha);
+  if (load !== undefined) {
+    await load.catch(() => undefined);
+    try {
+      return await client.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      // Another node of a cluster, or a SCRIPT FLUSH meanwhile: load it here.
+      if (!isNoScript(err)) throw err;
+    }
+  }
+  const run = client.eval(s.lua, keys.length, ...keys, ...args);
+  scripts.set(s.sha, run);
+  try {
+    return await run;
+  } finally {
+    if (scripts.get(s.sha) === run) scripts.delete(s.sha);
+  }
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
 }
 
 /** Where failures are reported from: the endpoint, and the connection's error while it is down. */
@@ -70,7 +102,13 @@ export async function settleAppend(
   keys: string[],
   args: string[],
   giveUpAt: number,
-  context: { readonly endpoint: string; closed(): boolean; failure(): Error | undefined },
+  context: {
+    readonly endpoint: string;
+    closed(): boolean;
+    failure(): Error | undefined;
+    /** Settles once the appends called before this one settled: a retry must not overtake them. */
+    readonly before: Promise<unknown>;
+  },
 ): Promise<unknown> {
   let waitMs = 25;
   for (;;) {
@@ -82,6 +120,9 @@ export async function settleAppend(
       if (context.closed() || Date.now() >= giveUpAt) {
         throw typedError('append', err, { endpoint, cause: context.failure(), outcome: 'unknown' });
       }
+      // The first attempt went out behind the earlier appends on the connection; a retry is sent
+      // only once they settled, so it cannot be stored before them.
+      await context.before;
       await new Promise((resolve) => setTimeout(resolve, waitMs));
       waitMs = Math.min(2 * waitMs, 500);
     }

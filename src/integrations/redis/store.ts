@@ -1,9 +1,15 @@
 // EventStore v2 on Redis: one namespace's history, sequence and epoch, shared by every process.
 // Each operation is one script call (one round trip); see scripts.ts for the key layout.
-import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from 'express-eventstream';
 import { type RedisOptions as IORedisOptions, Redis } from 'ioredis';
-import { APPEND_LUA, type AppendReply, appendOutcome, appendRequest } from './append-script.js';
+import {
+  APPEND_LUA,
+  type AppendReply,
+  appendOutcome,
+  appendRequest,
+  newEpoch,
+  pubsubName,
+} from './append-script.js';
 import { RedisClock, runScript, type Script, script, settleAppend, typedError } from './commands.js';
 import { RedisUnavailableError } from './errors.js';
 import { clientEndpoint, Link, type RedisClient, redactUrl } from './link.js';
@@ -48,7 +54,6 @@ export interface RedisStoreOptions {
 
 const NAMESPACE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const PREFIX = /^[A-Za-z0-9_.:-]{0,32}$/;
-
 /** The longest wait between reconnect attempts of the store's own client. */
 const RECONNECT_MAX_MS = 500;
 
@@ -76,11 +81,6 @@ export const STORE_KEYS = [
   'idempotencyWindowMs',
 ] as const;
 
-/** A fresh epoch candidate: 8 base-36 characters (the script keeps an existing one). */
-function newEpoch(): string {
-  return randomBytes(6).readUIntBE(0, 6).toString(36).padStart(8, '0').slice(-8);
-}
-
 export class RedisStore implements EventStore {
   /** @internal The bus duplicates it for subscribing. */
   readonly client: RedisClient;
@@ -101,6 +101,9 @@ export class RedisStore implements EventStore {
   readonly #idempotencyWindowMs: number;
   readonly #clock = new RedisClock();
   #closed = false;
+  /** Appends reach Redis in call order (one connection), and a retry waits for those called before it. */
+  readonly appendsInOrder = true;
+  #lastAppend: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedisStoreOptions = {}) {
     assertObject(options, 'options', 'redisStore() options');
@@ -150,9 +153,9 @@ export class RedisStore implements EventStore {
     this.#metaKeys = [`${this.#base}epoch`, `${this.#base}seq`, `${this.#base}last`];
   }
 
-  /** @internal The pub/sub channel carrying `channel`'s events. */
+  /** @internal The pub/sub channel carrying `channel`'s events (one for all response streams). */
   pubsubChannel(channel: string): string {
-    return `${this.#base}p:${channel}`;
+    return pubsubName(this.#base, channel);
   }
 
   /** @internal Inverse of pubsubChannel (undefined for other channels). */
@@ -166,10 +169,6 @@ export class RedisStore implements EventStore {
     return `${this.#base}${rest}`;
   }
 
-  #historyKey(channel: string): string {
-    return `${this.#base}h:${channel}`;
-  }
-
   async epoch(): Promise<string> {
     return String(await this.#run('epoch', EPOCH, [this.#metaKeys[0]], [newEpoch()]));
   }
@@ -177,8 +176,8 @@ export class RedisStore implements EventStore {
   /**
    * Appends all items or none. The request carries a fresh token and a deadline: Redis keeps the
    * reply under the token, so a retry (ours, or ioredis resending after a reconnect) returns it
-   * instead of appending again, and refuses a copy arriving after the deadline. A failure
-   * without an answer from Redis is retried until Redis answers (see `appendTimeoutMs`).
+   * instead of appending again, and refuses a copy arriving after the deadline. A failure without
+   * an answer is retried until Redis answers (`appendTimeoutMs`), after the appends before it.
    */
   async append(
     items: ReadonlyArray<AppendItem>,
@@ -197,12 +196,14 @@ export class RedisStore implements EventStore {
       tokenTtlMs: 2 * this.#appendTimeoutMs + 5000,
       idempotencyWindowMs: this.#idempotencyWindowMs,
     });
-    const reply = (await settleAppend(this.client, APPEND, keys, args, started + 2 * this.#appendTimeoutMs, {
+    const settled = settleAppend(this.client, APPEND, keys, args, started + 2 * this.#appendTimeoutMs, {
       endpoint: this.endpoint,
       closed: () => this.#closed,
       failure: () => this.#link?.failure,
-    })) as AppendReply;
-    return appendOutcome(reply, items.length);
+      before: this.#lastAppend,
+    });
+    this.#lastAppend = settled.catch(() => undefined);
+    return appendOutcome((await settled) as AppendReply, items.length);
   }
 
   async readAfter(channels: readonly string[], afterSeq: number, limit?: number): Promise<ReadResult> {
@@ -229,7 +230,7 @@ export class RedisStore implements EventStore {
       throw new InvalidOptionError('limit', 'limit must be a positive integer');
     }
     const channels = positions.map(([c]) => c);
-    const keys: string[] = [...this.#metaKeys, ...channels.map((c) => this.#historyKey(c))];
+    const keys: string[] = [...this.#metaKeys, ...channels.map((c) => this.key(`h:${c}`))];
     const args = [newEpoch(), String(limit ?? 0), String(this.#maxAgeMs)];
     for (const [c, afterSeq] of positions) args.push(c, String(afterSeq));
     const [epoch, head, lasts, gapFlags, flat] = (await this.#run('read', READ, keys, args)) as [
